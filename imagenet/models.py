@@ -1,0 +1,379 @@
+"""Flax NNX ports of EfficientNet-Lite0/1/2 with their ImageNet weights.
+
+The architecture is the TF EfficientNet-Lite (no squeeze-excite, ReLU6, fixed
+32-channel stem and 1280-channel head), with TF 'SAME' padding (asymmetric at
+stride 2: the extra row/column goes at the bottom/right), BatchNorm eps 1e-3,
+and input scaling ``(x - 127) / 128`` applied inside the model, so a classifier
+takes RGB pixels in [0, 255].
+
+The hot path is a pure function of the model state: :func:`load_model` builds
+the NNX module, loads the weights, calls ``nnx.split`` once and returns
+``jax.tree_util.Partial(apply_logits, graphdef, state)``. The graphdef is a
+leafless pytree, so swapping in other weights of the same architecture does
+not recompile, and the state is replicated when the batch axis is sharded.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from typing import Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+from jax import lax
+
+# canonical name -> input resolution
+MODELS = {"efficientnet-lite0": 224, "efficientnet-lite1": 240, "efficientnet-lite2": 260}
+ALIASES = {"lite0": "efficientnet-lite0", "lite1": "efficientnet-lite1", "lite2": "efficientnet-lite2"}
+
+# name -> (width multiplier, depth multiplier)
+SCALING = {"efficientnet-lite0": (1.0, 1.0), "efficientnet-lite1": (1.0, 1.1), "efficientnet-lite2": (1.1, 1.2)}
+
+# EfficientNet-B0 stages: (kernel, stride, expand ratio, output channels, repeats)
+BASE_STAGES = (
+    (3, 1, 1, 16, 1),
+    (3, 2, 6, 24, 2),
+    (5, 2, 6, 40, 2),
+    (3, 2, 6, 80, 3),
+    (5, 1, 6, 112, 3),
+    (5, 2, 6, 192, 4),
+    (3, 1, 6, 320, 1),
+)
+STEM_CHANNELS = 32
+HEAD_CHANNELS = 1280
+NUM_CLASSES = 1000
+BN_EPS = 1e-3
+PIXEL_MEAN = 127.0
+PIXEL_STD = 128.0
+
+
+class Classifier(NamedTuple):
+    """A loaded model: ``logits_fn(x f32[n, res, res, 3] in [0, 255]) -> f32[n, 1000]``."""
+
+    name: str
+    resolution: int
+    logits_fn: Callable[[jax.Array], jax.Array]
+
+
+class BlockSpec(NamedTuple):
+    """One MBConv block: input/expanded/output channels, depthwise kernel and stride."""
+
+    in_channels: int
+    expanded: int
+    out_channels: int
+    kernel: int
+    stride: int
+
+
+def resolve_model_name(name: str) -> str:
+    """Canonical model name for ``name`` or one of its aliases (lite0/lite1/lite2).
+
+    Raises:
+      ValueError: naming the bad value and listing the valid names.
+    """
+    key = str(name).strip().lower()
+    key = ALIASES.get(key, key)
+    if key not in MODELS:
+        valid = ", ".join([*MODELS, *ALIASES])
+        raise ValueError(f"unknown model {name!r}; choose one of {valid}")
+    return key
+
+
+def round_filters(channels: int, width: float, divisor: int = 8) -> int:
+    """TF EfficientNet channel rounding for a width multiplier."""
+    if width == 1.0:
+        return channels
+    scaled = channels * width
+    rounded = max(divisor, int(scaled + divisor / 2) // divisor * divisor)
+    if rounded < 0.9 * scaled:
+        rounded += divisor
+    return int(rounded)
+
+
+def block_specs(name: str) -> tuple[BlockSpec, ...]:
+    """The MBConv blocks of a model, in order (Lite: first/last stage depth not scaled)."""
+    width, depth = SCALING[resolve_model_name(name)]
+    specs = []
+    in_channels = STEM_CHANNELS
+    for index, (kernel, stride, expand, out, repeats) in enumerate(BASE_STAGES):
+        out = round_filters(out, width)
+        if 0 < index < len(BASE_STAGES) - 1:
+            repeats = int(math.ceil(depth * repeats))
+        for r in range(repeats):
+            specs.append(BlockSpec(in_channels, in_channels * expand, out, kernel, stride if r == 0 else 1))
+            in_channels = out
+    return tuple(specs)
+
+
+# ----------------------------------------------------------------------------- layers
+
+
+def same_pads(size: int, kernel: int, stride: int) -> tuple[int, int]:
+    """TF 'SAME' padding (low, high) of one spatial axis; the odd extra goes high."""
+    out = -(-size // stride)
+    total = max((out - 1) * stride + kernel - size, 0)
+    return total // 2, total - total // 2
+
+
+def depthwise_shift(x: jax.Array, kernel: jax.Array, stride: int) -> jax.Array:
+    """Depthwise conv as a sum of shifted (strided) slices times per-channel weights.
+
+    Args:
+      x: f32[n, h, w, c].
+      kernel: f32[k, k, c].
+      stride: 1 or 2.
+
+    Returns:
+      f32[n, ceil(h/stride), ceil(w/stride), c], TF 'SAME' padding.
+    """
+    k = kernel.shape[0]
+    n, h, w, c = x.shape
+    ph, pw = same_pads(h, k, stride), same_pads(w, k, stride)
+    xp = jnp.pad(x, ((0, 0), ph, pw, (0, 0)))
+    ho, wo = -(-h // stride), -(-w // stride)
+    out = None
+    for i in range(k):
+        for j in range(k):
+            patch = lax.slice(
+                xp,
+                (0, i, j, 0),
+                (n, i + stride * (ho - 1) + 1, j + stride * (wo - 1) + 1, c),
+                (1, stride, stride, 1),
+            )
+            term = patch * kernel[i, j]
+            out = term if out is None else out + term
+    return out
+
+
+def depthwise_grouped(x: jax.Array, kernel: jax.Array, stride: int) -> jax.Array:
+    """Depthwise conv via XLA's grouped convolution (feature_group_count = channels).
+
+    Same contract as :func:`depthwise_shift`.
+    """
+    k, c = kernel.shape[0], kernel.shape[-1]
+    pads = (same_pads(x.shape[1], k, stride), same_pads(x.shape[2], k, stride))
+    return lax.conv_general_dilated(
+        x,
+        kernel.reshape(k, k, 1, c),
+        window_strides=(stride, stride),
+        padding=pads,
+        dimension_numbers=("NHWC", "HWIO", "NHWC"),
+        feature_group_count=c,
+    )
+
+
+DEPTHWISE = {"shift": depthwise_shift, "grouped": depthwise_grouped}
+
+
+def conv_same(x: jax.Array, kernel: jax.Array, stride: int) -> jax.Array:
+    """Dense conv, NHWC/HWIO, TF 'SAME' padding; 1x1 stride-1 convs are plain matmuls."""
+    kh, kw = kernel.shape[:2]
+    if kh == kw == 1 and stride == 1:
+        return jnp.einsum("nhwc,cd->nhwd", x, kernel[0, 0])
+    pads = (same_pads(x.shape[1], kh, stride), same_pads(x.shape[2], kw, stride))
+    return lax.conv_general_dilated(
+        x, kernel, (stride, stride), pads, dimension_numbers=("NHWC", "HWIO", "NHWC")
+    )
+
+
+class BatchNorm(nnx.Module):
+    """Inference BatchNorm over the last axis (running statistics, eps 1e-3)."""
+
+    def __init__(self, channels: int):
+        self.scale = nnx.Param(jnp.ones((channels,), jnp.float32))
+        self.bias = nnx.Param(jnp.zeros((channels,), jnp.float32))
+        self.mean = nnx.BatchStat(jnp.zeros((channels,), jnp.float32))
+        self.var = nnx.BatchStat(jnp.ones((channels,), jnp.float32))
+
+    def fold(self) -> tuple[jax.Array, jax.Array]:
+        """(multiplier, offset) with ``bn(y) = y * multiplier + offset``."""
+        mult = self.scale[...] * lax.rsqrt(self.var[...] + BN_EPS)
+        return mult, self.bias[...] - self.mean[...] * mult
+
+
+class ConvBN(nnx.Module):
+    """Dense conv (no bias) + BatchNorm (+ ReLU6), the BN folded into the kernel."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel: int = 1, stride: int = 1, *, relu: bool = True):
+        self.kernel = nnx.Param(jnp.zeros((kernel, kernel, in_channels, out_channels), jnp.float32))
+        self.bn = BatchNorm(out_channels)
+        self.stride = stride
+        self.relu = relu
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        mult, offset = self.bn.fold()
+        y = conv_same(x, self.kernel[...] * mult, self.stride) + offset
+        return jnp.clip(y, 0.0, 6.0) if self.relu else y
+
+
+class DepthwiseBN(nnx.Module):
+    """Depthwise conv + BatchNorm + ReLU6, the BN folded into the kernel."""
+
+    def __init__(self, channels: int, kernel: int, stride: int, depthwise: str = "shift"):
+        self.kernel = nnx.Param(jnp.zeros((kernel, kernel, channels), jnp.float32))
+        self.bn = BatchNorm(channels)
+        self.stride = stride
+        self.depthwise = depthwise
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        mult, offset = self.bn.fold()
+        y = DEPTHWISE[self.depthwise](x, self.kernel[...] * mult, self.stride) + offset
+        return jnp.clip(y, 0.0, 6.0)
+
+
+class MBConv(nnx.Module):
+    """Inverted residual: 1x1 expand, kxk depthwise, 1x1 project, identity skip."""
+
+    def __init__(self, spec: BlockSpec, depthwise: str = "shift"):
+        self.expand = ConvBN(spec.in_channels, spec.expanded) if spec.expanded != spec.in_channels else None
+        self.depthwise = DepthwiseBN(spec.expanded, spec.kernel, spec.stride, depthwise)
+        self.project = ConvBN(spec.expanded, spec.out_channels, relu=False)
+        self.skip = spec.stride == 1 and spec.in_channels == spec.out_channels
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        y = self.expand(x) if self.expand is not None else x
+        y = self.project(self.depthwise(y))
+        return y + x if self.skip else y
+
+
+class EfficientNetLite(nnx.Module):
+    """EfficientNet-Lite classifier on RGB pixels in [0, 255], NHWC."""
+
+    def __init__(self, name: str, depthwise: str = "shift"):
+        specs = block_specs(name)
+        self.stem = ConvBN(3, STEM_CHANNELS, kernel=3, stride=2)
+        self.blocks = nnx.List([MBConv(spec, depthwise) for spec in specs])
+        self.head = ConvBN(specs[-1].out_channels, HEAD_CHANNELS)
+        self.fc_kernel = nnx.Param(jnp.zeros((HEAD_CHANNELS, NUM_CLASSES), jnp.float32))
+        self.fc_bias = nnx.Param(jnp.zeros((NUM_CLASSES,), jnp.float32))
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        """Args: x f32[n, h, w, 3] in [0, 255]. Returns: f32[n, 1000] logits."""
+        y = self.stem((x - PIXEL_MEAN) / PIXEL_STD)
+        for block in self.blocks:
+            y = block(y)
+        y = jnp.mean(self.head(y), axis=(1, 2))
+        return y @ self.fc_kernel[...] + self.fc_bias[...]
+
+
+def apply_logits(graphdef: nnx.GraphDef, state: nnx.State, x: jax.Array) -> jax.Array:
+    """Pure forward pass: ``f32[n, res, res, 3]`` pixels in [0, 255] -> ``f32[n, 1000]`` logits."""
+    return nnx.merge(graphdef, state)(x)
+
+
+# ----------------------------------------------------------------------------- weights
+
+
+def _set(variable: nnx.Variable, value: np.ndarray, key: str) -> None:
+    if tuple(variable.shape) != tuple(value.shape):
+        raise ValueError(f"weight {key}: expected shape {tuple(variable.shape)}, got {tuple(value.shape)}")
+    variable[...] = jnp.asarray(value, jnp.float32)
+
+
+def _load_bn(bn: BatchNorm, weights: dict[str, np.ndarray], prefix: str) -> None:
+    _set(bn.scale, weights[f"{prefix}.weight"], f"{prefix}.weight")
+    _set(bn.bias, weights[f"{prefix}.bias"], f"{prefix}.bias")
+    _set(bn.mean, weights[f"{prefix}.running_mean"], f"{prefix}.running_mean")
+    _set(bn.var, weights[f"{prefix}.running_var"], f"{prefix}.running_var")
+
+
+def _load_conv(conv: ConvBN, weights: dict[str, np.ndarray], conv_key: str, bn_prefix: str) -> None:
+    _set(conv.kernel, weights[conv_key].transpose(2, 3, 1, 0), conv_key)  # OIHW -> HWIO
+    _load_bn(conv.bn, weights, bn_prefix)
+
+
+def load_weights(model: EfficientNetLite, weights: dict[str, np.ndarray]) -> None:
+    """Copy a lukemelas-named state_dict (numpy, torch layouts) into ``model`` in place.
+
+    Raises:
+      ValueError: a key is missing, left over, or has the wrong shape.
+    """
+    expected = {"_conv_stem.weight", "_conv_head.weight", "_fc.weight", "_fc.bias"}
+    expected |= {f"_bn{i}.{s}" for i in (0, 1) for s in ("weight", "bias", "running_mean", "running_var")}
+    for i, block in enumerate(model.blocks):
+        convs = ["_depthwise_conv", "_project_conv"] + (["_expand_conv"] if block.expand is not None else [])
+        bns = ["_bn1", "_bn2"] + (["_bn0"] if block.expand is not None else [])
+        expected |= {f"_blocks.{i}.{c}.weight" for c in convs}
+        expected |= {f"_blocks.{i}.{b}.{s}" for b in bns for s in ("weight", "bias", "running_mean", "running_var")}
+    if set(weights) != expected:
+        missing, extra = sorted(expected - set(weights)), sorted(set(weights) - expected)
+        raise ValueError(f"weights do not fit the architecture: missing {missing[:4]}, unexpected {extra[:4]}")
+
+    _load_conv(model.stem, weights, "_conv_stem.weight", "_bn0")
+    for i, block in enumerate(model.blocks):
+        p = f"_blocks.{i}"
+        if block.expand is not None:
+            _load_conv(block.expand, weights, f"{p}._expand_conv.weight", f"{p}._bn0")
+        dw = weights[f"{p}._depthwise_conv.weight"]  # [c, 1, k, k]
+        _set(block.depthwise.kernel, dw[:, 0].transpose(1, 2, 0), f"{p}._depthwise_conv.weight")
+        _load_bn(block.depthwise.bn, weights, f"{p}._bn1")
+        _load_conv(block.project, weights, f"{p}._project_conv.weight", f"{p}._bn2")
+    _load_conv(model.head, weights, "_conv_head.weight", "_bn1")
+    _set(model.fc_kernel, weights["_fc.weight"].T, "_fc.weight")
+    _set(model.fc_bias, weights["_fc.bias"], "_fc.bias")
+
+
+def build_model(name: str, weights: dict[str, np.ndarray], *, depthwise: str = "shift") -> EfficientNetLite:
+    """An :class:`EfficientNetLite` for ``name`` holding ``weights`` (lukemelas naming)."""
+    model = EfficientNetLite(resolve_model_name(name), depthwise)
+    load_weights(model, weights)
+    return model
+
+
+def load_model(name: str, *, cache_dir: str | os.PathLike | None = None, depthwise: str = "shift") -> Classifier:
+    """Load a pretrained EfficientNet-Lite as a pure, jittable classifier.
+
+    Args:
+      name: ``efficientnet-lite0|1|2`` or ``lite0|1|2``.
+      cache_dir: where the converted .npz is cached (default ``$ROBUSTNESS_CACHE``
+        or ``~/.cache/robustness-geometry``); converted from the PyPI package on first use.
+      depthwise: ``"shift"`` (shift-and-add, faster on CPU) or ``"grouped"`` (XLA grouped conv).
+
+    Returns:
+      ``Classifier(name, resolution, logits_fn)`` where ``logits_fn`` is
+      ``Partial(apply_logits, graphdef, state)``: f32[n, res, res, 3] in [0, 255]
+      -> f32[n, 1000] logits.
+    """
+    from imagenet.convert import cached_weights
+
+    canonical = resolve_model_name(name)
+    if depthwise not in DEPTHWISE:
+        raise ValueError(f"unknown depthwise method {depthwise!r}; choose one of {', '.join(DEPTHWISE)}")
+    model = build_model(canonical, cached_weights(canonical, cache_dir=cache_dir), depthwise=depthwise)
+    graphdef, state = nnx.split(model)
+    return Classifier(canonical, MODELS[canonical], jax.tree_util.Partial(apply_logits, graphdef, state))
+
+
+# ----------------------------------------------------------------------------- cost
+
+
+def forward_flops(name: str, batch: int = 1) -> int:
+    """FLOPs of one forward pass (2 per multiply-add of every conv and the fc).
+
+    Counted from the layer shapes; BatchNorm (folded), ReLU6, residual adds and
+    pooling are left out (under 1% of the total). A forward plus input-gradient
+    pass costs about twice this (the backward of each layer w.r.t. its input is a
+    layer of the same size; no weight gradients are formed).
+
+    Args:
+      name: model name or alias.
+      batch: number of images.
+
+    Returns:
+      The FLOP count as an int.
+    """
+    canonical = resolve_model_name(name)
+    size = -(-MODELS[canonical] // 2)  # after the stride-2 stem
+    macs = size * size * 3 * 3 * 3 * STEM_CHANNELS
+    for spec in block_specs(canonical):
+        if spec.expanded != spec.in_channels:
+            macs += size * size * spec.in_channels * spec.expanded
+        size = -(-size // spec.stride)
+        macs += size * size * spec.kernel * spec.kernel * spec.expanded
+        macs += size * size * spec.expanded * spec.out_channels
+    macs += size * size * block_specs(canonical)[-1].out_channels * HEAD_CHANNELS
+    macs += HEAD_CHANNELS * NUM_CLASSES
+    return 2 * macs * batch

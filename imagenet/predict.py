@@ -1,0 +1,124 @@
+"""``python -m imagenet predict --model M IMAGE...``: top-5 classes of image files.
+
+Prints, per image, the five most probable ImageNet classes with their names and
+softmax probabilities; ``--json`` prints one JSON object per image (one a line)
+with ``top5`` as a list of ``[class_index, name, probability]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import sys
+
+import jax
+import numpy as np
+
+BATCH = 16  # images per forward pass; the last batch is padded so one shape compiles
+
+
+@functools.partial(jax.jit, static_argnames="k")
+def top_classes(logits_fn, x: jax.Array, k: int = 5) -> tuple[jax.Array, jax.Array]:
+    """The k most probable classes.
+
+    Args:
+      logits_fn: a classifier pytree (``Partial``), f32[n, ...] -> f32[n, classes].
+      x: f32[n, res, res, 3] in [0, 255].
+      k: number of classes (static).
+
+    Returns:
+      (indices i32[n, k], probabilities f32[n, k]), most probable first.
+    """
+    probs = jax.nn.softmax(logits_fn(x), axis=-1)
+    top_p, top_i = jax.lax.top_k(probs, k)
+    return top_i, top_p
+
+
+def predict_images(classifier, images: np.ndarray, k: int = 5) -> tuple[np.ndarray, np.ndarray]:
+    """Top-k of preprocessed images, in batches of :data:`BATCH`.
+
+    Args:
+      classifier: a ``models.Classifier``.
+      images: f32[n, res, res, 3] in [0, 255].
+      k: number of classes per image.
+
+    Returns:
+      (indices int[n, k], probabilities float[n, k]) as numpy arrays.
+    """
+    n = images.shape[0]
+    batch = min(BATCH, n)
+    pad = (-n) % batch
+    padded = np.concatenate([images, np.zeros((pad, *images.shape[1:]), images.dtype)]) if pad else images
+    indices, probs = [], []
+    for start in range(0, padded.shape[0], batch):
+        i, p = top_classes(classifier.logits_fn, padded[start : start + batch], k)
+        indices.append(np.asarray(i))
+        probs.append(np.asarray(p))
+    return np.concatenate(indices)[:n], np.concatenate(probs)[:n]
+
+
+def predict_files(paths: list[str], model: str, *, cache_dir: str | None = None, k: int = 5) -> list[dict]:
+    """Classify image files.
+
+    Args:
+      paths: image file paths.
+      model: model name or alias.
+      cache_dir: weight cache directory (default: the user cache).
+      k: number of classes per image.
+
+    Returns:
+      One dict per image: ``{"image": path, "model": name, "top5": [[index, name, prob], ...]}``.
+
+    Raises:
+      ValueError / FileNotFoundError: unknown model, missing or unreadable image.
+    """
+    from imagenet.classes import class_names
+    from imagenet.models import load_model, resolve_model_name, MODELS
+    from imagenet.preprocess import load_image, preprocess
+
+    name = resolve_model_name(model)
+    images = [load_image(path) for path in paths]  # fail on a bad file before loading the model
+    x = np.stack([preprocess(image, MODELS[name]) for image in images])
+    indices, probs = predict_images(load_model(name, cache_dir=cache_dir), x, k)
+    names = class_names()
+    return [
+        {"image": str(path), "model": name,
+         "top5": [[int(i), names[int(i)], float(p)] for i, p in zip(row_i, row_p)]}
+        for path, row_i, row_p in zip(paths, indices, probs)
+    ]
+
+
+def format_text(results: list[dict]) -> str:
+    """Human-readable table: the image path, then one line per class."""
+    lines = []
+    for result in results:
+        lines.append(f"{result['image']} ({result['model']})")
+        lines += [f"  {index:4d}  {prob:7.2%}  {name}" for index, name, prob in result["top5"]]
+    return "\n".join(lines)
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m imagenet predict", description=__doc__.splitlines()[0])
+    parser.add_argument("images", nargs="+", metavar="IMAGE", help="image files (any format PIL reads)")
+    parser.add_argument("--model", default="efficientnet-lite0",
+                        help="efficientnet-lite0|1|2 or lite0|1|2 (default efficientnet-lite0)")
+    parser.add_argument("--json", action="store_true", help="one JSON object per image, one a line")
+    parser.add_argument("--cache-dir", default=None, help="converted-weights cache (default $ROBUSTNESS_CACHE "
+                        "or ~/.cache/robustness-geometry)")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse arguments, classify, print; exit code 2 with a one-line error on bad input."""
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    try:
+        results = predict_files(args.images, args.model, cache_dir=args.cache_dir)
+    except (ValueError, FileNotFoundError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    if args.json:
+        print("\n".join(json.dumps(result) for result in results))
+    else:
+        print(format_text(results))
+    return 0
