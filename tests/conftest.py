@@ -1,0 +1,25 @@
+"""Shared fixtures: trained preset models, cached for the whole session."""
+
+import functools
+import os
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
+
+
+@functools.cache
+def trained_preset(name: str, seed: int = 0):
+    """A preset's model trained with its default configuration (memoised)."""
+    from categories.presets import preset_config
+    from toymodels import get_task, train
+
+    return train(get_task(name), preset_config(name, seed=seed))
+
+
+@pytest.fixture(scope="session")
+def trained():
+    return trained_preset

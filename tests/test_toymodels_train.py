@@ -1,0 +1,63 @@
+import jax
+import numpy as np
+import pytest
+
+from toymodels import TrainConfig, TrainingDiverged, classify_grid, get_task, plane_grid, train
+from toymodels.store import load_model, save_model
+
+
+def test_training_is_deterministic_by_seed():
+    task = get_task("margins")
+    a = train(task, TrainConfig(steps=200, width=16, depth=2, seed=5))
+    b = train(task, TrainConfig(steps=200, width=16, depth=2, seed=5))
+    c = train(task, TrainConfig(steps=200, width=16, depth=2, seed=6))
+    la, lb, lc = (jax.tree_util.tree_leaves(t.logits_fn) for t in (a, b, c))
+    for u, v in zip(la, lb):
+        np.testing.assert_array_equal(u, v)
+    assert any(not np.array_equal(u, v) for u, v in zip(la, lc))
+    assert a.history == b.history
+
+
+@pytest.mark.parametrize("activation", ["relu", "sigmoid", "tanh", "gelu"])
+def test_every_activation_learns_a_classic_set(activation):
+    t = train(get_task("gauss"), TrainConfig(steps=300, width=16, depth=2, activation=activation))
+    assert t.accuracy > 0.9
+    assert t.history["loss"][-1] < t.history["loss"][0]
+
+
+def test_diverged_run_is_refused_with_a_clear_error():
+    with pytest.raises(TrainingDiverged, match="lower the learning rate"):
+        train(get_task("xor"), TrainConfig(steps=20, learning_rate=1e30, width=8, depth=1))
+
+
+def test_bad_config():
+    with pytest.raises(ValueError, match="unknown activation"):
+        train(get_task("xor"), TrainConfig(activation="swish", steps=5))
+    with pytest.raises(ValueError, match="steps must be at least 1"):
+        train(get_task("xor"), TrainConfig(steps=0))
+
+
+def test_progress_reports_every_chunk():
+    seen = []
+    train(get_task("xor"), TrainConfig(steps=50, width=8, depth=1),
+          progress=lambda frac, loss: seen.append(frac), chunks=5)
+    assert seen == [0.2, 0.4, 0.6, 0.8, 1.0]
+
+
+def test_save_load_round_trip(tmp_path):
+    t = train(get_task("moons"), TrainConfig(steps=100, width=16, depth=2))
+    path = tmp_path / "m.npz"
+    save_model(str(path), t, task_name="moons", num_classes=2)
+    loaded = load_model(str(path))
+    g = plane_grid(((-1, 1), (-1, 1)), 64)
+    np.testing.assert_array_equal(classify_grid(t.logits_fn, g), classify_grid(loaded.logits_fn, g))
+    assert loaded.config == t.config and loaded.task_name == "moons"
+    (tmp_path / "bad.npz").write_bytes(b"not a zip")
+    with pytest.raises(ValueError, match="not a readable .npz"):
+        load_model(str(tmp_path / "bad.npz"))
+
+
+def test_grid_orientation_rows_are_y():
+    f = jax.tree_util.Partial(lambda x: jax.numpy.stack([x[:, 1], -x[:, 1]], 1))
+    lab = classify_grid(f, plane_grid(((-1, 1), (-1, 1)), 8))
+    assert (lab[:4] == 1).all() and (lab[4:] == 0).all()
