@@ -14,10 +14,15 @@ if ROOT not in sys.path:
 @functools.cache
 def trained_preset(name: str, seed: int = 0):
     """A preset's model trained with its default configuration (memoised)."""
+    import jax
+
     from categories.presets import preset_config
     from toymodels import get_task, train
 
-    return train(get_task(name), preset_config(name, seed=seed))
+    # optax's schedules mix Python floats and int32 step counts: train under the
+    # standard promotion rules even in modules that test our code under strict ones.
+    with jax.numpy_dtype_promotion("standard"):
+        return train(get_task(name), preset_config(name, seed=seed))
 
 
 @pytest.fixture(scope="session")

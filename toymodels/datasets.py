@@ -210,7 +210,8 @@ def _pancakes_sample(key, n):
     kb, kx, kd = jax.random.split(key, 3)
     band = jax.random.randint(kb, (n,), 0, _N_BANDS - 1)
     px = _uniform(kx, n, *_PANCAKE_X)
-    top = jnp.asarray(_BAND_EDGES)[band + 1] + 0.02 * jnp.sin(3.0 * px + band + 1)
+    top = jnp.asarray(_BAND_EDGES, jnp.float32)[band + 1] + 0.02 * jnp.sin(
+        3.0 * px + (band + 1).astype(jnp.float32))
     py = top - _uniform(kd, n, *_PANCAKE_DEPTH)
     return jnp.stack([px, py], 1), band % 2
 
@@ -276,7 +277,7 @@ def _spiral_sample(key, n):
     y = jax.random.randint(kc, (n,), 0, 2)
     t = jnp.sqrt(jax.random.uniform(kt, (n,))) * 3 * jnp.pi
     r = 0.85 * t / (3 * jnp.pi)
-    a = t + jnp.pi * y
+    a = t + jnp.pi * y.astype(jnp.float32)
     x = r[:, None] * jnp.stack([jnp.cos(a), jnp.sin(a)], 1)
     return _clip(x + 0.02 * jax.random.normal(kn, (n, 2))), y
 
