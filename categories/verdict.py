@@ -1,0 +1,60 @@
+"""The verdict rule of DESIGN.md: which category a model is in at ``(eps, tau)``.
+
+Example:
+    >>> verdict({"robust": 0.1, "pointwise": 0.9, "universal": 0.95, "random": 0.3}, 0.8)
+    3
+    >>> verdict({"robust": 0.5, "pointwise": 0.5, "universal": 0.2, "random": 0.1}, 0.8)
+    '1-2'
+"""
+
+from __future__ import annotations
+
+from typing import Mapping
+
+DEFAULT_TAU = 0.8
+
+FORMULAS = {
+    1: r"\forall I \in D,\ \forall \delta \in B_\varepsilon:\ f(I) = f(I+\delta)",
+    2: r"\forall I \in D,\ \exists \delta \in B_\varepsilon:\ f(I) \neq f(I+\delta)",
+    3: r"\exists \delta \in B_\varepsilon,\ \forall I \in D:\ f(I) \neq f(I+\delta)",
+    4: r"\forall I \in D,\ \forall \delta \in S_\varepsilon:\ f(I) \neq f(I+\delta)",
+}
+NAMES = {
+    1: "no adversarial perturbations",
+    2: "adversarial perturbations",
+    3: "universal perturbations",
+    4: "all perturbations are adversarial",
+    "1-2": "between 1 and 2",
+}
+FRACTION_OF = {1: "robust", 2: "pointwise", 3: "universal", 4: "random"}
+
+
+def check_tau(tau: float) -> float:
+    """Returns ``tau`` as a float if it is in (0, 1], else raises ValueError."""
+    try:
+        t = float(tau)
+    except (TypeError, ValueError):
+        raise ValueError(f"tau must be a number in (0, 1], got {tau!r}") from None
+    if not 0 < t <= 1:
+        raise ValueError(f"tau must be in (0, 1], got {tau!r}")
+    return t
+
+
+def verdict(fractions: Mapping[str, float], tau: float = DEFAULT_TAU) -> int | str:
+    """Category 4 if random >= tau, else 3 if universal >= tau, else 2 if pointwise >= tau,
+    else 1 if robust >= tau, else ``"1-2"``.
+
+    Args:
+      fractions: a mapping (or object with attributes) holding ``robust``,
+        ``pointwise``, ``universal`` and ``random``.
+      tau: the "almost all" share, in (0, 1].
+
+    Returns:
+      1, 2, 3, 4 or ``"1-2"``.
+    """
+    tau = check_tau(tau)
+    get = fractions.get if hasattr(fractions, "get") else lambda k: getattr(fractions, k)
+    for cat in (4, 3, 2, 1):
+        if float(get(FRACTION_OF[cat])) >= tau:
+            return cat
+    return "1-2"
