@@ -26,6 +26,7 @@ CONFIGS = {
     "gauss": _CLASSIC,
     "spiral": functools.partial(_CLASSIC, width=64, steps=2000),
     "moons": _CLASSIC,
+    "blobs-strip": functools.partial(_PRESET, steps=2000),
 }
 
 

@@ -292,6 +292,31 @@ def _moons_sample(key, n):
     return _clip(x + 0.05 * jax.random.normal(kn, (n, 2))), y
 
 
+# --- three blobs and a wavy strip (the benchmarks' shared task) -----------------
+
+_BLOB_CENTERS = np.array([[-0.55, 0.5], [0.55, 0.5], [0.0, -0.55]])
+
+
+def _strip_center(x):
+    return 0.12 * np.sin(4.0 * x)
+
+
+def _blobs_strip_region(x):
+    in_strip = np.abs(x[:, 1] - _strip_center(x[:, 0])) < 0.07
+    d = ((x[:, None, :] - _BLOB_CENTERS[None]) ** 2).sum(-1)
+    return np.where(in_strip, 3, d.argmin(1)).astype(np.int32)
+
+
+def _blobs_strip_sample(key, n):
+    kc, kn, kx, ky = jax.random.split(key, 4)
+    c = jax.random.randint(kc, (n,), 0, 4)
+    blob = jnp.asarray(_BLOB_CENTERS, jnp.float32)[jnp.minimum(c, 2)] + 0.1 * jax.random.normal(kn, (n, 2))
+    sx = _uniform(kx, n, -0.9, 0.9)
+    strip = jnp.stack([sx, 0.12 * jnp.sin(4.0 * sx) + _uniform(ky, n, -0.03, 0.03)], 1)
+    x = jnp.where((c == 3)[:, None], strip, blob)
+    return _clip(x), c
+
+
 _preset = functools.partial(Task, bounds=PLANE, default_eps=DEFAULT_EPS)
 
 PRESETS: dict[str, Task] = {
@@ -329,6 +354,10 @@ CLASSICS: dict[str, Task] = {
                        description="Two interleaved spirals."),
     "moons": _classic(name="moons", sampler=_moons_sample,
                       description="Two interleaving half circles."),
+    "blobs-strip": _classic(name="blobs-strip", sampler=_blobs_strip_sample, num_classes=4,
+                            region=_blobs_strip_region,
+                            description="Three blobs and a wavy strip between them "
+                                        "(the benchmarks' shared task)."),
 }
 
 TASK_NAMES = tuple(PRESETS) + tuple(CLASSICS)
