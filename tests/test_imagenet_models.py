@@ -1,0 +1,261 @@
+"""EfficientNet-Lite ports against an independent torch reference of the same weights.
+
+The reference below is written from scratch with plain torch.nn (F.pad for TF
+'SAME' padding, BatchNorm2d with eps 1e-3, ReLU6), loaded with strict
+``load_state_dict`` from the shipped .pth read with ``weights_only=True``. It
+shares no code with imagenet.models: only the published architecture facts.
+"""
+
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import skimage.data
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from imagenet import convert, models
+from imagenet.classes import class_names
+from imagenet.preprocess import center_crop_box, preprocess, preprocess_batch
+
+# First block of each stride-2 stage (stages of 1,2,2,3,3,4,1 blocks for lite0; 1,3,3,4,4,5,1 for lite1/2).
+STRIDE2_BLOCKS = {"efficientnet-lite0": {1, 3, 5, 11}, "efficientnet-lite1": {1, 4, 7, 15},
+                  "efficientnet-lite2": {1, 4, 7, 15}}
+
+
+# ----------------------------------------------------------------------------- reference
+
+
+class SameConv(nn.Conv2d):
+    """Conv2d with TF 'SAME' padding done by F.pad (extra row/column at the bottom/right)."""
+
+    def forward(self, x):
+        pads = []
+        for size, k, s in zip(x.shape[-2:], self.kernel_size, self.stride):
+            total = max((math.ceil(size / s) - 1) * s + k - size, 0)
+            pads.append((total // 2, total - total // 2))
+        (top, bottom), (left, right) = pads
+        return super().forward(F.pad(x, (left, right, top, bottom)))
+
+
+def bn(channels):
+    return nn.BatchNorm2d(channels, eps=1e-3)
+
+
+class RefBlock(nn.Module):
+    def __init__(self, cin, cexp, cout, k, stride):
+        super().__init__()
+        self.has_expand = cexp != cin
+        if self.has_expand:
+            self._expand_conv = SameConv(cin, cexp, 1, bias=False)
+            self._bn0 = bn(cexp)
+        self._depthwise_conv = SameConv(cexp, cexp, k, stride=stride, groups=cexp, bias=False)
+        self._bn1 = bn(cexp)
+        self._project_conv = SameConv(cexp, cout, 1, bias=False)
+        self._bn2 = bn(cout)
+        self.skip = stride == 1 and cin == cout
+
+    def forward(self, x):
+        y = F.relu6(self._bn0(self._expand_conv(x))) if self.has_expand else x
+        y = F.relu6(self._bn1(self._depthwise_conv(y)))
+        y = self._bn2(self._project_conv(y))
+        return y + x if self.skip else y
+
+
+class RefNet(nn.Module):
+    """EfficientNet-Lite built from the state_dict's shapes; takes NHWC pixels in [0, 255]."""
+
+    def __init__(self, sd, stride2):
+        super().__init__()
+        self._conv_stem = SameConv(3, 32, 3, stride=2, bias=False)
+        self._bn0 = bn(32)
+        blocks, i = [], 0
+        while f"_blocks.{i}._depthwise_conv.weight" in sd:
+            dw = sd[f"_blocks.{i}._depthwise_conv.weight"]
+            cout, cexp = sd[f"_blocks.{i}._project_conv.weight"].shape[:2]
+            cin = sd[f"_blocks.{i}._expand_conv.weight"].shape[1] if f"_blocks.{i}._expand_conv.weight" in sd else cexp
+            blocks.append(RefBlock(cin, cexp, cout, dw.shape[-1], 2 if i in stride2 else 1))
+            i += 1
+        self._blocks = nn.ModuleList(blocks)
+        self._conv_head = SameConv(sd["_conv_head.weight"].shape[1], 1280, 1, bias=False)
+        self._bn1 = bn(1280)
+        self._fc = nn.Linear(1280, 1000)
+        self.load_state_dict(sd, strict=True)
+        self.eval()
+
+    def forward(self, x_nhwc):
+        x = (x_nhwc.permute(0, 3, 1, 2) - 127.0) / 128.0
+        x = F.relu6(self._bn0(self._conv_stem(x)))
+        for block in self._blocks:
+            x = block(x)
+        x = F.relu6(self._bn1(self._conv_head(x)))
+        return self._fc(x.mean(dim=(2, 3)))
+
+
+def reference_logits(name, x, dtype=torch.float32):
+    sd = torch.load(convert.source_path(name), map_location="cpu", weights_only=True)
+    net = RefNet(sd, STRIDE2_BLOCKS[name]).to(dtype)
+    with torch.no_grad():
+        return net(torch.as_tensor(np.asarray(x)).to(dtype)).numpy()
+
+
+# ----------------------------------------------------------------------------- fixtures
+
+
+@pytest.fixture(scope="session")
+def weight_cache(tmp_path_factory):
+    """One converted-weights cache for the whole session (shared with test_imagenet_predict)."""
+    return tmp_path_factory.getbasetemp() / "imagenet-weights"
+
+
+@pytest.fixture(scope="session")
+def lite0(weight_cache):
+    return models.load_model("lite0", cache_dir=weight_cache)
+
+
+@pytest.fixture(scope="session")
+def photos():
+    """Bundled photos preprocessed for lite0: coffee, chelsea (a cat), camera (a tripod)."""
+    return preprocess_batch([skimage.data.coffee(), skimage.data.chelsea(), skimage.data.camera()], 224)
+
+
+forward = jax.jit(lambda logits_fn, x: logits_fn(x))
+
+
+# ----------------------------------------------------------------------------- tests
+
+
+def test_resolve_model_name_accepts_aliases_and_lists_valid_names():
+    assert models.resolve_model_name("lite1") == "efficientnet-lite1"
+    assert models.resolve_model_name("EfficientNet-Lite2") == "efficientnet-lite2"
+    with pytest.raises(ValueError, match="'lite3'.*efficientnet-lite0.*lite2"):
+        models.resolve_model_name("lite3")
+
+
+@pytest.mark.parametrize("size,k,stride,pads", [(224, 3, 2, (0, 1)), (225, 3, 2, (1, 1)), (112, 5, 2, (1, 2)),
+                                                (14, 5, 1, (2, 2)), (7, 3, 1, (1, 1))])
+def test_same_pads_put_the_odd_extra_at_the_end(size, k, stride, pads):
+    assert models.same_pads(size, k, stride) == pads
+
+
+@pytest.mark.parametrize("size,k,stride", [(9, 3, 2), (10, 5, 2), (8, 5, 1), (7, 3, 1)])
+def test_depthwise_shift_and_grouped_match_torch(size, k, stride):
+    x = jax.random.normal(jax.random.key(0), (2, size, size + 1, 6))
+    w = jax.random.normal(jax.random.key(1), (k, k, 6))
+    conv = SameConv(6, 6, k, stride=stride, groups=6, bias=False)
+    conv.weight.data = torch.as_tensor(np.asarray(w).transpose(2, 0, 1)[:, None].copy())
+    with torch.no_grad():
+        want = conv(torch.as_tensor(np.array(x)).permute(0, 3, 1, 2)).permute(0, 2, 3, 1).numpy()
+    for method in ("shift", "grouped"):
+        got = np.asarray(models.DEPTHWISE[method](x, w, stride))
+        np.testing.assert_allclose(got, want, atol=1e-5, err_msg=method)
+
+
+def test_block_specs_match_the_shipped_weights():
+    for name in models.MODELS:
+        specs = models.block_specs(name)
+        assert len(specs) == {"efficientnet-lite0": 16}.get(name, 21)
+        assert {i for i, s in enumerate(specs) if s.stride == 2} == STRIDE2_BLOCKS[name]
+
+
+def test_lite0_matches_independent_torch_reference(lite0, photos):
+    rng = np.random.default_rng(0)
+    x = np.concatenate([rng.uniform(0, 255, (3, 224, 224, 3)).astype(np.float32), photos])
+    got = np.asarray(forward(lite0.logits_fn, x))
+    want32 = reference_logits("efficientnet-lite0", x)
+    want64 = reference_logits("efficientnet-lite0", x, torch.float64)
+    assert got.shape == (6, 1000) and got.dtype == np.float32
+    # logits span about [-5, 12]; measured max differences are ~3e-5 (f32) and ~2e-5 (f64)
+    assert np.abs(got - want32).max() < 2e-4
+    assert np.abs(got - want64).max() < 2e-4
+    np.testing.assert_array_equal(got.argmax(-1), want64.argmax(-1))
+
+
+def test_symmetric_padding_is_not_the_same_model(lite0, photos):
+    """The asymmetric TF padding matters: a symmetric-padding port gives different logits."""
+    sd = torch.load(convert.source_path("efficientnet-lite0"), map_location="cpu", weights_only=True)
+    net = RefNet(sd, STRIDE2_BLOCKS["efficientnet-lite0"])
+    for module in net.modules():  # swap in PyTorch's symmetric padding k // 2
+        if isinstance(module, SameConv):
+            module.forward = (lambda m: lambda x: nn.Conv2d.forward(m, F.pad(x, [m.kernel_size[0] // 2] * 4)))(module)
+    with torch.no_grad():
+        symmetric = net(torch.as_tensor(photos)).numpy()
+    got = np.asarray(forward(lite0.logits_fn, photos))
+    assert np.abs(got - symmetric).max() > 0.5
+
+
+def test_lite0_classifies_bundled_photos(lite0, photos):
+    probs = np.asarray(jax.nn.softmax(forward(lite0.logits_fn, photos)))
+    coffee, cat, camera = probs
+    assert coffee.argmax() == 967 and coffee[967] > 0.9  # espresso
+    assert 281 <= cat.argmax() <= 285  # a domestic cat class
+    assert camera.argmax() == 872  # tripod
+    assert class_names()[967] == "espresso" and len(class_names()) == 1000
+
+
+@pytest.mark.parametrize("name", ["lite1", "lite2"])
+def test_lite1_lite2_smoke(name, weight_cache):
+    clf = models.load_model(name, cache_dir=weight_cache)
+    x = preprocess(skimage.data.coffee(), clf.resolution)[None]
+    logits = np.asarray(forward(clf.logits_fn, x))
+    assert clf.resolution == models.MODELS[clf.name] and logits.shape == (1, 1000)
+    assert logits.argmax() == 967
+    np.testing.assert_allclose(logits, reference_logits(clf.name, x, torch.float64), atol=2e-4)
+
+
+def test_new_weights_do_not_recompile(lite0, photos):
+    """logits_fn is a pytree: other parameter values reuse the compiled forward pass."""
+    fn = jax.jit(lambda logits_fn, x: logits_fn(x))
+    fn(lite0.logits_fn, photos[:1])
+    halved = jax.tree.map(lambda a: a * 0.5, lite0.logits_fn)
+    out = fn(halved, photos[:1])
+    assert fn._cache_size() == 1
+    assert not np.allclose(np.asarray(out), np.asarray(fn(lite0.logits_fn, photos[:1])))
+
+
+def test_input_gradient_is_finite_and_nonzero(lite0, photos):
+    grad = jax.jit(jax.grad(lambda x: lite0.logits_fn(x)[:, 967].sum()))(jnp.asarray(photos[:1]))
+    assert grad.shape == (1, 224, 224, 3) and bool(jnp.all(jnp.isfinite(grad)))
+    assert float(jnp.abs(grad).max()) > 0
+
+
+def test_cache_is_npz_and_bad_weights_fail_loudly(lite0, weight_cache):
+    files = sorted(p.name for p in weight_cache.iterdir())
+    assert "efficientnet-lite0-57934424.npz" in files and not any(f.endswith(".tmp") for f in files)
+    weights = convert.cached_weights("efficientnet-lite0", cache_dir=weight_cache)
+    broken = dict(weights, **{"_fc.bias": np.zeros(999, np.float32)})
+    with pytest.raises(ValueError, match=r"_fc.bias.*\(1000,\).*\(999,\)"):
+        models.build_model("lite0", broken)
+    del broken["_fc.bias"]
+    with pytest.raises(ValueError, match="missing.*_fc.bias"):
+        models.build_model("lite0", broken)
+
+
+def test_forward_flops_matches_xla_cost_analysis():
+    """The shape count equals XLA's own count of the convolutions and matmuls (lite0, grouped depthwise)."""
+    model = models.EfficientNetLite("efficientnet-lite0", depthwise="grouped")
+    from flax import nnx
+
+    graphdef, state = nnx.split(model)
+    x = jax.ShapeDtypeStruct((2, 224, 224, 3), jnp.float32)
+    cost = jax.jit(models.apply_logits).lower(graphdef, state, x).compile().cost_analysis()
+    flops = models.forward_flops("lite0", batch=2)
+    assert cost["flops"] == pytest.approx(flops, rel=0.02)  # XLA adds the elementwise ops (+1%)
+
+
+def test_preprocess_crop_and_channels():
+    assert center_crop_box(400, 600, 224) == (25, 125, 350)
+    gray = skimage.data.camera()  # 512 x 512 uint8
+    rgb = preprocess(gray, 224)
+    assert rgb.shape == (224, 224, 3) and rgb.dtype == np.float32
+    np.testing.assert_array_equal(rgb[..., 0], rgb[..., 2])
+    coffee = skimage.data.coffee()
+    rgba = np.concatenate([coffee, np.zeros_like(coffee[..., :1])], axis=-1)
+    np.testing.assert_array_equal(preprocess(rgba, 240), preprocess(coffee.astype(np.float32), 240))
+    out = preprocess(coffee, 260)
+    assert out.shape == (260, 260, 3) and out.min() >= 0 and out.max() <= 255
+    with pytest.raises(ValueError, match="shape"):
+        preprocess(np.zeros((4, 4, 2)), 224)
