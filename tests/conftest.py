@@ -4,7 +4,13 @@ import functools
 import os
 import sys
 
+import tempfile
+
 import pytest
+
+# Tests never touch the user's cache: trained models and converted weights go to a
+# fresh folder per session (unless the caller chose one).
+os.environ.setdefault("ROBUSTNESS_CACHE", tempfile.mkdtemp(prefix="robustness-cache-"))
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:

@@ -1,0 +1,307 @@
+"""The four fractions computed exactly (to a stated resolution) in the plane.
+
+One radial scan evaluates the classifier at ``x_i + t_k u_j`` for every point ``i``,
+every direction ``u_j`` on the unit p-sphere (uniform in arc length) and every radius
+``t_k`` of a grid up to ``eps_max``. From that single table of label flips:
+
+- ``rho`` (distance to the nearest boundary) by ray casting: the first flip along
+  every ray, refined by bisection, then by a finer fan of directions around the best;
+- ``random(t_k)`` by quadrature over the sphere (the mean over directions);
+- ``universal(t_k)`` as the best polar-grid delta of radius <= t_k;
+
+so one scan gives whole curves over eps. :func:`exact_at` then sharpens the values at
+one eps: ``random`` on the ring of radius exactly eps, ``universal`` by a
+coarse-to-fine search over a grid of ``B_eps`` around the best candidates.
+
+Resolution: radial ``eps_max / n_radii / 2**(coarse_iters + bisect_iters)``; angular ``1 / n_dirs`` of
+the sphere, then a fan of ``2 * fan + 1`` rays spanning one step; universal to
+``step / 2**refine_levels`` around the best candidates.
+
+Every value is a fraction of the correctly classified points of D, and the
+invariant ``random <= universal <= pointwise`` holds by construction: each random
+direction is a universal candidate, and every flip a universal delta causes is a
+witness that the point's ``rho <= eps``.
+
+Example:
+    >>> import jax, jax.numpy as jnp
+    >>> logits_fn = lambda x: jnp.stack([x[:, 1], -x[:, 1]], 1)  # boundary y = 0
+    >>> x = jnp.array([[0.0, 0.05], [0.0, 0.5]]); y = jnp.array([0, 0])
+    >>> prof = scan_profile(jax.tree_util.Partial(logits_fn), x, y, norm="2", eps_max=0.2)
+    >>> [round(float(r), 3) for r in prof.rho]
+    [0.05, inf]
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from attacks.norms import lp_norm, parse_norm, project
+
+
+class Profile(NamedTuple):
+    """Curves over eps from one scan (arrays over the radius grid ``radii``)."""
+
+    radii: jax.Array        # f32[T]     the eps grid
+    robust: jax.Array       # f32[T]
+    pointwise: jax.Array    # f32[T]
+    universal: jax.Array    # f32[T]     best polar-grid delta of radius <= t
+    random: jax.Array       # f32[T]     quadrature over the sphere of radius t
+    universal_delta: jax.Array  # f32[T, 2] the delta achieving universal[k]
+    rho: jax.Array          # f32[n]     distance to the nearest boundary (inf: > eps_max)
+    r: jax.Array            # f32[n, 2]  the minimal perturbation (0 where rho is inf)
+    correct: jax.Array      # bool[n]    f(x) == y: the points the fractions count
+    pred: jax.Array         # i32[n]     f(x)
+    flips: jax.Array        # f32[M, T]  fooling fraction of each polar-grid delta
+    dirs: jax.Array         # f32[M, 2]  the unit directions of the scan
+    clean_accuracy: jax.Array  # f32[]
+
+
+class Fractions(NamedTuple):
+    """The four fractions at one eps, with the universal maximiser."""
+
+    eps: jax.Array
+    robust: jax.Array
+    pointwise: jax.Array
+    universal: jax.Array
+    random: jax.Array
+    universal_delta: jax.Array  # f32[2]
+    universal_fooled: jax.Array  # bool[n] points the universal delta flips
+    clean_accuracy: jax.Array
+
+
+def sphere_point(norm: str, s: jax.Array) -> jax.Array:
+    """Maps ``s`` in [0, 1) (arc-length parameter) to a point of the unit p-sphere.
+
+    Args:
+      norm: ``"2"`` or ``"inf"``.
+      s: ``f32[...]``, taken modulo 1.
+
+    Returns:
+      ``f32[..., 2]`` with ``|u|_p = 1``; uniform ``s`` gives the uniform law on S_1.
+    """
+    s = jnp.mod(s, 1.0)
+    if norm == "2":
+        a = 2 * jnp.pi * s
+        return jnp.stack([jnp.cos(a), jnp.sin(a)], -1)
+    p = 8 * s
+    side = jnp.floor(p / 2)
+    t = p - 2 * side - 1  # in [-1, 1)
+    one = jnp.ones_like(t)
+    cands = jnp.stack([jnp.stack([one, t], -1), jnp.stack([-t, one], -1),
+                       jnp.stack([-one, -t], -1), jnp.stack([t, -one], -1)], 0)
+    idx = jnp.clip(side.astype(jnp.int32), 0, 3)
+    return jnp.take_along_axis(cands, idx[None, ..., None], axis=0)[0]
+
+
+def _predict(logits_fn, pts, chunk=1 << 17):
+    """argmax of logits over ``pts: f32[m, 2]`` in memory-bounded chunks."""
+    m = pts.shape[0]
+    if m <= chunk:
+        return logits_fn(pts).argmax(-1)
+    pad = (-m) % chunk
+    p = jnp.concatenate([pts, jnp.zeros((pad, 2), pts.dtype)]).reshape(-1, chunk, 2)
+    return jax.lax.map(lambda q: logits_fn(q).argmax(-1), p).reshape(-1)[:m]
+
+
+def _weights(correct):
+    """Uniform weights over the correctly classified points (zero elsewhere)."""
+    c = correct.astype(jnp.float32)
+    return c / jnp.maximum(c.sum(), 1.0)
+
+
+def _bisect(logits_fn, x, label, u, lo, hi, iters):
+    """Shrinks [lo, hi] along rays x + t u, keeping f(x + hi u) != label."""
+
+    def body(_, lohi):
+        lo, hi = lohi
+        mid = 0.5 * (lo + hi)
+        pts = jnp.broadcast_to(x + mid[..., None] * u, mid.shape + (2,))
+        flip = _predict(logits_fn, pts.reshape(-1, 2)).reshape(mid.shape) != label
+        return jnp.where(flip, lo, mid), jnp.where(flip, mid, hi)
+
+    return jax.lax.fori_loop(0, iters, body, (lo, hi))
+
+
+@functools.partial(jax.jit, static_argnames=("norm", "n_radii", "n_dirs", "top_k", "fan",
+                                             "coarse_iters", "bisect_iters"))
+def _scan(logits_fn, x, y, eps_max, *, norm, n_radii, n_dirs, top_k, fan, coarse_iters,
+          bisect_iters):
+    n = x.shape[0]
+    pred = _predict(logits_fn, x)
+    correct = pred == y
+    w = _weights(correct)
+    radii = eps_max * jnp.arange(1, n_radii + 1, dtype=jnp.float32) / n_radii
+    s = (jnp.arange(n_dirs, dtype=jnp.float32) + 0.5) / n_dirs
+    dirs = sphere_point(norm, s)                                   # [M, 2]
+    pts = x[:, None, None, :] + radii[None, None, :, None] * dirs[None, :, None, :]
+    flips = (_predict(logits_fn, pts.reshape(-1, 2)).reshape(n, n_dirs, n_radii)
+             != pred[:, None, None])                               # [n, M, T]
+
+    # Curves: quadrature over the sphere and the best polar-grid delta.
+    frac = jnp.einsum("n,nmt->mt", w, flips.astype(jnp.float32))  # [M, T]
+    random = frac.mean(0)
+    best_j = frac.argmax(0)
+    best_at_t = frac.max(0)
+    run_k = jax.lax.associative_scan(
+        lambda a, b: jnp.where(best_at_t[b] >= best_at_t[a], b, a), jnp.arange(n_radii))
+    universal = best_at_t[run_k]
+    universal_delta = radii[run_k, None] * dirs[best_j[run_k]]
+
+    # rho: the first flip along every ray, bisected coarsely, then the top_k best finely.
+    hit_all = flips.any(-1)
+    first = jnp.where(hit_all, flips.argmax(-1), 0)                  # [n, M]
+    hi0 = jnp.where(hit_all, radii[first], radii[-1])
+    lo0 = jnp.where(first > 0, radii[jnp.maximum(first - 1, 0)], 0.0)
+    lbl = pred[:, None]
+    lo0, hi0 = _bisect(logits_fn, x[:, None, :], lbl, dirs[None], lo0, hi0, coarse_iters)
+    neg, j = jax.lax.top_k(-jnp.where(hit_all, hi0, jnp.inf), top_k)
+    hit = jnp.isfinite(neg)
+    u = dirs[j]                                                     # [n, K, 2]
+    lo = jnp.take_along_axis(lo0, j, 1)
+    hi = jnp.take_along_axis(hi0, j, 1)
+    _, hi = _bisect(logits_fn, x[:, None, :], lbl, u, lo, hi, bisect_iters)
+    hi = jnp.where(hit, hi, jnp.inf)
+    best = hi.argmin(1)
+    rho = hi[jnp.arange(n), best]
+    s_best = s[j[jnp.arange(n), best]]
+
+    # Fan: 2*fan rays within one direction step of the best, scanned up to rho.
+    offs = jnp.concatenate([jnp.arange(-fan, 0), jnp.arange(1, fan + 1)]).astype(jnp.float32)
+    offs = offs / (2 * fan * n_dirs)
+    uf = sphere_point(norm, s_best[:, None] + offs[None, :])       # [n, F, 2]
+    steps = 4
+    tf = jnp.where(jnp.isfinite(rho), rho, 0.0)[:, None, None] * (
+        jnp.arange(1, steps + 1, dtype=jnp.float32) / steps)[None, None, :]   # [n, 1, S]
+    pf = x[:, None, None, :] + tf[..., None] * uf[:, :, None, :]
+    ff = _predict(logits_fn, pf.reshape(-1, 2)).reshape(n, 2 * fan, steps) != pred[:, None, None]
+    kf = ff.argmax(-1)
+    fhit = ff.any(-1) & jnp.isfinite(rho)[:, None]
+    fhi = jnp.take_along_axis(jnp.broadcast_to(tf, (n, 2 * fan, steps)), kf[..., None], -1)[..., 0]
+    flo = jnp.where(kf > 0, fhi - tf[:, :, 0], 0.0)
+    _, fhi = _bisect(logits_fn, x[:, None, :], lbl, uf, flo, fhi, bisect_iters)
+    fhi = jnp.where(fhit, fhi, jnp.inf)
+    better = fhi.min(1) < rho
+    fbest = fhi.argmin(1)
+    u_best = jnp.where(better[:, None], uf[jnp.arange(n), fbest], sphere_point(norm, s_best))
+    rho = jnp.minimum(rho, fhi.min(1))
+    r = jnp.where(jnp.isfinite(rho)[:, None], rho[:, None] * u_best, 0.0)
+
+    pointwise = w @ (rho[:, None] <= radii[None, :]).astype(jnp.float32)
+    return Profile(radii=radii, robust=1.0 - pointwise, pointwise=pointwise, universal=universal,
+                   random=random, universal_delta=universal_delta, rho=rho, r=r,
+                   correct=correct, pred=pred, flips=frac, dirs=dirs,
+                   clean_accuracy=correct.mean())
+
+
+def scan_profile(logits_fn, x, y, *, norm, eps_max, n_radii: int = 24, n_dirs: int = 64,
+                 top_k: int = 4, fan: int = 3, coarse_iters: int = 5,
+                 bisect_iters: int = 12) -> Profile:
+    """Computes the curves of the four fractions over ``(0, eps_max]`` in one scan.
+
+    Args:
+      logits_fn: pytree classifier ``f32[n, 2] -> f32[n, classes]``.
+      x: ``f32[n, 2]`` points of D; y: ``i32[n]`` their true labels.
+      norm: 2 or inf (anything :func:`attacks.norms.parse_norm` takes).
+      eps_max: the largest eps of the curves.
+      n_radii, n_dirs: the scan's grid (radii ``eps_max * k / n_radii``).
+      top_k: rays per point refined finely; fan: extra rays on each side of the best.
+      coarse_iters: bisection steps on every ray that flips, to rank the rays.
+      bisect_iters: further steps on the top_k rays (radial resolution
+        ``eps_max / n_radii / 2**(coarse_iters + bisect_iters)``).
+
+    Returns:
+      A :class:`Profile`.
+    """
+    logits_fn = _as_pytree(logits_fn)
+    return _scan(logits_fn, jnp.asarray(x, jnp.float32), jnp.asarray(y, jnp.int32),
+                 jnp.float32(eps_max), norm=parse_norm(norm), n_radii=n_radii, n_dirs=n_dirs,
+                 top_k=min(top_k, n_dirs), fan=fan, coarse_iters=coarse_iters,
+                 bisect_iters=bisect_iters)
+
+
+@functools.partial(jax.jit, static_argnames=("norm", "candidates", "grid", "levels"))
+def _at(logits_fn, x, profile, eps, *, norm, candidates, grid, levels):
+    n = x.shape[0]
+    pred, correct = profile.pred, profile.correct
+    w = _weights(correct)
+    dirs = profile.dirs
+    m = dirs.shape[0]
+
+    def fooled(deltas):  # deltas [C, 2] -> bool [C, n]
+        pts = x[None, :, :] + deltas[:, None, :]
+        return _predict(logits_fn, pts.reshape(-1, 2)).reshape(deltas.shape[0], n) != pred[None]
+
+    ring = eps * dirs
+    ring_frac = fooled(ring).astype(jnp.float32) @ w                  # [M]
+    random = ring_frac.mean()
+    inside = profile.radii <= eps
+    grid_frac = jnp.where(inside[None, :], profile.flips, -1.0)      # [M, T]
+    grid_delta = profile.radii[None, :, None] * dirs[:, None, :]      # [M, T, 2]
+    cand_frac = jnp.concatenate([ring_frac, grid_frac.reshape(-1)])
+    cand_delta = jnp.concatenate([ring, grid_delta.reshape(-1, 2)])
+    _, top = jax.lax.top_k(cand_frac, candidates)
+    centers = cand_delta[top]                                        # [C, 2]
+    offs = jnp.linspace(-1.0, 1.0, grid)
+    offs = jnp.stack(jnp.meshgrid(offs, offs), -1).reshape(-1, 2)     # [G*G, 2]
+    h0 = jnp.maximum(2 * jnp.pi * eps / m, profile.radii[0])
+
+    def refine(level, centers):
+        h = h0 / (2.0 ** level)
+        d = centers[:, None, :] + h * offs[None]                      # [C, G*G, 2]
+        d = project(d.reshape(-1, 2), norm, eps)
+        f = (fooled(d).astype(jnp.float32) @ w).reshape(candidates, -1)
+        return d.reshape(candidates, -1, 2)[jnp.arange(candidates), f.argmax(1)]
+
+    centers = jax.lax.fori_loop(0, levels, refine, centers)
+    final = fooled(centers)
+    final_frac = final.astype(jnp.float32) @ w
+    b = final_frac.argmax()
+    universal, delta, fooled_by = final_frac[b], centers[b], final[b]
+    pointwise = (correct & ((profile.rho <= eps) | fooled_by)).astype(jnp.float32) @ w
+    return Fractions(eps=eps, robust=1.0 - pointwise, pointwise=pointwise, universal=universal,
+                     random=random, universal_delta=delta, universal_fooled=fooled_by & correct,
+                     clean_accuracy=profile.clean_accuracy)
+
+
+def exact_at(logits_fn, x, profile: Profile, *, norm, eps, candidates: int = 4, grid: int = 5,
+             levels: int = 4) -> Fractions:
+    """The four fractions at one ``eps`` (at most the profile's ``eps_max``).
+
+    ``random`` is the quadrature over the sphere of radius exactly eps; ``universal``
+    is a coarse-to-fine search over B_eps: the best ``candidates`` deltas of the scan's
+    polar grid and of the eps ring, each refined ``levels`` times on a ``grid x grid``
+    local grid of halving step (projected onto B_eps).
+
+    Args:
+      logits_fn: the classifier the profile was scanned on.
+      x: ``f32[n, 2]`` the profile's points.
+      profile: from :func:`scan_profile` with the same norm.
+      norm: 2 or inf.
+      eps: the radius.
+
+    Returns:
+      :class:`Fractions`.
+    """
+    logits_fn = _as_pytree(logits_fn)
+    return _at(logits_fn, jnp.asarray(x, jnp.float32), profile, jnp.float32(eps),
+               norm=parse_norm(norm), candidates=candidates, grid=grid, levels=levels)
+
+
+def exact_fractions(logits_fn, x, y, *, norm, eps, **scan_kwargs) -> Fractions:
+    """Scans up to ``eps`` and returns the four exact fractions at ``eps``."""
+    profile = scan_profile(logits_fn, x, y, norm=norm, eps_max=eps, **scan_kwargs)
+    return exact_at(logits_fn, x, profile, norm=norm, eps=eps)
+
+
+def _as_pytree(logits_fn):
+    if isinstance(logits_fn, jax.tree_util.Partial):
+        return logits_fn
+    return jax.tree_util.Partial(logits_fn)
+
+
+__all__ = ["Profile", "Fractions", "sphere_point", "scan_profile", "exact_at",
+           "exact_fractions", "lp_norm"]
