@@ -1,0 +1,121 @@
+"""What it means to fool a classifier: predicted labels, attack losses, the fooling rate.
+
+A classifier is ``logits_fn(x) -> logits`` with ``x: f32[n, *shape]`` and
+``logits: f32[n, classes]``. Attacks take it as a pytree, a ``jax.tree_util.Partial``
+whose arrays (the parameters) are leaves, so new parameters do not recompile;
+:func:`as_logits_fn` wraps a plain callable.
+
+Example:
+    >>> import jax.numpy as jnp
+    >>> from jax.tree_util import Partial
+    >>> def linear(w, x):
+    ...     return jnp.stack([jnp.zeros(x.shape[0]), x @ w], axis=1)
+    >>> f = Partial(linear, jnp.array([1.0, 0.0]))
+    >>> x = jnp.array([[-0.5, 0.0], [-2.0, 0.0]])
+    >>> float(fooling_rate(f, x, jnp.array([1.0, 0.0])))
+    0.5
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+from jax.tree_util import Partial
+
+LOSSES = ("margin", "ce")
+
+
+def as_logits_fn(logits_fn: Callable) -> Partial:
+    """Returns ``logits_fn`` as a ``jax.tree_util.Partial`` (unchanged if it is one).
+
+    A plain function becomes a Partial without arguments; jitted code then keys its cache
+    on the function's identity, so pass the same function object to avoid recompiling.
+    """
+    if isinstance(logits_fn, Partial):
+        return logits_fn
+    if not callable(logits_fn):
+        raise TypeError(f"logits_fn must be callable, got {type(logits_fn).__name__}")
+    return Partial(logits_fn)
+
+
+def as_batch(x) -> jax.Array:
+    """``x`` as a floating JAX array with a leading batch axis (ints become f32)."""
+    x = jnp.asarray(x)
+    if not jnp.issubdtype(x.dtype, jnp.floating):
+        x = x.astype(jnp.float32)
+    if x.ndim < 1:
+        raise ValueError(f"x must have a leading batch axis, got shape {x.shape}")
+    return x
+
+
+def as_labels(labels, n: int):
+    """``labels`` as ``i32[n]`` (``None`` stays ``None``); raises on a wrong shape."""
+    if labels is None:
+        return None
+    labels = jnp.asarray(labels)
+    if labels.shape != (n,):
+        raise ValueError(f"labels must have shape ({n},) to match x, got {labels.shape}")
+    return labels.astype(jnp.int32)
+
+
+def check_loss(loss: str) -> str:
+    """Raises ValueError unless ``loss`` is one of :data:`LOSSES`."""
+    if loss not in LOSSES:
+        raise ValueError(f"unknown loss {loss!r}: use one of {', '.join(LOSSES)}")
+    return loss
+
+
+def predict(logits_fn: Callable, x: jax.Array) -> jax.Array:
+    """``f(x) = argmax logits_fn(x)``: ``f32[n, *shape] -> i32[n]``."""
+    return jnp.argmax(logits_fn(x), axis=-1).astype(jnp.int32)
+
+
+def margin_loss(logits: jax.Array, labels: jax.Array) -> jax.Array:
+    """``max_{j != y} z_j - z_y`` per example (positive iff fooled): ``f32[n]``."""
+    true = jnp.take_along_axis(logits, labels[:, None], axis=1)[:, 0]
+    others = jnp.where(jax.nn.one_hot(labels, logits.shape[1], dtype=jnp.bool_),
+                       -jnp.inf, logits)
+    return jnp.max(others, axis=1) - true
+
+
+def ce_loss(logits: jax.Array, labels: jax.Array) -> jax.Array:
+    """Cross-entropy ``-log softmax(z)_y`` per example: ``f32[n]``."""
+    logp = jax.nn.log_softmax(logits, axis=1)
+    return -jnp.take_along_axis(logp, labels[:, None], axis=1)[:, 0]
+
+
+def attack_loss(loss: str, logits: jax.Array, labels: jax.Array) -> jax.Array:
+    """The per-example loss named ``loss`` (``"margin"`` or ``"ce"``): ``f32[n]``."""
+    return margin_loss(logits, labels) if loss == "margin" else ce_loss(logits, labels)
+
+
+@jax.jit
+def _fooling_rate(logits_fn, x, delta, labels):
+    ref = reference_labels(logits_fn, x, labels)
+    return jnp.mean((predict(logits_fn, x + delta) != ref).astype(jnp.float32))
+
+
+def fooling_rate(logits_fn: Callable, x, delta, labels=None) -> jax.Array:
+    """Share of ``x`` whose predicted label changes under ``x + delta``.
+
+    Args:
+        logits_fn: classifier, ``f32[n, *shape] -> f32[n, classes]``.
+        x: ``f32[n, *shape]``.
+        delta: ``f32[n, *shape]`` (per example) or ``f32[*shape]`` (one shared delta).
+        labels: ``i32[n]`` reference labels; ``None`` compares with ``f(x)``.
+
+    Returns:
+        ``f32[]`` in ``[0, 1]``.
+    """
+    x = as_batch(x)
+    delta = jnp.asarray(delta, x.dtype)
+    if delta.shape not in (x.shape, x.shape[1:]):
+        raise ValueError(f"delta must have shape {x.shape} or {x.shape[1:]}, got {delta.shape}")
+    return _fooling_rate(as_logits_fn(logits_fn), x, delta, as_labels(labels, x.shape[0]))
+
+
+def reference_labels(logits_fn: Callable, x: jax.Array, labels) -> jax.Array:
+    """``labels`` if given, else ``f(x)``: the labels an attack tries to change, ``i32[n]``."""
+    return predict(logits_fn, x) if labels is None else labels

@@ -1,0 +1,287 @@
+"""2D test tasks for the attacks, with the exact universal optimum by brute force.
+
+The attack tests import these helpers; the tests below check the tasks themselves (the
+brute-force optimum is what the geometry says it must be).
+
+A task is ``(logits_fn, x, eps)``: an analytic or trained 2D classifier as a pytree, the
+points of D, and a radius at which ``universal(eps)`` is neither 0 nor trivial.
+"""
+
+from __future__ import annotations
+
+import collections
+import functools
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+from flax import nnx
+from jax.tree_util import Partial
+
+
+@pytest.fixture(autouse=True)
+def strict_dtype_promotion():
+    """Run every attack test under strict dtype promotion (restored afterwards).
+
+    Test modules import this fixture, which makes it autouse for them too.
+    """
+    old = jax.config.jax_numpy_dtype_promotion
+    jax.config.update("jax_numpy_dtype_promotion", "strict")
+    yield
+    jax.config.update("jax_numpy_dtype_promotion", old)
+
+
+# ---------------------------------------------------------------------- classifiers
+
+def bands_logits(height, x):
+    """Horizontal bands of ``height``, alternating classes 1 and 0: ``f32[n, 2]``."""
+    return jnp.stack([jnp.zeros_like(x[:, 1]), jnp.sin(jnp.pi * x[:, 1] / height)], axis=1)
+
+
+def disc_logits(radius, x):
+    """Class 0 inside the disc of ``radius`` around 0, class 1 outside: ``f32[n, 2]``."""
+    r = jnp.sqrt(jnp.sum(x * x, axis=1))
+    return jnp.stack([radius - r, jnp.zeros_like(r)], axis=1)
+
+
+def wavy_blobs_logits(centers, wave, x):
+    """Three classes, nearest of ``centers`` (f32[3, 2]) with wavy boundaries: f32[n, 3]."""
+    d2 = jnp.sum((x[:, None, :] - centers[None]) ** 2, axis=2)
+    phase = jnp.arange(3, dtype=x.dtype) * 2.1
+    return -0.5 * d2 + wave * jnp.sin(4.0 * x[:, :1] + 3.0 * x[:, 1:] + phase[None])
+
+
+def linear_logits(w, b, x):
+    """Multi-class linear classifier ``x @ w + b`` on flattened points: ``f32[n, c]``."""
+    return x.reshape(x.shape[0], -1) @ w + b
+
+
+TRACES = collections.Counter()
+
+
+def counting_linear_logits(w, b, x):
+    """:func:`linear_logits` that counts how often it is traced (by jit) or run."""
+    TRACES["linear"] += 1
+    return linear_logits(w, b, x)
+
+
+def linear_model(d: int = 5, classes: int = 4, seed: int = 0, counting: bool = False):
+    """A random multi-class linear classifier on ``f32[n, d]`` as a Partial."""
+    kw, kb = jax.random.split(jax.random.key(seed))
+    w = jax.random.normal(kw, (d, classes), jnp.float32)
+    b = jax.random.normal(kb, (classes,), jnp.float32)
+    return Partial(counting_linear_logits if counting else linear_logits, w, b)
+
+
+def linear_distances(f, x, norm: str):
+    """Exact distance of each row of ``x`` to the decision boundary of a linear Partial:
+    ``min_{j != y} |z_j - z_y| / |w_j - w_y|_q`` with q = 2 (l2) or 1 (linf): f32[n]."""
+    w, b = f.args
+    z = x @ w + b
+    y = jnp.argmax(z, axis=1)
+    dw = w.T[None, :, :] - w.T[y][:, None, :]
+    gap = jnp.abs(z - jnp.take_along_axis(z, y[:, None], axis=1))
+    q = jnp.sqrt(jnp.sum(dw * dw, axis=2)) if norm == "2" else jnp.sum(jnp.abs(dw), axis=2)
+    dist = jnp.where(jax.nn.one_hot(y, w.shape[1], dtype=jnp.bool_), jnp.inf,
+                     gap / jnp.maximum(q, 1e-12))
+    return jnp.min(dist, axis=1)
+
+
+def conv_apply(graphdef, state, x):
+    """Forward pass of a split NNX model on images."""
+    return nnx.merge(graphdef, state)(x)
+
+
+class ConvNet(nnx.Module):
+    """Two 3x3 convolutions, global average pooling and a linear read-out: images to
+    ``classes`` logits."""
+
+    def __init__(self, channels: int, classes: int, *, rngs: nnx.Rngs):
+        self.conv1 = nnx.Conv(channels, 8, (3, 3), rngs=rngs)
+        self.conv2 = nnx.Conv(8, 16, (3, 3), strides=(2, 2), rngs=rngs)
+        self.out = nnx.Linear(16, classes, rngs=rngs)
+
+    def __call__(self, x):
+        x = jax.nn.relu(self.conv1(x))
+        x = jax.nn.relu(self.conv2(x))
+        return self.out(jnp.mean(x, axis=(1, 2)))
+
+
+def conv_model(classes: int = 5, seed: int = 0):
+    """An untrained :class:`ConvNet` on 8x8x3 images as a Partial."""
+    graphdef, state = nnx.split(ConvNet(3, classes, rngs=nnx.Rngs(seed)))
+    return Partial(conv_apply, graphdef, state)
+
+
+def images(n: int = 16, seed: int = 0):
+    """Random 8x8x3 "images" in [0, 1]: f32[n, 8, 8, 3]."""
+    return jax.random.uniform(jax.random.key(seed), (n, 8, 8, 3), jnp.float32)
+
+
+def mlp_apply(graphdef, state, x):
+    """Forward pass of a split NNX model."""
+    return nnx.merge(graphdef, state)(x)
+
+
+class MLP(nnx.Module):
+    """``depth`` ReLU layers of ``width`` units on 2D points."""
+
+    def __init__(self, classes: int, width: int, depth: int, *, rngs: nnx.Rngs):
+        sizes = [2] + [width] * depth
+        self.hidden = nnx.List([nnx.Linear(a, b, rngs=rngs) for a, b in zip(sizes[:-1], sizes[1:])])
+        self.out = nnx.Linear(width, classes, rngs=rngs)
+
+    def __call__(self, x):
+        for layer in self.hidden:
+            x = jax.nn.relu(layer(x))
+        return self.out(x)
+
+
+# ---------------------------------------------------------------------- data
+
+def bands_task(n: int = 400, eps: float = 0.2, seed: int = 0):
+    """Points just below the boundaries y = 1, 2, 3 (gaps in [0.3, 0.9] eps): optimum 1."""
+    k1, k2, k3 = jax.random.split(jax.random.key(seed), 3)
+    level = jax.random.randint(k1, (n,), 1, 4).astype(jnp.float32)
+    gap = eps * jax.random.uniform(k2, (n,), jnp.float32, 0.3, 0.9)
+    x = jnp.stack([jax.random.uniform(k3, (n,), jnp.float32, -2.0, 2.0), level - gap], axis=1)
+    return Partial(bands_logits, jnp.float32(1.0)), x, eps
+
+
+def ring_task(n: int = 400, eps: float = 0.2, seed: int = 0):
+    """Points on a ring eps/2 inside the unit circle: optimum about 1/3 for l2."""
+    angle = jax.random.uniform(jax.random.key(seed), (n,), jnp.float32, 0.0, 2 * math.pi)
+    radius = 1.0 - 0.5 * eps
+    x = radius * jnp.stack([jnp.cos(angle), jnp.sin(angle)], axis=1)
+    return Partial(disc_logits, jnp.float32(1.0)), x, eps
+
+
+def blob_points(key, n: int):
+    """Three Gaussian blobs (classes 0-2) plus a wavy strip between them (class 3)."""
+    k_class, k_noise, k_strip = jax.random.split(key, 3)
+    centers = jnp.array([[0.0, 1.2], [-1.1, -0.7], [1.1, -0.7]], jnp.float32)
+    n_blob = (3 * n) // 4
+    cls = jax.random.randint(k_class, (n_blob,), 0, 3)
+    blobs = centers[cls] + 0.35 * jax.random.normal(k_noise, (n_blob, 2), jnp.float32)
+    t = jax.random.uniform(k_strip, (n - n_blob,), jnp.float32, -1.8, 1.8)
+    strip = jnp.stack([t, 0.15 + 0.25 * jnp.sin(3.0 * t)], axis=1)
+    x = jnp.concatenate([blobs, strip])
+    y = jnp.concatenate([cls, jnp.full((n - n_blob,), 3, cls.dtype)]).astype(jnp.int32)
+    return x, y, centers
+
+
+def wavy_blobs_task(n: int = 400, eps: float = 0.8, seed: int = 0):
+    """Three Gaussian blobs and a wavy strip, classified by wavy nearest-centre logits."""
+    x, _, centers = blob_points(jax.random.key(seed), n)
+    return Partial(wavy_blobs_logits, centers, jnp.float32(0.4)), x, eps
+
+
+@functools.lru_cache(maxsize=None)
+def trained_mlp(width: int = 64, depth: int = 3, steps: int = 300, seed: int = 0):
+    """A ``depth``-layer ReLU MLP fitted by Adam to :func:`blob_points` (4 classes)."""
+    x, y, _ = blob_points(jax.random.key(seed + 1), 1000)
+    model = MLP(4, width, depth, rngs=nnx.Rngs(seed))
+    graphdef, params = nnx.split(model)
+    opt = optax.adam(1e-2)
+
+    def loss(p):
+        logits = mlp_apply(graphdef, p, x)
+        return jnp.mean(optax.softmax_cross_entropy_with_integer_labels(logits, y))
+
+    @jax.jit
+    def train(p):
+        def step(carry, _):
+            p, s = carry
+            g = jax.grad(loss)(p)
+            u, s = opt.update(g, s, p)
+            return (optax.apply_updates(p, u), s), None
+        (p, _), _ = jax.lax.scan(step, (p, opt.init(p)), None, length=steps)
+        return p
+
+    return Partial(mlp_apply, graphdef, train(params))
+
+
+def mlp_task(n: int = 400, eps: float = 0.5, seed: int = 0):
+    """The trained MLP on fresh points of the same distribution."""
+    x, _, _ = blob_points(jax.random.key(seed + 2), n)
+    return trained_mlp(), x, eps
+
+
+TASKS = {"bands": bands_task, "ring": ring_task, "wavy_blobs": wavy_blobs_task, "mlp": mlp_task}
+
+
+# ---------------------------------------------------------------------- brute force
+
+@functools.partial(jax.jit, static_argnames=("chunk",))
+def _rates(logits_fn, x, deltas, chunk=64):
+    """Fooling rate of each of ``deltas`` (f32[m, 2]) on all of ``x``: f32[m]."""
+    ref = jnp.argmax(logits_fn(x), axis=1)
+
+    def rate(d):
+        return jnp.mean((jnp.argmax(logits_fn(x + d), axis=1) != ref).astype(jnp.float32))
+
+    return jax.lax.map(rate, deltas, batch_size=chunk)
+
+
+def ball_grid(norm: str, eps: float, size: int, center=(0.0, 0.0), half: float | None = None):
+    """A ``size x size`` grid of the square ``center +- half`` kept inside B_eps: f32[m, 2]."""
+    half = eps if half is None else half
+    a = np.linspace(-half, half, size)
+    g = np.stack(np.meshgrid(a, a, indexing="ij"), -1).reshape(-1, 2) + np.asarray(center)
+    inside = (np.linalg.norm(g, axis=1) if norm == "2" else np.abs(g).max(axis=1)) <= eps * (1 + 1e-6)
+    return jnp.asarray(g[inside], jnp.float32)
+
+
+def exact_universal(logits_fn, x, norm: str, eps: float, size: int = 121, refine: int = 3):
+    """``max_{delta in B_eps}`` fooling rate by brute force: a ``size^2`` grid of B_eps, then
+    ``size^2`` grids around the ``refine`` best points (one cell wide). Returns (rate, delta)."""
+    grid = ball_grid(norm, eps, size)
+    rates = np.asarray(_rates(logits_fn, x, grid))
+    best = np.argsort(-rates)[:refine]
+    cell = 2 * eps / (size - 1)
+    cands = [grid[best]] + [ball_grid(norm, eps, 41, np.asarray(grid[i]), cell) for i in best]
+    cands = jnp.concatenate(cands)
+    rates = np.asarray(_rates(logits_fn, x, cands))
+    i = int(np.argmax(rates))
+    return float(rates[i]), np.asarray(cands[i])
+
+
+# ---------------------------------------------------------------------- tests of the tasks
+
+@pytest.mark.parametrize("norm", ["2", "inf"])
+def test_bands_optimum_is_one(norm):
+    f, x, eps = bands_task()
+    rate, delta = exact_universal(f, x, norm, eps, size=41)
+    assert rate == 1.0
+    assert delta[1] > 0.9 * eps - 1e-6          # pushes up past the largest gap
+
+
+def test_ring_optimum_is_about_a_third():
+    f, x, eps = ring_task()
+    rate, _ = exact_universal(f, x, "2", eps, size=61)
+    # A shift by eps flips the points |x + delta| > 1, angles within
+    # arccos((1 - r^2 - eps^2) / (2 r eps)) of it: 36% of a uniform ring; the best arc of
+    # 400 random angles holds a few points more.
+    r = 1.0 - 0.5 * eps
+    arc = math.acos((1 - r * r - eps * eps) / (2 * r * eps)) / math.pi
+    assert arc <= rate <= arc + 0.07
+    linf_rate, delta = exact_universal(f, x, "inf", eps, size=61)
+    assert linf_rate > rate                      # a corner of the cube reaches further
+    assert np.allclose(np.abs(delta), eps, atol=eps / 30)
+
+
+def test_blob_tasks_are_nontrivial():
+    for make in (wavy_blobs_task, mlp_task):
+        f, x, eps = make()
+        rate, _ = exact_universal(f, x, "2", eps, size=41)
+        assert 0.1 < rate < 0.9
+
+
+def test_trained_mlp_fits_its_data():
+    f = trained_mlp()
+    x, y, _ = blob_points(jax.random.key(7), 500)
+    accuracy = float(jnp.mean((jnp.argmax(f(x), axis=1) == y).astype(jnp.float32)))
+    assert accuracy > 0.85
