@@ -201,7 +201,9 @@ def trained_mlp(width: int = 64, depth: int = 3, steps: int = 300, seed: int = 0
         (p, _), _ = jax.lax.scan(step, (p, opt.init(p)), None, length=steps)
         return p
 
-    return Partial(mlp_apply, graphdef, train(params))
+    with jax.numpy_dtype_promotion("standard"):      # optax's Adam is not strict-clean
+        params = train(params)
+    return Partial(mlp_apply, graphdef, params)
 
 
 def mlp_task(n: int = 400, eps: float = 0.5, seed: int = 0):
