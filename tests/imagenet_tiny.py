@@ -1,0 +1,84 @@
+"""Test helpers for the ImageNet pipeline: a tiny real Flax conv net and image folders.
+
+The net is a real NNX model (two strided convs, global pooling, a linear head)
+used the way imagenet.models uses EfficientNet: split once, applied as a
+``jax.tree_util.Partial`` of a module-level function, pixels in [0, 255].
+It keeps the runner's tests to seconds; one smoke test uses the real lite0.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+from jax.tree_util import Partial
+from PIL import Image
+
+RESOLUTION = 32
+CLASSES = 10
+
+
+class TinyNet(nnx.Module):
+    def __init__(self, rngs: nnx.Rngs):
+        self.conv1 = nnx.Conv(3, 8, (3, 3), strides=2, rngs=rngs)
+        self.conv2 = nnx.Conv(8, 16, (3, 3), strides=2, rngs=rngs)
+        self.head = nnx.Linear(16, CLASSES, rngs=rngs)
+
+    def __call__(self, x):
+        x = (x - 127.0) / 128.0
+        x = jax.nn.relu(self.conv1(x))
+        x = jax.nn.relu(self.conv2(x))
+        return self.head(jnp.mean(x, axis=(1, 2)))
+
+
+def apply_tiny(graphdef, state, x):
+    return nnx.merge(graphdef, state)(x)
+
+
+class TinyClassifier(NamedTuple):
+    name: str
+    resolution: int
+    logits_fn: Callable
+
+
+def tiny_classifier(seed: int = 0) -> TinyClassifier:
+    graphdef, state = nnx.split(TinyNet(nnx.Rngs(seed)))
+    return TinyClassifier("tiny-test", RESOLUTION, Partial(apply_tiny, graphdef, state))
+
+
+def smooth_image(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
+    """A uint8 [h, w, 3] photo-like image: upsampled colour noise."""
+    small = rng.uniform(0, 255, (4, 4, 3)).astype(np.uint8)
+    return np.asarray(Image.fromarray(small).resize((w, h), Image.Resampling.BICUBIC))
+
+
+def write_folder(root: Path, n: int, seed: int = 0, synsets=("n01440764", "n01443537")) -> Path:
+    """An ImageNet-style folder of n small PNG/JPEG images spread over ``synsets``."""
+    rng = np.random.default_rng(seed)
+    for i in range(n):
+        sub = root / synsets[i % len(synsets)]
+        sub.mkdir(parents=True, exist_ok=True)
+        image = Image.fromarray(smooth_image(rng, 40 + i % 7, 48))
+        if i % 2:
+            image.save(sub / f"img{i:03d}.jpg", quality=92)
+        else:
+            image.save(sub / f"img{i:03d}.png")
+    return root
+
+
+def write_bad_files(folder: Path) -> dict[str, str]:
+    """Unusable files, one per skip reason that can be made small: name -> expected reason."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(1)
+    (folder / "notes.jpg").write_bytes(b"this is not an image at all\n" * 10)
+    buffer = folder / "full.jpg"
+    Image.fromarray(smooth_image(rng, 64, 64)).save(buffer, quality=90)
+    data = buffer.read_bytes()
+    buffer.unlink()
+    (folder / "cut.jpg").write_bytes(data[: len(data) // 2])
+    Image.fromarray(smooth_image(rng, 8, 12)).save(folder / "thumb.png")
+    return {"notes.jpg": "not_an_image", "cut.jpg": "truncated", "thumb.png": "too_small"}
