@@ -1,0 +1,1 @@
+"""Benchmarks: the project's speed against peer libraries and the machine's limit (``python -m bench``)."""
