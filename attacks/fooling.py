@@ -86,9 +86,22 @@ def ce_loss(logits: jax.Array, labels: jax.Array) -> jax.Array:
     return -jnp.take_along_axis(logp, labels[:, None], axis=1)[:, 0]
 
 
+_CE_MAX_GAP = 50.0
+
+
 def attack_loss(loss: str, logits: jax.Array, labels: jax.Array) -> jax.Array:
-    """The per-example loss named ``loss`` (``"margin"`` or ``"ce"``): ``f32[n]``."""
-    return margin_loss(logits, labels) if loss == "margin" else ce_loss(logits, labels)
+    """The per-example loss an attack ascends, ``f32[n]``.
+
+    ``"margin"`` is :func:`margin_loss`. ``"ce"`` is :func:`ce_loss`, except that an
+    example whose logit of ``labels`` leads by more than 50 has its logits divided by
+    ``lead / 50`` (a constant for the gradient): otherwise ``softmax`` rounds to one-hot in
+    float32 and the gradient underflows to exactly zero, leaving FGSM/PGD with no direction.
+    """
+    if loss == "margin":
+        return margin_loss(logits, labels)
+    lead = -margin_loss(logits, labels)
+    temperature = jax.lax.stop_gradient(jnp.maximum(1.0, lead / _CE_MAX_GAP))
+    return ce_loss(logits / temperature[:, None].astype(logits.dtype), labels)
 
 
 @jax.jit

@@ -101,8 +101,11 @@ def steepest_direction(g: jax.Array, norm) -> jax.Array:
         ``f32[n, *shape]``; rows with ``g = 0`` give ``0``.
     """
     if parse_norm(norm) == "2":
+        # Divide by the largest entry first so that tiny gradients (1e-20) do not underflow.
+        peak = jnp.max(jnp.abs(_rows(g)), axis=1)
+        g = g / _per_row(jnp.where(peak > 0, peak, 1.0).astype(g.dtype), g.ndim)
         scale = jnp.sqrt(jnp.sum(_rows(g) ** 2, axis=1))
-        return g / _per_row(jnp.maximum(scale, _TINY).astype(g.dtype), g.ndim)
+        return g / _per_row(jnp.where(scale > 0, scale, 1.0).astype(g.dtype), g.ndim)
     return jnp.sign(g)
 
 

@@ -1,0 +1,200 @@
+"""Universal perturbations: Algorithm 1 of Moosavi-Dezfooli et al. (CVPR 2017), batched.
+
+The algorithm looks for one ``v`` in B_eps that changes the label of as many points as
+possible. It makes passes over the data in a random order (one ``key`` split per pass);
+for each point not yet fooled by ``v`` it computes DeepFool's minimal perturbation ``dv``
+of ``x + v`` and sets ``v <- project(v + dv)``.
+
+Here the points come in mini-batches of ``batch_size``: within a mini-batch the DeepFool
+perturbations of the points not yet fooled are computed together and aggregated before
+projecting. A mini-batch can be split into ``chunk``-sized pieces processed one after the
+other (``lax.scan``), each seeing the ``v`` left by the previous one: ``chunk=1`` is the
+original one-point-at-a-time algorithm, ``chunk=batch_size`` the fully batched update.
+After every update the fooling rate on all of ``x`` is measured and the best ``v`` seen is
+returned (the last one can be worse: the algorithm oscillates). ``restarts`` runs
+independent orders in parallel (``vmap``) and keeps the best. Everything runs in one
+jitted function: ``lax.while_loop`` over passes, ``lax.scan`` over mini-batches.
+
+Example:
+    >>> import jax, jax.numpy as jnp
+    >>> from jax.tree_util import Partial
+    >>> from attacks.fooling import fooling_rate
+    >>> def bands(x):  # horizontal bands of height 1
+    ...     return jnp.stack([jnp.zeros(x.shape[0]), jnp.sin(jnp.pi * x[:, 1])], axis=1)
+    >>> x = jnp.stack([jnp.linspace(-2, 2, 64), jnp.tile(jnp.array([0.9, 1.9]), 32)], 1)
+    >>> v = universal_perturbation(bands, x, norm=2, eps=0.2, key=jax.random.key(0))
+    >>> v.shape, float(fooling_rate(bands, x, v))
+    ((2,), 1.0)
+"""
+
+from __future__ import annotations
+
+import functools
+
+import jax
+import jax.numpy as jnp
+
+from attacks.deepfool import check_deepfool_args, deepfool_steps
+from attacks.fooling import as_batch, as_labels, as_logits_fn, predict, reference_labels
+from attacks.norms import parse_norm, project
+
+AGGREGATES = ("sum", "mean")
+
+
+def _update(logits_fn, v, x, labels, valid, eps, overshoot, *, norm, top_k, max_iter,
+            aggregate, chunk):
+    """Traceable one-mini-batch update; ``valid: bool[b]`` masks padding rows."""
+    b = x.shape[0]
+    pieces = b // chunk
+
+    def piece(v, batch):
+        xs, ys, ok = batch
+        moved = xs + v
+        active = ok & (predict(logits_fn, moved) == ys)
+        r = deepfool_steps(logits_fn, moved, ys, overshoot, norm=norm, top_k=top_k,
+                           max_iter=max_iter)
+        r = jnp.where(active.reshape((-1,) + (1,) * (x.ndim - 1)), r, 0.0)
+        dv = jnp.sum(r, axis=0)
+        if aggregate == "mean":
+            dv = dv / jnp.maximum(jnp.sum(active), 1).astype(dv.dtype)
+        return project((v + dv)[None], norm, eps)[0], None
+
+    split = lambda a: a.reshape((pieces, chunk) + a.shape[1:])
+    v, _ = jax.lax.scan(piece, v, (split(x), split(labels), split(valid)))
+    return v
+
+
+@functools.partial(jax.jit, static_argnames=("norm", "top_k", "max_iter", "aggregate", "chunk"))
+def _universal_update(logits_fn, v, x, labels, eps, overshoot, *, norm, top_k, max_iter,
+                      aggregate, chunk):
+    labels = reference_labels(logits_fn, x, labels)
+    valid = jnp.ones((x.shape[0],), jnp.bool_)
+    return _update(logits_fn, v, x, labels, valid, eps, overshoot, norm=norm, top_k=top_k,
+                   max_iter=max_iter, aggregate=aggregate, chunk=chunk)
+
+
+def _check(aggregate, chunk, batch_size):
+    if aggregate not in AGGREGATES:
+        raise ValueError(f"unknown aggregate {aggregate!r}: use one of {', '.join(AGGREGATES)}")
+    if chunk < 1 or batch_size % chunk:
+        raise ValueError(f"chunk must be a positive divisor of the batch size {batch_size}, "
+                         f"got {chunk}")
+
+
+def universal_update(logits_fn, v, x, labels=None, *, norm, eps, top_k: int = 10,
+                     overshoot=0.02, max_iter: int = 10, aggregate: str = "sum",
+                     chunk: int | None = None) -> jax.Array:
+    """One mini-batch step of Algorithm 1, for runners that stream data and checkpoint.
+
+    Args:
+        logits_fn: classifier ``f32[b, *shape] -> f32[b, classes]`` (Partial or callable).
+        v: ``f32[*shape]``, the current universal perturbation.
+        x: ``f32[b, *shape]``, the mini-batch.
+        labels: ``i32[b]`` labels to change; ``None`` uses ``f(x)``.
+        norm: 2 or inf, static.
+        eps: radius of the ball ``v`` is projected on, traced.
+        top_k, overshoot, max_iter: DeepFool's (static, traced, static).
+        aggregate: ``"sum"`` or ``"mean"`` of the DeepFool perturbations of the points of a
+            chunk not yet fooled, static.
+        chunk: size of the pieces of ``x`` processed one after the other (must divide
+            ``b``); ``None`` means ``b`` (one batched update), static.
+
+    Returns:
+        ``f32[*shape]``, the new ``v`` with ``|v|_p <= eps``.
+    """
+    check_deepfool_args(top_k, max_iter)
+    x = as_batch(x)
+    chunk = x.shape[0] if chunk is None else int(chunk)
+    _check(aggregate, chunk, x.shape[0])
+    v = jnp.asarray(v, x.dtype)
+    if v.shape != x.shape[1:]:
+        raise ValueError(f"v must have shape {x.shape[1:]} (one point), got {v.shape}")
+    return _universal_update(as_logits_fn(logits_fn), v, x, as_labels(labels, x.shape[0]),
+                             jnp.asarray(eps, x.dtype), jnp.asarray(overshoot, x.dtype),
+                             norm=parse_norm(norm), top_k=int(top_k), max_iter=int(max_iter),
+                             aggregate=aggregate, chunk=chunk)
+
+
+@functools.partial(jax.jit, static_argnames=(
+    "norm", "top_k", "max_iter", "aggregate", "chunk", "batch_size", "max_passes", "restarts"))
+def _universal(logits_fn, x, labels, eps, key, overshoot, target_rate, *, norm, top_k,
+               max_iter, aggregate, chunk, batch_size, max_passes, restarts):
+    labels = reference_labels(logits_fn, x, labels)
+    n = x.shape[0]
+    batches = -(-n // batch_size)
+    valid = (jnp.arange(batches * batch_size) < n).reshape(batches, batch_size)
+
+    def rate(v):
+        return jnp.mean((predict(logits_fn, x + v) != labels).astype(jnp.float32))
+
+    def run(key):
+        def one_pass(state):
+            p, v, best_v, best_rate, key = state
+            key, k_order = jax.random.split(key)
+            order = jnp.concatenate([jax.random.permutation(k_order, n),
+                                     jnp.zeros((batches * batch_size - n,), jnp.int32)])
+            order = order.reshape(batches, batch_size)
+
+            def mini_batch(carry, batch):
+                v, best_v, best_rate = carry
+                idx, ok = batch
+                v = _update(logits_fn, v, x[idx], labels[idx], ok, eps, overshoot, norm=norm,
+                            top_k=top_k, max_iter=max_iter, aggregate=aggregate, chunk=chunk)
+                r = rate(v)
+                better = r > best_rate
+                return (v, jnp.where(better, v, best_v), jnp.maximum(r, best_rate)), None
+
+            (v, best_v, best_rate), _ = jax.lax.scan(mini_batch, (v, best_v, best_rate),
+                                                     (order, valid))
+            return p + 1, v, best_v, best_rate, key
+
+        def going(state):
+            p, _, _, best_rate, _ = state
+            return (p < max_passes) & (best_rate < target_rate)
+
+        v0 = jnp.zeros(x.shape[1:], x.dtype)
+        state = (jnp.int32(0), v0, v0, rate(v0), key)
+        _, _, best_v, best_rate, _ = jax.lax.while_loop(going, one_pass, state)
+        return best_v, best_rate
+
+    best_vs, best_rates = jax.vmap(run)(jax.random.split(key, restarts))
+    return best_vs[jnp.argmax(best_rates)]
+
+
+def universal_perturbation(logits_fn, x, labels=None, *, norm, eps, key, batch_size: int = 32,
+                           max_passes: int = 10, target_rate=1.0, restarts: int = 1,
+                           top_k: int = 10, overshoot=0.02, max_iter: int = 10,
+                           aggregate: str = "sum", chunk: int | None = None) -> jax.Array:
+    """One perturbation in B_eps that fools as many points of ``x`` as it can.
+
+    Args:
+        logits_fn: classifier ``f32[n, *shape] -> f32[n, classes]`` (Partial or callable).
+        x: ``f32[n, *shape]``, the data.
+        labels: ``i32[n]`` labels to change; ``None`` uses ``f(x)``.
+        norm: 2 or inf, static.
+        eps: radius, traced.
+        key: ``jax.random.key`` for the orders of the passes.
+        batch_size: points per update (the last mini-batch is padded), static.
+        max_passes: most passes over the data, static.
+        target_rate: stop after the pass in which the fooling rate reached it, traced.
+        restarts: independent runs with different orders (in parallel), static.
+        top_k, overshoot, max_iter: DeepFool's, as in :func:`universal_update`.
+        aggregate, chunk: how a mini-batch's DeepFool perturbations combine, as in
+            :func:`universal_update`.
+
+    Returns:
+        ``f32[*shape]`` (``x.shape[1:]``): the best ``v`` seen, ``|v|_p <= eps``.
+    """
+    check_deepfool_args(top_k, max_iter)
+    if batch_size < 1 or max_passes < 1 or restarts < 1:
+        raise ValueError(f"batch_size, max_passes and restarts must be at least 1, got "
+                         f"{batch_size}, {max_passes} and {restarts}")
+    x = as_batch(x)
+    chunk = batch_size if chunk is None else int(chunk)
+    _check(aggregate, chunk, batch_size)
+    return _universal(as_logits_fn(logits_fn), x, as_labels(labels, x.shape[0]),
+                      jnp.asarray(eps, x.dtype), key, jnp.asarray(overshoot, x.dtype),
+                      jnp.asarray(target_rate, jnp.float32), norm=parse_norm(norm),
+                      top_k=int(top_k), max_iter=int(max_iter), aggregate=aggregate,
+                      chunk=chunk, batch_size=int(batch_size), max_passes=int(max_passes),
+                      restarts=int(restarts))
