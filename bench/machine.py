@@ -90,4 +90,13 @@ def machine_info() -> dict:
         "torch": torch.__version__,
         "torch_threads": torch.get_num_threads(),
         "platform": platform.platform(),
+        "load_average": load_average(),
     }
+
+
+def load_average() -> float | None:
+    """The 1-minute load average (other processes competing for the cores), if known."""
+    try:
+        return os.getloadavg()[0]
+    except OSError:
+        return None

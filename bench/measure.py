@@ -69,8 +69,71 @@ def time_call(fn: Callable[[], Any], *, warmup: int = 1, repeats: int = 5) -> Ti
     return Timing(statistics.median(times), min(times), max(times), repeats, value)
 
 
-def ratio(a: Timing | None, b: Timing | None) -> float | None:
-    """``a.median / b.median``, or ``None`` when either side was not measured."""
-    if a is None or b is None or b.median <= 0:
-        return None
-    return a.median / b.median
+class Pair(NamedTuple):
+    """Two calls timed in alternation, and the ratio ``b / a`` of each pair."""
+
+    a: Timing
+    b: Timing
+    ratios: tuple       # b's time / a's time, pair by pair
+
+    def speedup(self) -> dict:
+        """``b / a`` (how many times faster ``a`` is): median and range over the pairs."""
+        return _summary(self.ratios)
+
+    def time_ratio(self) -> dict:
+        """``a / b`` (the share of ``b``'s time ``a`` takes): median and range over the pairs."""
+        return _summary(tuple(1.0 / r for r in self.ratios))
+
+
+def _summary(values) -> dict:
+    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
+
+
+def _timed(fn):
+    start = time.perf_counter()
+    value = block(fn())
+    return time.perf_counter() - start, value
+
+
+def time_pair(fn_a: Callable[[], Any], fn_b: Callable[[], Any], *, repeats: int = 3,
+              inner_a: int = 1, warmup_a: int = 1, warmup_b: int = 1) -> Pair:
+    """Times ``fn_a`` and ``fn_b`` in alternation, so that both see the same machine.
+
+    On a shared CPU the load drifts; the ratio of each pair (``b`` just after ``a``) is
+    steadier than the ratio of two medians taken minutes apart.
+
+    Args:
+      fn_a: the fast side (e.g. the project's jitted call).
+      fn_b: the slow side (e.g. a peer's).
+      repeats: pairs.
+      inner_a: calls of ``fn_a`` per pair; its median is the pair's ``a`` time.
+      warmup_a, warmup_b: untimed calls of each first.
+
+    Returns:
+      A :class:`Pair`; ``a`` summarises all ``repeats * inner_a`` calls of ``fn_a``.
+    """
+    if repeats < 1 or inner_a < 1:
+        raise ValueError(f"repeats and inner_a must be at least 1, got {repeats}, {inner_a}")
+    for _ in range(warmup_a):
+        block(fn_a())
+    for _ in range(warmup_b):
+        block(fn_b())
+    all_a, all_b, ratios = [], [], []
+    value_a = value_b = None
+    for _ in range(repeats):
+        times_a = []
+        for _ in range(inner_a):
+            t, value_a = _timed(fn_a)
+            times_a.append(t)
+        t_b, value_b = _timed(fn_b)
+        all_a += times_a
+        all_b.append(t_b)
+        ratios.append(t_b / statistics.median(times_a))
+    a = Timing(statistics.median(all_a), min(all_a), max(all_a), len(all_a), value_a)
+    b = Timing(statistics.median(all_b), min(all_b), max(all_b), len(all_b), value_b)
+    return Pair(a, b, tuple(ratios))
+
+
+def scaled(t: Timing, factor: float) -> Timing:
+    """``t`` with every time multiplied by ``factor`` (work timed on a slice of the whole)."""
+    return t._replace(median=t.median * factor, low=t.low * factor, high=t.high * factor)

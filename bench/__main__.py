@@ -1,0 +1,90 @@
+"""``python -m bench``: the project's speed against peer libraries and the machine's limit.
+
+Usage:
+    python -m bench                # the full table (about 10 minutes on 2 cores)
+    python -m bench --quick        # under two minutes: fewer repeats, ART at 1 pass
+    python -m bench --json         # one JSON object instead of the table
+    python -m bench --markdown docs/benchmarks.md   # also write the table to a file
+
+Optional peers: ``pip install -r requirements-bench.txt`` then
+``pip install --no-deps torchattacks==3.5.1``; a missing peer shows as 'not installed'.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--quick", action="store_true", help="a run of under two minutes")
+    mode.add_argument("--smoke", action="store_true",
+                      help="tiny sizes: checks the plumbing, the figures mean nothing")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--markdown", metavar="PATH", help="also write the Markdown table to PATH")
+    p.add_argument("--skip", metavar="STAGE", action="append", default=[],
+                   help="leave out a stage: presets, imagenet or app (repeatable)")
+    p.add_argument("--seed", type=int, default=0, help="the shared task's seed (default 0)")
+    return p.parse_args(argv)
+
+
+def write_atomic(path: str, text: str) -> None:
+    """Writes ``text`` to ``path`` via a temporary file and ``os.replace``."""
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    tmp = f"{path}.tmp"
+    with open(tmp, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    from bench.report import goals, markdown
+    from bench.run import BUDGETS, run_benchmark, without
+
+    budget = BUDGETS["quick" if args.quick else "smoke" if args.smoke else "full"]
+    try:
+        budget = without(budget, args.skip)
+    except ValueError as e:
+        print(f"python -m bench: error: {e}", file=sys.stderr)
+        return 2
+    results = run_benchmark(budget, seed=args.seed)
+    text = markdown(results)
+    results["goals"] = [g._asdict() for g in goals(results)]
+    if args.markdown:
+        write_atomic(args.markdown, text + "\n")
+    if args.json:
+        print(json.dumps(finite(results), indent=1, allow_nan=False, default=_jsonable))
+    else:
+        print(text)
+    return 0
+
+
+def finite(value):
+    """``value`` with every non-finite float replaced by ``None`` (JSON has no inf/nan)."""
+    if isinstance(value, float):
+        return value if value == value and abs(value) != float("inf") else None
+    if isinstance(value, dict):
+        return {k: finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite(v) for v in value]
+    return value
+
+
+def _jsonable(value):
+    import numpy as np
+
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,56 @@
+"""The project's own hot paths: training a preset, and classifying a grid of the plane.
+
+Example:
+    >>> out = time_presets(("margins",), repeats=1, steps=20)
+    >>> out["margins"]["median_s"] > 0
+    True
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+
+from bench.machine import mlp_flops
+from bench.measure import time_call
+from categories.presets import preset_config
+from toymodels import PRESETS, classify_grid, get_task, plane_grid, train
+
+
+def time_presets(names=tuple(PRESETS), *, repeats: int = 3, steps: int | None = None) -> dict:
+    """Warm training time of each preset (its default configuration, seed 0).
+
+    The warm-up run compiles the training loop; the timed runs are what the app's user
+    waits for once the process is warm.
+
+    Args:
+      names: preset names.
+      repeats: timed runs per preset.
+      steps: override the preset's training steps (``None``: its own; smoke tests only).
+
+    Returns:
+      ``{name: timing + {"steps", "accuracy"}}``.
+    """
+    out = {}
+    with jax.numpy_dtype_promotion("standard"):
+        for name in names:
+            config = preset_config(name)
+            if steps is not None:
+                config = dataclasses.replace(config, steps=steps)
+            t = time_call(lambda: train(get_task(name), config), warmup=1, repeats=repeats)
+            out[name] = {**t.as_dict(), "steps": config.steps, "accuracy": t.value.accuracy}
+    return out
+
+
+def time_grid(logits_fn, *, res: int = 1024, repeats: int = 5) -> dict:
+    """Classifying a ``res x res`` grid of the plane (the app's region picture), with FLOP rate.
+
+    Returns:
+      timing + ``{"res", "points", "gflops"}`` (``res**2`` x the MLP's FLOPs per point).
+    """
+    grid = plane_grid(((-1.0, 1.0), (-1.0, 1.0)), res)
+    t = time_call(lambda: classify_grid(logits_fn, grid, with_confidence=True), warmup=1,
+                  repeats=repeats)
+    flops = res * res * mlp_flops(logits_fn)
+    return {**t.as_dict(), "res": res, "points": res * res, "gflops": flops / t.median / 1e9}

@@ -1,0 +1,85 @@
+"""EfficientNet-Lite0 at full scale: images/s of its hot paths against the machine's peak.
+
+Two figures on a batch of real photos (scikit-image's bundled ones, cropped and mirrored):
+
+- the jitted forward + input-gradient pass (the unit of work of every gradient attack),
+  with its FLOP rate, ``2 x forward_flops`` (the input gradient of each layer is a layer
+  of the same size; no weight gradients are formed), as a share of the matmul peak;
+- one ``attacks.universal_update`` step (Algorithm 1 on a mini-batch, DeepFool inner step)
+  in images/s, as a share of the forward + gradient rate.
+
+Example (slow: loads and compiles the model):
+    >>> out = measure_imagenet(batch=2, repeats=1, peak_gflops=100.0, universal=False)
+    >>> out["forward_gradient"]["images_per_s"] > 0
+    True
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from attacks.universal import universal_update
+from bench.measure import time_call
+
+MODEL = "efficientnet-lite0"
+UAP_NORM, UAP_EPS = "inf", 10.0  # on pixels in [0, 255], the universal-perturbation paper's radius
+
+
+@jax.jit
+def forward_gradient(logits_fn, x, labels):
+    """Cross-entropy of ``labels`` and its gradient w.r.t. the input ``x`` (f32[b, h, w, 3])."""
+
+    def loss(x):
+        logp = jax.nn.log_softmax(logits_fn(x))
+        return -jnp.take_along_axis(logp, labels[:, None], 1).sum()
+
+    return jax.value_and_grad(loss)(x)
+
+
+def photo_batch(batch: int, resolution: int, *, seed: int = 0) -> np.ndarray:
+    """``f32[batch, res, res, 3]`` preprocessed bundled photos (augmented copies past 16)."""
+    from imagenet.data import bundled_items, default_preprocess, load_item
+
+    items = bundled_items(batch, jax.random.key(seed))
+    return np.stack([load_item(item, resolution, default_preprocess) for item in items])
+
+
+def measure_imagenet(*, batch: int = 8, repeats: int = 3, peak_gflops: float,
+                     universal: bool = True, seed: int = 0) -> dict:
+    """Times the forward + input-gradient pass and one universal update on a batch.
+
+    Args:
+      batch: images per call.
+      repeats: timed runs after one warm-up (compilation).
+      peak_gflops: the machine's measured float32 matmul peak.
+      universal: also time ``attacks.universal_update`` (its compilation takes a while).
+      seed: photo augmentation seed.
+
+    Returns:
+      ``{"model", "batch", "forward_gradient": {...}, "universal_update": {...} or None}``.
+    """
+    from imagenet.models import forward_flops, load_model
+
+    classifier = load_model(MODEL)
+    f = classifier.logits_fn
+    x = jnp.asarray(photo_batch(batch, classifier.resolution, seed=seed))
+    labels = jnp.argmax(f(x), -1)
+    t = time_call(lambda: forward_gradient(f, x, labels), warmup=1, repeats=repeats)
+    flops = 2 * forward_flops(MODEL, batch)
+    gflops = flops / t.median / 1e9
+    out = {"model": MODEL, "batch": batch, "forward_gflops_per_image": forward_flops(MODEL) / 1e9,
+           "forward_gradient": {**t.as_dict(), "images_per_s": batch / t.median,
+                                "gflops": gflops, "share_of_peak": gflops / peak_gflops},
+           "universal_update": None}
+    if universal:
+        v = jnp.zeros(x.shape[1:], x.dtype)
+        u = time_call(lambda: universal_update(f, v, x, labels, norm=UAP_NORM, eps=UAP_EPS),
+                      warmup=1, repeats=repeats)
+        rate = batch / u.median
+        out["universal_update"] = {**u.as_dict(), "images_per_s": rate, "norm": UAP_NORM,
+                                   "eps": UAP_EPS,
+                                   "share_of_forward_gradient": rate / (batch / t.median),
+                                   "gradient_passes_per_image": (u.median / t.median)}
+    return out

@@ -1,0 +1,176 @@
+"""One benchmark run: every measurement in one process, so every ratio is pair by pair.
+
+Three budgets: :data:`FULL` (the table of the README), :data:`QUICK` (under two
+minutes on a quiet machine: fewer repeats, no warm-up of the peers, ART's universal
+algorithm for one pass, timed against the project's at one pass, the brute force timed on
+1/32 of its lattice, no ``universal_update`` on ImageNet), :data:`SMOKE` (tiny sizes, the test suite's check of the plumbing only).
+
+Example (the smoke budget, ~20 s):
+    >>> results = run_benchmark(SMOKE)
+    >>> sorted(results["uap_over_exact"])
+    ['l2 0.3']
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import time
+from typing import Callable, NamedTuple
+
+from bench import peers
+from bench.foundation import time_grid, time_presets
+from bench.machine import load_average, machine_info, matmul_peak, mlp_flops
+from bench.task import N_POINTS, SETTINGS, TASK_NAME, shared_task
+from bench.toy import ToyBudget, compare_deepfool, compare_setting
+from bench.torch_mlp import to_torch
+from toymodels import PRESETS
+
+
+class Budget(NamedTuple):
+    """What one run measures and how much."""
+
+    mode: str
+    settings: tuple = SETTINGS
+    n_points: int = N_POINTS
+    train_steps: int | None = None      # None: the presets' own
+    toy: ToyBudget = ToyBudget()
+    presets: tuple = tuple(PRESETS)
+    preset_repeats: int = 3
+    grid_res: int = 1024
+    matmul_sizes: tuple = (2048, 4096)
+    matmul_repeats: int = 5
+    imagenet: bool = True
+    imagenet_batch: int = 8
+    imagenet_repeats: int = 3
+    imagenet_universal: bool = True
+    app: bool = True
+
+
+FULL = Budget(mode="full")
+QUICK = Budget(mode="quick",
+                toy=ToyBudget(repeats=3, slow_repeats=1, slow_warmup=0, uap_passes=10,
+                              art_passes=1, grid_stride=32),
+                preset_repeats=1, grid_res=512, matmul_sizes=(1024, 2048), matmul_repeats=3,
+                imagenet_batch=4, imagenet_repeats=1, imagenet_universal=False)
+SMOKE = Budget(mode="smoke", settings=SETTINGS[2:], n_points=40, train_steps=30,
+                toy=ToyBudget(repeats=1, slow_repeats=1, slow_warmup=0, uap_passes=1,
+                              art_passes=1, grid_stride=256, pgd_steps=4, ceiling_restarts=2),
+                presets=(), preset_repeats=1, grid_res=32, matmul_sizes=(128,),
+                matmul_repeats=1, imagenet=False, app=False)
+BUDGETS = {"full": FULL, "quick": QUICK, "smoke": SMOKE}
+STAGES = ("presets", "imagenet", "app")  # the stages a run can skip
+
+
+def without(budget: Budget, stages) -> Budget:
+    """``budget`` with the named stages (of :data:`STAGES`) left out."""
+    bad = sorted(set(stages) - set(STAGES))
+    if bad:
+        raise ValueError(f"unknown stage {bad[0]!r}: choose from {', '.join(STAGES)}")
+    return budget._replace(**{"presets": () if "presets" in stages else budget.presets,
+                              "imagenet": budget.imagenet and "imagenet" not in stages,
+                              "app": budget.app and "app" not in stages})
+
+# The per-setting figures the JSON puts at its top level, {setting: value}.
+HEADLINE = ("uap_vs_art_speedup", "uap_over_exact", "art_uap_over_exact",
+            "exact_vs_torch_grid_speedup", "pgd_vs_torchattacks_time_ratio",
+            "pgd_over_exact_pointwise", "pgd_restarts_over_exact_pointwise")
+
+
+_START = time.perf_counter()
+
+
+def _progress(message: str) -> None:
+    print(f"[bench {time.perf_counter() - _START:6.1f} s] {message}", file=sys.stderr, flush=True)
+
+
+def measure_app(quick: bool) -> dict:
+    """The app engineer's ``bench.app_timing.measure_app``, or why it was skipped."""
+    try:
+        from bench.app_timing import measure_app as measure
+    except ImportError:
+        return {"status": "skipped", "note": "bench/app_timing.py is not there yet"}
+    if not (shutil.which("chromium") or shutil.which("chromium-browser")):
+        return {"status": "skipped", "note": "Chromium is not installed (apt-get install chromium)"}
+    try:
+        return {"status": "measured", **measure(quick)}
+    except Exception as e:  # noqa: BLE001 - a broken app must not lose the other figures
+        first = (str(e).strip().splitlines() or [""])[0]
+        return {"status": "failed", "note": f"{type(e).__name__}: {first}"[:200]}
+
+
+def run_benchmark(budget: Budget = FULL, *, seed: int = 0,
+                  progress: Callable[[str], None] = _progress) -> dict:
+    """Runs every measurement of ``budget`` and returns one JSON-ready object.
+
+    Args:
+      budget: :data:`FULL`, :data:`QUICK` or :data:`SMOKE` (or a custom :class:`Budget`).
+      seed: the shared task's seed (model, points and attack keys).
+      progress: called with a line before each stage.
+
+    Returns:
+      ``{"machine", "budget", "matmul_peak_gflops", <HEADLINE figures by setting>,
+      "task", "settings": {setting: figures}, "deepfool", "hot_paths", "presets",
+      "imagenet", "app", "peers", "seconds"}``.
+    """
+    start = time.perf_counter()
+    out = {"machine": machine_info(), "budget": budget.mode,
+           "peers": {p: peers.peer_version(p) or "not installed" for p in peers.PEERS}}
+    progress("matmul peak")
+    peak = matmul_peak(budget.matmul_sizes, repeats=budget.matmul_repeats)
+    out["matmul_peak_gflops"] = peak["gflops"]
+    out["matmul"] = peak["by_size"]
+
+    progress(f"shared task {TASK_NAME}: training its MLP, {budget.n_points} points")
+    t0 = time.perf_counter()
+    shared = shared_task(budget.n_points, seed=seed, steps=budget.train_steps)
+    net = to_torch(shared.logits_fn)
+    out["task"] = {"name": TASK_NAME, "points": budget.n_points,
+                   "model": f"MLP {shared.config.depth}x{shared.config.width} "
+                            f"{shared.config.activation}, seed {shared.config.seed}",
+                   "steps": shared.config.steps, "accuracy": shared.accuracy,
+                   "mlp_flops_per_point": mlp_flops(shared.logits_fn),
+                   "cold_train_s": time.perf_counter() - t0}
+
+    out["settings"] = {}
+    for setting in budget.settings:
+        progress(f"setting {setting.name}: exact, brute force, universal, PGD")
+        out["settings"][setting.name] = compare_setting(shared, setting, budget.toy,
+                                                        seed=seed, net=net)
+    for name in HEADLINE:
+        out[name] = {s: r["ratios"][name] for s, r in out["settings"].items()}
+    progress("DeepFool")
+    out["deepfool"] = compare_deepfool(shared, net, budget.toy)
+
+    progress("hot paths: grid evaluation")
+    hot = {"grid": time_grid(shared.logits_fn, res=budget.grid_res,
+                             repeats=budget.toy.repeats)}
+    for name, r in out["settings"].items():
+        hot[f"exact {name}"] = {"gflops": r["exact"]["gflops"], "median_s": r["exact"]["median_s"]}
+        hot[f"torch grid {name}"] = {"gflops": r["torch_grid"]["gflops"],
+                                     "median_s": r["torch_grid"]["median_s"]}
+    for entry in hot.values():
+        entry["share_of_peak"] = entry["gflops"] / peak["gflops"]
+    out["hot_paths"] = hot
+
+    progress(f"preset training: {', '.join(budget.presets)}")
+    out["presets"] = time_presets(budget.presets, repeats=budget.preset_repeats,
+                                  steps=budget.train_steps)
+
+    out["imagenet"] = None
+    if budget.imagenet:
+        progress("ImageNet: EfficientNet-Lite0 forward+gradient"
+                 + (", universal_update" if budget.imagenet_universal else ""))
+        from bench.imagenet_bench import measure_imagenet
+
+        out["imagenet"] = measure_imagenet(batch=budget.imagenet_batch,
+                                           repeats=budget.imagenet_repeats,
+                                           peak_gflops=peak["gflops"],
+                                           universal=budget.imagenet_universal, seed=seed)
+    out["app"] = None
+    if budget.app:
+        progress("app timing")
+        out["app"] = measure_app(budget.mode != "full")
+    out["seconds"] = time.perf_counter() - start
+    out["machine"]["load_average_end"] = load_average()
+    return out

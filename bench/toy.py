@@ -1,0 +1,264 @@
+"""The comparisons on the shared 2D task, one setting (norm, eps) at a time.
+
+For each setting, on the same weights and the same 1000 points:
+
+- exact: ``categories.exact2d`` (scan + coarse-to-fine search), against a brute-force
+  lattice of ``B_eps`` evaluated by the torch copy of the MLP at the exact search's
+  final resolution;
+- universal: ``attacks.universal_perturbation`` against ART's ``UniversalPerturbation``
+  with the same passes and DeepFool settings, both scored against the exact optimum;
+- per-point: ``attacks.pgd`` against torchattacks' and ART's PGD at the same budget
+  (steps, step size, one random start), plus the project's PGD with restarts and the
+  margin loss, scored against the exact per-point ceiling (``pointwise``).
+
+Every result is scored by one function, :func:`fooled_share`: the share of the correctly
+classified points whose label a perturbation changes (the fractions' definition).
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from attacks.deepfool import deepfool
+from attacks.pgd import pgd
+from attacks.universal import universal_perturbation
+from bench import peers
+from bench.exact_grid import (exact_evaluations, exact_resolution, lattice, run_exact,
+                              torch_grid_search)
+from bench.machine import mlp_flops
+from bench.measure import Timing, scaled, time_call, time_pair
+from bench.task import Setting, SharedTask
+from bench.torch_mlp import to_torch
+
+
+class ToyBudget(NamedTuple):
+    """How much work each comparison does and how often it is repeated."""
+
+    repeats: int = 5          # timed runs of the project's (fast, jitted) calls
+    slow_repeats: int = 3     # timed runs of the peers' and the brute force's (seconds each)
+    slow_warmup: int = 1      # untimed runs of the peers first
+    uap_passes: int = 10      # passes of the project's universal algorithm
+    art_passes: int = 10      # passes of ART's (and of the project's run timed against it)
+    grid_stride: int = 1      # brute force timed on every k-th lattice delta, time scaled by k
+    pgd_steps: int = 20
+    ceiling_restarts: int = 10  # the project's PGD that aims at the exact ceiling
+
+
+DEEPFOOL = dict(top_k=10, overshoot=0.02)   # the project's DeepFool defaults, given to ART too
+UAP_DEEPFOOL_ITER = 10                      # universal_perturbation's default inner max_iter
+DEEPFOOL_ITER = 50                          # deepfool's default
+
+
+@jax.jit
+def _fooled(logits_fn, x, y, delta):
+    pred = jnp.argmax(logits_fn(x), -1)
+    correct = pred == y
+    moved = jnp.argmax(logits_fn(x + delta), -1) != pred
+    return jnp.sum(moved & correct) / jnp.maximum(jnp.sum(correct), 1)
+
+
+def fooled_share(logits_fn, x, y, delta) -> float:
+    """Share of the correctly classified points of ``x`` whose label ``x + delta`` changes.
+
+    Args:
+      logits_fn: the plane classifier.
+      x: ``f32[n, 2]``; y: ``i32[n]``.
+      delta: ``f32[2]`` (one shared perturbation) or ``f32[n, 2]`` (one per point).
+    """
+    return float(_fooled(logits_fn, x, y, jnp.asarray(delta, jnp.float32)))
+
+
+def _entry(t: Timing, **figures) -> dict:
+    return {**t.as_dict(), **figures}
+
+
+def _missing(peer: str) -> dict:
+    return {"status": "not installed", "package": peers.PEERS[peer]}
+
+
+def compare_exact(shared: SharedTask, setting: Setting, net, budget: ToyBudget) -> dict:
+    """The exact optimum against the brute-force torch lattice at its resolution, paired."""
+    f = shared.logits_fn
+    x, y = shared.x, shared.y
+    per_point = mlp_flops(f)
+    spacing = exact_resolution(setting.norm, setting.eps)
+    deltas = lattice(setting.norm, setting.eps, spacing)
+    timed = deltas[::budget.grid_stride]
+    xs, ys = np.asarray(x), np.asarray(y)
+    for _ in range(budget.slow_warmup):  # a short warm-up: thread pools, allocator
+        torch_grid_search(net, xs, ys, timed[:256])
+    pair = time_pair(lambda: run_exact(f, x, y, norm=setting.norm, eps=setting.eps),
+                     lambda: torch_grid_search(net, xs, ys, timed),
+                     repeats=budget.slow_repeats, inner_a=budget.repeats, warmup_b=0)
+    t, scale = pair.a, len(deltas) / len(timed)
+    evals = exact_evaluations(len(x))
+    exact = _entry(t, universal=t.value.universal, pointwise=t.value.pointwise,
+                   random=t.value.random, universal_delta=t.value.delta.tolist(),
+                   evaluations=evals, gflops=evals * per_point / t.median / 1e9)
+    g = scaled(pair.b, scale)
+    evals = len(deltas) * len(x)
+    grid = _entry(g, universal=g.value[0], universal_delta=g.value[1].tolist(),
+                  deltas=len(deltas), spacing=spacing, timed_fraction=1 / scale,
+                  evaluations=evals, gflops=evals * per_point / g.median / 1e9)
+    speedup = {k: v * scale for k, v in pair.speedup().items()}
+    return {"exact": exact, "torch_grid": grid,
+            "pairs": {"exact_vs_torch_grid_speedup": speedup}}
+
+
+def compare_universal(shared: SharedTask, setting: Setting, net, budget: ToyBudget,
+                      *, seed: int) -> dict:
+    """The project's universal algorithm against ART's, same passes and DeepFool settings.
+
+    The speed pair runs both with ``budget.art_passes``, alternating; the project's result
+    is its run with ``budget.uap_passes`` (the same run when the counts agree).
+    """
+    f, x, y = shared.logits_fn, shared.x, shared.y
+    key = jax.random.fold_in(shared.key, 1)
+
+    def ours(passes):
+        return functools.partial(universal_perturbation, f, x, y, norm=setting.norm,
+                                 eps=setting.eps, key=key, max_passes=passes,
+                                 max_iter=UAP_DEEPFOOL_ITER, **DEEPFOOL)
+
+    def entry(t, passes):
+        return _entry(t, fooling=fooled_share(f, x, y, t.value), passes=passes)
+
+    same = budget.art_passes == budget.uap_passes
+    out = {"pairs": {}}
+    if not same or not peers.installed("art"):
+        t = time_call(ours(budget.uap_passes), warmup=1, repeats=budget.repeats)
+        out["uap"] = entry(t, budget.uap_passes)
+    if not peers.installed("art"):
+        out["uap_at_art_passes"] = out["uap"]
+        out["art_uap"] = _missing("art")
+        return out
+    xs, ys = np.asarray(x), np.asarray(y)
+    common = dict(norm=setting.norm, eps=setting.eps, num_classes=int(f(x[:1]).shape[-1]),
+                  overshoot=DEEPFOOL["overshoot"], deepfool_iter=UAP_DEEPFOOL_ITER,
+                  top_k=DEEPFOOL["top_k"], seed=seed)
+    for _ in range(budget.slow_warmup):  # a short warm-up: torch's and ART's first calls
+        peers.art_universal(net, xs[:20], ys[:20], passes=1, **common)()
+    pair = time_pair(ours(budget.art_passes),
+                     peers.art_universal(net, xs, ys, passes=budget.art_passes, **common),
+                     repeats=budget.slow_repeats, inner_a=budget.repeats, warmup_b=0)
+    out["uap_at_art_passes"] = entry(pair.a, budget.art_passes)
+    if same:
+        out["uap"] = out["uap_at_art_passes"]
+    out["art_uap"] = entry(pair.b, budget.art_passes)
+    out["pairs"]["uap_vs_art_speedup"] = pair.speedup()
+    return out
+
+
+def compare_pgd(shared: SharedTask, setting: Setting, net, budget: ToyBudget,
+                *, seed: int) -> dict:
+    """Per-point PGD: the project's against torchattacks' and ART's at the same budget."""
+    f, x, y = shared.logits_fn, shared.x, shared.y
+    key = jax.random.fold_in(shared.key, 2)
+    steps = budget.pgd_steps
+    step_size = 2.5 * setting.eps / steps  # attacks.pgd's default, given to the peers too
+    same = functools.partial(pgd, f, x, y, norm=setting.norm, eps=setting.eps, key=key,
+                             steps=steps, restarts=1, step_size=step_size, loss="ce")
+    figures = dict(steps=steps, restarts=1, loss="ce")
+    entry = lambda t: _entry(t, fooling=fooled_share(f, x, y, t.value), **figures)
+    xs, ys = np.asarray(x), np.asarray(y)
+    out = {"pairs": {}}
+    num_classes = int(f(x[:1]).shape[-1])
+    for key_name, peer, make in (
+            ("torchattacks_pgd", "torchattacks",
+             lambda: peers.torchattacks_pgd(net, xs, ys, norm=setting.norm, eps=setting.eps,
+                                            steps=steps, step_size=step_size, seed=seed)),
+            ("art_pgd", "art",
+             lambda: peers.art_pgd(net, xs, ys, norm=setting.norm, eps=setting.eps,
+                                   num_classes=num_classes, steps=steps,
+                                   step_size=step_size, seed=seed))):
+        if not peers.installed(peer):
+            out[key_name] = _missing(peer)
+            continue
+        pair = time_pair(same, make(), repeats=budget.slow_repeats, inner_a=budget.repeats,
+                         warmup_b=budget.slow_warmup)
+        out.setdefault("pgd", entry(pair.a))
+        out[key_name] = entry(pair.b)
+        out["pairs"][f"pgd_vs_{peer}_time_ratio"] = pair.time_ratio()
+    if "pgd" not in out:
+        out["pgd"] = entry(time_call(same, warmup=1, repeats=budget.repeats))
+    ceiling = functools.partial(pgd, f, x, y, norm=setting.norm, eps=setting.eps, key=key,
+                                steps=steps, restarts=budget.ceiling_restarts, loss="margin")
+    t = time_call(ceiling, warmup=1, repeats=budget.repeats)
+    out["pgd_restarts"] = _entry(t, fooling=fooled_share(f, x, y, t.value), steps=steps,
+                                 restarts=budget.ceiling_restarts, loss="margin")
+    return out
+
+
+def compare_deepfool(shared: SharedTask, net, budget: ToyBudget) -> dict:
+    """DeepFool (l2, unbounded) on all points: the project's against ART's.
+
+    Results: the share of correctly classified points it flips and the median l2 size of
+    its perturbations (smaller is better: DeepFool estimates the distance to the boundary).
+    """
+    f, x, y = shared.logits_fn, shared.x, shared.y
+
+    def figures(t):
+        r = np.asarray(t.value)
+        return _entry(t, fooling=fooled_share(f, x, y, r),
+                      median_l2=float(np.median(np.linalg.norm(r, axis=1))))
+
+    ours = functools.partial(deepfool, f, x, y, norm="2", max_iter=DEEPFOOL_ITER, **DEEPFOOL)
+    if not peers.installed("art"):
+        return {"deepfool": figures(time_call(ours, warmup=1, repeats=budget.repeats)),
+                "art_deepfool": _missing("art"), "speedup": None}
+    art = peers.art_deepfool(net, np.asarray(x), num_classes=int(f(x[:1]).shape[-1]),
+                             overshoot=DEEPFOOL["overshoot"], max_iter=DEEPFOOL_ITER,
+                             top_k=DEEPFOOL["top_k"])
+    pair = time_pair(ours, art, repeats=budget.slow_repeats, inner_a=budget.repeats,
+                     warmup_b=budget.slow_warmup)
+    return {"deepfool": figures(pair.a), "art_deepfool": figures(pair.b),
+            "speedup": pair.speedup()}
+
+
+def compare_setting(shared: SharedTask, setting: Setting, budget: ToyBudget, *,
+                    seed: int = 0, net=None) -> dict:
+    """Every comparison of one setting, with the ratios computed pair by pair.
+
+    Each ratio is the median over pairs of runs timed in alternation (its range is in
+    ``"ratio_ranges"``), not a ratio of two medians taken at different times.
+
+    Returns:
+      ``{method: figures}``, ``"ratio_ranges"`` and ``"ratios"``: ``uap_vs_art_speedup``, ``uap_over_exact``,
+      ``art_uap_over_exact``, ``exact_vs_torch_grid_speedup``,
+      ``pgd_vs_torchattacks_time_ratio``, ``pgd_vs_art_time_ratio``,
+      ``pgd_over_exact_pointwise``, ``pgd_restarts_over_exact_pointwise``,
+      ``torchattacks_pgd_over_exact_pointwise`` (``None`` where a peer is missing).
+    """
+    net = to_torch(shared.logits_fn) if net is None else net
+    out, pairs = {}, {}
+    for part in (compare_exact(shared, setting, net, budget),
+                 compare_universal(shared, setting, net, budget, seed=seed),
+                 compare_pgd(shared, setting, net, budget, seed=seed)):
+        pairs.update(part.pop("pairs"))
+        out.update(part)
+    out["ratio_ranges"] = pairs
+    exact = out["exact"]
+    median = lambda name: pairs[name]["median"] if name in pairs else None
+
+    def over(entry, key):
+        if "fooling" not in out[entry] or exact[key] <= 0:
+            return None
+        return out[entry]["fooling"] / exact[key]
+
+    out["ratios"] = {
+        "uap_vs_art_speedup": median("uap_vs_art_speedup"),
+        "uap_over_exact": over("uap", "universal"),
+        "art_uap_over_exact": over("art_uap", "universal"),
+        "exact_vs_torch_grid_speedup": median("exact_vs_torch_grid_speedup"),
+        "pgd_vs_torchattacks_time_ratio": median("pgd_vs_torchattacks_time_ratio"),
+        "pgd_vs_art_time_ratio": median("pgd_vs_art_time_ratio"),
+        "pgd_over_exact_pointwise": over("pgd", "pointwise"),
+        "pgd_restarts_over_exact_pointwise": over("pgd_restarts", "pointwise"),
+        "torchattacks_pgd_over_exact_pointwise": over("torchattacks_pgd", "pointwise"),
+    }
+    return out

@@ -1,0 +1,106 @@
+"""The benchmark's plumbing on tiny sizes (its timings are measured by python -m bench, not here)."""
+
+import contextlib
+import io
+import json
+
+import jax
+import numpy as np
+import pytest
+import torch
+
+from bench import peers
+from bench.exact_grid import exact_resolution, lattice
+from bench.run import HEADLINE, SMOKE
+from bench.task import SETTINGS, shared_task
+from bench.torch_mlp import from_unit_box, to_torch, to_unit_box, unit_box_model
+
+
+@pytest.fixture(scope="module")
+def small():
+    return shared_task(n=40, steps=30)
+
+
+def test_torch_copy_computes_the_flax_logits(small):
+    x = jax.random.uniform(jax.random.key(3), (2000, 2), minval=-1.5, maxval=1.5)
+    want = np.asarray(small.logits_fn(x))
+    net = to_torch(small.logits_fn)
+    got = net(torch.from_numpy(np.array(x))).detach().numpy()
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+    # the unit-box wrapper the clamping peers attack is the same function of the plane
+    z = torch.from_numpy(to_unit_box(np.asarray(x)).reshape(-1, 1, 1, 2))
+    np.testing.assert_allclose(unit_box_model(net)(z).detach().numpy(), want, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(from_unit_box(to_unit_box(np.asarray(x))), x, atol=1e-6)
+    assert to_unit_box(np.asarray(x)).min() > 0 and to_unit_box(np.asarray(x)).max() < 1
+
+
+@pytest.mark.parametrize("setting", SETTINGS, ids=[s.name for s in SETTINGS])
+def test_lattice_covers_the_ball_at_the_exact_resolution(setting):
+    h = exact_resolution(setting.norm, setting.eps)
+    d = lattice(setting.norm, setting.eps, h)
+    k = int(setting.eps / h + 1e-9)
+    norms = np.abs(d).max(1) if setting.norm == "inf" else np.hypot(d[:, 0], d[:, 1])
+    assert norms.max() <= setting.eps + 1e-6
+    assert (np.abs(d) < 1e-9).all(1).any()                      # delta = 0 is on it
+    if setting.norm == "inf":
+        assert len(d) == (2 * k + 1) ** 2
+    else:  # the disc holds about pi/4 of the square's lattice points
+        assert abs(len(d) / (2 * k + 1) ** 2 - np.pi / 4) < 0.01
+    steps = np.diff(np.unique(d[:, 0]))
+    np.testing.assert_allclose(steps, h, rtol=1e-4)
+
+
+@pytest.fixture(scope="module")
+def smoke_json():
+    from bench.__main__ import main
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert main(["--smoke", "--json"]) == 0
+    return json.loads(out.getvalue())
+
+
+def test_smoke_run_reports_every_headline_figure(smoke_json):
+    r = smoke_json
+    assert r["budget"] == "smoke" and r["matmul_peak_gflops"] > 0
+    names = [s.name for s in SMOKE.settings]
+    for key in HEADLINE:
+        assert sorted(r[key]) == sorted(names), key
+    for name in names:
+        s = r["settings"][name]
+        for method in ("exact", "torch_grid", "uap", "pgd", "pgd_restarts"):
+            assert s[method]["median_s"] > 0 and s[method]["runs"] >= 1, method
+        assert 0 < s["exact"]["universal"] <= s["exact"]["pointwise"] <= 1
+        assert s["exact"]["random"] <= s["exact"]["universal"]
+        assert r["exact_vs_torch_grid_speedup"][name] > 0
+        assert r["uap_over_exact"][name] == pytest.approx(
+            s["uap"]["fooling"] / s["exact"]["universal"])
+        # the brute force searched a lattice at the exact resolution: never far above the exact value
+        assert s["torch_grid"]["universal"] <= s["exact"]["universal"] + 0.05
+        for peer, key in (("art", "art_uap"), ("torchattacks", "torchattacks_pgd")):
+            if peers.installed(peer):
+                assert s[key]["median_s"] > 0
+            else:
+                assert s[key]["status"] == "not installed"
+    assert r["hot_paths"]["grid"]["gflops"] > 0
+    assert {g["goal"] for g in r["goals"]} >= {
+        "universal algorithm reaches the exact optimum",
+        "exact optimum vs brute-force torch grid (speedup)"}
+    assert all(g["met"] in (True, False, None) for g in r["goals"])
+
+
+def test_missing_peers_give_null_ratios_and_say_so(small, monkeypatch, smoke_json):
+    from bench.report import markdown
+    from bench.toy import ToyBudget, compare_setting
+
+    monkeypatch.setattr(peers, "installed", lambda peer: False)
+    budget = ToyBudget(repeats=1, slow_repeats=1, slow_warmup=0, uap_passes=1, art_passes=1,
+                       grid_stride=512, pgd_steps=4, ceiling_restarts=2)
+    s = compare_setting(small, SMOKE.settings[0], budget)
+    assert s["art_uap"]["status"] == s["torchattacks_pgd"]["status"] == "not installed"
+    assert s["ratios"]["uap_vs_art_speedup"] is None
+    assert s["ratios"]["pgd_vs_torchattacks_time_ratio"] is None
+    assert s["ratios"]["uap_over_exact"] > 0
+    report = dict(smoke_json, settings={SMOKE.settings[0].name: s})
+    text = markdown(report)
+    assert "| not installed |" in text and "not measured" in text
