@@ -107,10 +107,14 @@ def _predict(logits_fn, pts, chunk=1 << 17):
     return jax.lax.map(lambda q: logits_fn(q).argmax(-1), p).reshape(-1)[:m]
 
 
-def _weights(correct):
-    """Uniform weights over the correctly classified points (zero elsewhere)."""
+def _share(flags, correct):
+    """Fraction of the correct points whose flag is set, along the last axis.
+
+    Counts are summed as exact integers before the one division, so a share of all
+    points is exactly 1 (no -0.0 robust from rounding).
+    """
     c = correct.astype(jnp.float32)
-    return c / jnp.maximum(c.sum(), 1.0)
+    return (flags.astype(jnp.float32) @ c) / jnp.maximum(c.sum(), 1.0)
 
 
 def _bisect(logits_fn, x, label, u, lo, hi, iters):
@@ -133,7 +137,6 @@ def _scan(logits_fn, x, y, eps_max, *, norm, n_radii, n_dirs, top_k, fan, coarse
     n = x.shape[0]
     pred = _predict(logits_fn, x)
     correct = pred == y
-    w = _weights(correct)
     radii = eps_max * jnp.arange(1, n_radii + 1, dtype=jnp.float32) / n_radii
     s = (jnp.arange(n_dirs, dtype=jnp.float32) + 0.5) / n_dirs
     dirs = sphere_point(norm, s)                                   # [M, 2]
@@ -142,7 +145,7 @@ def _scan(logits_fn, x, y, eps_max, *, norm, n_radii, n_dirs, top_k, fan, coarse
              != pred[:, None, None])                               # [n, M, T]
 
     # Curves: quadrature over the sphere and the best polar-grid delta.
-    frac = jnp.einsum("n,nmt->mt", w, flips.astype(jnp.float32))  # [M, T]
+    frac = _share(jnp.moveaxis(flips, 0, -1), correct)           # [M, T]
     random = frac.mean(0)
     best_j = frac.argmax(0)
     best_at_t = frac.max(0)
@@ -190,7 +193,7 @@ def _scan(logits_fn, x, y, eps_max, *, norm, n_radii, n_dirs, top_k, fan, coarse
     rho = jnp.minimum(rho, fhi.min(1))
     r = jnp.where(jnp.isfinite(rho)[:, None], rho[:, None] * u_best, 0.0)
 
-    pointwise = w @ (rho[:, None] <= radii[None, :]).astype(jnp.float32)
+    pointwise = _share(rho[None, :] <= radii[:, None], correct)
     return Profile(radii=radii, robust=1.0 - pointwise, pointwise=pointwise, universal=universal,
                    random=random, universal_delta=universal_delta, rho=rho, r=r,
                    correct=correct, pred=pred, flips=frac, dirs=dirs,
@@ -227,7 +230,6 @@ def scan_profile(logits_fn, x, y, *, norm, eps_max, n_radii: int = 24, n_dirs: i
 def _at(logits_fn, x, profile, eps, *, norm, candidates, grid, levels):
     n = x.shape[0]
     pred, correct = profile.pred, profile.correct
-    w = _weights(correct)
     dirs = profile.dirs
     m = dirs.shape[0]
 
@@ -236,7 +238,7 @@ def _at(logits_fn, x, profile, eps, *, norm, candidates, grid, levels):
         return _predict(logits_fn, pts.reshape(-1, 2)).reshape(deltas.shape[0], n) != pred[None]
 
     ring = eps * dirs
-    ring_frac = fooled(ring).astype(jnp.float32) @ w                  # [M]
+    ring_frac = _share(fooled(ring), correct)                         # [M]
     random = ring_frac.mean()
     inside = profile.radii <= eps
     grid_frac = jnp.where(inside[None, :], profile.flips, -1.0)      # [M, T]
@@ -253,15 +255,15 @@ def _at(logits_fn, x, profile, eps, *, norm, candidates, grid, levels):
         h = h0 / (2.0 ** level)
         d = centers[:, None, :] + h * offs[None]                      # [C, G*G, 2]
         d = project(d.reshape(-1, 2), norm, eps)
-        f = (fooled(d).astype(jnp.float32) @ w).reshape(candidates, -1)
+        f = _share(fooled(d), correct).reshape(candidates, -1)
         return d.reshape(candidates, -1, 2)[jnp.arange(candidates), f.argmax(1)]
 
     centers = jax.lax.fori_loop(0, levels, refine, centers)
     final = fooled(centers)
-    final_frac = final.astype(jnp.float32) @ w
+    final_frac = _share(final, correct)
     b = final_frac.argmax()
     universal, delta, fooled_by = final_frac[b], centers[b], final[b]
-    pointwise = (correct & ((profile.rho <= eps) | fooled_by)).astype(jnp.float32) @ w
+    pointwise = _share((profile.rho <= eps) | fooled_by, correct)
     return Fractions(eps=eps, robust=1.0 - pointwise, pointwise=pointwise, universal=universal,
                      random=random, universal_delta=delta, universal_fooled=fooled_by & correct,
                      clean_accuracy=profile.clean_accuracy)

@@ -1,0 +1,5 @@
+import sys
+
+from categories.cli import main
+
+sys.exit(main())
