@@ -13,6 +13,8 @@ import sys
 # subcommand -> module with main(argv: list[str]) -> int
 COMMANDS = {
     "predict": "imagenet.predict",
+    "run": "imagenet.run",
+    "transfer": "imagenet.transfer",
 }
 
 USAGE = "usage: python -m imagenet {" + ",".join(COMMANDS) + "} ... (add --help after a command for its options)"

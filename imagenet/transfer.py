@@ -1,0 +1,185 @@
+"""``python -m imagenet transfer``: a saved universal perturbation measured on other models.
+
+One row of the paper's cross-model table (Moosavi-Dezfooli et al. 2017, Table 2):
+the fooling rate of a perturbation computed on one model, on each model listed,
+next to the fooling rate of a random perturbation of the same norm (uniform on
+the sphere of radius ``|v|_p``) as the baseline a universal direction must beat.
+
+Images: by default the held-out images of the run that made the perturbation
+(rebuilt from its metrics.json: same data, seed and split), so no model is
+measured on the images ``v`` was computed on; ``--data``/``--images`` choose
+other images instead. Models of another input resolution (lite1 240, lite2 260)
+see ``v`` resized bilinearly (the same picture at their scale: bilinear
+interpolation keeps ``|v|_inf``; ``|v|_2`` grows with the pixel count and is
+reported per model).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+import attacks
+from imagenet import artifacts, data, run, sharding
+
+
+def resize_perturbation(v: np.ndarray, resolution: int) -> np.ndarray:
+    """f32[h, w, 3] -> f32[resolution, resolution, 3] by bilinear interpolation (identity if equal)."""
+    if v.shape[:2] == (resolution, resolution):
+        return np.asarray(v, np.float32)
+    return np.asarray(jax.image.resize(jnp.asarray(v), (resolution, resolution, 3), "linear"), np.float32)
+
+
+def read_source(path: str | os.PathLike) -> tuple[np.ndarray, dict | None, Path]:
+    """(perturbation, metrics of its run or None, output folder) for a run folder or a .npy/.npz file.
+
+    Raises:
+      run.ArgumentError: nothing usable at ``path``.
+    """
+    path = Path(path)
+    folder = path if path.is_dir() else path.parent
+    file = path / "perturbation.npy" if path.is_dir() else path
+    try:
+        v = artifacts.load_perturbation(file)
+    except ValueError as err:
+        raise run.ArgumentError(f"--perturbation: {err}") from None
+    metrics_file = folder / "metrics.json"
+    metrics = json.loads(metrics_file.read_text()) if metrics_file.is_file() else None
+    return v, metrics, folder
+
+
+def measure_transfer(v: np.ndarray, classifiers, items: Sequence[data.Item], *, norm: str, key: jax.Array,
+                     batch: int = 8, dp: sharding.DataParallel | None = None, class_names=None,
+                     preprocess=data.default_preprocess, workers: int | None = None) -> list[dict]:
+    """Fooling rate of ``v`` (and of a random perturbation of its norm) on each classifier.
+
+    Args:
+      v: f32[h, w, 3], the universal perturbation (pixel units).
+      classifiers: iterable of objects with ``name``, ``resolution``, ``logits_fn``.
+      items: the images.
+      norm: the norm the random baseline is drawn in ("2" or "inf").
+      key: jax.random key of the random baseline (one draw per model).
+
+    Returns:
+      one dict per classifier: model, resolution, images_used, fooling_rate,
+      fooling_rate_random, clean_accuracy (None without labels), perturbation_norm,
+      dominant_labels.
+    """
+    norm = attacks.parse_norm(norm)
+    dp = dp or sharding.make_data_parallel()
+    rows = []
+    for i, clf in enumerate(classifiers):
+        u = resize_perturbation(v, clf.resolution)
+        radius = float(attacks.lp_norm(jnp.asarray(u)[None], norm)[0])
+        noise = np.asarray(attacks.sample_sphere(jax.random.fold_in(key, i), (1, *u.shape), norm, radius)[0])
+        logits_fn = sharding.put_replicated(dp, clf.logits_fn)
+        counts = run.evaluate_items(logits_fn, u, items, batch, clf.resolution, dp, preprocess, workers)
+        baseline = run.evaluate_items(logits_fn, noise, items, batch, clf.resolution, dp, preprocess, workers)
+        valid = max(int(counts["valid"]), 1)
+        rows.append({
+            "model": clf.name, "resolution": clf.resolution, "images_used": int(counts["valid"]),
+            "fooling_rate": float(counts["fooled"]) / valid,
+            "fooling_rate_random": float(baseline["fooled"]) / valid,
+            "clean_accuracy": float(counts["correct"]) / int(counts["labelled"]) if counts["labelled"] else None,
+            "perturbation_norm": {"l2": float(np.sqrt(np.sum(u.astype(np.float64) ** 2))),
+                                  "linf": float(np.max(np.abs(u)))},
+            "dominant_labels": run.dominant_labels(counts["hist"], class_names),
+            "skipped": data.skipped_counts(counts["skipped"]),
+        })
+    return rows
+
+
+def evaluation_items(metrics: dict | None, data_dir: str | None, images: int | None, seed: int):
+    """The images to measure on and a description of them (see the module docstring)."""
+    if data_dir is None and images is None and metrics is not None and metrics.get("val"):
+        splits = run.build_splits(metrics.get("data_dir"), metrics["images"], metrics["val"], metrics["seed"])
+        return splits.val, f"the {len(splits.val)} held-out images of the source run ({splits.source})"
+    n = 16 if images is None else images
+    splits = run.build_splits(data_dir, n, 0, seed)
+    return splits.train, f"{len(splits.train)} images of {splits.source} (seed {seed})"
+
+
+def format_table(result: dict) -> str:
+    """The cross-model row as text."""
+    lines = [f"{result['perturbation']} (from {result['source_model'] or '?'}, {result['norm_name']} "
+             f"eps {result['eps']}) on {result['images']}",
+             f"{'model':<22} {'fooling rate':>12} {'random':>8} {'clean acc':>9}"]
+    for r in result["results"]:
+        acc = "-" if r["clean_accuracy"] is None else f"{r['clean_accuracy']:.1%}"
+        lines.append(f"{r['model']:<22} {r['fooling_rate']:>12.1%} {r['fooling_rate_random']:>8.1%} {acc:>9}")
+    return "\n".join(lines)
+
+
+def parse_args(argv: Sequence[str]) -> argparse.Namespace:
+    p = run.OneLineParser(prog="python -m imagenet transfer", description=__doc__.splitlines()[0])
+    p.add_argument("--perturbation", required=True,
+                   help="a run folder (perturbation.npy + metrics.json) or a perturbation .npy file")
+    p.add_argument("--models", default="lite0,lite1,lite2", help="comma-separated models to measure on")
+    p.add_argument("--data", default=None, help="image folder (default: the source run's held-out images, "
+                   "or the bundled photos)")
+    p.add_argument("--images", type=int, default=None, help="images drawn from --data (default 16)")
+    p.add_argument("--norm", default=None, help="norm of the random baseline (default: the source run's, else linf)")
+    p.add_argument("--batch", type=int, default=8)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default=None, help="output JSON (default: transfer.json beside the perturbation)")
+    p.add_argument("--cache-dir", default=None, help="converted-weights cache")
+    p.add_argument("--workers", type=int, default=None, help="image decoding threads")
+    p.add_argument("--distributed", action="store_true", help="join a multi-host run (jax.distributed)")
+    return p.parse_args(list(argv))
+
+
+def transfer_command(args: argparse.Namespace) -> dict:
+    """The ``transfer`` subcommand: check the arguments, measure, write the JSON."""
+    sharding.initialize_distributed(True if args.distributed else None)
+    from imagenet.classes import class_names
+    from imagenet.models import load_model, resolve_model_name
+
+    if args.batch < 1 or (args.images is not None and args.images < 1):
+        raise run.ArgumentError("--batch and --images must be at least 1")
+    try:
+        names = [resolve_model_name(m) for m in args.models.split(",") if m.strip()]
+    except ValueError as err:
+        raise run.ArgumentError(f"--models: {err}") from None
+    if not names:
+        raise run.ArgumentError("--models is empty")
+    v, metrics, folder = read_source(args.perturbation)
+    norm_arg = args.norm or (metrics or {}).get("norm") or "inf"
+    try:
+        norm = attacks.parse_norm(norm_arg)
+    except ValueError as err:
+        raise run.ArgumentError(f"--norm: {err}") from None
+    items, described = evaluation_items(metrics, args.data, args.images, args.seed)
+    key = jax.random.split(jax.random.key(args.seed), 3)[2]
+    rows = measure_transfer(v, (load_model(n, cache_dir=args.cache_dir) for n in names), items, norm=norm,
+                            key=key, batch=args.batch, class_names=class_names(), workers=args.workers)
+    result = {
+        "perturbation": str(Path(args.perturbation)), "source_model": (metrics or {}).get("model"),
+        "norm": norm, "norm_name": "l2" if norm == "2" else "linf", "eps": (metrics or {}).get("eps"),
+        "images": described, "seed": args.seed, "results": rows,
+    }
+    out = Path(args.out) if args.out else folder / "transfer.json"
+    if jax.process_index() == 0:
+        artifacts.save_json(out, result)
+    return result | {"out": str(out)}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse arguments, measure, print the table; bad input -> one line on stderr, exit code 2."""
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    try:
+        result = transfer_command(args)
+    except (run.ArgumentError, data.DataError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    if jax.process_index() == 0:
+        print(format_table(result))
+        print(f"wrote {result['out']}")
+    return 0

@@ -1,0 +1,234 @@
+"""The universal-perturbation runner: metrics that re-measure exactly, masking, kill -9 and resume, CLI errors."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from PIL import Image
+
+import attacks
+from imagenet import artifacts, data, run, sharding
+from imagenet_tiny import smooth_image, tiny_classifier, write_bad_files, write_folder
+
+ROOT = Path(__file__).resolve().parents[1]
+TESTS = ROOT / "tests"
+
+
+@pytest.fixture(scope="module")
+def image_folder(tmp_path_factory):
+    root = write_folder(tmp_path_factory.mktemp("imagenet-run") / "set", 24)
+    write_bad_files(root / "n01440764")
+    return root
+
+
+@pytest.fixture(scope="module")
+def classifier():
+    return tiny_classifier()
+
+
+@pytest.fixture(scope="session")
+def weight_cache(tmp_path_factory):
+    """The session cache directory test_imagenet_models / _predict use (lite0 converted once)."""
+    return tmp_path_factory.getbasetemp() / "imagenet-weights"
+
+
+def decoded(items, resolution):
+    """Independent decoding: (x f32[m, res, res, 3], labels) of the usable items."""
+    xs, labels = [], []
+    for item in items:
+        try:
+            xs.append(data.load_item(item, resolution, data.default_preprocess))
+            labels.append(item.label)
+        except data.DecodeFailure:
+            pass
+    return np.stack(xs), np.asarray(labels)
+
+
+@pytest.mark.parametrize("method", ["deepfool", "sgd"])
+def test_metrics_re_measure_exactly(image_folder, classifier, tmp_path, method):
+    """fooling rates, accuracy and dominant labels agree with attacks.fooling_rate on the saved v."""
+    splits = run.build_splits(str(image_folder), 20, 6, seed=0)
+    config = run.RunConfig(norm="inf", eps=10.0, method=method, batch=4, passes=3, target=1.0)
+    metrics = run.run_universal(classifier, splits, config, tmp_path, progress=False)
+
+    v = np.load(tmp_path / "perturbation.npy")
+    assert v.shape == (32, 32, 3) and v.dtype == np.float32
+    assert np.max(np.abs(v)) <= 10.0 + 1e-6
+    assert json.loads((tmp_path / "metrics.json").read_text()) == json.loads(json.dumps(metrics))
+    png = np.asarray(Image.open(tmp_path / "perturbation.png"))
+    np.testing.assert_array_equal(png, artifacts.visible(v))
+
+    x, labels = decoded(splits.train, 32)
+    x_val, labels_val = decoded(splits.val, 32)
+    f = classifier.logits_fn
+    assert metrics["images_used"] == len(x) and metrics["val_used"] == len(x_val)
+    assert metrics["fooling_rate"] == pytest.approx(float(attacks.fooling_rate(f, x, v)), abs=1e-7)
+    assert metrics["fooling_rate_heldout"] == pytest.approx(float(attacks.fooling_rate(f, x_val, v)), abs=1e-7)
+    assert metrics["fooling_rate"] == max(metrics["fooling_rate_history"]) > 0
+    assert len(metrics["fooling_rate_history"]) == metrics["passes"] == 3
+
+    clean = np.asarray(attacks.predict(f, x))
+    moved = np.asarray(attacks.predict(f, x + v))
+    fooled_to = np.bincount(moved[moved != clean], minlength=10)
+    assert {d["label"]: d["count"] for d in metrics["dominant_labels"]} == \
+        {i: int(c) for i, c in enumerate(fooled_to) if c}
+    all_labels = np.concatenate([labels, labels_val])
+    all_clean = np.concatenate([clean, np.asarray(attacks.predict(f, x_val))])
+    known = all_labels >= 0
+    assert metrics["labelled_images"] == known.sum() > 0
+    assert metrics["clean_accuracy"] == pytest.approx(np.mean(all_clean[known] == all_labels[known]))
+    assert sum(metrics["skipped"].values()) == 26 - len(x) - len(x_val) > 0  # 20 + 6 files drawn of 27
+    assert set(metrics["skipped"]) <= {"not_an_image", "truncated", "too_small"}
+
+
+def test_masked_rows_change_nothing(classifier):
+    """A batch with padding / skipped rows updates v exactly as the batch of its usable rows alone."""
+    rng = np.random.default_rng(0)
+    x = np.stack([smooth_image(rng, 32, 32) for _ in range(6)]).astype(np.float32)
+    mask = np.array([True, False, True, True, False, True])
+    junk = np.where(mask[:, None, None, None], x, 255.0 * rng.uniform(size=x.shape)).astype(np.float32)
+    codes = np.where(mask, 0, 2).astype(np.int32)
+    f = classifier.logits_fn
+    v0 = jnp.asarray(rng.uniform(-3, 3, (32, 32, 3)).astype(np.float32))
+
+    deepfool_step = jax.jit(run.deepfool_step, static_argnames=("norm", "top_k", "max_iter"))
+    v, fooled, valid, skipped = deepfool_step(f, v0, junk, mask, codes, 8.0, 0.02, norm="inf", top_k=5, max_iter=10)
+    ref = attacks.universal_update(f, v0, x[mask], norm="inf", eps=8.0, top_k=5, max_iter=10)
+    np.testing.assert_allclose(v, ref, atol=1e-5)
+    assert int(valid) == 4 and np.asarray(skipped).tolist() == [4, 0, 2, 0, 0, 0]
+    assert int(fooled) == int(np.sum(np.asarray(attacks.predict(f, x[mask] + v0)) != attacks.predict(f, x[mask])))
+    assert not np.allclose(v, v0)
+
+    v, *_ = jax.jit(run.sgd_step, static_argnames=("norm", "loss"))(f, v0, junk, mask, codes, 8.0, 2.0, norm="2",
+                                                                     loss="margin")
+    ref = attacks.sgd_universal_step(f, v0, x[mask], norm="2", eps=8.0, step_size=2.0)
+    np.testing.assert_allclose(v, ref, atol=1e-5)
+
+
+def test_checkpoint_guards(image_folder, classifier, tmp_path):
+    splits = run.build_splits(str(image_folder), 8, 2, seed=0)
+    config = run.RunConfig(eps=10.0, batch=2, passes=1)
+    assert run.run_universal(classifier, splits, config, tmp_path, progress=False, checkpoint_every=1,
+                             stop_after=2) is None
+    with pytest.raises(run.ArgumentError, match="already holds a run"):
+        run.run_universal(classifier, splits, config, tmp_path, progress=False)
+    with pytest.raises(run.ArgumentError, match="other settings"):
+        run.run_universal(classifier, splits, run.RunConfig(eps=12.0, batch=2, passes=1), tmp_path,
+                          resume=True, progress=False)
+    metrics = run.run_universal(classifier, splits, config, tmp_path, resume=True, progress=False)
+    assert metrics["passes"] == 1 and (tmp_path / "perturbation.npy").exists()
+
+
+def _driver(data_dir, out, *extra):
+    env = dict(os.environ, PYTHONPATH=f"{ROOT}{os.pathsep}{TESTS}")
+    return subprocess.Popen([sys.executable, str(TESTS / "imagenet_run_driver.py"), str(data_dir), str(out), *extra],
+                            env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _wait_for_checkpoint(proc, ckpt, ready, timeout=120):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, f"run ended before it could be killed: {proc.communicate()}"
+        if ckpt.exists():
+            try:
+                _, meta = artifacts.load_npz(ckpt)
+            except (OSError, ValueError):  # pragma: no cover - os.replace makes this impossible
+                pytest.fail("a half-written checkpoint was visible")
+            if ready(meta):
+                return meta
+        time.sleep(0.02)
+    pytest.fail("no checkpoint appeared")
+
+
+@pytest.mark.slow
+def test_sigkill_and_resume_is_bit_identical(image_folder, tmp_path):
+    """kill -9 twice (mid-pass, then in the second pass), resume each time: the same v, bit for bit."""
+    reference = _driver(image_folder, tmp_path / "ref")
+    out = tmp_path / "killed"
+    ckpt = out / run.CHECKPOINT
+    proc = _driver(image_folder, out, "--delay", "0.1")
+    first = _wait_for_checkpoint(proc, ckpt, lambda m: m["phase"] == "train")
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (out / "metrics.json").exists()
+    proc = _driver(image_folder, out, "--resume", "--delay", "0.1")
+    second = _wait_for_checkpoint(proc, ckpt, lambda m: m["pass_index"] == 1 and m["batch_index"] >= 2)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert first["pass_index"] == 0 and 2 <= first["batch_index"] < 8  # killed mid-way through pass 1
+    assert not (out / "metrics.json").exists()
+    artifacts.load_npz(ckpt)  # complete, readable
+    proc = _driver(image_folder, out, "--resume")
+    assert proc.wait(timeout=300) == 0, proc.communicate()
+    assert reference.wait(timeout=300) == 0, reference.communicate()
+
+    v_ref, v = np.load(tmp_path / "ref" / "perturbation.npy"), np.load(out / "perturbation.npy")
+    assert v.tobytes() == v_ref.tobytes() and np.abs(v).max() > 0
+    ref_metrics = json.loads((tmp_path / "ref" / "metrics.json").read_text())
+    metrics = json.loads((out / "metrics.json").read_text())
+    for key in ("fooling_rate", "fooling_rate_heldout", "fooling_rate_history", "skipped", "images_used",
+                "dominant_labels"):
+        assert metrics[key] == ref_metrics[key]
+    assert not list(out.glob(".*.tmp"))
+
+
+def test_cli_bad_input_is_one_line_exit_2(tmp_path, capsys, image_folder, weight_cache):
+    (tmp_path / "empty").mkdir()
+    bad = tmp_path / "bad"
+    write_bad_files(bad)
+    cases = [
+        (["--data", str(tmp_path / "missing")], "does not exist"),
+        (["--data", str(tmp_path / "empty")], "no image files"),
+        (["--model", "resnet9000"], "--model"),
+        (["--eps", "-3"], "--eps must be a positive"),
+        (["--eps", "nan"], "--eps must be a positive"),
+        (["--eps", "ten"], "invalid float value"),
+        (["--norm", "l3"], "--norm"),
+        (["--method", "adam"], "--method must be one of"),
+        (["--images", "0"], "--images >= 1"),
+        (["--data", str(bad), "--images", "2", "--val", "0", "--cache-dir", str(weight_cache)],
+         "no readable image among the 2 training files"),
+    ]
+    for argv, message in cases:
+        try:
+            code = run.main([*argv, "--out", str(tmp_path / "out"), "--no-progress"])
+        except SystemExit as exit_:  # argparse's own checks
+            code = exit_.code
+        err = capsys.readouterr().err.strip()
+        assert code == 2, argv
+        assert message in err and err.startswith("error: ") and "\n" not in err, (argv, err)
+
+
+def test_cli_process_exit_code_and_no_traceback(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "imagenet", "run", "--norm", "l7", "--out", str(tmp_path)],
+                          capture_output=True, text=True, cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    assert proc.returncode == 2
+    assert proc.stderr.strip().count("\n") == 0 and "Traceback" not in proc.stderr
+    assert "unknown norm 'l7'" in proc.stderr
+
+
+@pytest.mark.slow
+def test_cli_smoke_lite0_on_bundled_photos(tmp_path, weight_cache):
+    """The real command on the real model and photos: a tiny but complete run."""
+    out = tmp_path / "run"
+    proc = subprocess.run(
+        [sys.executable, "-m", "imagenet", "run", "--model", "lite0", "--images", "2", "--val", "1", "--batch", "2",
+         "--passes", "1", "--max-iter", "2", "--top-k", "3", "--out", str(out), "--cache-dir", str(weight_cache)],
+        capture_output=True, text=True, cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)), timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    metrics = json.loads((out / "metrics.json").read_text())
+    v = np.load(out / "perturbation.npy")
+    assert v.shape == (224, 224, 3) and 0 < np.abs(v).max() <= 10.0
+    assert metrics["model"] == "efficientnet-lite0" and metrics["eps"] == 10.0 and metrics["norm"] == "inf"
+    assert (metrics["images_used"], metrics["val_used"]) == (2, 1)
+    assert 0 <= metrics["fooling_rate"] <= 1 and 0 <= metrics["fooling_rate_heldout"] <= 1
+    assert all(d["name"] for d in metrics["dominant_labels"])
+    assert "fooling rate" in proc.stdout and Image.open(out / "perturbation.png").size == (224, 224)

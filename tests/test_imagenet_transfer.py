@@ -1,0 +1,85 @@
+"""Transfer: a saved perturbation measured on other models, on the source run's held-out images."""
+
+import numpy as np
+import jax
+import jax.numpy as jnp
+import pytest
+
+import attacks
+from imagenet import data, run, transfer
+from imagenet_tiny import TinyClassifier, tiny_classifier, write_folder
+
+
+@pytest.fixture(scope="module")
+def source_run(tmp_path_factory):
+    root = write_folder(tmp_path_factory.mktemp("transfer") / "set", 20)
+    out = root.parent / "run"
+    splits = run.build_splits(str(root), 12, 6, seed=2)
+    config = run.RunConfig(norm="inf", eps=12.0, method="sgd", batch=4, seed=2, passes=2, target=1.0)
+    metrics = run.run_universal(tiny_classifier(), splits, config, out, progress=False)
+    return out, splits, metrics
+
+
+def test_resize_keeps_linf_and_is_identity_at_same_size():
+    v = np.asarray(jax.random.uniform(jax.random.key(0), (32, 32, 3), minval=-5, maxval=5))
+    np.testing.assert_array_equal(transfer.resize_perturbation(v, 32), v)
+    big = transfer.resize_perturbation(v, 40)
+    assert big.shape == (40, 40, 3) and np.abs(big).max() <= np.abs(v).max() + 1e-6
+
+
+def test_transfer_re_measures_the_source_and_other_models(source_run):
+    out, splits, metrics = source_run
+    v, source_metrics, folder = transfer.read_source(out)
+    assert folder == out and source_metrics["fooling_rate_heldout"] == metrics["fooling_rate_heldout"]
+    items, described = transfer.evaluation_items(source_metrics, None, None, seed=0)
+    assert items == splits.val and "held-out" in described
+
+    source = tiny_classifier(0)
+    other = TinyClassifier("tiny-other-40", 40, tiny_classifier(1).logits_fn)  # other weights, other resolution
+    rows = transfer.measure_transfer(v, [source, other], items, norm="inf", key=jax.random.key(0), batch=4)
+    assert [r["model"] for r in rows] == ["tiny-test", "tiny-other-40"]
+    assert rows[0]["fooling_rate"] == metrics["fooling_rate_heldout"]  # the diagonal: the run's own number
+
+    x40 = np.stack([data.load_item(i, 40, data.default_preprocess) for i in items])
+    v40 = transfer.resize_perturbation(v, 40)
+    assert rows[1]["fooling_rate"] == pytest.approx(float(attacks.fooling_rate(other.logits_fn, x40, v40)), abs=1e-7)
+    assert rows[1]["perturbation_norm"]["linf"] == pytest.approx(float(np.abs(v40).max()))
+    assert rows[1]["images_used"] == len(items) == 6
+    for r in rows:
+        assert 0 <= r["fooling_rate_random"] <= 1
+        assert sum(d["count"] for d in r["dominant_labels"]) == round(r["fooling_rate"] * 6)
+
+
+def test_random_baseline_has_the_perturbation_norm(source_run, monkeypatch):
+    """The baseline is drawn on the sphere of radius |v|_p of the measured (resized) perturbation."""
+    out, splits, _ = source_run
+    v, _, _ = transfer.read_source(out)
+    seen = []
+    real = run.evaluate_items
+
+    def spy(logits_fn, u, *args, **kwargs):
+        seen.append(np.asarray(u))
+        return real(logits_fn, u, *args, **kwargs)
+
+    monkeypatch.setattr(run, "evaluate_items", spy)
+    transfer.measure_transfer(v, [tiny_classifier()], splits.val, norm="2", key=jax.random.key(1), batch=4)
+    universal, noise = seen
+    np.testing.assert_array_equal(universal, v)
+    l2 = lambda a: float(attacks.lp_norm(jnp.asarray(a)[None], "2")[0])
+    assert l2(noise) == pytest.approx(l2(v), rel=1e-5) and not np.allclose(noise, v)
+
+
+def test_transfer_cli_bad_input(tmp_path, capsys, source_run):
+    out, _, _ = source_run
+    cases = [
+        (["--perturbation", str(tmp_path / "none.npy")], "does not exist"),
+        (["--perturbation", str(out), "--models", "lite0,vgg99"], "--models"),
+        (["--perturbation", str(out), "--norm", "l1"], "--norm"),
+        (["--perturbation", str(out), "--images", "0"], "at least 1"),
+    ]
+    np.save(tmp_path / "flat.npy", np.zeros((5, 5), np.float32))
+    cases.append((["--perturbation", str(tmp_path / "flat.npy"), "--models", "lite0"], "expected a float perturbation"))
+    for argv, message in cases:
+        code = transfer.main(argv)
+        err = capsys.readouterr().err.strip()
+        assert code == 2 and message in err and "\n" not in err, (argv, err)
