@@ -336,7 +336,7 @@ def run_universal(
     k_order = jax.random.split(jax.random.key(config.seed), 2)[1]
     key_data = np.asarray(jax.random.key_data(k_order))
     tag = fingerprint(classifier.name, res, config, splits)
-    for stale in out.glob(".*.tmp"):  # a write cut short by a kill: the target file is intact
+    for stale in out.glob(".*.tmp") if jax.process_index() == 0 else ():  # a write cut short by a kill
         stale.unlink(missing_ok=True)
     if ckpt.exists() and not resume:
         raise ArgumentError(f"{out} already holds a run ({CHECKPOINT}); add --resume to continue it "
@@ -349,13 +349,13 @@ def run_universal(
 
     logits_fn = sharding.put_replicated(dp, classifier.logits_fn)
     steps = compiled_steps(dp)
-    eps = jnp.float32(config.eps)
+    eps = np.float32(config.eps)
     if config.method == "deepfool":
         step = functools.partial(steps["deepfool"], norm=config.norm, top_k=config.top_k, max_iter=config.max_iter)
-        extra = jnp.float32(config.overshoot)
+        extra = np.float32(config.overshoot)
     else:
         step = functools.partial(steps["sgd"], norm=config.norm, loss=config.loss)
-        extra = jnp.float32(config.eps / 4 if config.step_size is None else config.step_size)
+        extra = np.float32(config.eps / 4 if config.step_size is None else config.step_size)
     n_train = len(splits.train)
     n_batches = data.count_batches(n_train, config.batch)
     batches_done = state.pass_index * n_batches + state.batch_index

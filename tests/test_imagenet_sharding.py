@@ -60,3 +60,60 @@ def test_four_devices_match_one(tmp_path):
         v1 = np.load(tmp_path / f"{name}-1" / "perturbation.npy")
         assert np.abs(v1).max() > 0
         np.testing.assert_allclose(v4, v1, rtol=1e-5, atol=1e-4)
+
+
+HOST_SCRIPT = r"""
+import json, sys
+from imagenet import run, sharding
+assert sharding.initialize_distributed()  # from IMAGENET_DISTRIBUTED and JAX_* variables
+import jax
+from imagenet_tiny import tiny_classifier
+
+splits = run.build_splits(sys.argv[1], 17, 4, seed=1)
+config = run.RunConfig(norm="inf", eps=10.0, method="deepfool", batch=6, passes=2, target=1.0)
+m = run.run_universal(tiny_classifier(), splits, config, sys.argv[2], progress=False)
+print(json.dumps({"rows": str(sharding.local_rows(8, sharding.make_data_parallel())),
+                  **{k: m[k] for k in ("devices", "processes", "fooling_rate", "skipped")}}))
+"""
+
+
+def _free_port():
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_two_processes_match_one_device(tmp_path):
+    """Two processes (jax.distributed on localhost, 2 CPU devices each) = one device, to float32 tolerance."""
+    import jax
+
+    from imagenet import run, sharding
+    from imagenet_tiny import tiny_classifier
+
+    root = write_folder(tmp_path / "set", 22)
+    write_bad_files(root)
+    port = _free_port()
+    procs = []
+    for pid in range(2):
+        env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2", JAX_PLATFORMS="cpu",
+                   PYTHONPATH=f"{ROOT}{os.pathsep}{TESTS}", IMAGENET_DISTRIBUTED="1",
+                   JAX_COORDINATOR_ADDRESS=f"127.0.0.1:{port}", JAX_NUM_PROCESSES="2", JAX_PROCESS_ID=str(pid))
+        procs.append(subprocess.Popen([sys.executable, "-c", HOST_SCRIPT, str(root), str(tmp_path / "multi")],
+                                      env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    outputs = [p.communicate(timeout=600) for p in procs]
+    assert all(p.returncode == 0 for p in procs), [err[-2000:] for _, err in outputs]
+    reports = [json.loads(out.strip().splitlines()[-1]) for out, _ in outputs]
+    assert [r["rows"] for r in reports] == ["slice(0, 4, None)", "slice(4, 8, None)"]  # each decodes half
+    assert all((r["devices"], r["processes"]) == (4, 2) for r in reports)
+
+    splits = run.build_splits(str(root), 17, 4, seed=1)
+    config = run.RunConfig(norm="inf", eps=10.0, method="deepfool", batch=6, passes=2, target=1.0)
+    single = run.run_universal(tiny_classifier(), splits, config, tmp_path / "single", progress=False,
+                               dp=sharding.make_data_parallel(jax.devices()[:1]))
+    assert reports[0]["fooling_rate"] == single["fooling_rate"] > 0
+    assert reports[0]["skipped"] == single["skipped"]
+    v_multi = np.load(tmp_path / "multi" / "perturbation.npy")
+    v_single = np.load(tmp_path / "single" / "perturbation.npy")
+    np.testing.assert_allclose(v_multi, v_single, rtol=1e-5, atol=1e-4)
