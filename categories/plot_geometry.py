@@ -1,0 +1,202 @@
+"""Figures of the boundary geometry: arrays in, matplotlib ``Figure`` out (no Streamlit).
+
+Shared by the app's geometry page, the command line and the tests.
+
+Example:
+    >>> import numpy as np
+    >>> fig = normals_figure(np.array([1.5, 1.6, 1.55]), [3.0, 0.1], [2.1, 1.9])
+    >>> len(fig.axes)
+    2
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from matplotlib.figure import Figure
+
+COLORS = {"robust": "#2b8a3e", "pointwise": "#1c7ed6", "universal": "#e8590c",
+          "random": "#862e9c", "certified": "#495057", "exact": "#2b8a3e", "attack": "#1c7ed6"}
+
+
+def normals_figure(angles, singular, random_singular, *, bins: int = 36,
+                   title: str | None = None) -> Figure:
+    """Polar histogram of the normals' angles and their spectrum against random vectors.
+
+    Args:
+      angles: ``f[m]`` the 2D normals' angles in radians (empty in higher dimension).
+      singular: the stacked normals' singular values, descending.
+      random_singular: those of as many random unit vectors.
+      bins: angular bins.
+      title: optional figure title.
+
+    Returns:
+      A ``Figure`` with a polar axis (2D) and the normalised spectra (the paper's curve).
+    """
+    angles = np.asarray(angles, np.float64)
+    s = np.asarray(singular, np.float64)
+    rs = np.asarray(random_singular, np.float64)
+    fig = Figure(figsize=(9, 4), layout="constrained")
+    ax = fig.add_subplot(1, 2, 1, projection="polar")
+    edges = np.linspace(-np.pi, np.pi, bins + 1)
+    h, _ = np.histogram(angles, edges)
+    share = h / max(h.sum(), 1)
+    ax.bar(edges[:-1], share, width=np.diff(edges), align="edge", color="#1c7ed6",
+           edgecolor="white", alpha=0.85)
+    ax.set_title("normal directions n = r/|r|", fontsize=10)
+    ax.set_yticklabels([])
+    ax2 = fig.add_subplot(1, 2, 2)
+    k = np.arange(1, len(s) + 1)
+    if len(s):
+        ax2.plot(k, s / s[0], "o-", color="#e8590c", label="normals")
+    if len(rs):
+        ax2.plot(np.arange(1, len(rs) + 1), rs / rs[0], "s--", color="#868e96",
+                 label="random unit vectors")
+    ratio = s[1] / s[0] if len(s) > 1 and s[0] > 0 else np.nan
+    rratio = rs[1] / rs[0] if len(rs) > 1 and rs[0] > 0 else np.nan
+    ax2.set_title(f"singular values / sigma_1  (sigma_2/sigma_1: {ratio:.3f} vs random "
+                  f"{rratio:.3f})", fontsize=10)
+    ax2.set_xlabel("index")
+    ax2.set_ylim(0, 1.05)
+    if len(s) <= 10:
+        ax2.set_xticks(k)
+    ax2.legend(loc="lower left", fontsize=9)
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def crossings_figure(histograms: dict, *, title: str | None = None) -> Figure:
+    """Grouped bars: share of points whose segment crosses 0, 1, 2, ... boundaries.
+
+    Args:
+      histograms: ``{kind: [share of 0 crossings, share of 1, ...]}``.
+    """
+    fig = Figure(figsize=(7, 3.6), layout="constrained")
+    ax = fig.add_subplot(1, 1, 1)
+    top = max((len(h) for h in histograms.values()), default=1)
+    width = 0.8 / max(len(histograms), 1)
+    colors = ["#e8590c", "#1c7ed6", "#862e9c", "#2b8a3e"]
+    for i, (kind, h) in enumerate(histograms.items()):
+        h = np.pad(np.asarray(h, np.float64), (0, top - len(h)))
+        ax.bar(np.arange(top) + (i - (len(histograms) - 1) / 2) * width, h, width,
+               label=kind, color=colors[i % len(colors)])
+    ax.set_xticks(np.arange(top))
+    ax.set_xlabel("boundaries crossed on the segment I -> I + delta")
+    ax.set_ylabel("share of D")
+    ax.set_ylim(0, 1.05)
+    ax.legend(fontsize=9)
+    if title:
+        ax.set_title(title)
+    return fig
+
+
+def transfer_figure(names, matrix, *, title: str | None = None) -> Figure:
+    """Heatmap of the transfer matrix: row = the perturbation's model, column = the model fooled."""
+    m = np.asarray(matrix, np.float64)
+    fig = Figure(figsize=(1.4 * len(names) + 3, 1.1 * len(names) + 1.8), layout="constrained")
+    ax = fig.add_subplot(1, 1, 1)
+    im = ax.imshow(m, vmin=0, vmax=1, cmap="Oranges")
+    for i in range(m.shape[0]):
+        for j in range(m.shape[1]):
+            ax.text(j, i, f"{m[i, j]:.2f}", ha="center", va="center",
+                    color="white" if m[i, j] > 0.6 else "black", fontsize=9)
+    ax.set_xticks(range(len(names)), names, rotation=30, ha="right", fontsize=8)
+    ax.set_yticks(range(len(names)), names, fontsize=8)
+    ax.set_xlabel("model fooled")
+    ax.set_ylabel("universal delta of")
+    fig.colorbar(im, ax=ax, shrink=0.8, label="fooling rate")
+    if title:
+        ax.set_title(title)
+    return fig
+
+
+def retrain_figure(before: dict, after: dict, *, eps: float, title: str | None = None) -> Figure:
+    """The four exact curves over eps before (dashed) and after (solid) retraining.
+
+    Args:
+      before, after: ``{"radii": [...], "curves": {name: [...]}, "fractions": {name: v}}``
+        (as :func:`categories.retrain.retrain_report` returns).
+      eps: the radius marked on the curves.
+    """
+    fig = Figure(figsize=(10, 3.8), layout="constrained")
+    ax = fig.add_subplot(1, 2, 1)
+    for name in ("robust", "pointwise", "universal", "random"):
+        ax.plot(before["radii"], before["curves"][name], "--", color=COLORS[name], alpha=0.7)
+        ax.plot(after["radii"], after["curves"][name], "-", color=COLORS[name], label=name)
+    ax.axvline(eps, color="black", lw=0.8, ls=":")
+    ax.set_xlabel("eps")
+    ax.set_ylabel("fraction of D")
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_title("curves: before (dashed), after (solid)", fontsize=10)
+    ax.legend(fontsize=8)
+    ax2 = fig.add_subplot(1, 2, 2)
+    names = ("robust", "pointwise", "universal", "random")
+    x = np.arange(len(names))
+    ax2.bar(x - 0.2, [before["fractions"][n] for n in names], 0.4, color="#adb5bd",
+            label=f"before (verdict {before.get('verdict', '?')})")
+    ax2.bar(x + 0.2, [after["fractions"][n] for n in names], 0.4,
+            color=[COLORS[n] for n in names], label=f"after (verdict {after.get('verdict', '?')})")
+    ax2.set_xticks(x, names)
+    ax2.set_ylim(0, 1.05)
+    ax2.set_title(f"fractions at eps = {eps:g}", fontsize=10)
+    ax2.legend(fontsize=8)
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def certify_figure(eps_values, certified, exact, attack=None, *, eps: float | None = None,
+                   title: str | None = None) -> Figure:
+    """Robust fraction over eps: certified (lower bound) <= exact <= attack (upper bound)."""
+    fig = Figure(figsize=(7, 3.8), layout="constrained")
+    ax = fig.add_subplot(1, 1, 1)
+    e = np.asarray(eps_values, np.float64)
+    ax.plot(e, certified, "o-", color=COLORS["certified"], label="certified (IBP + splitting)")
+    ax.plot(e, exact, "s-", color=COLORS["exact"], label="exact (2D scan)")
+    if attack is not None:
+        ax.plot(e, attack, "^--", color=COLORS["attack"], label="attacks (PGD, DeepFool)")
+    if eps is not None:
+        ax.axvline(eps, color="black", lw=0.8, ls=":")
+    ax.set_xlabel("eps")
+    ax.set_ylabel("robust fraction of D")
+    ax.set_ylim(-0.02, 1.02)
+    ax.legend(fontsize=9)
+    if title:
+        ax.set_title(title)
+    return fig
+
+
+def dominant_figure(counts, transitions=None, *, class_names=None,
+                    title: str | None = None) -> Figure:
+    """Bars: where the universal perturbation sends the fooled points; and the
+    transition table ``f(I) -> f(I + delta)`` when given."""
+    counts = np.asarray(counts, np.int64)
+    names = [str(c) for c in range(len(counts))] if class_names is None else list(class_names)
+    fig = Figure(figsize=(9 if transitions is not None else 5, 3.6), layout="constrained")
+    ax = fig.add_subplot(1, 2 if transitions is not None else 1, 1)
+    ax.bar(range(len(counts)), counts, color="#e8590c")
+    ax.set_xticks(range(len(counts)), names)
+    ax.set_xlabel("class of f(I + delta)")
+    ax.set_ylabel("fooled points")
+    ax.set_title("dominant labels", fontsize=10)
+    if transitions is not None:
+        t = np.asarray(transitions, np.float64)
+        ax2 = fig.add_subplot(1, 2, 2)
+        share = t / np.maximum(t.sum(1, keepdims=True), 1)
+        ax2.imshow(share, vmin=0, vmax=1, cmap="Blues")
+        for i in range(t.shape[0]):
+            for j in range(t.shape[1]):
+                ax2.text(j, i, f"{int(t[i, j])}", ha="center", va="center", fontsize=8,
+                         color="white" if share[i, j] > 0.6 else "black")
+        ax2.set_xticks(range(len(names)), names)
+        ax2.set_yticks(range(len(names)), names)
+        ax2.set_xlabel("f(I + delta)")
+        ax2.set_ylabel("f(I)")
+        ax2.set_title("transitions (correct points)", fontsize=10)
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+__all__ = ["normals_figure", "crossings_figure", "transfer_figure", "retrain_figure",
+           "certify_figure", "dominant_figure"]
