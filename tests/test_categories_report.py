@@ -1,0 +1,102 @@
+"""The foundation's acceptance: every preset lands in its category, with margin."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from categories.cli import main
+from categories.report import report_task
+from toymodels import PRESETS
+
+MARGINS = {
+    "margins": lambda e: e["robust"] >= 0.95,
+    "wrinkles": lambda e: e["pointwise"] >= 0.9 and e["universal"] <= 0.5,
+    "pancakes": lambda e: e["universal"] >= 0.9 and e["random"] <= 0.5,
+    "bubbles": lambda e: e["random"] >= 0.9,
+}
+KEYS = ("robust", "pointwise", "universal", "random")
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("norm", ["2", "inf"])
+def test_each_preset_lands_in_its_category_with_margin(norm, seed):
+    for name in PRESETS:
+        r = report_task(name, norm=norm, seed=seed, n_points=600)
+        assert r["verdict"] == r["expected"], (name, r["exact"])
+        assert MARGINS[name](r["exact"]), (name, r["exact"])
+        assert r["clean_accuracy"] >= 0.99, (name, r["clean_accuracy"])
+        for kind in ("exact", "attack"):
+            f = r[kind]
+            assert f["random"] <= f["universal"] + 1e-6 <= f["pointwise"] + 2e-6, (name, kind, f)
+            assert abs(f["robust"] + f["pointwise"] - 1) < 1e-6
+        # attacks find lower bounds of the exact pointwise and universal fractions
+        assert r["attack"]["pointwise"] <= r["exact"]["pointwise"] + 0.01, (name, r)
+        assert r["attack"]["universal"] <= r["exact"]["universal"] + 0.01, (name, r)
+        assert r["attack_verdict"] == r["expected"], (name, r["attack"])
+
+
+def test_json_report_has_the_promised_keys_and_is_bit_identical(capsys):
+    args = ["report", "--preset", "pancakes,margins", "--norm", "inf", "--seed", "4", "--json",
+            "--points", "300"]
+    assert main(args) == 0
+    first = capsys.readouterr().out
+    assert main(args + ["--retrain"]) == 0
+    assert capsys.readouterr().out == first
+    out = json.loads(first)
+    assert set(out) == {"pancakes", "margins"}
+    for name, r in out.items():
+        assert r["expected"] == PRESETS[name].expected
+        assert r["verdict"] in (1, 2, 3, 4, "1-2")
+        assert 0 <= r["clean_accuracy"] <= 1
+        for kind in ("exact", "attack"):
+            assert set(r[kind]) == set(KEYS)
+
+
+def test_table_output(capsys):
+    assert main(["report", "--preset", "margins", "--points", "200"]) == 0
+    out = capsys.readouterr().out
+    assert "margins" in out and "robust" in out and "exact / attack" in out
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--preset", "nope"], "unknown dataset 'nope'"),
+    (["--eps", "0"], "eps must be a positive number"),
+    (["--eps", "-1"], "eps must be a positive number"),
+    (["--eps", "abc"], "eps must be a positive number"),
+    (["--eps", "nan"], "eps must be a positive number"),
+    (["--norm", "1"], "norm"),
+    (["--tau", "0"], "tau must be in (0, 1]"),
+    (["--tau", "1.5"], "tau must be in (0, 1]"),
+    (["--seed", "x"], "--seed must be a whole number"),
+    (["--bogus"], "unrecognized arguments"),
+])
+def test_bad_input_is_one_line_exit_2(args, message, capsys):
+    assert main(["report"] + args) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+@pytest.mark.parametrize("content, message", [
+    ("a,b\n1,2\n", "missing column"),
+    ("x,y,label\n1,zz,0\n2,2,1\n", "not a number"),
+    ("x,y,label\n1,nan,0\n2,2,1\n", "only finite numbers"),
+    ("x,y,label\n1,1,0\n2,2,0\n", "one class only"),
+    ("x,y,label\n" + "".join(f"{i},{i},{i % 2}\n" for i in range(30)), "more than the limit of 20"),
+])
+def test_bad_csv_from_the_command_line(tmp_path, content, message):
+    path = tmp_path / "bad.csv"
+    path.write_text(content)
+    proc = subprocess.run([sys.executable, "-m", "categories", "report", "--csv", str(path),
+                           "--max-rows", "20"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert message in proc.stderr and proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
+    assert proc.stdout == ""
+
+
+def test_good_csv_report(tmp_path):
+    rows = "".join(f"{i % 10},{i // 10},{int(i % 10 > 4)}\n" for i in range(100))
+    path = tmp_path / "ok.csv"
+    path.write_text("x,y,label\n" + rows)
+    assert main(["report", "--csv", str(path), "--eps", "0.05", "--json"]) == 0
