@@ -172,7 +172,7 @@ def exact_minimal_perturbations(logits_fn, x, y, *, norm="2", radius: float = 1.
 
 
 def deepfool_minimal_perturbations(logits_fn, x, labels=None, *, norm="2", top_k: int = 10,
-                                   max_iter: int = 50):
+                                   max_iter: int = 50, batch_size: int | None = None):
     """DeepFool's minimal perturbations, in any dimension (images included).
 
     Args:
@@ -181,6 +181,8 @@ def deepfool_minimal_perturbations(logits_fn, x, labels=None, *, norm="2", top_k
       labels: ``i32[n]`` true labels; only the points classified correctly count
         (``None``: every point counts, relative to f(x)).
       norm: 2 (the geometric normal) or inf.
+      top_k, max_iter: DeepFool's candidate classes and iterations.
+      batch_size: points per DeepFool call (default: all at once; images need small ones).
 
     Returns:
       ``(r f32[n, *shape], valid bool[n])``: valid where DeepFool did change the label.
@@ -188,14 +190,34 @@ def deepfool_minimal_perturbations(logits_fn, x, labels=None, *, norm="2", top_k
     import attacks
 
     x = jnp.asarray(x, jnp.float32)
-    pred = logits_fn(x).argmax(-1)
-    classes = int(logits_fn(x[:1]).shape[-1])
-    r = attacks.deepfool(logits_fn, x, pred, norm=parse_norm(norm),
-                         top_k=min(top_k, classes), max_iter=max_iter)
-    valid = logits_fn(x + r).argmax(-1) != pred
-    if labels is not None:
-        valid = valid & (pred == jnp.asarray(labels))
-    return r, valid
+    n = x.shape[0]
+    step = n if not batch_size else int(batch_size)
+    rs, oks = [], []
+    for start in range(0, n, max(step, 1)):
+        xb = x[start:start + step]
+        pred = logits_fn(xb).argmax(-1)
+        classes = int(logits_fn(xb[:1]).shape[-1])
+        r = attacks.deepfool(logits_fn, xb, pred, norm=parse_norm(norm),
+                             top_k=min(top_k, classes), max_iter=max_iter)
+        ok = logits_fn(xb + r).argmax(-1) != pred
+        if labels is not None:
+            ok = ok & (pred == jnp.asarray(labels)[start:start + step])
+        rs.append(r)
+        oks.append(ok)
+    return jnp.concatenate(rs), jnp.concatenate(oks)
+
+
+def spectrum_curve(spec: NormalSpectrum) -> dict:
+    """The paper's curve: singular values normalised by the largest, normals vs random.
+
+    Returns:
+      ``{"index": [1..k], "normals": [...], "random": [...]}`` (JSON-ready).
+    """
+    s = np.asarray(spec.singular, np.float64)
+    rs = np.asarray(spec.random_singular, np.float64)
+    return {"index": list(range(1, len(s) + 1)),
+            "normals": (s / s[0]).tolist() if len(s) and s[0] > 0 else [],
+            "random": (rs / rs[0]).tolist() if len(rs) and rs[0] > 0 else []}
 
 
 def measure_normals(logits_fn, x, y, *, key, norm="2", eps: float = 0.15,
@@ -278,4 +300,5 @@ def normals_report(task, *, norm="2", eps=None, seed: int = 0, n_points: int = 1
 
 __all__ = ["NormalSpectrum", "unit_normals", "singular_values", "random_unit_vectors",
            "normal_spectrum", "normal_angles", "exact_minimal_perturbations",
-           "deepfool_minimal_perturbations", "measure_normals", "normals_report"]
+           "deepfool_minimal_perturbations", "spectrum_curve", "measure_normals",
+           "normals_report"]

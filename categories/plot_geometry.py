@@ -23,28 +23,30 @@ def normals_figure(angles, singular, random_singular, *, bins: int = 36,
     """Polar histogram of the normals' angles and their spectrum against random vectors.
 
     Args:
-      angles: ``f[m]`` the 2D normals' angles in radians (empty in higher dimension).
+      angles: ``f[m]`` the 2D normals' angles in radians; ``None`` in higher dimension
+        (then only the spectrum is drawn).
       singular: the stacked normals' singular values, descending.
       random_singular: those of as many random unit vectors.
       bins: angular bins.
       title: optional figure title.
 
     Returns:
-      A ``Figure`` with a polar axis (2D) and the normalised spectra (the paper's curve).
+      A ``Figure`` with a polar histogram (2D) and the normalised spectra (the paper's curve).
     """
-    angles = np.asarray(angles, np.float64)
     s = np.asarray(singular, np.float64)
     rs = np.asarray(random_singular, np.float64)
-    fig = Figure(figsize=(9, 4), layout="constrained")
-    ax = fig.add_subplot(1, 2, 1, projection="polar")
-    edges = np.linspace(-np.pi, np.pi, bins + 1)
-    h, _ = np.histogram(angles, edges)
-    share = h / max(h.sum(), 1)
-    ax.bar(edges[:-1], share, width=np.diff(edges), align="edge", color="#1c7ed6",
-           edgecolor="white", alpha=0.85)
-    ax.set_title("normal directions n = r/|r|", fontsize=10)
-    ax.set_yticklabels([])
-    ax2 = fig.add_subplot(1, 2, 2)
+    polar = angles is not None
+    fig = Figure(figsize=(9 if polar else 5.5, 4), layout="constrained")
+    if polar:
+        ax = fig.add_subplot(1, 2, 1, projection="polar")
+        edges = np.linspace(-np.pi, np.pi, bins + 1)
+        h, _ = np.histogram(np.asarray(angles, np.float64), edges)
+        share = h / max(h.sum(), 1)
+        ax.bar(edges[:-1], share, width=np.diff(edges), align="edge", color="#1c7ed6",
+               edgecolor="white", alpha=0.85)
+        ax.set_title("normal directions n = r/|r|", fontsize=10)
+        ax.set_yticklabels([])
+    ax2 = fig.add_subplot(1, 2, 2) if polar else fig.add_subplot(1, 1, 1)
     k = np.arange(1, len(s) + 1)
     if len(s):
         ax2.plot(k, s / s[0], "o-", color="#e8590c", label="normals")

@@ -7,7 +7,7 @@ import pytest
 
 from categories.normals import (deepfool_minimal_perturbations, exact_minimal_perturbations,
                                 normal_spectrum, normals_report, random_unit_vectors,
-                                singular_values, unit_normals)
+                                singular_values, spectrum_curve, unit_normals)
 
 
 def _disk_logits(x):  # class 1 inside the disk of radius 0.5
@@ -89,7 +89,8 @@ def test_deepfool_normals_of_a_linear_model_on_image_shaped_inputs():
     w = jax.random.normal(jax.random.key(0), (4, 4, 3))
     f = jax.tree_util.Partial(_linear_logits, w)
     x = 0.1 * jax.random.normal(jax.random.key(1), (64, 4, 4, 3))
-    r, valid = deepfool_minimal_perturbations(f, x)
+    r, valid = deepfool_minimal_perturbations(f, x, batch_size=32)   # two batches
+    assert r.shape == x.shape and valid.shape == (64,)
     s = normal_spectrum(r, jax.random.key(2), valid=valid)
     assert s.count == int(valid.sum()) >= 60
     assert s.singular.shape == (48,)
@@ -97,3 +98,6 @@ def test_deepfool_normals_of_a_linear_model_on_image_shaped_inputs():
     assert s.sigma_ratio < 1e-3 and s.random_sigma_ratio > 0.5
     cos = jnp.abs((s.normals.reshape(64, -1) @ w.reshape(-1)) / jnp.linalg.norm(w))
     assert float(cos[valid].min()) > 0.9999
+    curve = spectrum_curve(s)   # the paper's curve: normalised singular values
+    assert curve["index"] == list(range(1, 49)) and curve["normals"][0] == 1.0
+    assert max(curve["normals"][1:]) < 1e-3 < min(curve["random"])
