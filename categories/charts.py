@@ -1,0 +1,160 @@
+"""Interactive charts of the app as Vega-Lite specifications (drawn by the browser).
+
+The plane itself is a matplotlib figure (:mod:`categories.plot`); the charts here are
+the ones that gain from being drawn client-side: the curves over eps (redrawn on every
+eps change, so the server only sends a few hundred numbers) and the clickable plane of
+the probe. Arrays in, a Vega-Lite ``dict`` out (for ``st.vega_lite_chart``); no
+Streamlit, and no Altair either: building the dict directly takes a millisecond, where
+an Altair chart with its DataFrames and schema validation takes ~0.1-0.3 s, which
+counts on every eps change.
+
+Example:
+    >>> import numpy as np
+    >>> curves = {k: np.linspace(0, 1, 5) for k in ("pointwise", "universal", "random")}
+    >>> curves["robust"] = 1 - curves["pointwise"]
+    >>> spec = curves_spec(np.linspace(0.1, 0.5, 5), curves, tau=0.8, eps=0.2)
+    >>> len(spec["layer"]), spec["$schema"].endswith("v5.json")
+    (5, True)
+"""
+
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+import numpy as np
+
+from categories.plot import CLASS_COLORS, FRACTION_COLORS
+
+ORDER = ("robust", "pointwise", "universal", "random")
+SCHEMA = "https://vega.github.io/schema/vega-lite/v5.json"
+
+
+def curves_spec(radii, curves: Mapping[str, np.ndarray], *, tau: float, eps: float,
+                norm: str = "2", estimates: tuple | None = None,
+                changes: Sequence[tuple] = (), height: int = 330) -> dict:
+    """The four fractions over eps (solid: exact; dashed: attack estimates), the tau
+    line, the current eps, and where the verdict changes.
+
+    Args:
+      radii: ``f[T]`` the eps grid; curves: ``{fraction: f[T]}`` exact values on it.
+      tau: the share (horizontal line); eps: the current radius (vertical line).
+      estimates: ``(eps_values f[E], {fraction: f[E]})``.
+      changes: ``[(eps, verdict_before, verdict_after)]`` (dotted verticals, labelled).
+
+    Returns:
+      A Vega-Lite specification.
+    """
+    r = np.concatenate([[0.0], np.asarray(radii, float)])
+    exact = []
+    for name in ORDER:
+        start = 1.0 if name == "robust" else 0.0
+        values = np.concatenate([[start], np.asarray(curves[name], float)])
+        exact += [{"eps": round(float(e), 5), "fraction": round(float(v), 5), "curve": name}
+                  for e, v in zip(r, values)]
+    x = {"field": "eps", "type": "quantitative", "title": f"eps (l{'∞' if norm == 'inf' else '2'} norm)",
+         "scale": {"domain": [0, float(r[-1])], "nice": False}}
+    y = {"field": "fraction", "type": "quantitative", "title": "fraction of D",
+         "scale": {"domain": [0, 1]}}
+    color = {"field": "curve", "type": "nominal", "title": None,
+             "scale": {"domain": list(ORDER), "range": [FRACTION_COLORS[k] for k in ORDER]},
+             "legend": {"orient": "right"}}
+    tip = [{"field": "curve", "type": "nominal"},
+           {"field": "eps", "type": "quantitative", "format": ".3f"},
+           {"field": "fraction", "type": "quantitative", "format": ".3f"}]
+    width = {"field": "curve", "type": "nominal", "legend": None,
+             "scale": {"domain": list(ORDER),
+                       "range": [5 if k == "pointwise" else 2.5 for k in ORDER]}}
+    layers = [{"data": {"values": exact}, "mark": {"type": "line"},
+               "encoding": {"x": x, "y": y, "color": color, "strokeWidth": width,
+                            "tooltip": tip}}]
+    if estimates is not None:
+        ev, est = estimates
+        dashed = [{"eps": round(float(e), 5), "fraction": round(float(v), 5), "curve": name}
+                  for name in ORDER for e, v in zip(np.asarray(ev, float),
+                                                    np.asarray(est[name], float))]
+        layers.append({"data": {"values": dashed},
+                       "mark": {"type": "line", "strokeDash": [6, 4], "point": True,
+                                "strokeWidth": 1.6},
+                       "encoding": {"x": x, "y": y, "color": color, "tooltip": tip}})
+    rule = {"values": [{"tau": float(tau), "eps": float(eps), "tau_label": f"tau = {tau:g}",
+                        "eps_label": f"eps = {eps:g}"}]}
+    layers += [
+        {"data": rule, "mark": {"type": "rule", "strokeDash": [8, 3, 2, 3], "color": "black"},
+         "encoding": {"y": {"field": "tau", "type": "quantitative"}}},
+        {"data": rule, "mark": {"type": "text", "align": "left", "dx": 4, "dy": -7,
+                                "color": "black"},
+         "encoding": {"x": {"value": 0}, "y": {"field": "tau", "type": "quantitative"},
+                      "text": {"field": "tau_label"}}},
+        {"data": rule, "mark": {"type": "rule", "color": "#333333", "strokeWidth": 1.5},
+         "encoding": {"x": {"field": "eps", "type": "quantitative"}}},
+        {"data": rule, "mark": {"type": "text", "align": "left", "dx": 4, "color": "#333333"},
+         "encoding": {"x": {"field": "eps", "type": "quantitative"}, "y": {"value": 8},
+                      "text": {"field": "eps_label"}}},
+    ]
+    if changes:
+        ch = {"values": [{"eps": float(e), "label": f"{a} → {b}"} for e, a, b in changes]}
+        layers += [
+            {"data": ch, "mark": {"type": "rule", "strokeDash": [2, 3], "color": "#666666"},
+             "encoding": {"x": {"field": "eps", "type": "quantitative"}}},
+            {"data": ch, "mark": {"type": "text", "angle": 270, "dy": -6, "color": "#444444"},
+             "encoding": {"x": {"field": "eps", "type": "quantitative"},
+                          "y": {"value": height / 2}, "text": {"field": "label"}}},
+        ]
+    return {"$schema": SCHEMA, "height": height, "layer": layers}
+
+
+def probe_spec(regions, bounds, num_classes: int, points, *, step: int = 6,
+               size: int = 380, name: str = "click") -> dict:
+    """The plane as a clickable chart: coarse class regions plus points of D.
+
+    Clicking selects the nearest cell centre; its ``x`` and ``y`` come back through the
+    point selection ``name``.
+
+    Args:
+      regions: ``i[res, res]`` labels on the grid over ``bounds`` (row = y).
+      points: ``f[k, 2]`` points of D to show.
+      step: keep every ``step``-th cell in each direction.
+      size: the chart's width and height in pixels.
+
+    Returns:
+      A Vega-Lite specification with the selection parameter ``name``.
+    """
+    regions = np.asarray(regions)
+    full = regions.shape[0]
+    (x0, x1), (y0, y1) = bounds
+    keep = np.arange(full)[::step]
+    gx = x0 + (keep + 0.5) * (x1 - x0) / full
+    gy = y0 + (keep + 0.5) * (y1 - y0) / full
+    small = regions[::step, ::step]
+    cells = [{"x": round(float(gx[j]), 4), "y": round(float(gy[i]), 4), "class": str(small[i, j])}
+             for i in range(len(gy)) for j in range(len(gx))]
+    pts = [{"x": round(float(a), 4), "y": round(float(b), 4)} for a, b in np.asarray(points)]
+    x = {"field": "x", "type": "quantitative", "title": None,
+         "scale": {"domain": [x0, x1], "nice": False}}
+    y = {"field": "y", "type": "quantitative", "title": None,
+         "scale": {"domain": [y0, y1], "nice": False}}
+    palette = [CLASS_COLORS[k % len(CLASS_COLORS)] for k in range(num_classes)]
+    mark_size = max(8.0, (size / len(keep)) ** 2 * 0.9)
+    return {
+        "$schema": SCHEMA, "width": size, "height": size,
+        "layer": [
+            {"data": {"values": cells},
+             "params": [{"name": name, "select": {"type": "point", "fields": ["x", "y"],
+                                                  "on": "click", "nearest": True}}],
+             "mark": {"type": "square", "size": mark_size, "opacity": 0.4},
+             "encoding": {"x": x, "y": y,
+                          "color": {"field": "class", "type": "nominal", "legend": None,
+                                    "scale": {"domain": [str(k) for k in range(num_classes)],
+                                              "range": palette}},
+                          "tooltip": [{"field": "x", "type": "quantitative"},
+                                      {"field": "y", "type": "quantitative"},
+                                      {"field": "class", "type": "nominal"}]}},
+            {"data": {"values": pts}, "mark": {"type": "circle", "size": 10, "opacity": 0.8,
+                                               "color": "black"},
+             "encoding": {"x": {"field": "x", "type": "quantitative"},
+                          "y": {"field": "y", "type": "quantitative"}}},
+        ],
+    }
+
+
+__all__ = ["curves_spec", "probe_spec"]

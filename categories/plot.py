@@ -1,0 +1,333 @@
+"""Drawing the plane and the four fractions: arrays in, matplotlib ``Figure`` out.
+
+Never imports Streamlit or pyplot: every function builds a
+:class:`matplotlib.figure.Figure` (or draws into a given ``Axes``), so the app, the CLI
+and the tests draw the same pictures, and no global figure state leaks between reruns.
+
+The plane follows the essay's pictures: each classification region is tinted in its
+class colour with the decision boundaries drawn in black; D is shaded in its *true*
+class colour, ``H`` (D's eps-neighbourhood) in a lighter shade of it, so a region of
+another colour reaching into H shows where the model fails near D.
+
+Example:
+    >>> import numpy as np
+    >>> regions = np.zeros((50, 50), np.int32); regions[:, 25:] = 1
+    >>> fig = draw_plane(regions, ((-1, 1), (-1, 1)), num_classes=2)
+    >>> len(figure_png(fig)) > 1000
+    True
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Mapping, Sequence
+
+import matplotlib
+from matplotlib import patheffects
+import numpy as np
+from matplotlib.collections import LineCollection, PatchCollection
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Circle, Patch, Rectangle
+
+CLASS_COLORS = ("#4C72B0", "#DD8452", "#55A868", "#C44E52", "#8172B3", "#937860",
+                "#DA8BC3", "#8C8C8C", "#CCB974", "#64B5CD")
+FRACTION_COLORS = {"robust": "#2E7D32", "pointwise": "#EF6C00", "universal": "#C62828",
+                   "random": "#6A1B9A"}
+REGION_TINT, H_TINT, D_TINT = 0.22, 0.5, 0.9
+FOOLED = "#B00020"
+KEPT = "#555555"
+
+
+def class_rgb(num_classes: int) -> np.ndarray:
+    """``f[num_classes, 3]`` RGB colours of the classes (cycled past ten)."""
+    return np.array([matplotlib.colors.to_rgb(CLASS_COLORS[k % len(CLASS_COLORS)])
+                     for k in range(num_classes)])
+
+
+def _tint(rgb, a):
+    return 1.0 - a * (1.0 - rgb)
+
+
+def plane_rgb(regions, num_classes: int, *, support=None, h=None, near=None) -> np.ndarray:
+    """The plane's colours: regions tinted, H lighter and D darker in D's true colours.
+
+    Args:
+      regions: ``i32[res, res]`` the classifier's label per cell (row = y, upwards).
+      num_classes: number of classes.
+      support: ``i32[res, res]`` D's true class per cell, -1 outside D.
+      h: ``bool[res, res]`` H, the eps-neighbourhood of D; near: ``i32[res, res]`` the
+        true class of the nearest cell of D (H's colour).
+
+    Returns:
+      ``f[res, res, 3]`` RGB in [0, 1].
+    """
+    rgb = class_rgb(num_classes)
+    img = _tint(rgb[np.clip(regions, 0, num_classes - 1)], REGION_TINT)
+    if h is not None and near is not None:
+        hh = h & (near >= 0)
+        img[hh] = _tint(rgb[near[hh]], H_TINT)
+    if support is not None:
+        d = support >= 0
+        img[d] = _tint(rgb[support[d]], D_TINT)
+    return img
+
+
+def _ball(center, eps, norm):
+    if norm == "inf":
+        return Rectangle((center[0] - eps, center[1] - eps), 2 * eps, 2 * eps)
+    return Circle(center, eps)
+
+
+def _arrows(ax, start, delta, color, width=0.004, zorder=5, **kw):
+    start, delta = np.asarray(start).reshape(-1, 2), np.asarray(delta).reshape(-1, 2)
+    if len(start):
+        ax.quiver(start[:, 0], start[:, 1], delta[:, 0], delta[:, 1], angles="xy",
+                  scale_units="xy", scale=1, width=width, color=color, zorder=zorder, **kw)
+
+
+def draw_plane(regions, bounds, *, num_classes: int, support=None, h=None, near=None,
+               x=None, y=None, pred=None, minimal=None, balls=None, universal=None,
+               random=None, probe=None, eps: float | None = None, norm: str = "2",
+               title: str | None = None, ax=None, legend: bool = True,
+               size: float = 6.4, point_size: float | None = None,
+               boundaries: Sequence[np.ndarray] | None = None) -> Figure:
+    """Draws the plane: regions, boundaries, D, H, the points and the chosen overlays.
+
+    Args:
+      regions: ``i32[res, res]`` labels of the grid over ``bounds`` (row = y).
+      bounds: ``((x0, x1), (y0, y1))``.
+      num_classes: number of classes.
+      support, h, near: D and H on the grid (see :func:`plane_rgb`).
+      x: ``f[n, 2]`` points of D; y: ``i[n]`` true labels; pred: ``i[n]`` f(x) (points
+        with ``pred != y`` are crossed).
+      minimal: ``(start f[k, 2], r f[k, 2], within bool[k])``: minimal perturbations as
+        arrows, dark red where ``rho <= eps``.
+      balls: ``f[k, 2]`` centres of eps-balls (discs for l2, squares for linf).
+      universal: ``(delta f[2], fooled bool[n])``: one arrow from D's centroid and the
+        moved points ``x + delta`` (hollow, red edge where fooled).
+      random: ``(start f[k, 2], delta f[k, 2], flipped bool[k])``: random deltas on S_eps.
+      probe: ``{"point", "rho", "r"}`` (and optional ``"segments"``): a star, its
+        eps-ball and its minimal perturbation.
+      eps, norm: the radius and norm of the balls.
+      title: the axes' title. ax: draw into this Axes (else a new Figure).
+      legend: add a legend below the plane. size: the figure's width in inches.
+      point_size: marker area of D's points (default from n).
+      boundaries: precomputed boundary polylines (``f[m, 2]`` each, e.g. from
+        :func:`categories.appstate.boundary_lines`); contoured from ``regions`` if None.
+
+    Returns:
+      The ``Figure``.
+    """
+    if ax is None:
+        # fixed margins (no layout engine): the plane fills the figure, the title and the
+        # legend get fixed bands; this keeps a redraw cheap
+        top = 0.4 if title else 0.0
+        bottom = 1.25 if legend else 0.0
+        height = size + top + bottom
+        fig = Figure(figsize=(size, height))
+        ax = fig.add_axes((0.004, bottom / height, 0.992, size / height * 0.996))
+    else:
+        fig = ax.figure
+    (x0, x1), (y0, y1) = bounds
+    regions = np.asarray(regions)
+    img = plane_rgb(regions, num_classes, support=support, h=h, near=near)
+    ax.imshow(img, origin="lower", extent=(x0, x1, y0, y1), interpolation="nearest",
+              zorder=0)
+    if boundaries is None:
+        res = regions.shape[0]
+        gx = x0 + (np.arange(res) + 0.5) * (x1 - x0) / res
+        gy = y0 + (np.arange(res) + 0.5) * (y1 - y0) / res
+        present = np.unique(regions)
+        for c in present[:-1] if len(present) == 2 else present if len(present) > 2 else ():
+            ax.contour(gx, gy, (regions == c).astype(np.float32), levels=[0.5], colors="k",
+                       linewidths=1.1, zorder=2)
+    else:
+        ax.add_collection(LineCollection(boundaries, colors="k", linewidths=1.1, zorder=2))
+    rgb = class_rgb(num_classes)
+    if universal is not None and x is not None:
+        delta, fooled = np.asarray(universal[0]), np.asarray(universal[1], bool)
+        moved = np.asarray(x) + delta
+        ax.scatter(moved[:, 0], moved[:, 1], s=14, facecolors="none",
+                   edgecolors=np.where(fooled[:, None], matplotlib.colors.to_rgba(FOOLED),
+                                       matplotlib.colors.to_rgba("#444444", 0.5)),
+                   linewidths=0.7, zorder=3)
+    if x is not None:
+        x = np.asarray(x)
+        ps = point_size if point_size is not None else max(2.0, min(10.0, 6000 / max(len(x), 1)))
+        colors = rgb[np.asarray(y)] if y is not None else "k"
+        ax.scatter(x[:, 0], x[:, 1], s=ps, c=colors, edgecolors="k", linewidths=0.25, zorder=4)
+        if pred is not None and y is not None:
+            wrong = np.asarray(pred) != np.asarray(y)
+            if wrong.any():
+                ax.scatter(x[wrong, 0], x[wrong, 1], s=3 * ps + 8, marker="x", c="k",
+                           linewidths=0.8, zorder=4)
+    if balls is not None and eps is not None and len(balls):
+        ax.add_collection(PatchCollection([_ball(c, eps, norm) for c in np.asarray(balls)],
+                                          facecolor=(1, 1, 1, 0.12), edgecolor="#222222",
+                                          linewidths=0.7, zorder=5))
+    if minimal is not None:
+        start, r, within = (np.asarray(a) for a in minimal)
+        within = within.astype(bool)
+        _arrows(ax, start[~within], r[~within], KEPT, width=0.0025)
+        _arrows(ax, start[within], r[within], FOOLED, width=0.0035)
+    if random is not None:
+        start, d, flipped = (np.asarray(a) for a in random)
+        flipped = flipped.astype(bool)
+        _arrows(ax, start[~flipped], d[~flipped], "#1565C0", width=0.003)
+        _arrows(ax, start[flipped], d[flipped], "#E65100", width=0.003)
+    if universal is not None and x is not None:
+        anchor = np.asarray(x).mean(0)
+        tip = anchor + np.asarray(universal[0])
+        ax.annotate("", xy=tip, xytext=anchor, zorder=7,
+                    arrowprops=dict(arrowstyle="-|>", color="k", lw=3.2, mutation_scale=22,
+                                    shrinkA=0, shrinkB=0,
+                                    path_effects=[patheffects.withStroke(linewidth=6,
+                                                                         foreground="w")]))
+        ax.text(*tip, "  delta", fontsize=10, fontweight="bold", zorder=7, va="center",
+                path_effects=[patheffects.withStroke(linewidth=3, foreground="w")])
+    if probe is not None:
+        _draw_probe_marks(ax, probe, eps, norm)
+    ax.set_xlim(x0, x1)
+    ax.set_ylim(y0, y1)
+    ax.set_aspect("equal")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    if title:
+        ax.set_title(title, fontsize=11)
+    if legend:
+        fig.legend(handles=_legend_handles(num_classes, minimal is not None,
+                                           universal is not None, random is not None,
+                                           probe is not None),
+                   loc="lower center", ncol=3, fontsize=8, frameon=False)
+    return fig
+
+
+def draw_legend(num_classes: int, *, minimal: bool = False, universal: bool = False,
+                random: bool = False, probe: bool = False, size: tuple = (6.4, 0.9)) -> Figure:
+    """The plane's legend alone (the app draws it once per set of overlays)."""
+    fig = Figure(figsize=size)
+    fig.legend(handles=_legend_handles(num_classes, minimal, universal, random, probe),
+               loc="center", ncol=3, fontsize=8, frameon=False)
+    return fig
+
+
+def _draw_probe_marks(ax, probe, eps, norm):
+    p = np.asarray(probe["point"], float)
+    if eps is not None:
+        b = _ball(p, eps, norm)
+        b.set(facecolor=(1, 1, 0.6, 0.35), edgecolor="k", linewidth=1.3, zorder=8)
+        ax.add_patch(b)
+    for name, (delta, _, _) in (probe.get("segments") or {}).items():
+        d = np.asarray(delta)
+        ax.plot([p[0], p[0] + d[0]], [p[1], p[1] + d[1]], color="k",
+                linestyle="-" if name == "universal" else ":", linewidth=1.2, zorder=8)
+    if np.isfinite(probe["rho"]):
+        _arrows(ax, p, probe["r"], FOOLED, width=0.006, zorder=9)
+    ax.scatter([p[0]], [p[1]], marker="*", s=220, c="yellow", edgecolors="k",
+               linewidths=1.0, zorder=10)
+
+
+def _legend_handles(num_classes, minimal, universal, random, probe):
+    rgb = class_rgb(num_classes)
+    hs = [Patch(facecolor=_tint(rgb[k], D_TINT), edgecolor="none", label=f"D, class {k}")
+          for k in range(min(num_classes, 4))]
+    hs.append(Patch(facecolor=_tint(rgb[0], H_TINT), edgecolor="none",
+                    label="H = D + B_eps (lighter)"))
+    hs.append(Line2D([], [], color="k", linewidth=1.1, label="decision boundary"))
+    hs.append(Line2D([], [], marker="x", color="k", linestyle="none",
+                     label="misclassified point"))
+    if minimal:
+        hs.append(Line2D([], [], color=FOOLED, linewidth=2,
+                         label="minimal perturbation, rho <= eps"))
+        hs.append(Line2D([], [], color=KEPT, linewidth=2,
+                         label="minimal perturbation, rho > eps"))
+    if universal:
+        hs.append(Line2D([], [], color="k", linewidth=3, label="universal delta"))
+        hs.append(Line2D([], [], marker="o", markerfacecolor="none", markeredgecolor=FOOLED,
+                         linestyle="none", label="I + delta, fooled"))
+    if random:
+        hs.append(Line2D([], [], color="#E65100", linewidth=2, label="random delta, flips"))
+        hs.append(Line2D([], [], color="#1565C0", linewidth=2, label="random delta, no flip"))
+    if probe:
+        hs.append(Line2D([], [], marker="*", markersize=12, markerfacecolor="yellow",
+                         markeredgecolor="k", linestyle="none", label="probe"))
+    return hs
+
+
+def draw_curves(radii, curves: Mapping[str, np.ndarray], *, tau: float, eps: float,
+                norm: str = "2", estimates: tuple | None = None,
+                changes: Sequence[tuple] = (), size: tuple = (6.4, 3.6)) -> Figure:
+    """The four fractions over eps, the tau line, and where the verdict changes.
+
+    Args:
+      radii: ``f[T]`` eps grid; curves: ``{"robust", "pointwise", "universal", "random"}``
+        exact values on it (solid lines).
+      tau: the share drawn as a horizontal line; eps: the current eps (vertical line).
+      estimates: ``(eps_values f[E], {name: f[E]})`` attack estimates (dashed).
+      changes: ``[(eps, before, after)]`` verdict changes (dotted verticals).
+
+    Returns:
+      The ``Figure``.
+    """
+    fig = Figure(figsize=size)
+    ax = fig.add_axes((0.1, 0.14, 0.62, 0.78))
+    r = np.concatenate([[0.0], np.asarray(radii, float)])
+    for name, c in curves.items():
+        start = 1.0 if name == "robust" else 0.0
+        ax.plot(r, np.concatenate([[start], np.asarray(c, float)]), color=FRACTION_COLORS[name],
+                linewidth=4.0 if name == "pointwise" else 2.0, label=f"{name} (exact)")
+    if estimates is not None:
+        ev, est = estimates
+        for name, c in est.items():
+            ax.plot(ev, c, color=FRACTION_COLORS[name], linestyle="--", marker="o",
+                    markersize=3.5, linewidth=1.3, label=f"{name} (attacks)")
+    ax.axhline(tau, color="k", linewidth=1, linestyle="-.", label=f"tau = {tau:g}")
+    ax.axvline(eps, color="#333333", linewidth=1.2)
+    ax.text(eps, 1.02, f" eps = {eps:g}", fontsize=8, va="bottom", ha="left",
+            transform=ax.get_xaxis_transform())
+    for e, before, after in changes:
+        ax.axvline(e, color="#777777", linewidth=0.9, linestyle=":")
+        ax.text(e, 0.5, f"{before} → {after}", rotation=90, fontsize=8, color="#444444",
+                ha="right", va="center", transform=ax.get_xaxis_transform())
+    ax.set_xlim(0, r[-1])
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_xlabel(f"eps (l{'∞' if norm == 'inf' else '2'} norm)")
+    ax.set_ylabel("fraction of D")
+    ax.grid(alpha=0.25)
+    ax.legend(fontsize=7.5, loc="center left", bbox_to_anchor=(1.02, 0.5), frameon=False)
+    return fig
+
+
+def draw_overview(panels: Sequence[Mapping], size: float = 3.6) -> Figure:
+    """Several planes side by side, the way the essay draws its four pictures.
+
+    Args:
+      panels: one mapping per plane with the keyword arguments of :func:`draw_plane`
+        (``regions``, ``bounds``, ``num_classes``, ...), a ``title`` and an optional
+        ``subtitle`` written under the plane.
+
+    Returns:
+      The ``Figure``.
+    """
+    n = len(panels)
+    fig = Figure(figsize=(size * n, size * 1.22), layout="constrained")
+    axes = fig.subplots(1, n, squeeze=False)[0]
+    for ax, panel in zip(axes, panels):
+        kw = {k: v for k, v in panel.items() if k != "subtitle"}
+        draw_plane(ax=ax, legend=False, point_size=3, **kw)
+        if panel.get("subtitle"):
+            ax.set_xlabel(panel["subtitle"], fontsize=9)
+    return fig
+
+
+def figure_png(fig: Figure, dpi: int = 110, *, fast: bool = False) -> bytes:
+    """The figure as PNG bytes (``fast``: light compression, for interactive redraws)."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi,
+                pil_kwargs={"compress_level": 1} if fast else None)
+    return buf.getvalue()
+
+
+__all__ = ["CLASS_COLORS", "FRACTION_COLORS", "class_rgb", "plane_rgb", "draw_plane",
+           "draw_legend", "draw_curves", "draw_overview", "figure_png"]

@@ -1,0 +1,276 @@
+"""The app's compute and drawing: categories.appstate, categories.plot, categories.charts.
+
+Closed-form classifiers (half-planes, stripes) give exact expectations for the probe and
+the crossings; the drawings are checked on their pixels, the charts against the
+Vega-Lite schema, the URL state by round trips.
+"""
+
+import io
+import json
+
+import altair as alt
+import jax
+import jax.numpy as jnp
+import matplotlib.image
+import numpy as np
+import pytest
+
+from categories import appstate as A
+from categories import charts as C
+from categories import plot as P
+from toymodels import TrainConfig, get_task, load_csv
+
+
+def _halfplane_logits(x):
+    # class 0 below y = 0, class 1 above.
+    return jnp.stack([-x[:, 1], x[:, 1]], 1)
+
+
+def _stripes_logits(x):
+    # class 1 where sin(20 y) > 0: horizontal boundaries at y = k pi / 20.
+    s = jnp.sin(20.0 * x[:, 1])
+    return jnp.stack([-s, s], 1)
+
+
+HALF = jax.tree_util.Partial(_halfplane_logits)
+STRIPES = jax.tree_util.Partial(_stripes_logits)
+PLANE = ((-1.0, 1.0), (-1.0, 1.0))
+
+
+# --- the URL state ----------------------------------------------------------------------
+
+def test_state_round_trips_through_the_query():
+    state = A.ViewState(dataset="xor", width=16, depth=2, activation="tanh", steps=500,
+                        seed=7, norm="inf", eps=0.235, tau=0.65,
+                        overlays=("balls", "universal"), probe=(0.125, -0.5))
+    back, warnings = A.state_from_query(A.state_to_query(state))
+    assert back == state and warnings == []
+
+
+def test_bad_query_values_keep_defaults_and_say_why():
+    state, warnings = A.state_from_query({
+        "dataset": "nope", "width": "65", "depth": "x", "activation": "swish", "steps": "-1",
+        "seed": "-3", "norm": "3", "eps": "0", "tau": "1.5", "overlays": "arrows,glitter",
+        "probe": "1,2,3", "unknown": "ignored"})
+    assert state == A.ViewState()
+    assert len(warnings) == 11
+    assert any(w.startswith("dataset=nope ignored: choose one of margins") for w in warnings)
+    assert "eps=0 ignored: eps must be in (0, 0.4] (using 0.15)" in warnings
+    assert any("unknown overlay 'glitter'" in w for w in warnings)
+
+
+def test_an_uploaded_csv_is_not_put_in_a_link():
+    q = A.state_to_query(A.ViewState(dataset=A.UPLOAD))
+    assert "dataset" not in q and "probe" not in q
+    _, warnings = A.state_from_query({"dataset": A.UPLOAD})
+    assert "upload it again" in warnings[0]
+
+
+# --- the model and D ----------------------------------------------------------------------
+
+def test_model_is_trained_once_then_reused_from_the_npz_cache():
+    task, config = get_task("margins"), TrainConfig(width=8, depth=1, steps=60, seed=3)
+    seen = []
+    fresh = A.load_or_train_with_progress(task, config, lambda f, loss: seen.append(f))
+    assert not fresh.reused and seen[-1] == 1.0 and len(seen) == 10
+    again = A.load_or_train_with_progress(task, config, lambda f, loss: seen.append(-1))
+    assert again.reused and again.config == config and -1 not in seen
+    x = jnp.asarray(np.random.default_rng(0).uniform(-1, 1, (64, 2)), jnp.float32)
+    np.testing.assert_array_equal(fresh.logits_fn(x), again.logits_fn(x))
+
+
+def test_sample_is_the_reports_sample_and_csv_sets_use_their_points():
+    task = get_task("bubbles")
+    x, y, _ = A.sample_of_d(task, 5, n=300)
+    k_data, _ = jax.random.split(jax.random.key(5))
+    xr, yr = task.sample(k_data, 300)
+    np.testing.assert_array_equal(x, np.asarray(xr))
+    np.testing.assert_array_equal(y, np.asarray(yr))
+    csv = load_csv(io.StringIO("x,y,label\n0,0,a\n1,0,b\n0,1,a\n"), name="t")
+    xc, yc, _ = A.sample_of_d(csv, 0)
+    np.testing.assert_array_equal(xc, csv.points[0])
+    np.testing.assert_array_equal(yc, [0, 1, 0])
+
+
+# --- the plane as images -------------------------------------------------------------------
+
+def test_support_map_and_h_follow_the_distance_to_d():
+    task = get_task("margins")           # discs of radius 0.14 around (+-0.5, +-0.5)
+    sup = A.support_map(task, res=200)
+    cell = sup.cell
+
+    def at(px, py):
+        return int((py + 1) / cell), int((px + 1) / cell)
+
+    assert sup.label[at(-0.5, 0.5)] == 0 and sup.label[at(0.5, 0.5)] == 1
+    assert sup.label[at(0.5, -0.5)] == 0 and sup.label[at(0.0, 0.0)] == -1
+    # (0.5, 0.0) lies 0.5 - 0.14 - radius(0.024) from the top-right disc's support
+    d = 0.5 - 0.14 - 0.024
+    assert abs(sup.dist2[at(0.5, 0.0)] - d) < 3 * cell
+    assert sup.near[at(0.5, 0.0)] in (1, 0)
+    h_small, h_big = A.h_mask(sup, "2", 0.1), A.h_mask(sup, "2", 0.3)
+    assert (h_small <= h_big).all() and h_big.sum() > h_small.sum()
+    assert (A.h_mask(sup, "2", 0.2) <= A.h_mask(sup, "inf", 0.2)).all()  # B_2 inside B_inf
+    assert not h_small[at(0.5, 0.0)] and A.h_mask(sup, "2", d + 2 * cell)[at(0.5, 0.0)]
+
+
+def test_boundary_lines_trace_the_label_change():
+    regions = A.region_image(HALF, PLANE, res=100)
+    assert (regions[:50] == 0).all() and (regions[50:] == 1).all()
+    lines = A.boundary_lines(regions, PLANE)
+    pts = np.concatenate(lines)
+    np.testing.assert_allclose(pts[:, 1], 0.0, atol=0.011)
+    assert pts[:, 0].min() < -0.98 and pts[:, 0].max() > 0.98
+
+
+def test_plane_rgb_shades_regions_h_and_d_in_that_order():
+    regions = np.array([[0, 1], [0, 1]])
+    support = np.array([[0, -1], [-1, -1]])
+    h = np.array([[True, True], [False, False]])
+    near = np.array([[0, 0], [0, 0]])
+    img = P.plane_rgb(regions, 2, support=support, h=h, near=near)
+    rgb = P.class_rgb(2)
+    np.testing.assert_allclose(img[0, 0], 1 - P.D_TINT * (1 - rgb[0]))      # D
+    np.testing.assert_allclose(img[0, 1], 1 - P.H_TINT * (1 - rgb[0]))      # H of class 0
+    np.testing.assert_allclose(img[1, 1], 1 - P.REGION_TINT * (1 - rgb[1]))  # region 1
+
+
+def test_draw_plane_paints_each_region_in_its_class_colour():
+    regions = A.region_image(HALF, PLANE, res=60)
+    fig = P.draw_plane(regions, PLANE, num_classes=2, legend=False, size=3.0,
+                       boundaries=A.boundary_lines(regions, PLANE))
+    png = matplotlib.image.imread(io.BytesIO(P.figure_png(fig, dpi=100)), format="png")
+    assert png.shape[:2] == (300, 300)
+    rgb = P.class_rgb(2)
+    np.testing.assert_allclose(png[60, 150, :3], 1 - P.REGION_TINT * (1 - rgb[1]), atol=0.01)
+    np.testing.assert_allclose(png[240, 150, :3], 1 - P.REGION_TINT * (1 - rgb[0]), atol=0.01)
+    assert png[148:153, 150, :3].min() < 0.2          # the black boundary at y = 0
+
+
+def test_draw_plane_with_every_overlay_and_the_overview():
+    task = get_task("pancakes")
+    x, y, key = A.sample_of_d(task, 0, n=200)
+    prof = A.scan(HALF, x, y, "2")
+    rd = A.read_at(HALF, x, prof, "2", 0.15)
+    pred = A.labels_of(HALF, x)
+    layers = A.overlay_layers(HALF, x, pred, prof, rd, tuple(A.OVERLAYS), norm="2", eps=0.15,
+                              key=key, n_arrows=50, n_balls=5, n_random=20)
+    assert set(layers) == {"minimal", "balls", "universal", "random"}
+    start, r, within = layers["minimal"]
+    np.testing.assert_allclose(np.abs(r[:, 1]), np.abs(start[:, 1]), atol=1e-3)  # to y = 0
+    np.testing.assert_array_equal(within, np.abs(start[:, 1]) <= 0.15)
+    assert len(layers["balls"]) == 5 and layers["random"][1].shape == (20, 2)
+    regions = A.region_image(HALF, PLANE, res=80)
+    fig = P.draw_plane(regions, PLANE, num_classes=2, x=x, y=y, pred=pred, eps=0.15,
+                       norm="inf", title="t", probe={"point": np.zeros(2), "rho": 0.0,
+                                                     "r": np.zeros(2)}, **layers)
+    assert fig.axes[0].get_title() == "t" and len(fig.legends) == 1
+    over = P.draw_overview([dict(regions=regions, bounds=PLANE, num_classes=2, x=x, y=y,
+                                 title=f"panel {i}", subtitle="s") for i in range(4)])
+    assert [a.get_title() for a in over.axes] == [f"panel {i}" for i in range(4)]
+    assert len(P.figure_png(P.draw_legend(3, minimal=True, random=True))) > 1000
+
+
+# --- readings, the ladder, the verdict's changes -------------------------------------------
+
+def test_ladder_and_verdict_changes():
+    rungs, v = A.ladder({"robust": 0.1, "pointwise": 0.9, "universal": 0.85, "random": 0.2},
+                        0.8)
+    assert v == 3 and [r.category for r in rungs] == [1, 2, 3, 4]
+    assert [r.holds for r in rungs] == [False, True, True, False]
+    radii = np.array([0.1, 0.2, 0.3, 0.4])
+    curves = {"robust": np.array([0.9, 0.5, 0.1, 0.0]),
+              "pointwise": np.array([0.1, 0.5, 0.9, 1.0]),
+              "universal": np.array([0.0, 0.2, 0.5, 0.9]),
+              "random": np.array([0.0, 0.0, 0.1, 0.2])}
+    assert A.verdict_changes(radii, curves, 0.8) == [(0.2, 1, "1-2"), (0.3, "1-2", 2),
+                                                     (0.4, 2, 3)]
+
+
+def test_reading_of_a_halfplane_is_its_closed_form():
+    d = np.linspace(0.01, 0.39, 200, dtype=np.float32)
+    x = np.stack([np.zeros_like(d), -d], 1)
+    y = np.zeros(200, np.int32)
+    prof = A.scan(HALF, x, y, "2")
+    rd = A.read_at(HALF, x, prof, "2", 0.2)
+    share = float((d <= 0.2).mean())
+    assert rd.fractions["pointwise"] == pytest.approx(share, abs=0.006)
+    assert rd.fractions["universal"] == pytest.approx(share, abs=0.006)
+    assert rd.fractions["robust"] == pytest.approx(1 - rd.fractions["pointwise"], abs=1e-6)
+    assert rd.fractions["random"] <= rd.fractions["universal"] <= rd.fractions["pointwise"]
+    # the maximiser points up, far enough to reach the deepest point it must flip
+    assert rd.universal_delta[1] >= d[d <= 0.2].max() - 0.003
+    assert np.linalg.norm(rd.universal_delta) <= 0.2 + 1e-5
+
+
+# --- the probe ------------------------------------------------------------------------------
+
+def test_probe_measures_rho_and_counts_crossings_on_stripes():
+    # y = 0.01 lies 0.01 above the boundary y = 0; a segment of length 0.5 downwards
+    # crosses y = 0, -pi/20, -2pi/20, -3pi/20 (= -0.471): four boundaries.
+    pr = A.probe(STRIPES, (0.3, 0.01), "2", 0.5, np.array([0.0, 0.5], np.float32),
+                 jax.random.key(0))
+    assert pr.label == 1
+    assert pr.rho == pytest.approx(0.01, abs=1e-3)
+    np.testing.assert_allclose(pr.r, [0.0, -0.01], atol=1e-3)
+    _, n_min, end_min = pr.segments["minimal direction"]
+    _, n_uni, end_uni = pr.segments["universal"]
+    assert n_min == 4 and end_min == 1          # four crossings: back in its own class
+    # upwards from 0.01 to 0.51: boundaries at pi/20, 2pi/20, 3pi/20 (0.157, 0.314, 0.471)
+    assert n_uni == 3 and end_uni == 0          # three: in the other class
+    assert 0 < pr.random_mean <= 4
+    win, bounds = A.probe_window(STRIPES, pr, 0.5, res=40)
+    assert win.shape == (40, 40) and bounds[1][0] == pytest.approx(0.01 - 0.75)
+
+
+# --- attacks against the exact values and the downloads --------------------------------------
+
+def test_attack_rows_measure_the_shortfall():
+    rows = A.attack_rows({"pgd": 0.7, "universal (SGD)": 0.4, "random": 0.1},
+                         {"robust": 0.1, "pointwise": 0.9, "universal": 0.5, "random": 0.1})
+    assert [(r["estimates"], r["exact"]) for r in rows] == [("pointwise", 0.9),
+                                                           ("universal", 0.5), ("random", 0.1)]
+    assert rows[0]["short"] == pytest.approx(0.2) and rows[2]["short"] == pytest.approx(0.0)
+
+
+def test_perturbations_npz_round_trips_without_pickle():
+    d = np.linspace(0.01, 0.3, 50, dtype=np.float32)
+    x = np.stack([np.zeros_like(d), -d], 1)
+    y = np.zeros(50, np.int32)
+    prof = A.scan(HALF, x, y, "2")
+    rd = A.read_at(HALF, x, prof, "2", 0.1)
+    rnd = A.random_deltas(jax.random.key(1), 50, "2", 0.1)
+    np.testing.assert_allclose(np.linalg.norm(rnd, axis=1), 0.1, rtol=1e-5)
+    blob = A.perturbations_npz(x=x, y=y, pred=A.labels_of(HALF, x), profile=prof, reading=rd,
+                               norm="2", random=rnd, state=A.ViewState(eps=0.1),
+                               task_name="halfplane")
+    with np.load(io.BytesIO(blob), allow_pickle=False) as z:
+        np.testing.assert_array_equal(z["x"], x)
+        np.testing.assert_allclose(z["rho"], d, atol=2e-3)
+        np.testing.assert_array_equal(z["universal_fooled"], d <= 0.1 + 1e-3)
+        meta = json.loads(str(z["meta"]))
+        assert set(z["curve_pointwise"].shape) == {len(z["radii"])}
+    assert meta["task"] == "halfplane" and meta["state"]["eps"] == 0.1
+    assert meta["fractions"]["pointwise"] == pytest.approx(rd.fractions["pointwise"])
+
+
+# --- the charts -------------------------------------------------------------------------------
+
+def test_curves_and_probe_specs_are_valid_vega_lite():
+    radii = np.linspace(0.05, 0.4, 8)
+    curves = {"robust": 1 - radii * 2, "pointwise": radii * 2, "universal": radii,
+              "random": radii / 2}
+    spec = C.curves_spec(radii, curves, tau=0.7, eps=0.2, norm="inf",
+                         estimates=(radii[::2], {k: v[::2] for k, v in curves.items()}),
+                         changes=[(0.2, 1, 2)])
+    alt.LayerChart.from_dict(spec)                   # validates against the schema
+    exact = spec["layer"][0]["data"]["values"]
+    assert len(exact) == 4 * 9 and exact[0] == {"eps": 0.0, "fraction": 1.0, "curve": "robust"}
+    texts = json.dumps(spec)
+    assert "tau = 0.7" in texts and "eps = 0.2" in texts and "1 \\u2192 2" in texts
+    regions = A.region_image(HALF, PLANE, res=60)
+    probe = C.probe_spec(regions, PLANE, 2, np.zeros((5, 2)), step=6)
+    alt.LayerChart.from_dict(probe)
+    cells = probe["layer"][0]["data"]["values"]
+    assert len(cells) == 100 and probe["layer"][0]["params"][0]["name"] == "click"
+    assert {c["class"] for c in cells if c["y"] > 0} == {"1"}
