@@ -1,0 +1,238 @@
+"""The app's speed in a real browser: cold start and the eps change.
+
+``python -m bench.app_timing [--quick] [--json]`` starts ``streamlit run app.py``
+headless on a free loopback port, drives Debian's Chromium with Playwright and measures
+
+- cold start: from launching the server to the first complete page (the plane, the
+  verdict and no script running), goal < 15 s; the server process is fresh (imports,
+  compilation), the trained model comes from the on-disk cache that a previous run (or
+  ``python -m categories report``) filled; with ``first_ever`` the cache is empty too,
+  so the time includes training the model;
+- eps change: from pressing the eps slider's arrow key to the page redrawn at the new eps
+  (the plane's caption names it and no script is running), median of several, goal
+  < 0.5 s.
+
+``measure_app(quick)`` returns the figures for ``python -m bench``. The helpers
+(:func:`serve_app`, :func:`launch_chromium`, :func:`wait_page_complete`) are shared with
+the end-to-end test ``tests/test_app_browser.py``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import re
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CHROMIUM = "/usr/bin/chromium"
+# Chromium as root on a closed network: no sandbox, no GPU, no background traffic.
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--no-first-run", "--disable-dev-shm-usage"]
+GOALS = {"cold_start_s": 15.0, "eps_change_s": 0.5}
+
+# the app's script state (initial, running, rerunRequested, notRunning, ...)
+SCRIPT_STATE = '[data-testid="stApp"]'
+ERRORS = '[data-testid="stException"], [data-testid="stAlertContentError"]'
+PLANE_CAPTION = "The plane at eps = "
+
+
+def free_port() -> int:
+    """A free TCP port on the loopback interface."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def serve_app(port: int | None = None, env: dict | None = None, log_path: str | None = None):
+    """Runs ``streamlit run app.py`` headless on the loopback interface.
+
+    Yields:
+      ``(url, process, started)`` once the process is launched (``started`` is its
+      ``time.perf_counter()``); the server is terminated on exit.
+    """
+    port = port or free_port()
+    cmd = [sys.executable, "-m", "streamlit", "run", os.path.join(ROOT, "app.py"),
+           "--server.headless", "true", "--server.port", str(port),
+           "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
+           "--server.fileWatcherType", "none"]
+    log = open(log_path, "wb") if log_path else subprocess.DEVNULL
+    started = time.perf_counter()
+    proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, **(env or {})}, stdout=log,
+                            stderr=subprocess.STDOUT)
+    try:
+        yield f"http://127.0.0.1:{port}", proc, started
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        if log_path:
+            log.close()
+
+
+def wait_healthy(url: str, proc, timeout: float = 60.0) -> None:
+    """Waits until the server answers ``/_stcore/health``."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if proc.poll() is not None:
+            raise RuntimeError(f"streamlit exited with code {proc.returncode}")
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    raise TimeoutError(f"no answer from {url} within {timeout} s")
+
+
+def launch_chromium(playwright):
+    """Debian's Chromium through Playwright (never ``playwright install``)."""
+    return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+
+
+def wait_page_complete(page, text: str | None = None, timeout: float = 120.0) -> None:
+    """Waits until the app shows the plane (with ``text`` in its caption, if given), the
+    verdict, its script is not running (``data-test-script-state="notRunning"``) and no
+    element is stale (left over from the previous run).
+
+    Raises:
+      TimeoutError: if that does not happen within ``timeout`` seconds.
+    """
+    end = time.monotonic() + timeout
+    want = text or PLANE_CAPTION
+    while time.monotonic() < end:
+        ready = page.evaluate(
+            """([want, app]) => {
+                const caps = [...document.querySelectorAll('[data-testid="stImageCaption"]')]
+                    .map(e => e.innerText);
+                const plane = caps.some(t => t.includes(want));
+                const verdict = [...document.querySelectorAll('[data-testid="stMetricLabel"]')]
+                    .some(e => e.innerText.includes('verdict'));
+                const state = document.querySelector(app)?.dataset.testScriptState;
+                const stale = document.querySelector('[data-stale="true"]') !== null;
+                const img = document.querySelector('[data-testid="stImage"] img');
+                const loaded = img !== null && img.complete && img.naturalWidth > 0;
+                return plane && verdict && state === 'notRunning' && !stale && loaded;
+            }""", [want, SCRIPT_STATE])
+        if ready:
+            return
+        time.sleep(0.02)
+    raise TimeoutError(f"the page was not complete within {timeout} s")
+
+
+def errors_on(page) -> list[str]:
+    """The texts of exception and error elements on the page."""
+    return [e.inner_text() for e in page.query_selector_all(ERRORS)]
+
+
+def eps_slider(page):
+    """The eps slider's (keyboard-focusable) range input."""
+    return page.locator('[data-testid="stSlider"] input[type="range"][aria-label^="eps"]')
+
+
+def change_eps(page, key: str = "ArrowRight") -> float:
+    """Presses ``key`` on the eps slider, waits for the redrawn page; returns the seconds."""
+    thumb = eps_slider(page)
+    before = float(thumb.input_value())
+    step = 0.005 if key == "ArrowRight" else -0.005
+    want = f"{PLANE_CAPTION}{round(before + step, 3):g} "
+    thumb.focus()
+    t0 = time.perf_counter()
+    thumb.press(key)
+    wait_page_complete(page, want, timeout=60)
+    return time.perf_counter() - t0
+
+
+def measure_app(quick: bool = True, *, first_ever: bool | None = None,
+                screenshot: str | None = None) -> dict:
+    """Cold start and eps change of the app, in seconds.
+
+    Args:
+      quick: fewer eps changes (5 instead of 15), and no first-ever start.
+      first_ever: also time a start with empty caches (default: ``not quick``).
+      screenshot: save a full-page screenshot there.
+
+    Returns:
+      ``{"cold_start_s", "eps_change_s" (median), "eps_change_min_s", "eps_change_max_s",
+      "eps_changes", "first_ever_start_s" (if measured), "note"}``.
+    """
+    from playwright.sync_api import sync_playwright
+
+    first_ever = (not quick) if first_ever is None else first_ever
+    out = {}
+    with sync_playwright() as p:
+        browser = launch_chromium(p)
+        try:
+            if first_ever:
+                with tempfile.TemporaryDirectory(prefix="app-cache-") as cache:
+                    out["first_ever_start_s"] = _start_once(browser, {"ROBUSTNESS_CACHE": cache})
+            _start_once(browser, {}, warm_only=True)  # fills the model cache if empty
+            with serve_app() as (url, proc, started):
+                page = browser.new_page(viewport={"width": 1500, "height": 1000})
+                wait_healthy(url, proc)
+                page.goto(url)
+                wait_page_complete(page)
+                out["cold_start_s"] = time.perf_counter() - started
+                times = []
+                for i in range(5 if quick else 15):
+                    times.append(change_eps(page, "ArrowRight" if i % 2 == 0 else "ArrowLeft"))
+                bad = errors_on(page)
+                if screenshot:
+                    page.screenshot(path=screenshot, full_page=True)
+                page.close()
+        finally:
+            browser.close()
+    out.update(eps_change_s=statistics.median(times), eps_change_min_s=min(times),
+               eps_change_max_s=max(times), eps_changes=len(times),
+               note=("errors on page: " + "; ".join(bad)) if bad else
+               "pancakes preset, default view; cold start = fresh server, model cache on disk")
+    return out
+
+
+def _start_once(browser, env, warm_only=False) -> float:
+    with serve_app(env=env) as (url, proc, started):
+        page = browser.new_page(viewport={"width": 1500, "height": 1000})
+        wait_healthy(url, proc)
+        page.goto(url)
+        wait_page_complete(page, timeout=300 if warm_only else 180)
+        elapsed = time.perf_counter() - started
+        page.close()
+    return elapsed
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m bench.app_timing", description=__doc__.split("\n\n")[0])
+    p.add_argument("--quick", action="store_true", help="5 eps changes, no first-ever start")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--screenshot", metavar="PNG", help="save the page after the eps changes")
+    args = p.parse_args(argv)
+    r = measure_app(args.quick, screenshot=args.screenshot)
+    if args.json:
+        print(json.dumps(r, indent=2))
+        return 0
+    print(f"app cold start to first complete page  {r['cold_start_s']:6.2f} s   "
+          f"(goal < {GOALS['cold_start_s']:g} s)  {'ok' if r['cold_start_s'] < 15 else 'MISSED'}")
+    print(f"eps change to redrawn page (median of {r['eps_changes']})  {r['eps_change_s']:6.3f} s   "
+          f"(goal < {GOALS['eps_change_s']:g} s)  {'ok' if r['eps_change_s'] < 0.5 else 'MISSED'}"
+          f"   range {r['eps_change_min_s']:.3f}-{r['eps_change_max_s']:.3f} s")
+    if "first_ever_start_s" in r:
+        print(f"first-ever start (empty caches, trains the model)  {r['first_ever_start_s']:6.2f} s")
+    print(r["note"])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,170 @@
+"""The Streamlit app under streamlit.testing.v1.AppTest (in process, real JAX and models).
+
+Models train with few steps (set through the URL, like a shared link would); the
+trained models, scans and readings are cached for the whole session by Streamlit's
+resource cache, so later tests reuse what earlier ones computed.
+"""
+
+import io
+import os
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from categories.verdict import FORMULAS
+from toymodels import TASK_NAMES
+
+APP = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "app.py")
+FAST = {"steps": "100", "width": "32", "depth": "2"}
+
+
+def _app(**query) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=300)
+    at.query_params.update({**FAST, **{k: str(v) for k, v in query.items()}})
+    return at
+
+
+def _ok(at):
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+
+
+def _metrics(at):
+    return {m.label: m.value for m in at.metric}
+
+
+def _verdict(at):
+    return _metrics(at)["verdict: category"]
+
+
+@pytest.mark.parametrize("dataset", TASK_NAMES)
+def test_every_dataset_runs_in_both_norms(dataset):
+    at = _app(dataset=dataset).run()
+    _ok(at)
+    assert at.title[0].value.startswith(f"{dataset}: category {_verdict(at)}, ")
+    # the four formulas, exactly as in DESIGN.md / categories.verdict
+    latex = [e.value.strip("$\n") for e in at.latex]
+    assert all(FORMULAS[c] in latex for c in (1, 2, 3, 4))
+    values = {k: float(v) for k, v in _metrics(at).items() if k != "verdict: category"}
+    assert set(values) == {"1 · robust(eps)", "2 · pointwise(eps)", "3 · universal(eps)",
+                           "4 · random(eps)"}
+    assert values["1 · robust(eps)"] + values["2 · pointwise(eps)"] == pytest.approx(1, abs=2e-3)
+    assert values["4 · random(eps)"] <= values["3 · universal(eps)"] + 1e-3
+    assert values["3 · universal(eps)"] <= values["2 · pointwise(eps)"] + 1e-3
+    at.sidebar.radio(key="norm").set_value("inf").run()
+    _ok(at)
+    assert at.query_params["norm"] == "inf" and at.query_params["dataset"] == dataset
+
+
+CHANGES = [
+    ("dataset", "selectbox", "moons"),
+    ("width", "selectbox", 16),
+    ("depth", "selectbox", 3),
+    ("activation", "selectbox", "tanh"),
+    ("steps", "selectbox", 200),
+    ("seed", "number_input", 3),
+    ("norm", "radio", "inf"),
+    ("eps", "slider", 0.25),
+    ("tau", "slider", 0.6),
+]
+
+
+@pytest.mark.parametrize("name,kind,value", CHANGES, ids=[c[0] for c in CHANGES])
+def test_changing_a_control_reruns_and_lands_in_the_url(name, kind, value):
+    at = _app(dataset="wrinkles").run()
+    _ok(at)
+    getattr(at.sidebar, kind)(key=name).set_value(value).run()
+    _ok(at)
+    assert at.query_params[name] == str(value)
+    assert len(at.latex) == 8
+
+
+def test_eps_and_tau_change_the_reading_not_the_model():
+    at = _app(dataset="pancakes", eps="0.02").run()
+    _ok(at)
+    small = float(_metrics(at)["2 · pointwise(eps)"])
+    at.sidebar.slider(key="eps").set_value(0.3).run()
+    _ok(at)
+    large = float(_metrics(at)["2 · pointwise(eps)"])
+    assert large >= small and large > 0.5
+    at.sidebar.slider(key="tau").set_value(1.0).run()
+    assert not at.get("progress")          # no training bar: the model was reused
+
+
+def test_overlays_and_the_link_restore_a_view():
+    at = _app(dataset="bubbles", norm="linf", eps="0.1", tau="0.7",
+              overlays="balls,universal,random", probe="0.3,-0.6").run()
+    _ok(at)
+    assert at.sidebar.radio(key="norm").value == "inf"
+    assert at.sidebar.slider(key="eps").value == pytest.approx(0.1)
+    assert at.sidebar.slider(key="tau").value == pytest.approx(0.7)
+    assert at.number_input(key="probe_x").value == pytest.approx(0.3)
+    md = " ".join(m.value for m in at.markdown)
+    assert "rho(I) = " in md and "f(I) = class" in md
+    assert at.query_params["overlays"] == "balls,universal,random"
+    assert at.query_params["probe"] == "0.3,-0.6"
+
+
+def test_a_bad_link_warns_and_falls_back_to_defaults():
+    at = _app(dataset="cats", eps="2", tau="zero").run()
+    _ok(at)
+    warnings = " ".join(w.value for w in at.warning)
+    assert "dataset=cats ignored" in warnings and "eps=2 ignored" in warnings
+    assert "tau=zero ignored: not a number" in warnings
+    assert at.title[0].value.startswith("pancakes: ")
+    assert at.query_params["eps"] == "0.15"
+
+
+def test_a_bad_csv_shows_the_problem_and_the_app_keeps_working():
+    at = _app(dataset="gauss").run()
+    _ok(at)
+    at.sidebar.selectbox(key="dataset").set_value("csv").run()
+    _ok(at)
+    assert at.title[0].value.startswith("gauss: ")          # waits for an upload
+    bad = b"x,y,label\n0,0,a\n1,oops,b\n"
+    at.sidebar.file_uploader[0].set_value(("points.csv", bad, "text/csv")).run()
+    assert not at.exception
+    assert [e.value for e in at.error] == ["points.csv: row 3: y is not a number: 'oops'"]
+    assert at.title[0].value.startswith("gauss: ")          # the previous data set
+    rng = np.random.default_rng(0)
+    pts = rng.uniform(-3, 3, (120, 2))
+    buf = io.StringIO()
+    buf.write("x,y,label\n")
+    for (px, py) in pts:
+        buf.write(f"{px},{py},{'in' if px * px + py * py < 4 else 'out'}\n")
+    at.sidebar.file_uploader[0].set_value(("ring.csv", buf.getvalue().encode(), "text/csv")).run()
+    _ok(at)
+    assert at.title[0].value.startswith("csv:ring.csv: category ")
+    assert "dataset" not in at.query_params                  # an upload is not linkable
+
+
+def test_attack_table_and_downloads():
+    at = _app(dataset="pancakes")
+    at.session_state["section"] = "Attacks vs exact"
+    at.run()
+    _ok(at)
+    table = at.dataframe[-1].value
+    assert list(table["attack"]) == ["fgsm", "pgd", "deepfool", "universal (DeepFool)",
+                                     "universal (SGD)", "random"]
+    # a flip an attack finds is real: per-point and universal attacks never beat the exact
+    # values (up to their resolution); random is Monte Carlo against quadrature
+    exact_rows = table[table["estimates"] != "random"]
+    assert (exact_rows["falls short by"] >= -0.01).all()
+    at.session_state["section"] = "Downloads"
+    at.run()
+    _ok(at)
+    labels = [b.label for b in at.get("download_button")]
+    assert labels == ["the plane (PNG)", "the curves (PNG)", "perturbations (.npz)",
+                      "model parameters (.npz)"]
+
+
+def test_overview_draws_the_four_presets_with_their_verdicts():
+    at = _app().run()
+    at.switch_page("app_pages/overview.py").run()
+    _ok(at)
+    table = at.dataframe[0].value
+    assert list(table["preset"]) == ["margins", "wrinkles", "pancakes", "bubbles"]
+    assert list(table["built for"]) == [1, 2, 3, 4]
+    assert (table["random"] <= table["universal"] + 1e-3).all()
+    assert at.title[0].value == "The four categories, one preset each"
