@@ -36,8 +36,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import attacks
-from attacks.norms import steepest_direction
-from imagenet import artifacts, data, sharding
+from imagenet import artifacts, data, sharding, steps
 
 METHODS = ("deepfool", "sgd")
 PAPER_EPS = {"inf": 10.0, "2": 2000.0}  # the paper's budgets in pixel scale [0, 255]
@@ -110,88 +109,6 @@ class Splits(NamedTuple):
     data_dir: str | None = None  # None: the bundled photos
 
 
-# ----------------------------------------------------------------------------- device steps
-
-
-def _reason_counts(codes: jax.Array) -> jax.Array:
-    """i32[len(SKIP_REASONS) + 1]: how many rows carry each reason code."""
-    return jnp.sum(jax.nn.one_hot(codes, len(data.SKIP_REASONS) + 1, dtype=jnp.int32), axis=0)
-
-
-def deepfool_step(logits_fn, v, x, mask, codes, eps, overshoot, *, norm, top_k, max_iter):
-    """One batch of Algorithm 1 with padding and skipped files masked out.
-
-    Masked rows get the label -1, which no prediction equals: the attack treats
-    them as already fooled, so they add nothing to the update.
-
-    Args:
-      logits_fn: classifier pytree; v: f32[res, res, 3]; x: f32[b, res, res, 3];
-      mask: bool[b]; codes: i32[b] skip reasons; eps, overshoot: traced scalars.
-
-    Returns:
-      (new v, i32 images of the batch fooled by the old v, i32 images in the batch,
-      i32[6] skip counts).
-    """
-    clean = attacks.predict(logits_fn, x)
-    fooled = jnp.sum(mask & (attacks.predict(logits_fn, x + v) != clean))
-    ref = jnp.where(mask, clean, -1)
-    v = attacks.universal_update(logits_fn, v, x, ref, norm=norm, eps=eps, top_k=top_k,
-                                 overshoot=overshoot, max_iter=max_iter)
-    return v, fooled, jnp.sum(mask), _reason_counts(codes)
-
-
-def sgd_step(logits_fn, v, x, mask, codes, eps, step_size, *, norm, loss):
-    """One masked ascent step on the batch's mean attack loss (as attacks.sgd_universal_step).
-
-    Returns:
-      as deepfool_step.
-    """
-    clean = attacks.predict(logits_fn, x)
-    weight = mask.astype(x.dtype)
-    loss_fn = attacks.margin_loss if loss == "margin" else attacks.ce_loss
-
-    def objective(v):
-        logits = logits_fn(x + v)
-        return jnp.sum(weight * loss_fn(logits, clean)) / jnp.maximum(jnp.sum(weight), 1.0), logits
-
-    (_, logits), g = jax.value_and_grad(objective, has_aux=True)(v)
-    fooled = jnp.sum(mask & (jnp.argmax(logits, axis=-1) != clean))
-    v = attacks.project((v + step_size * steepest_direction(g[None], norm)[0])[None], norm, eps)[0]
-    return v, fooled, jnp.sum(mask), _reason_counts(codes)
-
-
-def evaluate_batch(logits_fn, v, x, mask, labels, codes):
-    """Counts for one batch under ``v``.
-
-    Returns:
-      dict of i32 scalars ``fooled``, ``valid``, ``correct`` (clean prediction
-      equals a known label), ``labelled``; ``hist`` i32[classes] (where the
-      fooled images went); ``skipped`` i32[6].
-    """
-    clean = attacks.predict(logits_fn, x)
-    moved = attacks.predict(logits_fn, x + v)
-    fooled = mask & (moved != clean)
-    labelled = mask & (labels >= 0)
-    classes = jax.eval_shape(logits_fn, x).shape[-1]
-    return {
-        "fooled": jnp.sum(fooled), "valid": jnp.sum(mask),
-        "correct": jnp.sum(labelled & (clean == labels)), "labelled": jnp.sum(labelled),
-        "hist": jnp.sum(jax.nn.one_hot(moved, classes, dtype=jnp.int32) * fooled[:, None], axis=0),
-        "skipped": _reason_counts(codes),
-    }
-
-
-@functools.cache
-def compiled_steps(dp: sharding.DataParallel):
-    """The three steps jitted for ``dp``: outputs replicated, inputs as placed."""
-    out = dp.replicated
-    return {
-        "deepfool": jax.jit(deepfool_step, static_argnames=("norm", "top_k", "max_iter"), out_shardings=out),
-        "sgd": jax.jit(sgd_step, static_argnames=("norm", "loss"), out_shardings=out),
-        "evaluate": jax.jit(evaluate_batch, out_shardings=out),
-    }
-
-
 # ----------------------------------------------------------------------------- run state
 
 
@@ -254,35 +171,131 @@ def pass_order(key: jax.Array, pass_index: int, n: int) -> np.ndarray:
     return np.asarray(jax.random.permutation(jax.random.fold_in(key, pass_index), n))
 
 
-def _batches(items, batch, resolution, dp, preprocess, workers, order=None, start_batch=0):
-    """Global device arrays (x, mask, labels, reasons) per batch; this process decodes its rows."""
-    padded = sharding.padded_batch_size(batch, dp)
-    rows = sharding.local_rows(padded, dp)
-    for b in data.iter_batches(items, batch, resolution, preprocess=preprocess, order=order,
-                               start_batch=start_batch, padded=padded, rows=rows, workers=workers):
-        yield tuple(sharding.put_batch(dp, a) for a in (b.x, b.mask, b.labels, b.reasons))
+@dataclasses.dataclass
+class _Run:
+    """What the phases of one run share (built by run_universal)."""
 
+    classifier: object
+    logits_fn: object  # replicated on dp
+    splits: Splits
+    config: RunConfig
+    dp: sharding.DataParallel
+    preprocess: Callable
+    workers: int | None
+    ckpt: Path
+    key_data: np.ndarray
+    tag: str
+    k_order: jax.Array
+    checkpoint_every: int
+    bar: object = None
+    steps_taken: int = 0
 
-def evaluate_items(logits_fn, v, items, batch, resolution, dp, preprocess, workers=None) -> dict:
-    """Counts of :func:`evaluate_batch` for ``v`` (f32[res, res, 3]) summed over ``items``.
+    def batches(self, items, **kwargs):
+        return steps.device_batches(items, self.config.batch, self.classifier.resolution, self.dp,
+                                    self.preprocess, self.workers, **kwargs)
 
-    ``logits_fn`` should already be replicated on ``dp`` (sharding.put_replicated).
-    """
-    evaluate = compiled_steps(dp)["evaluate"]
-    v = sharding.put_replicated(dp, jnp.asarray(v))
-    total = None
-    for x, mask, labels, codes in _batches(items, batch, resolution, dp, preprocess, workers):
-        counts = {k: sharding.fetch(c) for k, c in evaluate(logits_fn, v, x, mask, labels, codes).items()}
-        total = counts if total is None else {k: total[k] + counts[k] for k in total}
-    return total
+    def save(self, state: RunState) -> None:
+        save_checkpoint(self.ckpt, state, self.key_data, self.tag)
 
+    def step_fn(self):
+        """(step, eps, extra): the jitted update with its static options bound, and its two traced scalars."""
+        c, jitted = self.config, steps.compiled_steps(self.dp)
+        if c.method == "deepfool":
+            step = functools.partial(jitted["deepfool"], norm=c.norm, top_k=c.top_k, max_iter=c.max_iter)
+            return step, np.float32(c.eps), np.float32(c.overshoot)
+        step = functools.partial(jitted["sgd"], norm=c.norm, loss=c.loss)
+        return step, np.float32(c.eps), np.float32(c.eps / 4 if c.step_size is None else c.step_size)
 
-def dominant_labels(hist: Sequence[int], names: Sequence[str] | None, top: int = 10) -> list[dict]:
-    """The classes the perturbation sends images to, most frequent first (non-zero counts only)."""
-    hist = np.asarray(hist)
-    order = np.argsort(-hist, kind="stable")[:top]
-    return [{"label": int(i), "name": names[i] if names is not None else str(int(i)), "count": int(hist[i])}
-            for i in order if hist[i] > 0]
+    def train_pass(self, state: RunState, v: jax.Array, stop_after: int | None) -> jax.Array | None:
+        """Update v over the rest of the current pass, checkpointing; None if stopped by ``stop_after``.
+
+        Throughput counts the time between step completions (decoding included), leaving out
+        the first step of an invocation, which compiles.
+        """
+        step, eps, extra = self.step_fn()
+        n_batches = data.count_batches(len(self.splits.train), self.config.batch)
+        order = pass_order(self.k_order, state.pass_index, len(self.splits.train))
+        last = time.perf_counter() if self.steps_taken else None
+        for x, mask, _, codes in self.batches(self.splits.train, order=order, start_batch=state.batch_index):
+            if jax.process_count() == 1 and not np.any(sharding.fetch(mask)):
+                # nothing decoded: the step would leave v as it is, so skip its cost
+                fooled, valid, skipped = 0, 0, steps.reason_counts(codes)
+            else:
+                v, fooled, valid, skipped = step(self.logits_fn, v, x, mask, codes, eps, extra)
+            valid = int(sharding.fetch(valid))
+            now = time.perf_counter()
+            if last is not None:
+                state.attack_images += valid
+                state.attack_seconds += now - last
+            last = now
+            state.batch_index += 1
+            if state.pass_index == 0:
+                state.skipped = [a + int(b) for a, b in zip(state.skipped, sharding.fetch(skipped))]
+                state.images_used += valid
+            self.steps_taken += 1
+            if self.bar is not None:
+                self.bar.set_postfix(pass_=state.pass_index + 1, fooled=f"{int(sharding.fetch(fooled))}/{valid}",
+                                     refresh=False)
+                self.bar.update(1)
+            if stop_after is not None and self.steps_taken >= stop_after:
+                return None
+            if state.batch_index % self.checkpoint_every == 0 and state.batch_index < n_batches:
+                state.v = sharding.fetch(v)
+                self.save(state)
+        if state.pass_index == 0 and state.images_used == 0:
+            raise data.DataError(f"no readable image among the {len(self.splits.train)} training files "
+                                 f"(skipped: {data.skipped_counts(state.skipped)})")
+        state.v = sharding.fetch(v)
+        state.phase, state.batch_index = "evaluate", 0
+        self.save(state)
+        return v
+
+    def evaluate_pass(self, state: RunState) -> None:
+        """Fooling rate of the pass's v on all training images; keep the best; decide whether to go on."""
+        res = self.classifier.resolution
+        counts = steps.evaluate_items(self.logits_fn, state.v, self.splits.train, self.config.batch, res,
+                                      self.dp, self.preprocess, self.workers)
+        rate = float(counts["fooled"]) / max(int(counts["valid"]), 1)
+        state.history.append(rate)
+        state.correct, state.labelled = int(counts["correct"]), int(counts["labelled"])
+        if rate > state.best_rate or state.pass_index == 0:
+            state.best_rate, state.best_v = rate, state.v
+            state.best_hist = [int(c) for c in counts["hist"]]
+        state.pass_index += 1
+        done = state.best_rate >= self.config.target or state.pass_index >= self.config.passes
+        state.phase = "done" if done else "train"
+        self.save(state)
+
+    def metrics(self, state: RunState, class_names, started: float) -> dict:
+        """Measure the best v on the held-out images and assemble metrics.json."""
+        splits, config = self.splits, self.config
+        held = (steps.evaluate_items(self.logits_fn, state.best_v, splits.val, config.batch,
+                                     self.classifier.resolution, self.dp, self.preprocess, self.workers)
+                if splits.val else None)
+        skipped = np.asarray(state.skipped) + (held["skipped"] if held else 0)
+        correct = state.correct + (int(held["correct"]) if held else 0)
+        labelled = state.labelled + (int(held["labelled"]) if held else 0)
+        best = np.asarray(state.best_v, np.float64)
+        return {
+            "model": self.classifier.name, "resolution": self.classifier.resolution, "method": config.method,
+            "norm": config.norm, "eps": config.eps, "seed": config.seed,
+            "data": splits.source, "data_dir": splits.data_dir,
+            "images": len(splits.train), "images_used": state.images_used,
+            "val": len(splits.val), "val_used": int(held["valid"]) if held else 0,
+            "fooling_rate": state.best_rate,
+            "fooling_rate_heldout": float(held["fooled"]) / int(held["valid"]) if held and held["valid"] else None,
+            "fooling_rate_history": state.history,
+            "passes": state.pass_index, "target": config.target,
+            "clean_accuracy": correct / labelled if labelled else None, "labelled_images": labelled,
+            "dominant_labels": steps.dominant_labels(state.best_hist, class_names),
+            "dominant_labels_heldout": steps.dominant_labels(held["hist"], class_names) if held else [],
+            "perturbation_norm": {"l2": float(np.sqrt(np.sum(best**2))), "linf": float(np.max(np.abs(best)))},
+            "skipped": data.skipped_counts(skipped),
+            "devices": self.dp.n_devices, "processes": jax.process_count(),
+            "attack_images_per_second": state.attack_images / state.attack_seconds if state.attack_seconds else None,
+            "seconds_this_invocation": time.perf_counter() - started,
+            "config": dataclasses.asdict(config),
+        }
 
 
 def run_universal(
@@ -299,7 +312,7 @@ def run_universal(
     workers: int | None = None,
     progress: bool = True,
     stop_after: int | None = None,
-) -> dict:
+) -> dict | None:
     """Compute, checkpoint and save a universal perturbation of ``classifier``.
 
     Args:
@@ -332,10 +345,9 @@ def run_universal(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     ckpt = out / CHECKPOINT
-    res = classifier.resolution
     k_order = jax.random.split(jax.random.key(config.seed), 2)[1]
     key_data = np.asarray(jax.random.key_data(k_order))
-    tag = fingerprint(classifier.name, res, config, splits)
+    tag = fingerprint(classifier.name, classifier.resolution, config, splits)
     for stale in out.glob(".*.tmp") if jax.process_index() == 0 else ():  # a write cut short by a kill
         stale.unlink(missing_ok=True)
     if ckpt.exists() and not resume:
@@ -344,111 +356,35 @@ def run_universal(
     if ckpt.exists():
         state = load_checkpoint(ckpt, key_data, tag)
     else:
-        zeros = np.zeros((res, res, 3), np.float32)
+        zeros = np.zeros((classifier.resolution, classifier.resolution, 3), np.float32)
         state = RunState(v=zeros, best_v=zeros)
 
-    logits_fn = sharding.put_replicated(dp, classifier.logits_fn)
-    steps = compiled_steps(dp)
-    eps = np.float32(config.eps)
-    if config.method == "deepfool":
-        step = functools.partial(steps["deepfool"], norm=config.norm, top_k=config.top_k, max_iter=config.max_iter)
-        extra = np.float32(config.overshoot)
-    else:
-        step = functools.partial(steps["sgd"], norm=config.norm, loss=config.loss)
-        extra = np.float32(config.eps / 4 if config.step_size is None else config.step_size)
-    n_train = len(splits.train)
-    n_batches = data.count_batches(n_train, config.batch)
-    batches_done = state.pass_index * n_batches + state.batch_index
-    show = progress and jax.process_index() == 0
-    bar = None
-    if show:
+    r = _Run(classifier, sharding.put_replicated(dp, classifier.logits_fn), splits, config, dp, preprocess,
+             workers, ckpt, key_data, tag, k_order, checkpoint_every)
+    n_batches = data.count_batches(len(splits.train), config.batch)
+    if progress and jax.process_index() == 0:
         from tqdm import tqdm
 
-        bar = tqdm(total=config.passes * n_batches, initial=min(batches_done, config.passes * n_batches),
-                   desc=f"universal {config.method} {classifier.name}", unit="batch", file=sys.stderr,
-                   dynamic_ncols=True)
-    steps_taken = 0
+        total = config.passes * n_batches
+        r.bar = tqdm(total=total, initial=min(state.pass_index * n_batches + state.batch_index, total),
+                     desc=f"universal {config.method} {classifier.name}", unit="batch", file=sys.stderr,
+                     dynamic_ncols=True)
     v = sharding.put_replicated(dp, jnp.asarray(state.v))
     try:
         while state.phase != "done":
             if state.phase == "train":
-                order = pass_order(k_order, state.pass_index, n_train)
-                t0 = time.perf_counter()
-                for x, mask, _, codes in _batches(splits.train, config.batch, res, dp, preprocess, workers,
-                                                  order=order, start_batch=state.batch_index):
-                    if jax.process_count() == 1 and not np.any(sharding.fetch(mask)):
-                        # nothing decoded: the step would leave v as it is; skip its cost
-                        fooled, valid, skipped = 0, 0, _reason_counts(codes)
-                    else:
-                        v, fooled, valid, skipped = step(logits_fn, v, x, mask, codes, eps, extra)
-                    valid = int(sharding.fetch(valid))
-                    state.batch_index += 1
-                    state.attack_images += valid
-                    if state.pass_index == 0:
-                        state.skipped = [a + int(b) for a, b in zip(state.skipped, sharding.fetch(skipped))]
-                        state.images_used += valid
-                    steps_taken += 1
-                    if bar is not None:
-                        bar.set_postfix(pass_=state.pass_index + 1, fooled=f"{int(sharding.fetch(fooled))}/{valid}",
-                                        refresh=False)
-                        bar.update(1)
-                    if stop_after is not None and steps_taken >= stop_after:
-                        return None
-                    if state.batch_index % checkpoint_every == 0 and state.batch_index < n_batches:
-                        state.attack_seconds += time.perf_counter() - t0
-                        t0 = time.perf_counter()
-                        state.v = sharding.fetch(v)
-                        save_checkpoint(ckpt, state, key_data, tag)
-                state.attack_seconds += time.perf_counter() - t0
-                if state.pass_index == 0 and state.images_used == 0:
-                    raise data.DataError(f"no readable image among the {n_train} training files "
-                                         f"(skipped: {data.skipped_counts(state.skipped)})")
-                state.v = sharding.fetch(v)
-                state.phase, state.batch_index = "evaluate", 0
-                save_checkpoint(ckpt, state, key_data, tag)
+                v = r.train_pass(state, v, stop_after)
+                if v is None:
+                    return None
             if state.phase == "evaluate":
-                counts = evaluate_items(logits_fn, state.v, splits.train, config.batch, res, dp, preprocess, workers)
-                rate = float(counts["fooled"]) / max(int(counts["valid"]), 1)
-                state.history.append(rate)
-                state.correct, state.labelled = int(counts["correct"]), int(counts["labelled"])
-                if rate > state.best_rate or state.pass_index == 0:
-                    state.best_rate, state.best_v = rate, state.v
-                    state.best_hist = [int(c) for c in counts["hist"]]
-                state.pass_index += 1
-                done = state.best_rate >= config.target or state.pass_index >= config.passes
-                state.phase = "done" if done else "train"
-                save_checkpoint(ckpt, state, key_data, tag)
+                r.evaluate_pass(state)
     finally:
-        if bar is not None:
-            bar.close()
+        if r.bar is not None:
+            r.bar.close()
 
-    held = (evaluate_items(logits_fn, state.best_v, splits.val, config.batch, res, dp, preprocess, workers)
-            if splits.val else None)
-    skipped = np.asarray(state.skipped) + (held["skipped"] if held else 0)
-    correct = state.correct + (int(held["correct"]) if held else 0)
-    labelled = state.labelled + (int(held["labelled"]) if held else 0)
-    best = np.asarray(state.best_v, np.float32)
-    metrics = {
-        "model": classifier.name, "resolution": res, "method": config.method, "norm": config.norm,
-        "eps": config.eps, "seed": config.seed, "data": splits.source, "data_dir": splits.data_dir,
-        "images": n_train, "images_used": state.images_used,
-        "val": len(splits.val), "val_used": int(held["valid"]) if held else 0,
-        "fooling_rate": state.best_rate,
-        "fooling_rate_heldout": float(held["fooled"]) / max(int(held["valid"]), 1) if held and held["valid"] else None,
-        "fooling_rate_history": state.history,
-        "passes": state.pass_index, "target": config.target,
-        "clean_accuracy": correct / labelled if labelled else None, "labelled_images": labelled,
-        "dominant_labels": dominant_labels(state.best_hist, class_names),
-        "dominant_labels_heldout": dominant_labels(held["hist"], class_names) if held else [],
-        "perturbation_norm": {"l2": float(np.sqrt(np.sum(best.astype(np.float64) ** 2))),
-                              "linf": float(np.max(np.abs(best)))},
-        "skipped": data.skipped_counts(skipped),
-        "devices": dp.n_devices, "processes": jax.process_count(),
-        "attack_images_per_second": state.attack_images / state.attack_seconds if state.attack_seconds else None,
-        "seconds_this_invocation": time.perf_counter() - started,
-        "config": dataclasses.asdict(config),
-    }
+    metrics = r.metrics(state, class_names, started)
     if jax.process_index() == 0:
+        best = np.asarray(state.best_v, np.float32)
         artifacts.save_npy(out / "perturbation.npy", best)
         artifacts.save_png(out / "perturbation.png", artifacts.visible(best))
         artifacts.save_json(out / "metrics.json", metrics)
@@ -482,7 +418,8 @@ class OneLineParser(argparse.ArgumentParser):
 
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
-    p = OneLineParser(prog="python -m imagenet run", description=__doc__.splitlines()[0])
+    p = OneLineParser(prog="python -m imagenet run", description=__doc__.splitlines()[0],
+                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--model", default="efficientnet-lite0", help="efficientnet-lite0|1|2 or lite0|1|2")
     p.add_argument("--data", default=None, help="ImageNet-style folder (synset subfolders) or a flat folder "
                    "of images (default: the photos bundled with scikit-image)")

@@ -28,7 +28,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import attacks
-from imagenet import artifacts, data, run, sharding
+from imagenet import artifacts, data, run, sharding, steps
 
 
 def resize_perturbation(v: np.ndarray, resolution: int) -> np.ndarray:
@@ -81,8 +81,8 @@ def measure_transfer(v: np.ndarray, classifiers, items: Sequence[data.Item], *, 
         radius = float(attacks.lp_norm(jnp.asarray(u)[None], norm)[0])
         noise = np.asarray(attacks.sample_sphere(jax.random.fold_in(key, i), (1, *u.shape), norm, radius)[0])
         logits_fn = sharding.put_replicated(dp, clf.logits_fn)
-        counts = run.evaluate_items(logits_fn, u, items, batch, clf.resolution, dp, preprocess, workers)
-        baseline = run.evaluate_items(logits_fn, noise, items, batch, clf.resolution, dp, preprocess, workers)
+        counts = steps.evaluate_items(logits_fn, u, items, batch, clf.resolution, dp, preprocess, workers)
+        baseline = steps.evaluate_items(logits_fn, noise, items, batch, clf.resolution, dp, preprocess, workers)
         valid = max(int(counts["valid"]), 1)
         rows.append({
             "model": clf.name, "resolution": clf.resolution, "images_used": int(counts["valid"]),
@@ -91,7 +91,7 @@ def measure_transfer(v: np.ndarray, classifiers, items: Sequence[data.Item], *, 
             "clean_accuracy": float(counts["correct"]) / int(counts["labelled"]) if counts["labelled"] else None,
             "perturbation_norm": {"l2": float(np.sqrt(np.sum(u.astype(np.float64) ** 2))),
                                   "linf": float(np.max(np.abs(u)))},
-            "dominant_labels": run.dominant_labels(counts["hist"], class_names),
+            "dominant_labels": steps.dominant_labels(counts["hist"], class_names),
             "skipped": data.skipped_counts(counts["skipped"]),
         })
     return rows
@@ -119,7 +119,8 @@ def format_table(result: dict) -> str:
 
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
-    p = run.OneLineParser(prog="python -m imagenet transfer", description=__doc__.splitlines()[0])
+    p = run.OneLineParser(prog="python -m imagenet transfer", description=__doc__.splitlines()[0],
+                          formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--perturbation", required=True,
                    help="a run folder (perturbation.npy + metrics.json) or a perturbation .npy file")
     p.add_argument("--models", default="lite0,lite1,lite2", help="comma-separated models to measure on")

@@ -15,7 +15,7 @@ import pytest
 from PIL import Image
 
 import attacks
-from imagenet import artifacts, data, run, sharding
+from imagenet import artifacts, data, run, steps
 from imagenet_tiny import smooth_image, tiny_classifier, write_bad_files, write_folder
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -99,7 +99,7 @@ def test_masked_rows_change_nothing(classifier):
     f = classifier.logits_fn
     v0 = jnp.asarray(rng.uniform(-3, 3, (32, 32, 3)).astype(np.float32))
 
-    deepfool_step = jax.jit(run.deepfool_step, static_argnames=("norm", "top_k", "max_iter"))
+    deepfool_step = jax.jit(steps.deepfool_step, static_argnames=("norm", "top_k", "max_iter"))
     v, fooled, valid, skipped = deepfool_step(f, v0, junk, mask, codes, 8.0, 0.02, norm="inf", top_k=5, max_iter=10)
     ref = attacks.universal_update(f, v0, x[mask], norm="inf", eps=8.0, top_k=5, max_iter=10)
     np.testing.assert_allclose(v, ref, atol=1e-5)
@@ -107,7 +107,7 @@ def test_masked_rows_change_nothing(classifier):
     assert int(fooled) == int(np.sum(np.asarray(attacks.predict(f, x[mask] + v0)) != attacks.predict(f, x[mask])))
     assert not np.allclose(v, v0)
 
-    v, *_ = jax.jit(run.sgd_step, static_argnames=("norm", "loss"))(f, v0, junk, mask, codes, 8.0, 2.0, norm="2",
+    v, *_ = jax.jit(steps.sgd_step, static_argnames=("norm", "loss"))(f, v0, junk, mask, codes, 8.0, 2.0, norm="2",
                                                                      loss="margin")
     ref = attacks.sgd_universal_step(f, v0, x[mask], norm="2", eps=8.0, step_size=2.0)
     np.testing.assert_allclose(v, ref, atol=1e-5)
@@ -154,16 +154,17 @@ def test_sigkill_and_resume_is_bit_identical(image_folder, tmp_path):
     reference = _driver(image_folder, tmp_path / "ref")
     out = tmp_path / "killed"
     ckpt = out / run.CHECKPOINT
-    proc = _driver(image_folder, out, "--delay", "0.1")
+    proc = _driver(image_folder, out, "--delay", "0.05")
     first = _wait_for_checkpoint(proc, ckpt, lambda m: m["phase"] == "train")
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     assert not (out / "metrics.json").exists()
-    proc = _driver(image_folder, out, "--resume", "--delay", "0.1")
+    proc = _driver(image_folder, out, "--resume", "--delay", "0.05")
     second = _wait_for_checkpoint(proc, ckpt, lambda m: m["pass_index"] == 1 and m["batch_index"] >= 2)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     assert first["pass_index"] == 0 and 2 <= first["batch_index"] < 8  # killed mid-way through pass 1
+    assert second["pass_index"] == 1 and second["phase"] == "train"  # and again in pass 2
     assert not (out / "metrics.json").exists()
     artifacts.load_npz(ckpt)  # complete, readable
     proc = _driver(image_folder, out, "--resume")

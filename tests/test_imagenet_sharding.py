@@ -70,7 +70,7 @@ import jax
 from imagenet_tiny import tiny_classifier
 
 splits = run.build_splits(sys.argv[1], 17, 4, seed=1)
-config = run.RunConfig(norm="inf", eps=10.0, method="deepfool", batch=6, passes=2, target=1.0)
+config = run.RunConfig(norm="inf", eps=10.0, method="deepfool", batch=6, passes=1, target=1.0)
 m = run.run_universal(tiny_classifier(), splits, config, sys.argv[2], progress=False)
 print(json.dumps({"rows": str(sharding.local_rows(8, sharding.make_data_parallel())),
                   **{k: m[k] for k in ("devices", "processes", "fooling_rate", "skipped")}}))
@@ -109,7 +109,7 @@ def test_two_processes_match_one_device(tmp_path):
     assert all((r["devices"], r["processes"]) == (4, 2) for r in reports)
 
     splits = run.build_splits(str(root), 17, 4, seed=1)
-    config = run.RunConfig(norm="inf", eps=10.0, method="deepfool", batch=6, passes=2, target=1.0)
+    config = run.RunConfig(norm="inf", eps=10.0, method="deepfool", batch=6, passes=1, target=1.0)
     single = run.run_universal(tiny_classifier(), splits, config, tmp_path / "single", progress=False,
                                dp=sharding.make_data_parallel(jax.devices()[:1]))
     assert reports[0]["fooling_rate"] == single["fooling_rate"] > 0

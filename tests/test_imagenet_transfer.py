@@ -6,7 +6,7 @@ import jax.numpy as jnp
 import pytest
 
 import attacks
-from imagenet import data, run, transfer
+from imagenet import data, run, steps, transfer
 from imagenet_tiny import TinyClassifier, tiny_classifier, write_folder
 
 
@@ -55,13 +55,13 @@ def test_random_baseline_has_the_perturbation_norm(source_run, monkeypatch):
     out, splits, _ = source_run
     v, _, _ = transfer.read_source(out)
     seen = []
-    real = run.evaluate_items
+    real = steps.evaluate_items
 
     def spy(logits_fn, u, *args, **kwargs):
         seen.append(np.asarray(u))
         return real(logits_fn, u, *args, **kwargs)
 
-    monkeypatch.setattr(run, "evaluate_items", spy)
+    monkeypatch.setattr(steps, "evaluate_items", spy)
     transfer.measure_transfer(v, [tiny_classifier()], splits.val, norm="2", key=jax.random.key(1), batch=4)
     universal, noise = seen
     np.testing.assert_array_equal(universal, v)
