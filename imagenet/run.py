@@ -133,9 +133,13 @@ class RunState:
 
 
 def fingerprint(model: str, resolution: int, config: RunConfig, splits: Splits) -> str:
-    """A hash of what determines the perturbation; a checkpoint only resumes a matching run."""
+    """A hash of what determines the perturbation; a checkpoint only resumes a matching run.
+
+    ``passes`` and ``target`` only say when to stop, so they may change on resume.
+    """
     items = [list(i) for i in splits.train] + ["|"] + [list(i) for i in splits.val]
-    blob = json.dumps([model, resolution, dataclasses.asdict(config), items], sort_keys=True)
+    settings = dataclasses.asdict(dataclasses.replace(config, passes=1, target=1.0))
+    blob = json.dumps([model, resolution, settings, items], sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
@@ -355,6 +359,11 @@ def run_universal(
                             "or choose another --out")
     if ckpt.exists():
         state = load_checkpoint(ckpt, key_data, tag)
+        finished = state.pass_index >= config.passes or (state.history and state.best_rate >= config.target)
+        if state.phase == "done" and not finished:
+            state.phase = "train"  # resumed with more --passes (or a higher --target): go on
+        elif state.phase == "train" and state.pass_index >= config.passes:
+            state.phase = "done"  # resumed with fewer --passes: keep the best of the finished passes
     else:
         zeros = np.zeros((classifier.resolution, classifier.resolution, 3), np.float32)
         state = RunState(v=zeros, best_v=zeros)

@@ -127,6 +127,19 @@ def test_checkpoint_guards(image_folder, classifier, tmp_path):
     assert metrics["passes"] == 1 and (tmp_path / "perturbation.npy").exists()
 
 
+def test_more_passes_on_resume_continue_a_finished_run(image_folder, classifier, tmp_path):
+    """passes=1, then --resume with passes=3 ends where a fresh passes=3 run ends, bit for bit."""
+    splits = run.build_splits(str(image_folder), 10, 2, seed=4)
+    config = run.RunConfig(eps=10.0, batch=4, passes=1, target=1.0, method="sgd", norm="2")
+    first = run.run_universal(classifier, splits, config, tmp_path / "a", progress=False)
+    longer = run.RunConfig(**{**config.__dict__, "passes": 3})
+    resumed = run.run_universal(classifier, splits, longer, tmp_path / "a", resume=True, progress=False)
+    fresh = run.run_universal(classifier, splits, longer, tmp_path / "b", progress=False)
+    assert first["passes"] == 1 and resumed["passes"] == fresh["passes"] == 3
+    assert resumed["fooling_rate_history"] == fresh["fooling_rate_history"]
+    assert (tmp_path / "a" / "perturbation.npy").read_bytes() == (tmp_path / "b" / "perturbation.npy").read_bytes()
+
+
 def _driver(data_dir, out, *extra):
     env = dict(os.environ, PYTHONPATH=f"{ROOT}{os.pathsep}{TESTS}")
     return subprocess.Popen([sys.executable, str(TESTS / "imagenet_run_driver.py"), str(data_dir), str(out), *extra],
