@@ -11,7 +11,7 @@ The module also counts the classifier evaluations each method makes, so the tabl
 state FLOP rates (evaluations x the MLP's FLOPs per point).
 
 Example:
-    >>> round(exact_resolution("inf", 0.3), 5)
+    >>> round(exact_resolution(0.3), 5)
     0.00184
 """
 
@@ -38,7 +38,7 @@ class ExactResult(NamedTuple):
     delta: np.ndarray       # f32[2] the maximiser
 
 
-def exact_resolution(norm: str, eps: float, *, n_dirs: int = SCAN["n_dirs"],
+def exact_resolution(eps: float, *, n_dirs: int = SCAN["n_dirs"],
                      n_radii: int = SCAN["n_radii"], grid: int = REFINE["grid"],
                      levels: int = REFINE["levels"]) -> float:
     """The spacing of the exact search's last local grid in ``B_eps``.
@@ -46,10 +46,8 @@ def exact_resolution(norm: str, eps: float, *, n_dirs: int = SCAN["n_dirs"],
     ``exact_at`` refines around its best candidates on a ``grid x grid`` grid of
     half-width ``h0 / 2**level`` for ``level < levels``, where
     ``h0 = max(2 pi eps / n_dirs, eps / n_radii)``; the last grid's spacing is
-    ``2 h0 / 2**(levels - 1) / (grid - 1)``. (The norm does not enter; it is an
-    argument so the call reads like the search it describes.)
+    ``2 h0 / 2**(levels - 1) / (grid - 1)``, for either norm.
     """
-    del norm
     h0 = max(2 * math.pi * eps / n_dirs, eps / n_radii)
     return 2 * h0 / 2 ** (levels - 1) / (grid - 1)
 

@@ -4,7 +4,8 @@ Two figures on a batch of real photos (scikit-image's bundled ones, cropped and 
 
 - the jitted forward + input-gradient pass (the unit of work of every gradient attack),
   with its FLOP rate, ``2 x forward_flops`` (the input gradient of each layer is a layer
-  of the same size; no weight gradients are formed), as a share of the matmul peak;
+  of the same size; no weight gradients are formed), as a share of the float32 matmul
+  rate measured in alternation with it;
 - one ``attacks.universal_update`` step (Algorithm 1 on a mini-batch, DeepFool inner step)
   in images/s, as a share of the forward + gradient rate.
 
@@ -21,7 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from attacks.universal import universal_update
-from bench.measure import time_call
+from bench.measure import time_pair
 
 MODEL = "efficientnet-lite0"
 UAP_NORM, UAP_EPS = "inf", 10.0  # on pixels in [0, 255], the universal-perturbation paper's radius
@@ -46,16 +47,27 @@ def photo_batch(batch: int, resolution: int, *, seed: int = 0) -> np.ndarray:
     return np.stack([load_item(item, resolution, default_preprocess) for item in items])
 
 
+@jax.jit
+def _matmul(a, b):
+    return a @ b
+
+
 def measure_imagenet(*, batch: int = 8, repeats: int = 3, peak_gflops: float,
-                     universal: bool = True, seed: int = 0) -> dict:
+                     universal: bool = True, seed: int = 0, matmul_size: int = 2048) -> dict:
     """Times the forward + input-gradient pass and one universal update on a batch.
+
+    The CPU may be shared, so each figure that is a share is taken pair by pair: the
+    forward + gradient pass alternates with a ``matmul_size``-square float32 matmul (its
+    share of the matmul's FLOP rate in each pair), and the universal update alternates
+    with the forward + gradient pass.
 
     Args:
       batch: images per call.
-      repeats: timed runs after one warm-up (compilation).
-      peak_gflops: the machine's measured float32 matmul peak.
+      repeats: timed pairs after one warm-up (compilation) of each side.
+      peak_gflops: the run's matmul peak (reported beside the paired share).
       universal: also time ``attacks.universal_update`` (its compilation takes a while).
       seed: photo augmentation seed.
+      matmul_size: the paired matmul's size.
 
     Returns:
       ``{"model", "batch", "forward_gradient": {...}, "universal_update": {...} or None}``.
@@ -66,20 +78,30 @@ def measure_imagenet(*, batch: int = 8, repeats: int = 3, peak_gflops: float,
     f = classifier.logits_fn
     x = jnp.asarray(photo_batch(batch, classifier.resolution, seed=seed))
     labels = jnp.argmax(f(x), -1)
-    t = time_call(lambda: forward_gradient(f, x, labels), warmup=1, repeats=repeats)
+    a = jax.random.normal(jax.random.key(seed), (matmul_size, matmul_size), jnp.float32)
+    step = lambda: forward_gradient(f, x, labels)
+    pair = time_pair(lambda: _matmul(a, a), step, repeats=repeats)
+    t = pair.b
     flops = 2 * forward_flops(MODEL, batch)
     gflops = flops / t.median / 1e9
+    # per pair: (model FLOP/s) / (matmul FLOP/s) = (flops / 2 m^3) / (t_model / t_matmul)
+    share = {k: flops / (2.0 * matmul_size ** 3) * v for k, v in pair.time_ratio().items()}
     out = {"model": MODEL, "batch": batch, "forward_gflops_per_image": forward_flops(MODEL) / 1e9,
            "forward_gradient": {**t.as_dict(), "images_per_s": batch / t.median,
-                                "gflops": gflops, "share_of_peak": gflops / peak_gflops},
+                                "gflops": gflops, "share_of_peak": share["median"],
+                                "share_of_peak_range": [share["min"], share["max"]],
+                                "share_of_run_peak": gflops / peak_gflops,
+                                "paired_matmul_gflops": 2.0 * matmul_size ** 3 / pair.a.median / 1e9},
            "universal_update": None}
     if universal:
         v = jnp.zeros(x.shape[1:], x.dtype)
-        u = time_call(lambda: universal_update(f, v, x, labels, norm=UAP_NORM, eps=UAP_EPS),
-                      warmup=1, repeats=repeats)
-        rate = batch / u.median
-        out["universal_update"] = {**u.as_dict(), "images_per_s": rate, "norm": UAP_NORM,
-                                   "eps": UAP_EPS,
-                                   "share_of_forward_gradient": rate / (batch / t.median),
-                                   "gradient_passes_per_image": (u.median / t.median)}
+        pair = time_pair(step, lambda: universal_update(f, v, x, labels, norm=UAP_NORM,
+                                                        eps=UAP_EPS),
+                         repeats=repeats, warmup_a=0)
+        u, share = pair.b, pair.time_ratio()
+        out["universal_update"] = {**u.as_dict(), "images_per_s": batch / u.median,
+                                   "norm": UAP_NORM, "eps": UAP_EPS,
+                                   "share_of_forward_gradient": share["median"],
+                                   "share_range": [share["min"], share["max"]],
+                                   "gradient_passes_per_image": 1.0 / share["median"]}
     return out

@@ -55,7 +55,8 @@ QUICK = Budget(mode="quick",
                 imagenet_batch=4, imagenet_repeats=1, imagenet_universal=False)
 SMOKE = Budget(mode="smoke", settings=SETTINGS[2:], n_points=40, train_steps=30,
                 toy=ToyBudget(repeats=1, slow_repeats=1, slow_warmup=0, uap_passes=1,
-                              art_passes=1, grid_stride=256, pgd_steps=4, ceiling_restarts=2),
+                              art_passes=1, grid_stride=256, pgd_steps=4, ceiling_restarts=2,
+                              deepfool_iter=5),
                 presets=(), preset_repeats=1, grid_res=32, matmul_sizes=(128,),
                 matmul_repeats=1, imagenet=False, app=False)
 BUDGETS = {"full": FULL, "quick": QUICK, "smoke": SMOKE}

@@ -46,12 +46,12 @@ class ToyBudget(NamedTuple):
     art_passes: int = 10      # passes of ART's (and of the project's run timed against it)
     grid_stride: int = 1      # brute force timed on every k-th lattice delta, time scaled by k
     pgd_steps: int = 20
+    deepfool_iter: int = 50   # deepfool's default max_iter, given to ART's DeepFool too
     ceiling_restarts: int = 10  # the project's PGD that aims at the exact ceiling
 
 
 DEEPFOOL = dict(top_k=10, overshoot=0.02)   # the project's DeepFool defaults, given to ART too
 UAP_DEEPFOOL_ITER = 10                      # universal_perturbation's default inner max_iter
-DEEPFOOL_ITER = 50                          # deepfool's default
 
 
 @jax.jit
@@ -86,7 +86,7 @@ def compare_exact(shared: SharedTask, setting: Setting, net, budget: ToyBudget) 
     f = shared.logits_fn
     x, y = shared.x, shared.y
     per_point = mlp_flops(f)
-    spacing = exact_resolution(setting.norm, setting.eps)
+    spacing = exact_resolution(setting.eps)
     deltas = lattice(setting.norm, setting.eps, spacing)
     timed = deltas[::budget.grid_stride]
     xs, ys = np.asarray(x), np.asarray(y)
@@ -207,12 +207,13 @@ def compare_deepfool(shared: SharedTask, net, budget: ToyBudget) -> dict:
         return _entry(t, fooling=fooled_share(f, x, y, r),
                       median_l2=float(np.median(np.linalg.norm(r, axis=1))))
 
-    ours = functools.partial(deepfool, f, x, y, norm="2", max_iter=DEEPFOOL_ITER, **DEEPFOOL)
+    ours = functools.partial(deepfool, f, x, y, norm="2", max_iter=budget.deepfool_iter,
+                             **DEEPFOOL)
     if not peers.installed("art"):
         return {"deepfool": figures(time_call(ours, warmup=1, repeats=budget.repeats)),
                 "art_deepfool": _missing("art"), "speedup": None}
     art = peers.art_deepfool(net, np.asarray(x), num_classes=int(f(x[:1]).shape[-1]),
-                             overshoot=DEEPFOOL["overshoot"], max_iter=DEEPFOOL_ITER,
+                             overshoot=DEEPFOOL["overshoot"], max_iter=budget.deepfool_iter,
                              top_k=DEEPFOOL["top_k"])
     pair = time_pair(ours, art, repeats=budget.slow_repeats, inner_a=budget.repeats,
                      warmup_b=budget.slow_warmup)

@@ -36,7 +36,7 @@ def test_torch_copy_computes_the_flax_logits(small):
 
 @pytest.mark.parametrize("setting", SETTINGS, ids=[s.name for s in SETTINGS])
 def test_lattice_covers_the_ball_at_the_exact_resolution(setting):
-    h = exact_resolution(setting.norm, setting.eps)
+    h = exact_resolution(setting.eps)
     d = lattice(setting.norm, setting.eps, h)
     k = int(setting.eps / h + 1e-9)
     norms = np.abs(d).max(1) if setting.norm == "inf" else np.hypot(d[:, 0], d[:, 1])
