@@ -508,6 +508,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ArgumentError, data.DataError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("interrupted; continue from the last checkpoint with the same options and --resume", file=sys.stderr)
+        return 130
     if jax.process_index() == 0:
         print(summary(metrics))
     return 0
