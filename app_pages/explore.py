@@ -6,6 +6,7 @@ import streamlit as st
 
 from app_pages import shared
 from categories import appstate as A
+from categories import planeview as V
 from categories import charts as C
 from categories import plot as P
 from categories.verdict import FORMULAS, NAMES
@@ -46,14 +47,14 @@ with left:
     overlays = tuple(o for o in A.OVERLAYS if o in (st.session_state.get("overlays") or ()))
     sup = shared.support(v.task_key, task)
     regions = shared.regions(v.model_key, v.model.logits_fn, task.bounds)
-    layers = A.overlay_layers(v.model.logits_fn, v.x, v.pred, v.profile, v.reading, overlays,
+    layers = V.overlay_layers(v.model.logits_fn, v.x, v.pred, v.profile, v.reading, overlays,
                               norm=s.norm, eps=s.eps, key=v.key)
     probed = None
     if s.probe is not None:
         probed = shared.probe(v.model_key, s.norm, s.eps, s.probe, v.model.logits_fn,
                               v.reading.universal_delta, v.key)
     fig = P.draw_plane(regions, task.bounds, num_classes=task.num_classes, support=sup.label,
-                       h=A.h_mask(sup, s.norm, s.eps), near=sup.near, x=v.x, y=v.y,
+                       h=V.h_mask(sup, s.norm, s.eps), near=sup.near, x=v.x, y=v.y,
                        pred=v.pred, eps=s.eps, norm=s.norm, legend=False,
                        boundaries=shared.boundaries(v.model_key, regions, task.bounds),
                        probe=probed[0]._asdict() if probed else None, **layers)
@@ -96,15 +97,19 @@ for col, rung in zip(grid, rungs):
         st.caption(A.EXPLANATIONS[c])
 
 # --- probe, attacks, downloads ---------------------------------------------------------------
-probe_tab, attack_tab, download_tab = st.tabs(
-    ["Probe a point", "Attacks vs exact", "Downloads"], key="section", on_change="rerun")
+read_tab, probe_tab, attack_tab, download_tab = st.tabs(
+    ["How to read this page", "Probe a point", "Attacks vs exact", "Downloads"],
+    key="section", on_change="rerun")
+
+with read_tab:
+    st.markdown(A.HOW_TO_READ)
 
 with probe_tab:
-    if probe_tab.open is not False:
+    if probe_tab.open:
         left, right = st.columns([1, 1])
         with left:
             spec = shared.probe_spec(v.model_key, regions, task.bounds, task.num_classes,
-                                     v.x[A.subset(len(v.x), 300)])
+                                     v.x[V.subset(len(v.x), 300)])
 
             def on_click():
                 sel = st.session_state["probe_chart"]["selection"].get("click") or []
@@ -129,7 +134,7 @@ with probe_tab:
                     win, wb, num_classes=task.num_classes, probe=pr._asdict(), eps=s.eps,
                     norm=s.norm, legend=False, size=4.0,
                     title=f"around ({pr.point[0]:.3f}, {pr.point[1]:.3f})"), dpi=100))
-                rho = f"{pr.rho:.4f}" if np.isfinite(pr.rho) else f"> {A.PROBE_REACH}"
+                rho = f"{pr.rho:.4f}" if np.isfinite(pr.rho) else f"> {V.PROBE_REACH}"
                 inside = "inside" if np.isfinite(pr.rho) and pr.rho <= s.eps else "outside"
                 st.markdown(f"f(I) = class **{pr.label}**; rho(I) = **{rho}** "
                             f"(the nearest boundary is {inside} B_eps; red arrow: the minimal "
@@ -171,7 +176,7 @@ with download_tab:
         c0, c1, c2, c3 = st.columns(4)
         c0.download_button("the plane (PNG)", P.figure_png(P.draw_plane(
             regions, task.bounds, num_classes=task.num_classes, support=sup.label,
-            h=A.h_mask(sup, s.norm, s.eps), near=sup.near, x=v.x, y=v.y, pred=v.pred,
+            h=V.h_mask(sup, s.norm, s.eps), near=sup.near, x=v.x, y=v.y, pred=v.pred,
             eps=s.eps, norm=s.norm, title=f"{task.name}: category {verdict} at eps = {s.eps:g}",
             boundaries=shared.boundaries(v.model_key, regions, task.bounds),
             probe=probed[0]._asdict() if probed else None, **layers), dpi=150),

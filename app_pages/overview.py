@@ -6,6 +6,7 @@ import streamlit as st
 
 from app_pages import shared
 from categories import appstate as A
+from categories import planeview as V
 from categories import plot as P
 from categories.verdict import NAMES
 from toymodels import PRESETS
@@ -25,20 +26,24 @@ for name, task in PRESETS.items():
     model = shared.model_for(name, task, config)
     mk = shared.model_key_of(name, config)
     x, y, key = shared.sample(name, s.seed, task)
-    prof = shared.profile(mk, s.norm, model.logits_fn, x, y)
+    prof = shared.profile(mk, s.norm, model.logits_fn, x, y,
+                          A.profile_path(task, config, s.norm))
     rd = shared.reading(mk, s.norm, s.eps, model.logits_fn, x, prof)
     pred = shared.predictions(mk, model.logits_fn, x)
     regions = shared.regions(mk, model.logits_fn, task.bounds)
     sup = shared.support(name, task)
     rungs, verdict = A.ladder(rd.fractions, s.tau)
-    layers = A.overlay_layers(model.logits_fn, x, pred, prof, rd, ("arrows", "universal"),
+    layers = V.overlay_layers(model.logits_fn, x, pred, prof, rd, ("arrows", "universal"),
                               norm=s.norm, eps=s.eps, key=key, n_arrows=80)
+    start, r, within = layers["minimal"]     # only the arrows that reach a boundary in eps
+    layers["minimal"] = (start[within], r[within], within[within])
     panels.append(dict(
         regions=regions, bounds=task.bounds, num_classes=task.num_classes, support=sup.label,
-        h=A.h_mask(sup, s.norm, s.eps), near=sup.near, x=x, y=y, pred=pred, eps=s.eps,
+        h=V.h_mask(sup, s.norm, s.eps), near=sup.near, x=x, y=y, pred=pred, eps=s.eps,
         norm=s.norm, boundaries=shared.boundaries(mk, regions, task.bounds),
         title=f"{task.expected}. {name}: verdict {verdict}",
-        subtitle="  ".join(f"{k[:5]} {rd.fractions[k]:.2f}" for k in A.KEYS), **layers))
+        subtitle="\n".join("   ".join(f"{k} {rd.fractions[k]:.2f}" for k in pair)
+                            for pair in (A.KEYS[:2], A.KEYS[2:])), **layers))
     rows.append({"preset": name, "built for": task.expected, "verdict": str(verdict),
                  "meaning": NAMES[verdict], **{k: rd.fractions[k] for k in A.KEYS},
                  "clean accuracy": rd.clean_accuracy})

@@ -30,6 +30,7 @@ import numpy as np
 import streamlit as st
 
 from categories import appstate as A
+from categories import planeview as V
 from toymodels import PRESETS, TASK_NAMES, DataError, TrainingDiverged, get_task, load_csv
 from toymodels.mlp import ACTIVATIONS
 
@@ -197,18 +198,18 @@ def sample(task_key: str, seed: int, _task):
 
 
 @st.cache_resource(max_entries=32, show_spinner=False)
-def support(task_key: str, _task) -> A.SupportMap:
-    return A.support_map(_task)
+def support(task_key: str, _task) -> V.SupportMap:
+    return V.support_map(_task)
 
 
 @st.cache_resource(max_entries=32, show_spinner=False)
 def regions(model_key: str, _logits_fn, bounds) -> np.ndarray:
-    return A.region_image(_logits_fn, bounds)
+    return V.region_image(_logits_fn, bounds)
 
 
 @st.cache_resource(max_entries=32, show_spinner=False)
 def boundaries(model_key: str, _regions, bounds) -> list:
-    return A.boundary_lines(_regions, bounds)
+    return V.boundary_lines(_regions, bounds)
 
 
 @st.cache_resource(max_entries=64, show_spinner=False)
@@ -229,22 +230,24 @@ def probe_spec(model_key: str, _regions, bounds, num_classes: int, _points) -> d
 
 @st.cache_resource(max_entries=32, show_spinner=False)
 def predictions(model_key: str, _logits_fn, _x) -> np.ndarray:
-    return A.labels_of(_logits_fn, _x)
+    return V.labels_of(_logits_fn, _x)
 
 
 @st.cache_resource(max_entries=64, show_spinner="Scanning the plane around D...")
-def profile(model_key: str, norm: str, _logits_fn, _x, _y):
-    return A.scan(_logits_fn, _x, _y, norm)
+def profile(model_key: str, norm: str, _logits_fn, _x, _y, _path=None):
+    return A.scan(_logits_fn, _x, _y, norm, _path)
 
 
 @st.cache_resource(max_entries=1024, show_spinner=False)
 def reading(model_key: str, norm: str, eps: float, _logits_fn, _x, _profile) -> A.Reading:
+    """The four fractions at eps (~0.05 s on an idle machine; computed once per model,
+    norm and eps)."""
     return A.read_at(_logits_fn, _x, _profile, norm, eps)
 
 
 @st.cache_resource(max_entries=256, show_spinner=False)
 def random_deltas(model_key: str, norm: str, eps: float, _key, n: int) -> np.ndarray:
-    return A.random_deltas(_key, n, norm, eps)
+    return V.random_deltas(_key, n, norm, eps)
 
 
 @st.cache_resource(max_entries=128, show_spinner="Running FGSM, PGD, DeepFool and the "
@@ -260,8 +263,8 @@ def estimate_curves(model_key: str, norm: str, eps_values: tuple, _logits_fn, _x
 
 @st.cache_resource(max_entries=256, show_spinner="Probing the point...")
 def probe(model_key: str, norm: str, eps: float, point: tuple, _logits_fn, _udelta, _key):
-    pr = A.probe(_logits_fn, point, norm, eps, _udelta, _key)
-    return pr, A.probe_window(_logits_fn, pr, eps)
+    pr = V.probe(_logits_fn, point, norm, eps, _udelta, _key)
+    return pr, V.probe_window(_logits_fn, pr, eps)
 
 
 # ---------------------------------------------------------------------------------------
@@ -301,7 +304,8 @@ def current_view() -> View | None:
         return None
     mk = model_key_of(task_key, config)
     x, y, key = sample(task_key, state.seed, task)
-    prof = profile(mk, state.norm, model.logits_fn, x, y)
+    prof = profile(mk, state.norm, model.logits_fn, x, y,
+                   A.profile_path(task, config, state.norm))
     rd = reading(mk, state.norm, state.eps, model.logits_fn, x, prof)
     pred = predictions(mk, model.logits_fn, x)
     return View(state, task_key, task, model, mk, x, y, key, pred, prof, rd)

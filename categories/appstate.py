@@ -1,18 +1,16 @@
 """What the Streamlit app computes, importable and testable without Streamlit.
 
 The app (``app.py`` and ``app_pages/``) only lays out widgets and shows results; every
-number and array it shows comes from here:
+number and array it shows comes from here and from :mod:`categories.planeview` (the
+plane's images, overlays and the probe):
 
 - the view's state as it travels in the URL (:class:`ViewState`, :func:`state_from_query`,
   :func:`state_to_query`), validated value by value;
 - the model: trained with progress, or reused from the ``.npz`` cache that
   :func:`categories.presets.load_or_train` shares (:func:`load_or_train_with_progress`);
 - the sample of D (the report's key split, so the app's numbers are the CLI's);
-- the plane as images: the classifier's regions, D's support and ``H = D + B_eps``
-  (:func:`support_map`, :func:`h_mask`), cheap to threshold on every eps change;
 - the fractions at one eps from a profile scanned once up to :data:`EPS_MAX`, the verdict
   ladder and where the verdict changes along eps;
-- the probe of one point (its rho, minimal perturbation, and crossings);
 - attacks against the exact values, and the ``.npz`` downloads.
 
 Example:
@@ -34,18 +32,16 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from attacks.norms import lp_norm, parse_norm, sample_sphere
+from attacks.norms import parse_norm
 from categories.exact2d import Fractions, Profile, exact_at, scan_profile
 from categories.verdict import FRACTION_OF, NAMES, verdict
-from toymodels import TASK_NAMES, TrainConfig, classify_grid, plane_grid
+from toymodels import TASK_NAMES, TrainConfig
 from toymodels.mlp import ACTIVATIONS
 
 EPS_MAX = 0.4          # the eps slider's maximum: the profile is scanned once up to it
 EPS_STEP = 0.005
-GRID_RES = 300         # the plane image's resolution
 N_POINTS = 1000        # the sample of D (the CLI report's size)
 MAX_POINTS = 2000      # data-defined sets larger than this are subsampled
-PROBE_REACH = 1.0      # how far a probe looks for the nearest boundary
 KEYS = ("robust", "pointwise", "universal", "random")
 
 WIDTHS = (4, 8, 16, 32, 64, 128, 256)
@@ -75,6 +71,26 @@ EXPLANATIONS = {
        "class, so a delta of size eps in any direction leaves the bubble. random(eps) is the "
        "share of points fooled by a delta drawn uniformly on the sphere S_eps.",
 }
+HOW_TO_READ = """
+- **f** is the trained classifier; its **regions** are tinted by class and its **decision
+  boundaries** drawn in black.
+- **D** is the test distribution: its support is shaded dark in each point's *true* class
+  colour, with the sampled points on it (crossed when f gets them wrong). The four
+  fractions count the points f classifies correctly.
+- **H** is the eps-neighbourhood of D (the human-recognisable inputs), shaded lighter in
+  the colour of the nearest part of D. Where a region of another colour reaches into H, a
+  small perturbation fools f.
+- **B_eps** is the ball of radius eps (a disc in l2, a square in l∞), **S_eps** its
+  boundary; **rho(I)** is a point's distance to the nearest boundary, and the minimal
+  perturbation points there.
+- The **verdict ladder** reads the four fractions from category 4 down: 4 if random ≥ tau,
+  else 3 if universal ≥ tau, else 2 if pointwise ≥ tau, else 1 if robust ≥ tau, else
+  "1-2". Move eps and tau in the sidebar; the model is not retrained.
+- **Probe a point**: click the plane to see a point's ball, its minimal perturbation and
+  how many boundaries the straight path crosses. **Attacks vs exact**: how far FGSM, PGD,
+  DeepFool and the universal algorithms fall short of the exact values.
+"""
+
 MEASURES = {
     1: r"\mathrm{robust}(\varepsilon) = P_I[\rho(I) > \varepsilon]",
     2: r"\mathrm{pointwise}(\varepsilon) = P_I[\rho(I) \le \varepsilon]",
@@ -306,97 +322,65 @@ def sample_of_d(task, seed: int, n: int = N_POINTS) -> tuple[np.ndarray, np.ndar
 
 
 # ---------------------------------------------------------------------------------------
-# The plane as images.
-
-def region_image(logits_fn, bounds, res: int = GRID_RES) -> np.ndarray:
-    """The classifier's label at every cell: ``i32[res, res]``, row = y (upwards)."""
-    return classify_grid(logits_fn, plane_grid(bounds, res))
-
-
-class SupportMap(NamedTuple):
-    """D's support on the plane grid and the distances that give ``H`` for any eps."""
-
-    label: np.ndarray    # i32[res, res] true class of D in a cell, -1 outside D
-    near: np.ndarray     # i32[res, res] the true class of the nearest cell of D
-    dist2: np.ndarray    # f32[res, res] l2 distance to D's support (0 inside)
-    distinf: np.ndarray  # f32[res, res] linf distance to D's support (0 inside)
-    cell: float          # the cells' side
-
-
-def support_map(task, res: int = GRID_RES, radius: float | None = None) -> SupportMap:
-    """Rasterises D's support on the ``res x res`` grid of ``task.bounds``.
-
-    The support is the set within ``radius`` (default 1.2% of the plane's width, as in
-    :meth:`toymodels.Task.support_label`) of the task's dense reference sample; cells are
-    binned, then distance transforms give every cell's distance to the support in both
-    norms, so ``H = {dist <= eps}`` costs one comparison per eps.
-
-    Returns:
-      A :class:`SupportMap`.
-    """
-    from scipy import ndimage
-
-    (x0, x1), (y0, y1) = task.bounds
-    cell = (x1 - x0) / res
-    ref_x, ref_y = _reference_sample(task)
-    col = np.clip(((ref_x[:, 0] - x0) / cell).astype(int), 0, res - 1)
-    row = np.clip(((ref_x[:, 1] - y0) / ((y1 - y0) / res)).astype(int), 0, res - 1)
-    seeds = np.full((res, res), -1, np.int32)
-    seeds[row, col] = ref_y
-    radius = 0.012 * (x1 - x0) if radius is None else radius
-    d_seed, (ir, ic) = ndimage.distance_transform_edt(seeds < 0, sampling=cell,
-                                                      return_indices=True)
-    inside = d_seed <= radius
-    label = np.where(inside, seeds[ir, ic], -1).astype(np.int32)
-    dist2, (jr, jc) = ndimage.distance_transform_edt(~inside, sampling=cell,
-                                                     return_indices=True)
-    distinf = ndimage.distance_transform_cdt(~inside, metric="chessboard") * cell
-    return SupportMap(label, label[jr, jc], dist2.astype(np.float32),
-                      distinf.astype(np.float32), float(cell))
-
-
-def _reference_sample(task, n: int = 6000):
-    """A dense sample of D for its support: the data-defined task's points, else ``n``
-    draws from ``key(0)`` (jitted: one compilation instead of many eager ops)."""
-    if task.points is not None:
-        return np.asarray(task.points[0]), np.asarray(task.points[1])
-    x, y = jax.jit(task.sampler, static_argnums=1)(jax.random.key(0), n)
-    return np.asarray(x, np.float64), np.asarray(y, np.int32)
-
-
-def boundary_lines(regions, bounds) -> list[np.ndarray]:
-    """The decision boundaries of a region image as polylines (``f[m, 2]`` each).
-
-    Computed once per model (marching squares on each class's indicator), so redrawing
-    the plane on an eps change does not contour again.
-    """
-    import contourpy
-
-    regions = np.asarray(regions)
-    res = regions.shape[0]
-    (x0, x1), (y0, y1) = bounds
-    gx = x0 + (np.arange(res) + 0.5) * (x1 - x0) / res
-    gy = y0 + (np.arange(res) + 0.5) * (y1 - y0) / res
-    present = np.unique(regions)
-    lines = []
-    for c in (present[:-1] if len(present) == 2 else present if len(present) > 2 else ()):
-        gen = contourpy.contour_generator(gx, gy, (regions == c).astype(np.float64))
-        lines.extend(np.asarray(seg, np.float32) for seg in gen.lines(0.5))
-    return lines
-
-
-def h_mask(support: SupportMap, norm, eps: float) -> np.ndarray:
-    """``H = D + B_eps`` on the grid: ``bool[res, res]``."""
-    dist = support.dist2 if parse_norm(norm) == "2" else support.distinf
-    return dist <= eps + 1e-6
-
-
-# ---------------------------------------------------------------------------------------
 # Fractions, the verdict ladder, and its changes along eps.
 
-def scan(logits_fn, x, y, norm) -> Profile:
-    """The profile of the four curves over ``(0, EPS_MAX]`` (one scan per model and norm)."""
-    return scan_profile(logits_fn, x, y, norm=norm, eps_max=EPS_MAX)
+def scan(logits_fn, x, y, norm, path: str | None = None) -> Profile:
+    """The profile of the four curves over ``(0, EPS_MAX]`` (one scan per model and norm).
+
+    Args:
+      path: an ``.npz`` file keeping the profile across restarts (see
+        :func:`profile_path`); it is reused only if it was scanned from the same points
+        by the same version of :mod:`categories.exact2d`, else rescanned and rewritten.
+    """
+    stamp = _scan_stamp(x, y, norm)
+    if path is not None and os.path.exists(path):
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                if str(z["stamp"]) == stamp:
+                    return Profile(**{f: jnp.asarray(z[f]) for f in Profile._fields})
+        except (OSError, ValueError, KeyError):
+            pass  # unreadable or foreign: scan again
+    prof = scan_profile(logits_fn, x, y, norm=norm, eps_max=EPS_MAX)
+    if path is not None:
+        _write_npz(path, stamp=np.array(stamp),
+                   **{f: np.asarray(getattr(prof, f)) for f in Profile._fields})
+    return prof
+
+
+def profile_path(task, config: TrainConfig, norm) -> str | None:
+    """Where the profile of ``config`` on a named task is kept (None for data-defined sets)."""
+    if task.points is not None:
+        return None
+    return model_path(task, config)[:-4] + f"-profile-l{parse_norm(norm)}.npz"
+
+
+def _scan_stamp(x, y, norm) -> str:
+    import categories.exact2d as exact2d
+
+    h = hashlib.sha256()
+    h.update(np.ascontiguousarray(np.asarray(x, np.float32)).tobytes())
+    h.update(np.ascontiguousarray(np.asarray(y, np.int32)).tobytes())
+    with open(exact2d.__file__, "rb") as f:
+        h.update(f.read())
+    h.update(f"{parse_norm(norm)}|{EPS_MAX}".encode())
+    return h.hexdigest()
+
+
+def _write_npz(path: str, **arrays) -> None:
+    """Writes an ``.npz`` atomically (a temporary file, then ``os.replace``)."""
+    import tempfile
+
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **arrays)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
 
 
 class Reading(NamedTuple):
@@ -456,126 +440,6 @@ def verdict_changes(radii, curves: Mapping[str, np.ndarray], tau: float) -> list
             out.append((float(e), prev, v))
         prev = v
     return out
-
-
-def random_deltas(key, n: int, norm, eps: float) -> np.ndarray:
-    """One delta per point, uniform on ``S_eps``: ``f32[n, 2]`` (the random overlay)."""
-    return np.asarray(sample_sphere(jax.random.fold_in(key, 4), (n, 2), parse_norm(norm),
-                                    float(eps)))
-
-
-def overlay_layers(logits_fn, x, pred, profile: Profile, reading: Reading, overlays, *,
-                   norm, eps: float, key, n_arrows: int = 150, n_balls: int = 12,
-                   n_random: int = 40) -> dict:
-    """The overlays' arrays, as keyword arguments of :func:`categories.plot.draw_plane`.
-
-    Args:
-      overlays: names from :data:`OVERLAYS`.
-      n_arrows, n_balls, n_random: how many evenly spread points carry each overlay.
-
-    Returns:
-      ``{"minimal": (start, r, within), "balls": centres, "universal": (delta, fooled),
-      "random": (start, delta, flipped)}``, only the overlays asked for.
-    """
-    x = np.asarray(x)
-    out = {}
-    if "arrows" in overlays:
-        rho = np.asarray(profile.rho)
-        idx = subset(len(x), n_arrows)
-        idx = idx[np.isfinite(rho[idx])]
-        out["minimal"] = (x[idx], np.asarray(profile.r)[idx], rho[idx] <= eps)
-    if "balls" in overlays:
-        out["balls"] = x[subset(len(x), n_balls)]
-    if "universal" in overlays:
-        out["universal"] = (reading.universal_delta, reading.universal_fooled)
-    if "random" in overlays:
-        idx = subset(len(x), n_random)
-        d = random_deltas(key, len(x), norm, eps)[idx]
-        out["random"] = (x[idx], d, labels_of(logits_fn, x[idx] + d) != np.asarray(pred)[idx])
-    return out
-
-
-@jax.jit
-def _labels(logits_fn, x):
-    return logits_fn(x).argmax(-1).astype(jnp.int32)
-
-
-def labels_of(logits_fn, x) -> np.ndarray:
-    """``f(x)``: ``i32[n]``."""
-    return np.asarray(_labels(logits_fn, jnp.asarray(x, jnp.float32)))
-
-
-def subset(n: int, k: int) -> np.ndarray:
-    """``min(n, k)`` evenly spread indices of ``range(n)`` (the overlays' points)."""
-    return np.unique(np.linspace(0, n - 1, min(n, k)).round().astype(int)) if n else \
-        np.zeros(0, int)
-
-
-# ---------------------------------------------------------------------------------------
-# The probe: one point, its ball, its minimal perturbation and the boundaries crossed.
-
-class Probe(NamedTuple):
-    point: np.ndarray     # f32[2]
-    label: int            # f(point)
-    rho: float            # distance to the nearest boundary (inf beyond PROBE_REACH)
-    r: np.ndarray         # f32[2] minimal perturbation (0 if none within reach)
-    segments: dict        # {name: (delta f32[2], crossings int, end label int)}
-    random_mean: float    # mean crossings over directions uniform on S_eps
-    random_changed: float  # share of those directions whose end changes label
-
-
-def probe(logits_fn, point, norm, eps: float, universal_delta, key,
-          n_random: int = 64) -> Probe:
-    """Measures one point of the plane.
-
-    Segments of size eps (counted with :func:`categories.crossings.crossing_counts`):
-    along the minimal perturbation's direction, along the universal perturbation, and
-    ``n_random`` directions uniform on ``S_eps``.
-
-    Args:
-      point: ``(x, y)``; universal_delta: ``f32[2]`` the exact universal delta at eps.
-      key: a ``jax.random.key`` for the random directions.
-
-    Returns:
-      A :class:`Probe`.
-    """
-    from categories.crossings import crossing_counts
-
-    norm = parse_norm(norm)
-    p = jnp.asarray(np.asarray(point, np.float32).reshape(1, 2))
-    lab = labels_of(logits_fn, p)
-    prof = scan_profile(logits_fn, p, jnp.asarray(lab), norm=norm, eps_max=PROBE_REACH)
-    rho, r = float(prof.rho[0]), np.asarray(prof.r[0], np.float32)
-    size = float(lp_norm(jnp.asarray(r[None]), norm)[0])
-    minimal = r * (eps / size) if size > 0 else np.zeros(2, np.float32)
-    deltas = {"minimal direction": minimal,
-              "universal": np.asarray(universal_delta, np.float32)}
-    rnd = np.asarray(sample_sphere(key, (n_random, 2), norm, float(eps)))
-    allx = jnp.asarray(np.repeat(np.asarray(p), 2 + n_random, 0))
-    alld = jnp.asarray(np.concatenate([np.stack(list(deltas.values())), rnd]))
-    c = crossing_counts(logits_fn, allx, alld)
-    counts = np.asarray(c.counts)
-    ends = labels_of(logits_fn, allx + alld)
-    segments = {name: (d, int(counts[i]), int(ends[i])) for i, (name, d) in
-                enumerate(deltas.items())}
-    return Probe(np.asarray(p[0]), int(lab[0]), rho, r, segments,
-                 float(counts[2:].mean()), float((ends[2:] != lab[0]).mean()))
-
-
-def probe_window(logits_fn, pr: Probe, eps: float, res: int = 200) -> tuple[np.ndarray, tuple]:
-    """The classifier's regions on a square window around a probe (the magnifier).
-
-    The window's half-side covers the eps-ball and the minimal perturbation
-    (``1.5 * max(eps, rho)``, at most :data:`PROBE_REACH`).
-
-    Returns:
-      ``(regions i32[res, res], bounds)``.
-    """
-    reach = eps if not np.isfinite(pr.rho) else max(eps, pr.rho)
-    half = min(1.5 * reach, PROBE_REACH)
-    (px, py) = (float(v) for v in pr.point)
-    bounds = ((px - half, px + half), (py - half, py + half))
-    return classify_grid(logits_fn, plane_grid(bounds, res)), bounds
 
 
 # ---------------------------------------------------------------------------------------
@@ -647,10 +511,9 @@ def perturbations_npz(*, x, y, pred, profile: Profile, reading: Reading, norm, r
     return buf.getvalue()
 
 
-__all__ = ["EPS_MAX", "GRID_RES", "N_POINTS", "OVERLAYS", "EXPLANATIONS", "MEASURES",
-           "ViewState", "state_from_query", "state_to_query", "Model", "enable_compilation_cache",
-           "load_or_train_with_progress", "model_path", "sample_of_d", "region_image",
-           "SupportMap", "support_map", "boundary_lines", "h_mask", "scan", "Reading", "read_at", "Rung", "overlay_layers",
-           "ladder", "curves_of", "verdict_changes", "random_deltas", "labels_of", "subset",
-           "Probe", "probe", "probe_window", "estimates_at", "attack_rows", "estimate_curves",
+__all__ = ["EPS_MAX", "EPS_STEP", "N_POINTS", "OVERLAYS", "EXPLANATIONS", "MEASURES",
+           "HOW_TO_READ", "ViewState", "state_from_query", "state_to_query", "Model",
+           "enable_compilation_cache", "load_or_train_with_progress", "model_path",
+           "sample_of_d", "scan", "profile_path", "Reading", "read_at", "Rung", "ladder",
+           "curves_of", "verdict_changes", "estimates_at", "attack_rows", "estimate_curves",
            "perturbations_npz"]

@@ -94,7 +94,9 @@ def test_eps_and_tau_change_the_reading_not_the_model():
 
 def test_overlays_and_the_link_restore_a_view():
     at = _app(dataset="bubbles", norm="linf", eps="0.1", tau="0.7",
-              overlays="balls,universal,random", probe="0.3,-0.6").run()
+              overlays="balls,universal,random", probe="0.3,-0.6")
+    at.session_state["section"] = "Probe a point"
+    at.run()
     _ok(at)
     assert at.sidebar.radio(key="norm").value == "inf"
     assert at.sidebar.slider(key="eps").value == pytest.approx(0.1)

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from categories import appstate as A
+from categories import planeview as V
 from categories import charts as C
 from categories import plot as P
 from toymodels import TrainConfig, get_task, load_csv
@@ -96,7 +97,7 @@ def test_sample_is_the_reports_sample_and_csv_sets_use_their_points():
 
 def test_support_map_and_h_follow_the_distance_to_d():
     task = get_task("margins")           # discs of radius 0.14 around (+-0.5, +-0.5)
-    sup = A.support_map(task, res=200)
+    sup = V.support_map(task, res=200)
     cell = sup.cell
 
     def at(px, py):
@@ -108,16 +109,16 @@ def test_support_map_and_h_follow_the_distance_to_d():
     d = 0.5 - 0.14 - 0.024
     assert abs(sup.dist2[at(0.5, 0.0)] - d) < 3 * cell
     assert sup.near[at(0.5, 0.0)] in (1, 0)
-    h_small, h_big = A.h_mask(sup, "2", 0.1), A.h_mask(sup, "2", 0.3)
+    h_small, h_big = V.h_mask(sup, "2", 0.1), V.h_mask(sup, "2", 0.3)
     assert (h_small <= h_big).all() and h_big.sum() > h_small.sum()
-    assert (A.h_mask(sup, "2", 0.2) <= A.h_mask(sup, "inf", 0.2)).all()  # B_2 inside B_inf
-    assert not h_small[at(0.5, 0.0)] and A.h_mask(sup, "2", d + 2 * cell)[at(0.5, 0.0)]
+    assert (V.h_mask(sup, "2", 0.2) <= V.h_mask(sup, "inf", 0.2)).all()  # B_2 inside B_inf
+    assert not h_small[at(0.5, 0.0)] and V.h_mask(sup, "2", d + 2 * cell)[at(0.5, 0.0)]
 
 
 def test_boundary_lines_trace_the_label_change():
-    regions = A.region_image(HALF, PLANE, res=100)
+    regions = V.region_image(HALF, PLANE, res=100)
     assert (regions[:50] == 0).all() and (regions[50:] == 1).all()
-    lines = A.boundary_lines(regions, PLANE)
+    lines = V.boundary_lines(regions, PLANE)
     pts = np.concatenate(lines)
     np.testing.assert_allclose(pts[:, 1], 0.0, atol=0.011)
     assert pts[:, 0].min() < -0.98 and pts[:, 0].max() > 0.98
@@ -136,9 +137,9 @@ def test_plane_rgb_shades_regions_h_and_d_in_that_order():
 
 
 def test_draw_plane_paints_each_region_in_its_class_colour():
-    regions = A.region_image(HALF, PLANE, res=60)
+    regions = V.region_image(HALF, PLANE, res=60)
     fig = P.draw_plane(regions, PLANE, num_classes=2, legend=False, size=3.0,
-                       boundaries=A.boundary_lines(regions, PLANE))
+                       boundaries=V.boundary_lines(regions, PLANE))
     png = matplotlib.image.imread(io.BytesIO(P.figure_png(fig, dpi=100)), format="png")
     assert png.shape[:2] == (300, 300)
     rgb = P.class_rgb(2)
@@ -152,15 +153,15 @@ def test_draw_plane_with_every_overlay_and_the_overview():
     x, y, key = A.sample_of_d(task, 0, n=200)
     prof = A.scan(HALF, x, y, "2")
     rd = A.read_at(HALF, x, prof, "2", 0.15)
-    pred = A.labels_of(HALF, x)
-    layers = A.overlay_layers(HALF, x, pred, prof, rd, tuple(A.OVERLAYS), norm="2", eps=0.15,
+    pred = V.labels_of(HALF, x)
+    layers = V.overlay_layers(HALF, x, pred, prof, rd, tuple(A.OVERLAYS), norm="2", eps=0.15,
                               key=key, n_arrows=50, n_balls=5, n_random=20)
     assert set(layers) == {"minimal", "balls", "universal", "random"}
     start, r, within = layers["minimal"]
     np.testing.assert_allclose(np.abs(r[:, 1]), np.abs(start[:, 1]), atol=1e-3)  # to y = 0
     np.testing.assert_array_equal(within, np.abs(start[:, 1]) <= 0.15)
     assert len(layers["balls"]) == 5 and layers["random"][1].shape == (20, 2)
-    regions = A.region_image(HALF, PLANE, res=80)
+    regions = V.region_image(HALF, PLANE, res=80)
     fig = P.draw_plane(regions, PLANE, num_classes=2, x=x, y=y, pred=pred, eps=0.15,
                        norm="inf", title="t", probe={"point": np.zeros(2), "rho": 0.0,
                                                      "r": np.zeros(2)}, **layers)
@@ -208,7 +209,7 @@ def test_reading_of_a_halfplane_is_its_closed_form():
 def test_probe_measures_rho_and_counts_crossings_on_stripes():
     # y = 0.01 lies 0.01 above the boundary y = 0; a segment of length 0.5 downwards
     # crosses y = 0, -pi/20, -2pi/20, -3pi/20 (= -0.471): four boundaries.
-    pr = A.probe(STRIPES, (0.3, 0.01), "2", 0.5, np.array([0.0, 0.5], np.float32),
+    pr = V.probe(STRIPES, (0.3, 0.01), "2", 0.5, np.array([0.0, 0.5], np.float32),
                  jax.random.key(0))
     assert pr.label == 1
     assert pr.rho == pytest.approx(0.01, abs=1e-3)
@@ -219,7 +220,7 @@ def test_probe_measures_rho_and_counts_crossings_on_stripes():
     # upwards from 0.01 to 0.51: boundaries at pi/20, 2pi/20, 3pi/20 (0.157, 0.314, 0.471)
     assert n_uni == 3 and end_uni == 0          # three: in the other class
     assert 0 < pr.random_mean <= 4
-    win, bounds = A.probe_window(STRIPES, pr, 0.5, res=40)
+    win, bounds = V.probe_window(STRIPES, pr, 0.5, res=40)
     assert win.shape == (40, 40) and bounds[1][0] == pytest.approx(0.01 - 0.75)
 
 
@@ -239,9 +240,9 @@ def test_perturbations_npz_round_trips_without_pickle():
     y = np.zeros(50, np.int32)
     prof = A.scan(HALF, x, y, "2")
     rd = A.read_at(HALF, x, prof, "2", 0.1)
-    rnd = A.random_deltas(jax.random.key(1), 50, "2", 0.1)
+    rnd = V.random_deltas(jax.random.key(1), 50, "2", 0.1)
     np.testing.assert_allclose(np.linalg.norm(rnd, axis=1), 0.1, rtol=1e-5)
-    blob = A.perturbations_npz(x=x, y=y, pred=A.labels_of(HALF, x), profile=prof, reading=rd,
+    blob = A.perturbations_npz(x=x, y=y, pred=V.labels_of(HALF, x), profile=prof, reading=rd,
                                norm="2", random=rnd, state=A.ViewState(eps=0.1),
                                task_name="halfplane")
     with np.load(io.BytesIO(blob), allow_pickle=False) as z:
@@ -268,9 +269,23 @@ def test_curves_and_probe_specs_are_valid_vega_lite():
     assert len(exact) == 4 * 9 and exact[0] == {"eps": 0.0, "fraction": 1.0, "curve": "robust"}
     texts = json.dumps(spec)
     assert "tau = 0.7" in texts and "eps = 0.2" in texts and "1 \\u2192 2" in texts
-    regions = A.region_image(HALF, PLANE, res=60)
+    regions = V.region_image(HALF, PLANE, res=60)
     probe = C.probe_spec(regions, PLANE, 2, np.zeros((5, 2)), step=6)
     alt.LayerChart.from_dict(probe)
     cells = probe["layer"][0]["data"]["values"]
     assert len(cells) == 100 and probe["layer"][0]["params"][0]["name"] == "click"
     assert {c["class"] for c in cells if c["y"] > 0} == {"1"}
+
+
+def test_profile_is_kept_on_disk_for_the_same_points_only(tmp_path):
+    d = np.linspace(0.01, 0.3, 40, dtype=np.float32)
+    x = np.stack([np.zeros_like(d), -d], 1)
+    y = np.zeros(40, np.int32)
+    path = str(tmp_path / "p.npz")
+    first = A.scan(HALF, x, y, "2", path)
+    # a classifier that flips nothing: a reused file must give the half-plane's profile
+    never = jax.tree_util.Partial(lambda z: jnp.stack([z[:, 0] * 0 + 1, z[:, 0] * 0], 1))
+    again = A.scan(never, x, y, "2", path)
+    np.testing.assert_array_equal(np.asarray(again.rho), np.asarray(first.rho))
+    moved = A.scan(never, x + 0.001, y, "2", path)       # other points: scanned afresh
+    assert np.isinf(np.asarray(moved.rho)).all()
