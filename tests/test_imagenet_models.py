@@ -141,7 +141,7 @@ def test_same_pads_put_the_odd_extra_at_the_end(size, k, stride, pads):
     assert models.same_pads(size, k, stride) == pads
 
 
-@pytest.mark.parametrize("size,k,stride", [(9, 3, 2), (10, 5, 2), (8, 5, 1), (7, 3, 1)])
+@pytest.mark.parametrize("size,k,stride", [(9, 3, 2), (10, 5, 2), (8, 5, 1)])
 def test_depthwise_shift_and_grouped_match_torch(size, k, stride):
     x = jax.random.normal(jax.random.key(0), (2, size, size + 1, 6))
     w = jax.random.normal(jax.random.key(1), (k, k, 6))
@@ -209,23 +209,31 @@ def test_lite1_lite2_smoke(name, weight_cache):
     logits = np.asarray(forward(clf.logits_fn, x))
     assert clf.resolution == models.MODELS[clf.name] and logits.shape == (1, 1000)
     assert logits.argmax() == 967
-    np.testing.assert_allclose(logits, reference_logits(clf.name, x, torch.float64), atol=2e-4)
+    np.testing.assert_allclose(logits, reference_logits(clf.name, x), atol=2e-4)
 
 
 def test_new_weights_do_not_recompile(lite0, photos):
     """logits_fn is a pytree: other parameter values reuse the compiled forward pass."""
-    fn = jax.jit(lambda logits_fn, x: logits_fn(x))
-    fn(lite0.logits_fn, photos[:1])
+    original = np.asarray(forward(lite0.logits_fn, photos))
+    compiled = forward._cache_size()
     halved = jax.tree.map(lambda a: a * 0.5, lite0.logits_fn)
-    out = fn(halved, photos[:1])
-    assert fn._cache_size() == 1
-    assert not np.allclose(np.asarray(out), np.asarray(fn(lite0.logits_fn, photos[:1])))
+    out = np.asarray(forward(halved, photos))
+    assert forward._cache_size() == compiled
+    assert np.abs(out - original).max() > 0.1
 
 
-def test_input_gradient_is_finite_and_nonzero(lite0, photos):
-    grad = jax.jit(jax.grad(lambda x: lite0.logits_fn(x)[:, 967].sum()))(jnp.asarray(photos[:1]))
-    assert grad.shape == (1, 224, 224, 3) and bool(jnp.all(jnp.isfinite(grad)))
-    assert float(jnp.abs(grad).max()) > 0
+def test_input_gradient_matches_torch_autograd(lite0, photos):
+    """The hand-written depthwise backward, through the whole network, against torch autograd."""
+    x = photos[:2]
+    grad = jax.jit(jax.grad(lambda x: jnp.sum(lite0.logits_fn(x)[:, 967])))(jnp.asarray(x))
+    sd = torch.load(convert.source_path("efficientnet-lite0"), map_location="cpu", weights_only=True)
+    xt = torch.tensor(x, dtype=torch.float64, requires_grad=True)
+    RefNet(sd, STRIDE2_BLOCKS["efficientnet-lite0"]).double()(xt)[:, 967].sum().backward()
+    want, got = xt.grad.numpy(), np.asarray(grad, np.float64)
+    assert grad.shape == (2, 224, 224, 3) and np.abs(want).max() > 0
+    # measured: relative l2 error 3e-5, max error 2e-4 of the largest entry (float32 vs float64)
+    assert np.linalg.norm(got - want) < 2e-4 * np.linalg.norm(want)
+    assert np.abs(got - want).max() < 1e-3 * np.abs(want).max()
 
 
 def test_cache_is_npz_and_bad_weights_fail_loudly(lite0, weight_cache):
