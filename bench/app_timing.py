@@ -156,6 +156,31 @@ def change_eps(page, key: str = "ArrowRight") -> float:
     return time.perf_counter() - t0
 
 
+def wait_idle(page, timeout: float = 300.0) -> None:
+    """Waits until the app's script is not running and no element is stale."""
+    end = time.monotonic() + timeout
+    time.sleep(0.3)
+    while time.monotonic() < end:
+        if page.evaluate("""() => document.querySelector('[data-testid="stApp"]')
+                ?.dataset.testScriptState === 'notRunning'
+                && document.querySelector('[data-stale="true"]') === null"""):
+            return
+        time.sleep(0.05)
+    raise TimeoutError(f"the app was still running after {timeout} s")
+
+
+def click_probe(page, fx: float, fy: float) -> None:
+    """Opens the probe tab and clicks its chart at the fractions ``(fx, fy)`` of its
+    width and height (from the top left); waits for the rerun."""
+    page.get_by_role("tab", name="Probe a point").click()
+    wait_idle(page)
+    chart = page.locator('[data-testid="stVegaLiteChart"]').nth(1)
+    chart.scroll_into_view_if_needed()
+    box = chart.locator("canvas, svg").first.bounding_box()
+    page.mouse.click(box["x"] + fx * box["width"], box["y"] + fy * box["height"])
+    wait_idle(page)
+
+
 def measure_app(quick: bool = True, *, first_ever: bool | None = None,
                 screenshot: str | None = None) -> dict:
     """Cold start and eps change of the app, in seconds.

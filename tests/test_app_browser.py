@@ -12,8 +12,8 @@ import shutil
 
 import pytest
 
-from bench.app_timing import (CHROMIUM, change_eps, eps_slider, errors_on, launch_chromium,
-                              serve_app, wait_healthy, wait_page_complete)
+from bench.app_timing import (CHROMIUM, change_eps, click_probe, eps_slider, errors_on,
+                              launch_chromium, serve_app, wait_healthy, wait_page_complete)
 
 pytestmark = pytest.mark.slow
 
@@ -48,6 +48,13 @@ def test_page_loads_eps_changes_and_nothing_fails(tmp_path):
                 assert errors_on(page) == []
                 shot = tmp_path / "app.png"
                 page.screenshot(path=str(shot))
+                # click-to-probe: a click on the probe chart sets the probe (and the URL)
+                click_probe(page, 0.7, 0.3)
+                px, py = (float(page.get_by_label(f"probe {c}").input_value()) for c in "xy")
+                assert px > 0 and py > 0 and "probe=" in page.url
+                assert page.get_by_text("rho(I) = ").count() == 1
+                assert errors_on(page) == []
+                page.screenshot(path=str(tmp_path / "probe.png"), full_page=True)
                 print(f"screenshot: {shot} (eps change took {seconds:.2f} s)")
         finally:
             browser.close()
