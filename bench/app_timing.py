@@ -192,12 +192,14 @@ def measure_app(quick: bool = True, *, first_ever: bool | None = None,
 
     Returns:
       ``{"cold_start_s", "eps_change_s" (median), "eps_change_min_s", "eps_change_max_s",
-      "eps_changes", "first_ever_start_s" (if measured), "note"}``.
+      "eps_changes", "first_ever_start_s" (if measured), "load_average_before",
+      "load_average_after" (the machine's 1-minute load: the figures scale with it on a
+      shared CPU), "note"}``.
     """
     from playwright.sync_api import sync_playwright
 
     first_ever = (not quick) if first_ever is None else first_ever
-    out = {}
+    out = {"load_average_before": round(os.getloadavg()[0], 2)}
     with sync_playwright() as p:
         browser = launch_chromium(p)
         try:
@@ -220,7 +222,8 @@ def measure_app(quick: bool = True, *, first_ever: bool | None = None,
                 page.close()
         finally:
             browser.close()
-    out.update(eps_change_s=statistics.median(times), eps_change_min_s=min(times),
+    out.update(load_average_after=round(os.getloadavg()[0], 2),
+               eps_change_s=statistics.median(times), eps_change_min_s=min(times),
                eps_change_max_s=max(times), eps_changes=len(times),
                note=("errors on page: " + "; ".join(bad)) if bad else
                "pancakes preset, default view; cold start = fresh server, model cache on disk")
@@ -255,6 +258,8 @@ def main(argv=None) -> int:
           f"   range {r['eps_change_min_s']:.3f}-{r['eps_change_max_s']:.3f} s")
     if "first_ever_start_s" in r:
         print(f"first-ever start (empty caches, trains the model)  {r['first_ever_start_s']:6.2f} s")
+    print(f"1-minute load average before / after: {r['load_average_before']} / "
+          f"{r['load_average_after']} on {os.cpu_count()} cores")
     print(r["note"])
     return 0
 
