@@ -9,7 +9,7 @@ pass repeats each layer once with the same shape; no weight gradients).
 
 Usage:
     python bench/bench_models.py [--models lite0] [--batches 8 16 32]
-        [--depthwise shift grouped] [--repeats 5] [--json out.json]
+        [--depthwise shift grouped] [--repeats 5] [--json out.json] [--default-malloc]
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from imagenet.cpu_memory import keep_freed_memory  # noqa: E402
 from imagenet.models import forward_flops, load_model  # noqa: E402
 
 
@@ -82,9 +83,13 @@ def main(argv=None) -> int:
     parser.add_argument("--depthwise", nargs="+", default=["shift", "grouped"])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--json", default=None, help="also write the figures to this file")
+    parser.add_argument("--default-malloc", action="store_true",
+                        help="leave glibc malloc as it is (default: imagenet.cpu_memory.keep_freed_memory, as the CLI)")
     args = parser.parse_args(argv)
+    kept = False if args.default_malloc else keep_freed_memory()
 
-    print(f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} (the CPU is shared: figures move with it)")
+    print(f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} (the CPU is shared: figures move with it); "
+          f"malloc keeps freed memory: {kept}")
     for name in args.models:
         print(f"{name}: forward {forward_flops(name) / 1e9:.3f} GFLOP/image, forward+input-grad counted as 2x")
     print(f"{'model':20s} {'depthwise':9s} {'batch':>5s} {'ms/batch':>9s} {'img/s':>7s} {'GFLOP/s':>8s} "

@@ -30,4 +30,8 @@ def main(argv: list[str] | None = None) -> int:
     if command not in COMMANDS:
         print(f"error: unknown command {command!r}; choose one of {', '.join(COMMANDS)}", file=sys.stderr)
         return 2
+    # before JAX starts its threads: XLA:CPU's large buffers are then reused, not page-faulted in anew
+    from imagenet.cpu_memory import keep_freed_memory
+
+    keep_freed_memory()
     return importlib.import_module(COMMANDS[command]).main(rest)

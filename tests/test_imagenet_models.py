@@ -7,6 +7,7 @@ shares no code with imagenet.models: only the published architecture facts.
 """
 
 import math
+import sys
 
 import jax
 import jax.numpy as jnp
@@ -258,6 +259,13 @@ def test_forward_flops_matches_xla_cost_analysis():
     cost = jax.jit(models.apply_logits).lower(graphdef, state, x).compile().cost_analysis()
     flops = models.forward_flops("lite0", batch=2)
     assert cost["flops"] == pytest.approx(flops, rel=0.02)  # XLA adds the elementwise ops (+1%)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc malloc settings")
+def test_keep_freed_memory_is_accepted_by_glibc():
+    from imagenet.cpu_memory import keep_freed_memory
+
+    assert keep_freed_memory() is True
 
 
 def test_preprocess_crop_and_channels():
