@@ -5,6 +5,7 @@ Usage:
     python -m bench --quick        # under two minutes: fewer repeats, ART at 1 pass
     python -m bench --json         # one JSON object instead of the table
     python -m bench --markdown docs/benchmarks.md   # also write the table to a file
+    python -m bench --render run.json               # the table of a saved --json run
 
 Optional peers: ``pip install -r requirements-bench.txt`` then
 ``pip install --no-deps torchattacks==3.5.1``; a missing peer shows as 'not installed'.
@@ -26,10 +27,28 @@ def parse_args(argv=None) -> argparse.Namespace:
                       help="tiny sizes: checks the plumbing, the figures mean nothing")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--markdown", metavar="PATH", help="also write the Markdown table to PATH")
+    p.add_argument("--render", metavar="JSON",
+                   help="measure nothing: render the table of a saved --json output")
     p.add_argument("--skip", metavar="STAGE", action="append", default=[],
                    help="leave out a stage: presets, imagenet or app (repeatable)")
     p.add_argument("--seed", type=int, default=0, help="the shared task's seed (default 0)")
     return p.parse_args(argv)
+
+
+def load_results(path: str) -> dict:
+    """A saved ``python -m bench --json`` object.
+
+    Raises:
+      ValueError: the file is missing or is not such an object.
+    """
+    try:
+        with open(path) as f:
+            results = json.load(f)
+    except (OSError, json.JSONDecodeError) as e:
+        raise ValueError(f"cannot read {path}: {e}") from None
+    if not isinstance(results, dict) or "settings" not in results or "machine" not in results:
+        raise ValueError(f"{path} is not the JSON of python -m bench --json")
+    return results
 
 
 def write_atomic(path: str, text: str) -> None:
@@ -50,10 +69,12 @@ def main(argv=None) -> int:
     budget = BUDGETS["quick" if args.quick else "smoke" if args.smoke else "full"]
     try:
         budget = without(budget, args.skip)
+        results = load_results(args.render) if args.render else None
     except ValueError as e:
         print(f"python -m bench: error: {e}", file=sys.stderr)
         return 2
-    results = run_benchmark(budget, seed=args.seed)
+    if results is None:
+        results = run_benchmark(budget, seed=args.seed)
     text = markdown(results)
     results["goals"] = [g._asdict() for g in goals(results)]
     if args.markdown:

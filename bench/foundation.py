@@ -12,7 +12,7 @@ import dataclasses
 
 import jax
 
-from bench.machine import mlp_flops
+from bench.machine import mlp_flops, share_of_matmul
 from bench.measure import time_call
 from categories.presets import preset_config
 from toymodels import PRESETS, classify_grid, get_task, plane_grid, train
@@ -43,14 +43,17 @@ def time_presets(names=tuple(PRESETS), *, repeats: int = 3, steps: int | None = 
     return out
 
 
-def time_grid(logits_fn, *, res: int = 1024, repeats: int = 5) -> dict:
+def time_grid(logits_fn, *, res: int = 1024, repeats: int = 5, matmul_size: int = 2048) -> dict:
     """Classifying a ``res x res`` grid of the plane (the app's region picture), with FLOP rate.
 
+    Each call is timed beside a float32 matmul (:func:`bench.machine.share_of_matmul`).
+
     Returns:
-      timing + ``{"res", "points", "gflops"}`` (``res**2`` x the MLP's FLOPs per point).
+      timing + ``{"res", "points", "gflops", "share_of_peak", ...}`` (``res**2`` x the
+      MLP's FLOPs per point).
     """
     grid = plane_grid(((-1.0, 1.0), (-1.0, 1.0)), res)
-    t = time_call(lambda: classify_grid(logits_fn, grid, with_confidence=True), warmup=1,
-                  repeats=repeats)
     flops = res * res * mlp_flops(logits_fn)
-    return {**t.as_dict(), "res": res, "points": res * res, "gflops": flops / t.median / 1e9}
+    return {"res": res, "points": res * res, **share_of_matmul(
+        lambda: classify_grid(logits_fn, grid, with_confidence=True), flops, repeats=repeats,
+        size=matmul_size)}

@@ -22,6 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from attacks.universal import universal_update
+from bench.machine import share_of_matmul
 from bench.measure import time_pair
 
 MODEL = "efficientnet-lite0"
@@ -45,11 +46,6 @@ def photo_batch(batch: int, resolution: int, *, seed: int = 0) -> np.ndarray:
 
     items = bundled_items(batch, jax.random.key(seed))
     return np.stack([load_item(item, resolution, default_preprocess) for item in items])
-
-
-@jax.jit
-def _matmul(a, b):
-    return a @ b
 
 
 def measure_imagenet(*, batch: int = 8, repeats: int = 3, peak_gflops: float,
@@ -78,21 +74,12 @@ def measure_imagenet(*, batch: int = 8, repeats: int = 3, peak_gflops: float,
     f = classifier.logits_fn
     x = jnp.asarray(photo_batch(batch, classifier.resolution, seed=seed))
     labels = jnp.argmax(f(x), -1)
-    a = jax.random.normal(jax.random.key(seed), (matmul_size, matmul_size), jnp.float32)
     step = lambda: forward_gradient(f, x, labels)
-    pair = time_pair(lambda: _matmul(a, a), step, repeats=repeats)
-    t = pair.b
-    flops = 2 * forward_flops(MODEL, batch)
-    gflops = flops / t.median / 1e9
-    # per pair: (model FLOP/s) / (matmul FLOP/s) = (flops / 2 m^3) / (t_model / t_matmul)
-    share = {k: flops / (2.0 * matmul_size ** 3) * v for k, v in pair.time_ratio().items()}
+    fg = share_of_matmul(step, 2 * forward_flops(MODEL, batch), repeats=repeats,
+                         size=matmul_size)
+    fg.update(images_per_s=batch / fg["median_s"], share_of_run_peak=fg["gflops"] / peak_gflops)
     out = {"model": MODEL, "batch": batch, "forward_gflops_per_image": forward_flops(MODEL) / 1e9,
-           "forward_gradient": {**t.as_dict(), "images_per_s": batch / t.median,
-                                "gflops": gflops, "share_of_peak": share["median"],
-                                "share_of_peak_range": [share["min"], share["max"]],
-                                "share_of_run_peak": gflops / peak_gflops,
-                                "paired_matmul_gflops": 2.0 * matmul_size ** 3 / pair.a.median / 1e9},
-           "universal_update": None}
+           "forward_gradient": fg, "universal_update": None}
     if universal:
         v = jnp.zeros(x.shape[1:], x.dtype)
         pair = time_pair(step, lambda: universal_update(f, v, x, labels, norm=UAP_NORM,

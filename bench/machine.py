@@ -21,7 +21,7 @@ import platform
 import jax
 import jax.numpy as jnp
 
-from bench.measure import time_call
+from bench.measure import time_call, time_pair
 
 
 @jax.jit
@@ -49,6 +49,34 @@ def matmul_peak(sizes=(2048, 4096), *, repeats: int = 5) -> dict:
         by_size[str(m)] = {"best_gflops": flops / t.low / 1e9,
                            "median_gflops": flops / t.median / 1e9, **t.as_dict()}
     return {"gflops": max(s["best_gflops"] for s in by_size.values()), "by_size": by_size}
+
+
+def share_of_matmul(fn, flops: float, *, repeats: int = 3, size: int = 2048,
+                    warmup: int = 1) -> dict:
+    """Times ``fn`` in alternation with a float32 matmul; its FLOP rate as a share of the matmul's.
+
+    On a shared CPU the load drifts between a peak measured at the start of a run and a hot
+    path timed minutes later; a matmul run just before each call of ``fn`` sees the same
+    machine, so the share is taken pair by pair.
+
+    Args:
+      fn: the hot path (no arguments; its result is blocked on).
+      flops: FLOPs of one call of ``fn``.
+      repeats: pairs.
+      size: the matmul's size (``2 size^3`` FLOPs).
+      warmup: untimed calls of ``fn`` first.
+
+    Returns:
+      ``fn``'s timing + ``{"gflops", "share_of_peak" (median over pairs), "share_range",
+      "paired_matmul_gflops"}``.
+    """
+    a = jax.random.normal(jax.random.key(size), (size, size), jnp.float32)
+    pair = time_pair(lambda: _matmul(a, a), fn, repeats=repeats, warmup_b=warmup)
+    mm = 2.0 * size ** 3
+    share = {k: flops / mm * v for k, v in pair.time_ratio().items()}
+    return {**pair.b.as_dict(), "gflops": flops / pair.b.median / 1e9,
+            "share_of_peak": share["median"], "share_range": [share["min"], share["max"]],
+            "paired_matmul_gflops": mm / pair.a.median / 1e9}
 
 
 def mlp_flops(logits_fn) -> int:

@@ -3,7 +3,8 @@
 Three budgets: :data:`FULL` (the table of the README), :data:`QUICK` (under two
 minutes on a quiet machine: fewer repeats, no warm-up of the peers, ART's universal
 algorithm for one pass, timed against the project's at one pass, the brute force timed on
-1/32 of its lattice, no ``universal_update`` on ImageNet), :data:`SMOKE` (tiny sizes, the test suite's check of the plumbing only).
+1/64 of its lattice, no ``universal_update`` on ImageNet), :data:`SMOKE` (tiny sizes,
+the test suite's check of the plumbing only).
 
 Example (the smoke budget, ~20 s):
     >>> results = run_benchmark(SMOKE)
@@ -13,6 +14,7 @@ Example (the smoke budget, ~20 s):
 
 from __future__ import annotations
 
+import functools
 import shutil
 import sys
 import time
@@ -20,7 +22,8 @@ from typing import Callable, NamedTuple
 
 from bench import peers
 from bench.foundation import time_grid, time_presets
-from bench.machine import load_average, machine_info, matmul_peak, mlp_flops
+from bench.exact_grid import exact_evaluations, run_exact
+from bench.machine import load_average, machine_info, matmul_peak, mlp_flops, share_of_matmul
 from bench.task import N_POINTS, SETTINGS, TASK_NAME, shared_task
 from bench.toy import ToyBudget, compare_deepfool, compare_setting
 from bench.torch_mlp import to_torch
@@ -50,7 +53,7 @@ class Budget(NamedTuple):
 FULL = Budget(mode="full")
 QUICK = Budget(mode="quick",
                 toy=ToyBudget(repeats=3, slow_repeats=1, slow_warmup=0, uap_passes=10,
-                              art_passes=1, grid_stride=32),
+                              art_passes=1, grid_stride=64),
                 preset_repeats=1, grid_res=512, matmul_sizes=(1024, 2048), matmul_repeats=3,
                 imagenet_batch=4, imagenet_repeats=1, imagenet_universal=False)
 SMOKE = Budget(mode="smoke", settings=SETTINGS[2:], n_points=40, train_steps=30,
@@ -100,6 +103,25 @@ def measure_app(quick: bool) -> dict:
         return {"status": "failed", "note": f"{type(e).__name__}: {first}"[:200]}
 
 
+def hot_paths(shared, budget: Budget) -> dict:
+    """FLOP rates of the plane's hot paths, each as a share of a matmul run beside it.
+
+    Returns:
+      ``{"grid": ..., "exact <setting>": ...}``: timing, ``gflops``, ``share_of_peak``,
+      ``share_range``, ``paired_matmul_gflops`` (see :func:`bench.machine.share_of_matmul`).
+    """
+    f, per_point = shared.logits_fn, mlp_flops(shared.logits_fn)
+    size = min(2048, max(budget.matmul_sizes))
+    out = {"grid": time_grid(f, res=budget.grid_res, repeats=budget.toy.repeats,
+                             matmul_size=size)}
+    evals = exact_evaluations(len(shared.x))
+    for s in budget.settings:
+        run = functools.partial(run_exact, f, shared.x, shared.y, norm=s.norm, eps=s.eps)
+        out[f"exact {s.name}"] = {"evaluations": evals, **share_of_matmul(
+            run, evals * per_point, repeats=budget.toy.repeats, size=size)}
+    return out
+
+
 def run_benchmark(budget: Budget = FULL, *, seed: int = 0,
                   progress: Callable[[str], None] = _progress) -> dict:
     """Runs every measurement of ``budget`` and returns one JSON-ready object.
@@ -143,16 +165,8 @@ def run_benchmark(budget: Budget = FULL, *, seed: int = 0,
     progress("DeepFool")
     out["deepfool"] = compare_deepfool(shared, net, budget.toy)
 
-    progress("hot paths: grid evaluation")
-    hot = {"grid": time_grid(shared.logits_fn, res=budget.grid_res,
-                             repeats=budget.toy.repeats)}
-    for name, r in out["settings"].items():
-        hot[f"exact {name}"] = {"gflops": r["exact"]["gflops"], "median_s": r["exact"]["median_s"]}
-        hot[f"torch grid {name}"] = {"gflops": r["torch_grid"]["gflops"],
-                                     "median_s": r["torch_grid"]["median_s"]}
-    for entry in hot.values():
-        entry["share_of_peak"] = entry["gflops"] / peak["gflops"]
-    out["hot_paths"] = hot
+    progress("hot paths, each timed beside a matmul: grid evaluation, exact")
+    out["hot_paths"] = hot_paths(shared, budget)
 
     progress(f"preset training: {', '.join(budget.presets)}")
     out["presets"] = time_presets(budget.presets, repeats=budget.preset_repeats,

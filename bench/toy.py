@@ -18,6 +18,7 @@ classified points whose label a perturbation changes (the fractions' definition)
 from __future__ import annotations
 
 import functools
+import inspect
 from typing import NamedTuple
 
 import jax
@@ -125,8 +126,11 @@ def compare_universal(shared: SharedTask, setting: Setting, net, budget: ToyBudg
                                  eps=setting.eps, key=key, max_passes=passes,
                                  max_iter=UAP_DEEPFOOL_ITER, **DEEPFOOL)
 
+    batch = inspect.signature(universal_perturbation).parameters["batch_size"].default
+
     def entry(t, passes):
-        return _entry(t, fooling=fooled_share(f, x, y, t.value), passes=passes)
+        return _entry(t, fooling=fooled_share(f, x, y, t.value), passes=passes,
+                      batch_size=batch)
 
     same = budget.art_passes == budget.uap_passes
     out = {"pairs": {}}
@@ -149,7 +153,7 @@ def compare_universal(shared: SharedTask, setting: Setting, net, budget: ToyBudg
     out["uap_at_art_passes"] = entry(pair.a, budget.art_passes)
     if same:
         out["uap"] = out["uap_at_art_passes"]
-    out["art_uap"] = entry(pair.b, budget.art_passes)
+    out["art_uap"] = entry(pair.b, budget.art_passes) | {"batch_size": 1}
     out["pairs"]["uap_vs_art_speedup"] = pair.speedup()
     return out
 

@@ -104,3 +104,21 @@ def test_missing_peers_give_null_ratios_and_say_so(small, monkeypatch, smoke_jso
     report = dict(smoke_json, settings={SMOKE.settings[0].name: s})
     text = markdown(report)
     assert "| not installed |" in text and "not measured" in text
+
+
+def test_render_redraws_a_saved_run_and_rejects_other_files(smoke_json, tmp_path, capsys):
+    from bench.__main__ import main
+
+    saved = tmp_path / "run.json"
+    saved.write_text(json.dumps(smoke_json))
+    table = tmp_path / "table.md"
+    assert main(["--render", str(saved), "--markdown", str(table)]) == 0
+    out = capsys.readouterr().out
+    assert out.strip() == table.read_text().strip()
+    assert "## Goals" in out and smoke_json["machine"]["date"] in out
+    other = tmp_path / "other.json"
+    other.write_text("[1, 2]")
+    assert main(["--render", str(other)]) == 2
+    assert main(["--skip", "nothing"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 2 and all(line.startswith("python -m bench: error:") for line in err)
