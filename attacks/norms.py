@@ -15,6 +15,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import math
 
 import jax
@@ -66,6 +67,7 @@ def _per_row(values: jax.Array, ndim: int) -> jax.Array:
     return values.reshape(values.shape + (1,) * (ndim - values.ndim))
 
 
+@functools.partial(jax.jit, static_argnames=("norm",))
 def lp_norm(delta: jax.Array, norm) -> jax.Array:
     """The l2 or linf norm of each row.
 
@@ -82,6 +84,7 @@ def lp_norm(delta: jax.Array, norm) -> jax.Array:
     return jnp.max(jnp.abs(flat), axis=1)
 
 
+@functools.partial(jax.jit, static_argnames=("norm",))
 def dual_norm(g: jax.Array, norm) -> jax.Array:
     """The dual norm of each row (l2 for l2, l1 for linf): ``f32[n, *shape] -> f32[n]``."""
     flat = _rows(g)
@@ -90,6 +93,7 @@ def dual_norm(g: jax.Array, norm) -> jax.Array:
     return jnp.sum(jnp.abs(flat), axis=1)
 
 
+@functools.partial(jax.jit, static_argnames=("norm",))
 def steepest_direction(g: jax.Array, norm) -> jax.Array:
     """The unit-norm direction ``u`` maximising ``<g, u>`` per row (``g/|g|_2`` or ``sign g``).
 
@@ -109,6 +113,7 @@ def steepest_direction(g: jax.Array, norm) -> jax.Array:
     return jnp.sign(g)
 
 
+@functools.partial(jax.jit, static_argnames=("norm",))
 def project(delta: jax.Array, norm, eps) -> jax.Array:
     """Exact Euclidean-nearest point of B_eps for each row.
 
@@ -143,10 +148,14 @@ def sample_sphere(key: jax.Array, shape, norm, eps) -> jax.Array:
     Returns:
         ``f32[*shape]`` with every row of norm ``eps``.
     """
-    shape = tuple(shape)
+    return _sample_sphere(key, jnp.asarray(eps, jnp.float32), shape=tuple(int(s) for s in shape),
+                          norm=parse_norm(norm))
+
+
+@functools.partial(jax.jit, static_argnames=("shape", "norm"))
+def _sample_sphere(key, eps, *, shape, norm):
     n, d = shape[0], math.prod(shape[1:])
-    eps = jnp.asarray(eps, jnp.float32)
-    if parse_norm(norm) == "2":
+    if norm == "2":
         g = jax.random.normal(key, (n, d), jnp.float32)
         u = g / jnp.maximum(jnp.linalg.norm(g, axis=1, keepdims=True), _TINY)
         return (eps * u).reshape(shape)
@@ -173,12 +182,16 @@ def sample_ball(key: jax.Array, shape, norm, eps) -> jax.Array:
     Returns:
         ``f32[*shape]`` with every row of norm at most ``eps``.
     """
-    shape = tuple(shape)
+    return _sample_ball(key, jnp.asarray(eps, jnp.float32), shape=tuple(int(s) for s in shape),
+                        norm=parse_norm(norm))
+
+
+@functools.partial(jax.jit, static_argnames=("shape", "norm"))
+def _sample_ball(key, eps, *, shape, norm):
     n, d = shape[0], math.prod(shape[1:])
-    eps = jnp.asarray(eps, jnp.float32)
-    if parse_norm(norm) == "2":
+    if norm == "2":
         k_dir, k_rad = jax.random.split(key)
-        direction = sample_sphere(k_dir, (n, d), "2", 1.0)
+        direction = _sample_sphere(k_dir, jnp.float32(1.0), shape=(n, d), norm="2")
         radius = jax.random.uniform(k_rad, (n, 1), jnp.float32) ** (1.0 / d)
         return (eps * radius * direction).reshape(shape)
     return eps * jax.random.uniform(key, shape, jnp.float32, -1.0, 1.0)

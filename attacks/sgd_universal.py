@@ -77,10 +77,9 @@ def sgd_universal_step(logits_fn, v, x, labels=None, *, norm, eps, step_size, lo
                                loss=check_loss(loss))
 
 
-@functools.partial(jax.jit, static_argnames=("norm", "loss", "batch_size", "max_passes",
-                                             "restarts"))
-def _sgd_universal(logits_fn, x, labels, eps, key, step_size, clip, target_rate, *, norm, loss,
-                   batch_size, max_passes, restarts):
+@functools.partial(jax.jit, static_argnames=("norm", "loss", "batch_size", "restarts"))
+def _sgd_universal(logits_fn, x, labels, eps, key, step_size, clip, target_rate, max_passes, *,
+                   norm, loss, batch_size, restarts):
     labels = reference_labels(logits_fn, x, labels)
     step = eps * 0.5 if step_size is None else step_size
     n = x.shape[0]
@@ -136,7 +135,8 @@ def sgd_universal(logits_fn, x, labels=None, *, norm, eps, key, batch_size: int 
         eps: radius, traced.
         key: ``jax.random.key`` for the starts and the orders of the passes.
         batch_size: points per step (the last mini-batch is padded with zero weight), static.
-        max_passes: most passes over the data, static.
+        max_passes: most passes over the data; traced (it only bounds a while loop, so a new
+            value does not recompile).
         step_size: traced; ``None`` means ``eps / 2`` (large steps explore; the best ``v``
             seen is kept, so they do not cost accuracy).
         loss, clip: the clipped loss, as in :func:`sgd_universal_step`. On the 2D test
@@ -156,6 +156,6 @@ def sgd_universal(logits_fn, x, labels=None, *, norm, eps, key, batch_size: int 
     step_size = None if step_size is None else jnp.asarray(step_size, x.dtype)
     return _sgd_universal(as_logits_fn(logits_fn), x, as_labels(labels, x.shape[0]),
                           jnp.asarray(eps, x.dtype), key, step_size, jnp.asarray(clip, x.dtype),
-                          jnp.asarray(target_rate, jnp.float32), norm=parse_norm(norm),
-                          loss=check_loss(loss), batch_size=int(batch_size),
-                          max_passes=int(max_passes), restarts=int(restarts))
+                          jnp.asarray(target_rate, jnp.float32), jnp.asarray(max_passes, jnp.int32),
+                          norm=parse_norm(norm), loss=check_loss(loss), batch_size=int(batch_size),
+                          restarts=int(restarts))

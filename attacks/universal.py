@@ -6,14 +6,27 @@ for each point not yet fooled by ``v`` it computes DeepFool's minimal perturbati
 of ``x + v`` and sets ``v <- project(v + dv)``.
 
 Here the points come in mini-batches of ``batch_size``: within a mini-batch the DeepFool
-perturbations of the points not yet fooled are computed together and aggregated before
+perturbations of the points not yet fooled are computed together and summed before
 projecting. A mini-batch can be split into ``chunk``-sized pieces processed one after the
 other (``lax.scan``), each seeing the ``v`` left by the previous one: ``chunk=1`` is the
 original one-point-at-a-time algorithm, ``chunk=batch_size`` the fully batched update.
 After every update the fooling rate on all of ``x`` is measured and the best ``v`` seen is
-returned (the last one can be worse: the algorithm oscillates). ``restarts`` runs
-independent orders in parallel (``vmap``) and keeps the best. Everything runs in one
-jitted function: ``lax.while_loop`` over passes, ``lax.scan`` over mini-batches.
+returned (the last one can be worse: the algorithm oscillates).
+
+Two phases. The first half of the passes is plain Algorithm 1 (it explores: far points
+drag ``v`` around). The second half starts again from the best ``v`` and leaves out points
+whose DeepFool perturbation from ``x + v`` is longer than ``focus_reach * eps``: they cannot
+be fooled near ``v``, and their long vectors would otherwise dominate the sum and pull ``v``
+off a narrow optimum. ``restarts`` runs independent orders in parallel (``vmap``) and keeps
+the best. Everything runs in one jitted function: ``lax.while_loop`` over passes,
+``lax.scan`` over mini-batches.
+
+Choices, measured against the brute-force optimum of 2D tasks (bands, ring, wavy blobs, a
+trained MLP; 3 data sets x 3 keys x l2/linf; ratios are worst cases): summing the DeepFool
+perturbations reaches 0.99 where their mean stalls at 0 on the ring (they cancel); chunk=1
+(one point at a time) 0.91; plain sum, batch 16, 4 restarts 0.93 (a narrow optimum of the
+MLP); with the focused second half 0.987 (0.973 with one restart), and 1.0 on the
+preset tasks of ``toymodels`` (7 settings x 2 norms).
 
 Example:
     >>> import jax, jax.numpy as jnp
@@ -36,14 +49,15 @@ import jax.numpy as jnp
 
 from attacks.deepfool import check_deepfool_args, deepfool_steps
 from attacks.fooling import as_batch, as_labels, as_logits_fn, predict, reference_labels
-from attacks.norms import parse_norm, project
+from attacks.norms import lp_norm, parse_norm, project
 
 AGGREGATES = ("sum", "mean")
 
 
-def _update(logits_fn, v, x, labels, valid, eps, overshoot, *, norm, top_k, max_iter,
+def _update(logits_fn, v, x, labels, valid, eps, overshoot, reach, *, norm, top_k, max_iter,
             aggregate, chunk):
-    """Traceable one-mini-batch update; ``valid: bool[b]`` masks padding rows."""
+    """Traceable one-mini-batch update; ``valid: bool[b]`` masks padding rows; points whose
+    DeepFool perturbation is longer than ``reach * eps`` are left out."""
     b = x.shape[0]
     pieces = b // chunk
 
@@ -53,6 +67,7 @@ def _update(logits_fn, v, x, labels, valid, eps, overshoot, *, norm, top_k, max_
         active = ok & (predict(logits_fn, moved) == ys)
         r = deepfool_steps(logits_fn, moved, ys, overshoot, norm=norm, top_k=top_k,
                            max_iter=max_iter)
+        active = active & (lp_norm(r, norm) <= reach * eps)
         r = jnp.where(active.reshape((-1,) + (1,) * (x.ndim - 1)), r, 0.0)
         dv = jnp.sum(r, axis=0)
         if aggregate == "mean":
@@ -65,11 +80,11 @@ def _update(logits_fn, v, x, labels, valid, eps, overshoot, *, norm, top_k, max_
 
 
 @functools.partial(jax.jit, static_argnames=("norm", "top_k", "max_iter", "aggregate", "chunk"))
-def _universal_update(logits_fn, v, x, labels, eps, overshoot, *, norm, top_k, max_iter,
+def _universal_update(logits_fn, v, x, labels, eps, overshoot, reach, *, norm, top_k, max_iter,
                       aggregate, chunk):
     labels = reference_labels(logits_fn, x, labels)
     valid = jnp.ones((x.shape[0],), jnp.bool_)
-    return _update(logits_fn, v, x, labels, valid, eps, overshoot, norm=norm, top_k=top_k,
+    return _update(logits_fn, v, x, labels, valid, eps, overshoot, reach, norm=norm, top_k=top_k,
                    max_iter=max_iter, aggregate=aggregate, chunk=chunk)
 
 
@@ -83,7 +98,7 @@ def _check(aggregate, chunk, batch_size):
 
 def universal_update(logits_fn, v, x, labels=None, *, norm, eps, top_k: int = 10,
                      overshoot=0.02, max_iter: int = 10, aggregate: str = "sum",
-                     chunk: int | None = None) -> jax.Array:
+                     chunk: int | None = None, reach=float("inf")) -> jax.Array:
     """One mini-batch step of Algorithm 1, for runners that stream data and checkpoint.
 
     Args:
@@ -98,6 +113,9 @@ def universal_update(logits_fn, v, x, labels=None, *, norm, eps, top_k: int = 10
             chunk not yet fooled, static.
         chunk: size of the pieces of ``x`` processed one after the other (must divide
             ``b``); ``None`` means ``b`` (one batched update), static.
+        reach: traced; points whose DeepFool perturbation from ``x + v`` is longer than
+            ``reach * eps`` are left out of the update (``inf``, the default, keeps all, as
+            Algorithm 1 does).
 
     Returns:
         ``f32[*shape]``, the new ``v`` with ``|v|_p <= eps``.
@@ -111,18 +129,19 @@ def universal_update(logits_fn, v, x, labels=None, *, norm, eps, top_k: int = 10
         raise ValueError(f"v must have shape {x.shape[1:]} (one point), got {v.shape}")
     return _universal_update(as_logits_fn(logits_fn), v, x, as_labels(labels, x.shape[0]),
                              jnp.asarray(eps, x.dtype), jnp.asarray(overshoot, x.dtype),
-                             norm=parse_norm(norm), top_k=int(top_k), max_iter=int(max_iter),
-                             aggregate=aggregate, chunk=chunk)
+                             jnp.asarray(reach, x.dtype), norm=parse_norm(norm), top_k=int(top_k),
+                             max_iter=int(max_iter), aggregate=aggregate, chunk=chunk)
 
 
 @functools.partial(jax.jit, static_argnames=(
-    "norm", "top_k", "max_iter", "aggregate", "chunk", "batch_size", "max_passes", "restarts"))
-def _universal(logits_fn, x, labels, eps, key, overshoot, target_rate, *, norm, top_k,
-               max_iter, aggregate, chunk, batch_size, max_passes, restarts):
+    "norm", "top_k", "max_iter", "aggregate", "chunk", "batch_size", "restarts"))
+def _universal(logits_fn, x, labels, eps, key, overshoot, target_rate, max_passes, focus_reach,
+               *, norm, top_k, max_iter, aggregate, chunk, batch_size, restarts):
     labels = reference_labels(logits_fn, x, labels)
     n = x.shape[0]
     batches = -(-n // batch_size)
     valid = (jnp.arange(batches * batch_size) < n).reshape(batches, batch_size)
+    explore = (max_passes + 1) // 2          # passes of plain Algorithm 1, then focused ones
 
     def rate(v):
         return jnp.mean((predict(logits_fn, x + v) != labels).astype(jnp.float32))
@@ -134,12 +153,15 @@ def _universal(logits_fn, x, labels, eps, key, overshoot, target_rate, *, norm, 
             order = jnp.concatenate([jax.random.permutation(k_order, n),
                                      jnp.zeros((batches * batch_size - n,), jnp.int32)])
             order = order.reshape(batches, batch_size)
+            v = jnp.where(p == explore, best_v, v)   # the focused passes start from the best
+            reach = jnp.where(p < explore, jnp.inf, focus_reach).astype(x.dtype)
 
             def mini_batch(carry, batch):
                 v, best_v, best_rate = carry
                 idx, ok = batch
-                v = _update(logits_fn, v, x[idx], labels[idx], ok, eps, overshoot, norm=norm,
-                            top_k=top_k, max_iter=max_iter, aggregate=aggregate, chunk=chunk)
+                v = _update(logits_fn, v, x[idx], labels[idx], ok, eps, overshoot, reach,
+                            norm=norm, top_k=top_k, max_iter=max_iter, aggregate=aggregate,
+                            chunk=chunk)
                 r = rate(v)
                 better = r > best_rate
                 return (v, jnp.where(better, v, best_v), jnp.maximum(r, best_rate)), None
@@ -161,10 +183,11 @@ def _universal(logits_fn, x, labels, eps, key, overshoot, target_rate, *, norm, 
     return best_vs[jnp.argmax(best_rates)]
 
 
-def universal_perturbation(logits_fn, x, labels=None, *, norm, eps, key, batch_size: int = 32,
-                           max_passes: int = 10, target_rate=1.0, restarts: int = 1,
+def universal_perturbation(logits_fn, x, labels=None, *, norm, eps, key, batch_size: int = 16,
+                           max_passes: int = 10, target_rate=1.0, restarts: int = 4,
                            top_k: int = 10, overshoot=0.02, max_iter: int = 10,
-                           aggregate: str = "sum", chunk: int | None = None) -> jax.Array:
+                           aggregate: str = "sum", chunk: int | None = None,
+                           focus_reach=1.0) -> jax.Array:
     """One perturbation in B_eps that fools as many points of ``x`` as it can.
 
     Args:
@@ -175,12 +198,15 @@ def universal_perturbation(logits_fn, x, labels=None, *, norm, eps, key, batch_s
         eps: radius, traced.
         key: ``jax.random.key`` for the orders of the passes.
         batch_size: points per update (the last mini-batch is padded), static.
-        max_passes: most passes over the data, static.
+        max_passes: most passes over the data; traced (it only bounds a while loop, so a new
+            value does not recompile).
         target_rate: stop after the pass in which the fooling rate reached it, traced.
         restarts: independent runs with different orders (in parallel), static.
         top_k, overshoot, max_iter: DeepFool's, as in :func:`universal_update`.
         aggregate, chunk: how a mini-batch's DeepFool perturbations combine, as in
             :func:`universal_update`.
+        focus_reach: the ``reach`` of the second half of the passes, traced (``inf`` makes
+            every pass plain Algorithm 1).
 
     Returns:
         ``f32[*shape]`` (``x.shape[1:]``): the best ``v`` seen, ``|v|_p <= eps``.
@@ -194,7 +220,7 @@ def universal_perturbation(logits_fn, x, labels=None, *, norm, eps, key, batch_s
     _check(aggregate, chunk, batch_size)
     return _universal(as_logits_fn(logits_fn), x, as_labels(labels, x.shape[0]),
                       jnp.asarray(eps, x.dtype), key, jnp.asarray(overshoot, x.dtype),
-                      jnp.asarray(target_rate, jnp.float32), norm=parse_norm(norm),
-                      top_k=int(top_k), max_iter=int(max_iter), aggregate=aggregate,
-                      chunk=chunk, batch_size=int(batch_size), max_passes=int(max_passes),
+                      jnp.asarray(target_rate, jnp.float32), jnp.asarray(max_passes, jnp.int32),
+                      jnp.asarray(focus_reach, x.dtype), norm=parse_norm(norm), top_k=int(top_k), max_iter=int(max_iter),
+                      aggregate=aggregate, chunk=chunk, batch_size=int(batch_size),
                       restarts=int(restarts))

@@ -8,7 +8,7 @@ from jax.tree_util import Partial
 
 from attacks.fooling import (as_logits_fn, ce_loss, fooling_rate, margin_loss, predict,
                              reference_labels)
-from test_attacks_tasks import (TRACES, linear_model, strict_dtype_promotion)  # noqa: F401
+from test_attacks_tasks import (normal_points, TRACES, linear_model, strict_dtype_promotion)  # noqa: F401
 
 
 def threshold(x):
@@ -56,7 +56,7 @@ def test_as_logits_fn_keeps_partials_and_wraps_callables():
 
 
 def test_fooling_rate_does_not_recompile_for_new_parameters():
-    x = jax.random.normal(jax.random.key(0), (32, 5))
+    x = normal_points(64, 5, seed=0)
     f1, f2 = linear_model(seed=1, counting=True), linear_model(seed=2, counting=True)
     fooling_rate(f1, x, jnp.zeros(5))
     traced = TRACES["linear"]

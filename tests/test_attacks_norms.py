@@ -34,7 +34,7 @@ def test_lp_norm_over_all_non_leading_axes():
 
 
 def test_steepest_direction_is_unit_and_maximises_the_inner_product():
-    g = jax.random.normal(jax.random.key(0), (50, 4))
+    g = jnp.asarray(np.random.default_rng(0).normal(size=(50, 4)), jnp.float32)
     for norm in ("2", "inf"):
         u = steepest_direction(g, norm)
         np.testing.assert_allclose(lp_norm(u, norm), 1.0, rtol=1e-6)
@@ -56,13 +56,12 @@ def test_project_linf_clips():
 
 @pytest.mark.parametrize("norm", ["2", "inf"])
 def test_project_is_the_nearest_point_of_the_ball(norm):
-    k1, k2 = jax.random.split(jax.random.key(1))
-    delta = 2.0 * jax.random.normal(k1, (200, 3, 2))
+    delta = jnp.asarray(2.0 * np.random.default_rng(1).normal(size=(200, 3, 2)), jnp.float32)
     p = project(delta, norm, 1.0)
     assert float(lp_norm(p, norm).max()) <= 1.0 + 1e-6
     np.testing.assert_allclose(project(p, norm, 1.0), p, rtol=1e-6)      # idempotent
     # No point of the ball is closer (Euclidean) to delta than its projection.
-    others = sample_ball(k2, (200, 3, 2), norm, 1.0)
+    others = sample_ball(jax.random.key(2), (200, 3, 2), norm, 1.0)
     closer = lp_norm(delta - others, 2) < lp_norm(delta - p, 2) - 1e-6
     assert not bool(jnp.any(closer))
 
@@ -74,38 +73,38 @@ def test_project_accepts_one_radius_per_row():
 
 
 @pytest.mark.parametrize("norm", ["2", "inf"])
-@pytest.mark.parametrize("shape", [(500, 2), (20, 8, 8, 3)])
-def test_sample_sphere_lies_on_the_sphere(norm, shape):
-    d = sample_sphere(jax.random.key(2), shape, norm, 0.3)
-    assert d.shape == shape and d.dtype == jnp.float32
+def test_sample_sphere_lies_on_the_sphere(norm):
+    d = sample_sphere(jax.random.key(2), (20, 8, 8, 3), norm, 0.3)
+    assert d.shape == (20, 8, 8, 3) and d.dtype == jnp.float32
     np.testing.assert_allclose(lp_norm(d, norm), 0.3, rtol=1e-5)
 
 
+N = 20000  # one sample shape (N, 3) for the statistical tests: one compilation per sampler
+
+
 def test_linf_sphere_is_uniform_on_the_cube_surface():
-    n = 60000
-    d = np.asarray(sample_sphere(jax.random.key(3), (n, 3), "inf", 2.0))
+    d = np.asarray(sample_sphere(jax.random.key(3), (N, 3), "inf", 2.0))
     on_face = np.isclose(np.abs(d), 2.0)
     assert on_face.any(axis=1).all()
-    face = np.argmax(on_face, axis=1) * 2 + (d[np.arange(n), np.argmax(on_face, axis=1)] > 0)
-    counts = np.bincount(face, minlength=6) / n
-    np.testing.assert_allclose(counts, 1 / 6, atol=0.01)                  # six equal faces
+    axis = np.argmax(on_face, axis=1)
+    face = axis * 2 + (d[np.arange(N), axis] > 0)
+    counts = np.bincount(face, minlength=6) / N
+    np.testing.assert_allclose(counts, 1 / 6, atol=0.012)                 # six equal faces
     free = d[~on_face]                                                    # the other coordinates
-    assert abs(free.mean()) < 0.02 and abs(free.var() - 4.0 / 3.0) < 0.03  # uniform on [-2, 2]
+    assert abs(free.mean()) < 0.03 and abs(free.var() - 4.0 / 3.0) < 0.03  # uniform on [-2, 2]
 
 
 def test_l2_sphere_is_isotropic():
-    n, dim = 40000, 4
-    d = np.asarray(sample_sphere(jax.random.key(4), (n, dim), 2, 1.0))
-    np.testing.assert_allclose(d.mean(axis=0), 0.0, atol=0.01)
-    np.testing.assert_allclose(np.cov(d.T), np.eye(dim) / dim, atol=0.01)
+    d = np.asarray(sample_sphere(jax.random.key(4), (N, 3), 2, 1.0))
+    np.testing.assert_allclose(d.mean(axis=0), 0.0, atol=0.015)
+    np.testing.assert_allclose(np.cov(d.T), np.eye(3) / 3, atol=0.015)
 
 
 def test_l2_ball_radius_law():
-    # Uniform in the d-ball: P(|x| <= r) = r^d.
-    n, dim = 40000, 3
-    r = np.asarray(lp_norm(sample_ball(jax.random.key(5), (n, dim), 2, 1.0), 2))
+    # Uniform in the 3-ball: P(|x| <= r) = r^3.
+    r = np.linalg.norm(np.asarray(sample_ball(jax.random.key(5), (N, 3), 2, 1.0)), axis=1)
     for t in (0.5, 0.8, 0.95):
-        assert abs(np.mean(r <= t) - t ** dim) < 0.01
+        assert abs(np.mean(r <= t) - t ** 3) < 0.015
     assert r.max() <= 1.0 + 1e-6
 
 

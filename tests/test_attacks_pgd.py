@@ -9,7 +9,7 @@ from attacks.fgsm import fgsm
 from attacks.fooling import fooling_rate, margin_loss, predict
 from attacks.norms import lp_norm
 from attacks.pgd import pgd
-from test_attacks_tasks import (TRACES, linear_distances, linear_model,  # noqa: F401
+from test_attacks_tasks import (normal_points, TRACES, linear_distances, linear_model,  # noqa: F401
                                 mlp_task, strict_dtype_promotion)
 
 
@@ -32,7 +32,7 @@ def test_pgd_stays_in_the_ball_and_beats_fgsm(norm):
 @pytest.mark.parametrize("norm", ["2", "inf"])
 def test_pgd_reaches_the_exact_pointwise_rate_of_a_linear_model(norm):
     f = linear_model(d=5, classes=4, seed=3)
-    x = jax.random.normal(jax.random.key(4), (200, 5))
+    x = normal_points(200, 5, seed=4)
     eps = 0.3
     exact = float(jnp.mean((linear_distances(f, x, norm) <= eps).astype(jnp.float32)))
     delta = pgd(f, x, norm=norm, eps=eps, key=jax.random.key(5), steps=20, restarts=3)
@@ -42,25 +42,17 @@ def test_pgd_reaches_the_exact_pointwise_rate_of_a_linear_model(norm):
 
 
 def test_pgd_default_step_is_two_and_a_half_eps_over_steps():
-    f, x, _ = mlp_task(n=200)
-    key = jax.random.key(1)
-    a = pgd(f, x, norm="inf", eps=0.2, key=key, steps=8)
-    b = pgd(f, x, norm="inf", eps=0.2, key=key, steps=8, step_size=2.5 * 0.2 / 8)
-    c = pgd(f, x, norm="inf", eps=0.2, key=key, steps=8, step_size=0.01)
+    f, x, _ = mlp_task(n=300)
+    key = jax.random.key(0)
+    a = pgd(f, x, norm="2", eps=0.15, key=key, steps=10, restarts=2)
+    b = pgd(f, x, norm="2", eps=0.15, key=key, steps=10, restarts=2, step_size=2.5 * 0.15 / 10)
+    c = pgd(f, x, norm="2", eps=0.15, key=key, steps=10, restarts=2, step_size=0.001)
     np.testing.assert_allclose(a, b, atol=1e-7)
     assert not np.allclose(a, c)
 
 
-def test_more_restarts_fool_more():
-    f, x, _ = mlp_task(n=300)
-    rates = [float(fooling_rate(f, x, pgd(f, x, norm=2, eps=0.15, key=jax.random.key(2),
-                                          steps=3, restarts=r, loss="margin")))
-             for r in (1, 8)]
-    assert rates[1] >= rates[0]
-
-
 def test_pgd_is_deterministic_and_does_not_recompile():
-    x = jax.random.normal(jax.random.key(0), (16, 5))
+    x = normal_points(64, 5, seed=0)
     key = jax.random.key(7)
     pgd(linear_model(seed=1, counting=True), x, norm=2, eps=0.1, key=key, steps=5, restarts=2,
         step_size=0.01)
