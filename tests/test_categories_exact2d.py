@@ -7,7 +7,14 @@ import pytest
 
 from categories.exact2d import exact_at, exact_fractions, scan_profile, sphere_point
 
-jax.config.update("jax_numpy_dtype_promotion", "strict")
+
+
+@pytest.fixture(autouse=True)
+def strict_dtype_promotion():
+    """Our code under strict promotion, for this module's tests only (a global switch
+    would leak into every test collected after it, the app's included)."""
+    with jax.numpy_dtype_promotion("strict"):
+        yield
 
 
 def _halfplane():
