@@ -4,8 +4,8 @@ Each restart starts uniformly in B_eps, takes ``steps`` steepest-ascent steps of
 loss (``g/|g|_2`` for l2, ``sign g`` for linf), projecting back onto B_eps after each one.
 Every iterate (and the clean point) is scored, and per example the best one is kept: one
 that fools if any (the first found), otherwise the one of highest margin
-``max_{j!=y} z_j - z_y`` (how close to fooling it is, whatever loss the ascent follows). Restarts run one after another
-(``lax.scan``), so memory does not grow with ``restarts``.
+``max_{j!=y} z_j - z_y`` (how close to fooling it is, whatever loss the ascent follows).
+Restarts run one after another (``lax.scan``), so memory does not grow with ``restarts``.
 
 Example:
     >>> import jax, jax.numpy as jnp

@@ -221,6 +221,6 @@ def universal_perturbation(logits_fn, x, labels=None, *, norm, eps, key, batch_s
     return _universal(as_logits_fn(logits_fn), x, as_labels(labels, x.shape[0]),
                       jnp.asarray(eps, x.dtype), key, jnp.asarray(overshoot, x.dtype),
                       jnp.asarray(target_rate, jnp.float32), jnp.asarray(max_passes, jnp.int32),
-                      jnp.asarray(focus_reach, x.dtype), norm=parse_norm(norm), top_k=int(top_k), max_iter=int(max_iter),
-                      aggregate=aggregate, chunk=chunk, batch_size=int(batch_size),
-                      restarts=int(restarts))
+                      jnp.asarray(focus_reach, x.dtype), norm=parse_norm(norm), top_k=int(top_k),
+                      max_iter=int(max_iter), aggregate=aggregate, chunk=chunk,
+                      batch_size=int(batch_size), restarts=int(restarts))

@@ -1,6 +1,5 @@
 """DeepFool: the minimal perturbation, exact on linear classifiers, label-flipping on nets."""
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -8,8 +7,8 @@ import pytest
 from attacks.deepfool import candidate_classes, deepfool
 from attacks.fooling import predict
 from attacks.norms import lp_norm
-from test_attacks_tasks import (normal_points, TRACES, linear_distances, linear_model,  # noqa: F401
-                                mlp_task, strict_dtype_promotion)
+from test_attacks_tasks import (TRACES, linear_distances, linear_model, mlp_task,  # noqa: F401
+                                normal_points, perturbed, strict_dtype_promotion)
 
 
 @pytest.mark.parametrize("norm", ["2", "inf"])
@@ -17,8 +16,9 @@ def test_deepfool_finds_the_exact_distance_of_a_linear_classifier(norm):
     # |w.x + b| / |w|_2 for l2, / |w|_1 for linf, minimised over the other classes.
     f = linear_model(d=5, classes=4, seed=3)
     x = normal_points(64, 5, seed=4)
-    delta = deepfool(f, x, norm=norm, overshoot=0.0)
-    assert bool(jnp.all(predict(f, x + delta) != predict(f, x)))
+    y = predict(f, x)                   # given labels (the other tests reuse this compilation)
+    delta = deepfool(f, x, y, norm=norm, overshoot=0.0)
+    assert bool(jnp.all(predict(f, x + delta) != y))
     # One step lands 1e-4 (the step slack) beyond the nearest boundary.
     np.testing.assert_allclose(lp_norm(delta, norm), linear_distances(f, x, norm) + 1e-4,
                                rtol=1e-4, atol=1e-5)
@@ -27,8 +27,9 @@ def test_deepfool_finds_the_exact_distance_of_a_linear_classifier(norm):
 def test_overshoot_scales_the_total_perturbation():
     f = linear_model(d=5, classes=4, seed=3)
     x = normal_points(64, 5, seed=4)
-    plain = deepfool(f, x, norm=2, overshoot=0.0)
-    over = deepfool(f, x, norm=2, overshoot=0.5)
+    y = predict(f, x)
+    plain = deepfool(f, x, y, norm=2, overshoot=0.0)
+    over = deepfool(f, x, y, norm=2, overshoot=0.5)
     np.testing.assert_allclose(over, 1.5 * plain, rtol=1e-5, atol=1e-6)
 
 
@@ -66,12 +67,14 @@ def test_already_misclassified_points_are_left_alone():
     np.testing.assert_array_equal(deepfool(f, x, wrong, norm=2), 0.0)
 
 
-def test_deepfool_does_not_recompile_for_new_overshoot_or_parameters():
-    x = normal_points(64, 5, seed=0)
-    deepfool(linear_model(seed=1, counting=True), x, norm="inf", overshoot=0.02, max_iter=5)
+def test_deepfool_is_deterministic_and_does_not_recompile():
+    f = linear_model(d=5, classes=4, seed=3)
+    x = normal_points(64, 5, seed=4)
+    y = predict(f, x)
+    deepfool(f, x, y, norm="inf", overshoot=0.0)
     traced = TRACES["linear"]
-    a = deepfool(linear_model(seed=2, counting=True), x, norm="inf", overshoot=0.1, max_iter=5)
-    b = deepfool(linear_model(seed=2, counting=True), x, norm="inf", overshoot=0.1, max_iter=5)
+    a = deepfool(perturbed(f), x, y, norm="inf", overshoot=0.1)
+    b = deepfool(perturbed(f), x, y, norm="inf", overshoot=0.1)
     assert TRACES["linear"] == traced
     np.testing.assert_array_equal(a, b)
 

@@ -8,13 +8,13 @@ import pytest
 from attacks.fgsm import fgsm
 from attacks.fooling import ce_loss, margin_loss, predict
 from attacks.norms import lp_norm
-from test_attacks_tasks import (normal_points, TRACES, linear_model, mlp_task,  # noqa: F401
-                                strict_dtype_promotion)
+from test_attacks_tasks import (TRACES, linear_model, mlp_task, normal_points,  # noqa: F401
+                                perturbed, strict_dtype_promotion)
 
 
 @pytest.mark.parametrize("norm", ["2", "inf"])
 def test_fgsm_sits_on_the_sphere_and_raises_the_loss(norm):
-    f, x, _ = mlp_task(n=200)
+    f, x, _ = mlp_task(n=300)
     y = predict(f, x)
     delta = fgsm(f, x, None, norm=norm, eps=0.1)
     assert delta.shape == x.shape
@@ -54,10 +54,11 @@ def test_fgsm_uses_given_labels_and_accepts_plain_callables():
 
 
 def test_fgsm_does_not_recompile_for_new_eps_or_parameters():
-    x = normal_points(64, 5, seed=0)
-    fgsm(linear_model(seed=1, counting=True), x, norm=2, eps=0.1)
+    f = linear_model(d=5, classes=4, seed=3)
+    x = normal_points(64, 5, seed=4)
+    fgsm(f, x, norm=2, eps=0.2)
     traced = TRACES["linear"]
-    a = fgsm(linear_model(seed=2, counting=True), x, norm=2, eps=0.2)
-    b = fgsm(linear_model(seed=2, counting=True), x, norm=2, eps=0.2)
+    a = fgsm(perturbed(f), x, norm=2, eps=0.3)
+    b = fgsm(perturbed(f), x, norm=2, eps=0.3)
     assert TRACES["linear"] == traced
     np.testing.assert_array_equal(a, b)

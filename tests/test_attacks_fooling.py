@@ -1,6 +1,5 @@
 """Predicted labels, attack losses and the fooling rate."""
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -8,7 +7,8 @@ from jax.tree_util import Partial
 
 from attacks.fooling import (as_logits_fn, ce_loss, fooling_rate, margin_loss, predict,
                              reference_labels)
-from test_attacks_tasks import (normal_points, TRACES, linear_model, strict_dtype_promotion)  # noqa: F401
+from test_attacks_tasks import (TRACES, linear_model, normal_points,  # noqa: F401
+                                strict_dtype_promotion)
 
 
 def threshold(x):
@@ -57,7 +57,7 @@ def test_as_logits_fn_keeps_partials_and_wraps_callables():
 
 def test_fooling_rate_does_not_recompile_for_new_parameters():
     x = normal_points(64, 5, seed=0)
-    f1, f2 = linear_model(seed=1, counting=True), linear_model(seed=2, counting=True)
+    f1, f2 = linear_model(seed=1), linear_model(seed=2)
     fooling_rate(f1, x, jnp.zeros(5))
     traced = TRACES["linear"]
     rates = [float(fooling_rate(f, x, jnp.full((5,), s))) for f in (f1, f2) for s in (0.5, 1.0)]

@@ -14,6 +14,11 @@ MODULES = ["attacks", "attacks.norms", "attacks.fooling", "attacks.fgsm", "attac
            "attacks.deepfool", "attacks.universal", "attacks.sgd_universal", "attacks.random"]
 
 
+def test_attack_tests_run_under_strict_dtype_promotion():
+    import jax
+    assert jax.config.jax_numpy_dtype_promotion == "strict"
+
+
 def test_the_interface_is_exported():
     for name in ["parse_norm", "lp_norm", "project", "sample_sphere", "fgsm", "pgd", "deepfool",
                  "universal_perturbation", "universal_update", "sgd_universal",

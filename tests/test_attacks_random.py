@@ -10,11 +10,11 @@ import pytest
 from attacks.fooling import fooling_rate
 from attacks.norms import lp_norm
 from attacks.random import random_perturbation
-from test_attacks_tasks import ring_task, strict_dtype_promotion  # noqa: F401
+from test_attacks_tasks import images, ring_task, strict_dtype_promotion  # noqa: F401
 
 
 def test_random_perturbations_lie_on_the_sphere():
-    x = jnp.zeros((10, 4, 4, 3))
+    x = images()
     for norm in ("2", "inf"):
         d = random_perturbation(None, x, norm=norm, eps=0.25, key=jax.random.key(0))
         assert d.shape == x.shape
@@ -22,7 +22,7 @@ def test_random_perturbations_lie_on_the_sphere():
 
 
 def test_same_key_same_numbers():
-    x = jnp.zeros((10, 2))
+    x = jnp.zeros((8000, 2))
     a = random_perturbation(None, x, norm=2, eps=0.1, key=jax.random.key(3))
     b = random_perturbation(None, x, norm=2, eps=0.1, key=jax.random.key(3))
     c = random_perturbation(None, x, norm=2, eps=0.1, key=jax.random.key(4))
@@ -47,7 +47,8 @@ def _ring_random_rate(norm, radius, eps, m=200000):
 
 @pytest.mark.parametrize("norm", ["2", "inf"])
 def test_fooling_rate_matches_quadrature_on_the_ring(norm):
-    f, x, eps = ring_task(n=8000)
+    f, x, eps = ring_task()                      # 400 points, 20 draws each
+    x = jnp.tile(x, (20, 1))
     expected = _ring_random_rate(norm, 1.0 - 0.5 * eps, eps)
     delta = random_perturbation(f, x, norm=norm, eps=eps, key=jax.random.key(1))
     rate = float(fooling_rate(f, x, delta))

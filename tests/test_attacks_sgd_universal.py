@@ -9,21 +9,20 @@ from attacks.fooling import fooling_rate
 from attacks.norms import lp_norm
 from attacks.random import random_perturbation
 from attacks.sgd_universal import sgd_universal, sgd_universal_step
-from test_attacks_tasks import (normal_points, TRACES, bands_task, linear_model, mlp_task,  # noqa: F401
+from test_attacks_tasks import (TRACES, bands_task, mlp_task, perturbed,  # noqa: F401
                                 strict_dtype_promotion, task_optimum)
 
 
 @pytest.mark.parametrize("norm", ["2", "inf"])
 def test_sgd_universal_on_the_trained_mlp(norm):
     f, x, eps = mlp_task()
-    optimum = task_optimum("mlp", norm)
     v = sgd_universal(f, x, norm=norm, eps=eps, key=jax.random.key(0))
     assert v.shape == (2,)
     assert float(lp_norm(v[None], norm)[0]) <= eps * (1 + 1e-5)
     rate = float(fooling_rate(f, x, v))
     # Measured over 2 data sets x 2 keys: 0.85-1.0 of the optimum (mean 0.99).
-    assert rate >= 0.8 * optimum
-    xs = jnp.tile(x, (8, 1))
+    assert rate >= 0.8 * task_optimum("mlp", norm)
+    xs = jnp.tile(x, (20, 1))
     noise = random_perturbation(f, xs, norm=norm, eps=eps, key=jax.random.key(1))
     assert rate >= float(fooling_rate(f, xs, noise))
 
@@ -50,13 +49,13 @@ def test_clip_zero_ignores_fooled_points():
 
 
 def test_sgd_universal_is_deterministic_and_does_not_recompile():
-    x = normal_points(64, 5, seed=0)
+    f, x, eps = mlp_task()
     key = jax.random.key(5)
-    sgd_universal(linear_model(seed=1, counting=True), x, norm="inf", eps=0.5, key=key,
-                  max_passes=2)
-    traced = TRACES["linear"]
-    f2 = linear_model(seed=2, counting=True)
-    a = sgd_universal(f2, x, norm="inf", eps=0.8, key=key, max_passes=2)
-    b = sgd_universal(f2, x, norm="inf", eps=0.8, key=key, max_passes=2)
-    assert TRACES["linear"] == traced
+    sgd_universal(f, x, norm="inf", eps=eps, key=key)            # compiled by now
+    traced = TRACES["mlp"]
+    a = sgd_universal(perturbed(f), x, norm="inf", eps=0.7 * eps, key=key, max_passes=2,
+                      clip=1.0, target_rate=0.9)
+    b = sgd_universal(perturbed(f), x, norm="inf", eps=0.7 * eps, key=key, max_passes=2,
+                      clip=1.0, target_rate=0.9)
+    assert TRACES["mlp"] == traced
     np.testing.assert_array_equal(a, b)

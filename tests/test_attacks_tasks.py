@@ -36,44 +36,69 @@ def strict_dtype_promotion():
 
 # ---------------------------------------------------------------------- classifiers
 
-def bands_logits(height, x):
-    """Horizontal bands of ``height``, alternating classes 1 and 0: ``f32[n, 2]``."""
-    return jnp.stack([jnp.zeros_like(x[:, 1]), jnp.sin(jnp.pi * x[:, 1] / height)], axis=1)
-
-
-def disc_logits(radius, x):
-    """Class 0 inside the disc of ``radius`` around 0, class 1 outside: ``f32[n, 2]``."""
-    r = jnp.sqrt(jnp.sum(x * x, axis=1))
-    return jnp.stack([radius - r, jnp.zeros_like(r)], axis=1)
-
-
-def wavy_blobs_logits(centers, wave, x):
-    """Three classes, nearest of ``centers`` (f32[3, 2]) with wavy boundaries: f32[n, 3]."""
-    d2 = jnp.sum((x[:, None, :] - centers[None]) ** 2, axis=2)
-    phase = jnp.arange(3, dtype=x.dtype) * 2.1
-    return -0.5 * d2 + wave * jnp.sin(4.0 * x[:, :1] + 3.0 * x[:, 1:] + phase[None])
-
-
-def linear_logits(w, b, x):
-    """Multi-class linear classifier ``x @ w + b`` on flattened points: ``f32[n, c]``."""
-    return x.reshape(x.shape[0], -1) @ w + b
-
-
+# How often each classifier's Python function ran: under jit, once per trace. A test that
+# calls an attack again with new eps or parameters checks that the count does not move.
 TRACES = collections.Counter()
 
 
-def counting_linear_logits(w, b, x):
-    """:func:`linear_logits` that counts how often it is traced (by jit) or run."""
+def analytic_logits(params, x):
+    """One family of analytic 2D classifiers with three classes, ``f32[n, 3]``:
+
+    ``z_c = x . w_c + b_c + a_c sin(x . omega_c + phi_c) + g_c |x|``.
+
+    The tasks below are parameters of this one function, so an attack compiled for one of
+    them serves all (and shows that new parameters do not recompile).
+    """
+    TRACES["analytic"] += 1
+    radius = jnp.sqrt(jnp.sum(x * x, axis=1, keepdims=True) + 1e-12)   # finite gradient at 0
+    return (x @ params["w"] + params["b"]
+            + params["a"] * jnp.sin(x @ params["omega"] + params["phi"])
+            + params["g"] * radius)
+
+
+def analytic_params(w=None, b=(0.0, 0.0, 0.0), a=(0.0, 0.0, 0.0), omega=None,
+                    phi=(0.0, 0.0, 0.0), g=(0.0, 0.0, 0.0)):
+    """The parameters of :func:`analytic_logits` as f32 arrays (unused classes get b=-100)."""
+    arr = lambda v, shape: jnp.asarray(np.zeros(shape) if v is None else v, jnp.float32)
+    return {"w": arr(w, (2, 3)), "b": arr(b, (3,)), "a": arr(a, (3,)),
+            "omega": arr(omega, (2, 3)), "phi": arr(phi, (3,)), "g": arr(g, (3,))}
+
+
+def bands_classifier():
+    """Horizontal bands of height 1, alternating classes 1 (sin(pi y) > 0) and 0."""
+    omega = np.zeros((2, 3))
+    omega[1, 1] = np.pi
+    return Partial(analytic_logits, analytic_params(b=(0.0, 0.0, -100.0), a=(0.0, 1.0, 0.0),
+                                                    omega=omega))
+
+
+def disc_classifier():
+    """Class 0 inside the unit disc (1 - |x| > 0), class 1 outside."""
+    return Partial(analytic_logits, analytic_params(b=(1.0, 0.0, -100.0), g=(-1.0, 0.0, 0.0)))
+
+
+def wavy_blobs_classifier(centers: np.ndarray, wave: float = 0.4):
+    """Nearest of three ``centers`` (-|x - mu_c|^2 / 2 without the common -|x|^2 / 2) with
+    wavy boundaries ``wave * sin(4 x_0 + 3 x_1 + 2.1 c)``."""
+    omega = np.tile(np.array([[4.0], [3.0]]), (1, 3))
+    return Partial(analytic_logits, analytic_params(
+        w=centers.T, b=-0.5 * np.sum(centers ** 2, axis=1), a=(wave,) * 3, omega=omega,
+        phi=2.1 * np.arange(3)))
+
+
+def linear_logits(w, b, x):
+    """Multi-class linear classifier ``x @ w + b`` on flattened points: ``f32[n, c]``
+    (counted in ``TRACES["linear"]``)."""
     TRACES["linear"] += 1
-    return linear_logits(w, b, x)
+    return x.reshape(x.shape[0], -1) @ w + b
 
 
-def linear_model(d: int = 5, classes: int = 4, seed: int = 0, counting: bool = False):
+def linear_model(d: int = 5, classes: int = 4, seed: int = 0):
     """A random multi-class linear classifier on ``f32[n, d]`` as a Partial."""
     rng = np.random.default_rng(seed)
     w = jnp.asarray(rng.normal(size=(d, classes)), jnp.float32)
     b = jnp.asarray(rng.normal(size=(classes,)), jnp.float32)
-    return Partial(counting_linear_logits if counting else linear_logits, w, b)
+    return Partial(linear_logits, w, b)
 
 
 def normal_points(n: int, d: int, seed: int = 0):
@@ -108,7 +133,8 @@ def numpy_init(seed: int):
 
 
 def conv_apply(graphdef, state, x):
-    """Forward pass of a split NNX model on images."""
+    """Forward pass of a split NNX model on images (counted in ``TRACES["conv"]``)."""
+    TRACES["conv"] += 1
     return nnx.merge(graphdef, state)(x)
 
 
@@ -140,8 +166,14 @@ def images(n: int = 16, seed: int = 0):
 
 
 def mlp_apply(graphdef, state, x):
-    """Forward pass of a split NNX model."""
+    """Forward pass of a split NNX model (counted in ``TRACES["mlp"]``)."""
+    TRACES["mlp"] += 1
     return nnx.merge(graphdef, state)(x)
+
+
+def perturbed(f: Partial, scale: float = 1.01) -> Partial:
+    """The same classifier with every parameter array scaled: same function, new leaves."""
+    return jax.tree.map(lambda a: a * scale, f)
 
 
 class MLP(nnx.Module):
@@ -170,7 +202,7 @@ def bands_task(n: int = 400, eps: float = 0.2, seed: int = 0):
     level = rng.integers(1, 4, n)
     gap = eps * rng.uniform(0.3, 0.9, n)
     x = np.stack([rng.uniform(-2.0, 2.0, n), level - gap], axis=1)
-    return Partial(bands_logits, jnp.float32(1.0)), jnp.asarray(x, jnp.float32), eps
+    return bands_classifier(), jnp.asarray(x, jnp.float32), eps
 
 
 def ring_task(n: int = 400, eps: float = 0.2, seed: int = 0):
@@ -178,7 +210,7 @@ def ring_task(n: int = 400, eps: float = 0.2, seed: int = 0):
     angle = np.random.default_rng(seed).uniform(0.0, 2 * math.pi, n)
     radius = 1.0 - 0.5 * eps
     x = radius * np.stack([np.cos(angle), np.sin(angle)], axis=1)
-    return Partial(disc_logits, jnp.float32(1.0)), jnp.asarray(x, jnp.float32), eps
+    return disc_classifier(), jnp.asarray(x, jnp.float32), eps
 
 
 def blob_points(seed: int, n: int):
@@ -192,13 +224,13 @@ def blob_points(seed: int, n: int):
     strip = np.stack([t, 0.15 + 0.25 * np.sin(3.0 * t)], axis=1)
     x = jnp.asarray(np.concatenate([blobs, strip]), jnp.float32)
     y = jnp.asarray(np.concatenate([cls, np.full(n - n_blob, 3)]), jnp.int32)
-    return x, y, jnp.asarray(centers, jnp.float32)
+    return x, y, centers
 
 
 def wavy_blobs_task(n: int = 400, eps: float = 0.8, seed: int = 0):
     """Three Gaussian blobs and a wavy strip, classified by wavy nearest-centre logits."""
     x, _, centers = blob_points(seed, n)
-    return Partial(wavy_blobs_logits, centers, jnp.float32(0.4)), x, eps
+    return wavy_blobs_classifier(centers), x, eps
 
 
 @functools.lru_cache(maxsize=None)
@@ -255,8 +287,8 @@ def ball_grid(norm: str, eps: float, size: int, center=(0.0, 0.0), half: float |
     half = eps if half is None else half
     a = np.linspace(-half, half, size)
     g = np.stack(np.meshgrid(a, a, indexing="ij"), -1).reshape(-1, 2) + np.asarray(center)
-    inside = (np.linalg.norm(g, axis=1) if norm == "2" else np.abs(g).max(axis=1)) <= eps * (1 + 1e-6)
-    return jnp.asarray(g[inside], jnp.float32)
+    size_of = np.linalg.norm(g, axis=1) if norm == "2" else np.abs(g).max(axis=1)
+    return jnp.asarray(g[size_of <= eps * (1 + 1e-6)], jnp.float32)
 
 
 def _padded_rates(logits_fn, x, deltas, length: int = 8192):
