@@ -74,7 +74,9 @@ def _update(logits_fn, v, x, labels, valid, eps, overshoot, reach, *, norm, top_
             dv = dv / jnp.maximum(jnp.sum(active), 1).astype(dv.dtype)
         return project((v + dv)[None], norm, eps)[0], None
 
-    split = lambda a: a.reshape((pieces, chunk) + a.shape[1:])
+    def split(a):
+        return a.reshape((pieces, chunk) + a.shape[1:])
+
     v, _ = jax.lax.scan(piece, v, (split(x), split(labels), split(valid)))
     return v
 
