@@ -20,7 +20,8 @@ def test_sgd_universal_on_the_trained_mlp(norm):
     assert v.shape == (2,)
     assert float(lp_norm(v[None], norm)[0]) <= eps * (1 + 1e-5)
     rate = float(fooling_rate(f, x, v))
-    # Measured over 2 data sets x 2 keys: 0.85-1.0 of the optimum (mean 0.99).
+    # Measured on the four 2D tasks (2 data sets x 3 keys): worst 0.988 of the optimum; an
+    # earlier version of the tasks had a worst case of 0.85, hence the margin.
     assert rate >= 0.8 * task_optimum("mlp", norm)
     xs = jnp.tile(x, (20, 1))
     noise = random_perturbation(f, xs, norm=norm, eps=eps, key=jax.random.key(1))
