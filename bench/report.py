@@ -276,7 +276,8 @@ def markdown(results: dict) -> str:
              "Reproduce: `pip install -r requirements-bench.txt`, then `pip install --no-deps "
              "torchattacks==3.5.1` (its declared dependencies would pull in torchvision and a "
              "CUDA torch), then `python -m bench --markdown docs/benchmarks.md` (the full "
-             "table, ~15 minutes on 2 cores) or `python -m bench --quick` (under two "
+             "table, about 15 minutes on a quiet 2-core machine, 30 under load) or "
+             "`python -m bench --quick` (about two "
              "minutes); `--json` prints one object instead, `--skip app` leaves a stage "
              "out. A missing peer shows as 'not installed' and its ratios as null.", "",
              f"Measured {m['date']} on {m['cpu']}, {m['cores']} cores "
