@@ -169,16 +169,31 @@ def wait_idle(page, timeout: float = 300.0) -> None:
     raise TimeoutError(f"the app was still running after {timeout} s")
 
 
-def click_probe(page, fx: float, fy: float) -> None:
+def click_probe(page, fx: float, fy: float, *, tries: int = 4) -> None:
     """Opens the probe tab and clicks its chart at the fractions ``(fx, fy)`` of its
-    width and height (from the top left); waits for the rerun."""
+    width and height (from the top left); waits until the click has set the probe.
+
+    Vega-Lite attaches its click handlers after the chart is drawn, and the selection
+    reaches the server a moment after the click, so a click that did not set the
+    probe's x within a few seconds is repeated (at most ``tries`` clicks).
+    """
     page.get_by_role("tab", name="Probe a point").click()
     wait_idle(page)
     chart = page.locator('[data-testid="stVegaLiteChart"]').nth(1)
     chart.scroll_into_view_if_needed()
-    box = chart.locator("canvas, svg").first.bounding_box()
-    page.mouse.click(box["x"] + fx * box["width"], box["y"] + fy * box["height"])
-    wait_idle(page)
+    surface = chart.locator("canvas, svg").first
+    surface.wait_for(state="visible")
+    probe_x = page.get_by_label("probe x")
+    for _ in range(tries):
+        box = surface.bounding_box()
+        page.mouse.click(box["x"] + fx * box["width"], box["y"] + fy * box["height"])
+        end = time.monotonic() + 5.0
+        while time.monotonic() < end:
+            wait_idle(page)
+            if probe_x.input_value():
+                return
+            time.sleep(0.2)
+    raise TimeoutError(f"{tries} clicks on the probe chart did not set the probe")
 
 
 def measure_app(quick: bool = True, *, first_ever: bool | None = None,
