@@ -46,7 +46,7 @@ def candidate_classes(logits: jax.Array, labels: jax.Array, top_k: int) -> jax.A
 
 
 def deepfool_steps(logits_fn, x, labels, overshoot, *, norm: str, top_k: int,
-                   max_iter: int) -> jax.Array:
+                   max_iter: int, logits: jax.Array | None = None) -> jax.Array:
     """Traceable DeepFool core (call it inside jit): returns ``(1 + overshoot) * r``.
 
     Args:
@@ -57,12 +57,14 @@ def deepfool_steps(logits_fn, x, labels, overshoot, *, norm: str, top_k: int,
         norm: ``"2"`` or ``"inf"``.
         top_k: candidate classes (including the label), at least 2.
         max_iter: most linearisation steps.
+        logits: ``f32[n, classes]``, ``logits_fn(x)`` if the caller has it already (saves a
+            forward pass).
 
     Returns:
         ``f32[n, *shape]``; zero for examples already misclassified w.r.t. ``labels``.
     """
     n = x.shape[0]
-    clean = logits_fn(x)
+    clean = logits_fn(x) if logits is None else logits
     cand = candidate_classes(clean, labels, top_k)
     k = cand.shape[1]
     # Cotangents e_j - e_0: one backward pass per candidate gives grad (z_j - z_y).

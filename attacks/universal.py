@@ -57,35 +57,43 @@ AGGREGATES = ("sum", "mean")
 def _update(logits_fn, v, x, labels, valid, eps, overshoot, reach, *, norm, top_k, max_iter,
             aggregate, chunk):
     """Traceable one-mini-batch update; ``valid: bool[b]`` masks padding rows; points whose
-    DeepFool perturbation is longer than ``reach * eps`` are left out."""
+    DeepFool perturbation is longer than ``reach * eps`` are left out.
+
+    Returns ``(v, fooled)``: the new ``v`` and ``bool[b]``, the valid rows that the ``v`` in
+    force when their piece came up already fooled (Algorithm 1 skips them). One forward pass
+    of ``x + v`` serves both that test and DeepFool's first linearisation.
+    """
     b = x.shape[0]
     pieces = b // chunk
 
     def piece(v, batch):
         xs, ys, ok = batch
         moved = xs + v
-        active = ok & (predict(logits_fn, moved) == ys)
-        r = deepfool_steps(logits_fn, moved, ys, overshoot, norm=norm, top_k=top_k,
-                           max_iter=max_iter)
+        logits = logits_fn(moved)
+        unfooled = jnp.argmax(logits, axis=-1).astype(jnp.int32) == ys
+        active = ok & unfooled
+        # label -1 (no class) for masked rows: DeepFool counts them as fooled, so they never
+        # keep its loop going
+        r = deepfool_steps(logits_fn, moved, jnp.where(ok, ys, -1), overshoot, norm=norm,
+                           top_k=top_k, max_iter=max_iter, logits=logits)
         active = active & (lp_norm(r, norm) <= reach * eps)
         r = jnp.where(active.reshape((-1,) + (1,) * (x.ndim - 1)), r, 0.0)
         dv = jnp.sum(r, axis=0)
         if aggregate == "mean":
             dv = dv / jnp.maximum(jnp.sum(active), 1).astype(dv.dtype)
-        return project((v + dv)[None], norm, eps)[0], None
+        return project((v + dv)[None], norm, eps)[0], ok & ~unfooled
 
     def split(a):
         return a.reshape((pieces, chunk) + a.shape[1:])
 
-    v, _ = jax.lax.scan(piece, v, (split(x), split(labels), split(valid)))
-    return v
+    v, fooled = jax.lax.scan(piece, v, (split(x), split(labels), split(valid)))
+    return v, fooled.reshape(b)
 
 
 @functools.partial(jax.jit, static_argnames=("norm", "top_k", "max_iter", "aggregate", "chunk"))
-def _universal_update(logits_fn, v, x, labels, eps, overshoot, reach, *, norm, top_k, max_iter,
-                      aggregate, chunk):
+def _universal_update(logits_fn, v, x, labels, valid, eps, overshoot, reach, *, norm, top_k,
+                      max_iter, aggregate, chunk):
     labels = reference_labels(logits_fn, x, labels)
-    valid = jnp.ones((x.shape[0],), jnp.bool_)
     return _update(logits_fn, v, x, labels, valid, eps, overshoot, reach, norm=norm, top_k=top_k,
                    max_iter=max_iter, aggregate=aggregate, chunk=chunk)
 
@@ -100,7 +108,8 @@ def _check(aggregate, chunk, batch_size):
 
 def universal_update(logits_fn, v, x, labels=None, *, norm, eps, top_k: int = 10,
                      overshoot=0.02, max_iter: int = 10, aggregate: str = "sum",
-                     chunk: int | None = None, reach=float("inf")) -> jax.Array:
+                     chunk: int | None = None, reach=float("inf"), mask=None,
+                     with_fooled: bool = False):
     """One mini-batch step of Algorithm 1, for runners that stream data and checkpoint.
 
     Args:
@@ -118,9 +127,24 @@ def universal_update(logits_fn, v, x, labels=None, *, norm, eps, top_k: int = 10
         reach: traced; points whose DeepFool perturbation from ``x + v`` is longer than
             ``reach * eps`` are left out of the update (``inf``, the default, keeps all, as
             Algorithm 1 does).
+        mask: ``bool[b]``, the rows to use (``None``: all); padding rows are False and add
+            nothing to the update or to ``fooled``.
+        with_fooled: also return which rows were already fooled (static).
 
     Returns:
-        ``f32[*shape]``, the new ``v`` with ``|v|_p <= eps``.
+        ``f32[*shape]``, the new ``v`` with ``|v|_p <= eps``; with ``with_fooled``, the pair
+        ``(v, fooled)`` with ``fooled: bool[b]`` the used rows whose label ``x + v`` already
+        changed before the update (the ``v`` before their chunk), from the same forward pass.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> def bands(x):  # horizontal bands of height 1
+        ...     return jnp.stack([jnp.zeros(x.shape[0]), jnp.sin(jnp.pi * x[:, 1])], axis=1)
+        >>> x = jnp.array([[0.0, 0.9], [1.0, 0.5], [2.0, 0.95]])  # the last row is padding
+        >>> v, fooled = universal_update(bands, jnp.array([0.0, 0.15]), x, norm=2, eps=0.2,
+        ...                              mask=jnp.array([True, True, False]), with_fooled=True)
+        >>> fooled.tolist(), float(jnp.linalg.norm(v)) <= 0.2 + 1e-6
+        ([True, False, False], True)
     """
     check_deepfool_args(top_k, max_iter)
     x = as_batch(x)
@@ -129,10 +153,16 @@ def universal_update(logits_fn, v, x, labels=None, *, norm, eps, top_k: int = 10
     v = jnp.asarray(v, x.dtype)
     if v.shape != x.shape[1:]:
         raise ValueError(f"v must have shape {x.shape[1:]} (one point), got {v.shape}")
-    return _universal_update(as_logits_fn(logits_fn), v, x, as_labels(labels, x.shape[0]),
-                             jnp.asarray(eps, x.dtype), jnp.asarray(overshoot, x.dtype),
-                             jnp.asarray(reach, x.dtype), norm=parse_norm(norm), top_k=int(top_k),
-                             max_iter=int(max_iter), aggregate=aggregate, chunk=chunk)
+    valid = jnp.ones((x.shape[0],), jnp.bool_) if mask is None else jnp.asarray(mask, jnp.bool_)
+    if valid.shape != (x.shape[0],):
+        raise ValueError(f"mask must have shape ({x.shape[0]},) (one flag per row), "
+                         f"got {valid.shape}")
+    v, fooled = _universal_update(
+        as_logits_fn(logits_fn), v, x, as_labels(labels, x.shape[0]), valid,
+        jnp.asarray(eps, x.dtype), jnp.asarray(overshoot, x.dtype), jnp.asarray(reach, x.dtype),
+        norm=parse_norm(norm), top_k=int(top_k), max_iter=int(max_iter), aggregate=aggregate,
+        chunk=chunk)
+    return (v, fooled) if with_fooled else v
 
 
 @functools.partial(jax.jit, static_argnames=(
@@ -161,9 +191,9 @@ def _universal(logits_fn, x, labels, eps, key, overshoot, target_rate, max_passe
             def mini_batch(carry, batch):
                 v, best_v, best_rate = carry
                 idx, ok = batch
-                v = _update(logits_fn, v, x[idx], labels[idx], ok, eps, overshoot, reach,
-                            norm=norm, top_k=top_k, max_iter=max_iter, aggregate=aggregate,
-                            chunk=chunk)
+                v, _ = _update(logits_fn, v, x[idx], labels[idx], ok, eps, overshoot, reach,
+                               norm=norm, top_k=top_k, max_iter=max_iter, aggregate=aggregate,
+                               chunk=chunk)
                 r = rate(v)
                 better = r > best_rate
                 return (v, jnp.where(better, v, best_v), jnp.maximum(r, best_rate)), None

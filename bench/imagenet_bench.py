@@ -7,7 +7,11 @@ Two figures on a batch of real photos (scikit-image's bundled ones, cropped and 
   of the same size; no weight gradients are formed), as a share of the float32 matmul
   rate measured in alternation with it;
 - one ``attacks.universal_update`` step (Algorithm 1 on a mini-batch, DeepFool inner step)
-  in images/s, as a share of the forward + gradient rate.
+  in images/s, as a share of the forward + gradient rate;
+- whole runs of the universal algorithms (``imagenet.run.run_universal``: ``deepfool``,
+  Algorithm 1, and ``sgd``, stochastic ascent) on the bundled photos: the images the run
+  attacks per second (decoding included, compilation left out), as a share of the forward +
+  gradient rate.
 
 Example (slow: loads and compiles the model):
     >>> out = measure_imagenet(batch=2, repeats=1, peak_gflops=100.0, universal=False)
@@ -48,6 +52,36 @@ def photo_batch(batch: int, resolution: int, *, seed: int = 0) -> np.ndarray:
     return np.stack([load_item(item, resolution, default_preprocess) for item in items])
 
 
+def measure_runs(classifier, *, methods=("sgd", "deepfool"), images: int = 32, batch: int = 8,
+                 passes: int = 3, seed: int = 0) -> dict:
+    """Images/s of whole universal-perturbation runs (``imagenet.run``) on bundled photos.
+
+    Each run attacks ``images`` photos for ``passes`` passes (no early stop), linf eps 10,
+    with its checkpoints and outputs in a temporary folder.
+
+    Returns:
+      ``{method: {"images_per_s", "fooling_rate_history", "wall_s", "images", "passes"}}``.
+    """
+    import tempfile
+    import time
+
+    from imagenet import run
+
+    splits = run.build_splits(None, images, 0, seed)
+    out = {}
+    for method in methods:
+        config = run.RunConfig(method=method, norm=UAP_NORM, eps=UAP_EPS, batch=batch,
+                               passes=passes, target=1.0, seed=seed)
+        with tempfile.TemporaryDirectory(prefix="bench-run-") as folder:
+            start = time.perf_counter()
+            m = run.run_universal(classifier, splits, config, folder, progress=False)
+        out[method] = {"images_per_s": m["attack_images_per_second"],
+                       "fooling_rate_history": m["fooling_rate_history"],
+                       "wall_s": time.perf_counter() - start, "images": images,
+                       "passes": passes}
+    return out
+
+
 def measure_imagenet(*, batch: int = 8, repeats: int = 3, peak_gflops: float,
                      universal: bool = True, seed: int = 0, matmul_size: int = 2048) -> dict:
     """Times the forward + input-gradient pass and one universal update on a batch.
@@ -61,12 +95,14 @@ def measure_imagenet(*, batch: int = 8, repeats: int = 3, peak_gflops: float,
       batch: images per call.
       repeats: timed pairs after one warm-up (compilation) of each side.
       peak_gflops: the run's matmul peak (reported beside the paired share).
-      universal: also time ``attacks.universal_update`` (its compilation takes a while).
+      universal: also time ``attacks.universal_update`` and whole runs of both universal
+        algorithms (:func:`measure_runs`; about a minute and a half).
       seed: photo augmentation seed.
       matmul_size: the paired matmul's size.
 
     Returns:
-      ``{"model", "batch", "forward_gradient": {...}, "universal_update": {...} or None}``.
+      ``{"model", "batch", "forward_gradient": {...}, "universal_update": {...} or None,
+      "runs": {method: {... "share_of_forward_gradient"}} or None}``.
     """
     from imagenet.models import forward_flops, load_model
 
@@ -79,7 +115,7 @@ def measure_imagenet(*, batch: int = 8, repeats: int = 3, peak_gflops: float,
                          size=matmul_size)
     fg.update(images_per_s=batch / fg["median_s"], share_of_run_peak=fg["gflops"] / peak_gflops)
     out = {"model": MODEL, "batch": batch, "forward_gflops_per_image": forward_flops(MODEL) / 1e9,
-           "forward_gradient": fg, "universal_update": None}
+           "forward_gradient": fg, "universal_update": None, "runs": None}
     if universal:
         v = jnp.zeros(x.shape[1:], x.dtype)
         pair = time_pair(step, lambda: universal_update(f, v, x, labels, norm=UAP_NORM,
@@ -91,4 +127,8 @@ def measure_imagenet(*, batch: int = 8, repeats: int = 3, peak_gflops: float,
                                    "share_of_forward_gradient": share["median"],
                                    "share_range": [share["min"], share["max"]],
                                    "gradient_passes_per_image": 1.0 / share["median"]}
+        runs = measure_runs(classifier, batch=batch, seed=seed)
+        for r in runs.values():
+            r["share_of_forward_gradient"] = r["images_per_s"] / fg["images_per_s"]
+        out["runs"] = runs
     return out

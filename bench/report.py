@@ -123,22 +123,32 @@ def goals(results: dict) -> list[Goal]:
             f"(each pass against a {fg['paired_matmul_gflops']:.0f} GFLOP/s matmul run next to "
             f"it); {fg['images_per_s']:.1f} images/s, {fg['gflops']:.1f} GFLOP/s, "
             f"batch {img['batch']}")
-        uu = img.get("universal_update")
-        if uu:
-            v = uu["share_of_forward_gradient"]
-            note = (f"pairs {_fmt(uu['share_range'][0])}-{_fmt(uu['share_range'][1])}; "
-                    f"{uu['images_per_s']:.2f} images/s")
-            if v < 0.60:
-                note += (f"; one step runs DeepFool on the batch (up to max_iter=10 "
-                         f"linearisations, each the gradients of top_k=10 logits): it costs "
-                         f"as much time as {uu['gradient_passes_per_image']:.0f} forward+gradient "
-                         f"passes; 60% would need <= 1.7")
-            add("universal_update step, share of forward+gradient images/s", None, v,
-                ">= 0.60", _judge(v, lambda x: x >= 0.60), note)
+        runs = img.get("runs")
+        if runs:
+            for method, r in runs.items():
+                v = r["share_of_forward_gradient"]
+                hist = ", ".join(f"{h:.2f}" for h in r["fooling_rate_history"])
+                note = (f"{r['images_per_s']:.2f} images/s over a whole run ({r['images']} "
+                        f"bundled photos, {len(r['fooling_rate_history'])} of at most "
+                        f"{r['passes']} passes, linf 10; fooling rate after each pass {hist})")
+                if method == "deepfool" and v < 0.60:
+                    uu = img.get("universal_update") or {}
+                    cost = uu.get("gradient_passes_per_image")
+                    note += ("; an image not yet fooled needs DeepFool: each linearisation is "
+                             "1 forward + 9 input gradients (top_k=10), about 5 forward+gradient "
+                             "passes, and it takes ~3 of them"
+                             + (f" (one step on unfooled images: {cost:.0f} passes an image)"
+                                if cost else "")
+                             + "; 60% needs <= 1.7 passes an image, so only passes where most "
+                               "images are already fooled can come near it")
+                name = ("universal algorithm run (sgd, Shafahi et al.), share of forward+gradient "
+                        "images/s" if method == "sgd" else "universal algorithm run (deepfool, "
+                        "Algorithm 1), share of forward+gradient images/s")
+                add(name, None, v, ">= 0.60", _judge(v, lambda x: x >= 0.60), note)
         else:
-            add("universal_update step, share of forward+gradient images/s", None, None,
-                ">= 0.60", None, f"not run in the {budget} budget (its compilation alone "
-                                  f"takes ~30 s)")
+            add("universal algorithm run, share of forward+gradient images/s", None, None,
+                ">= 0.60", None, f"not run in the {budget} budget (compiling the DeepFool "
+                                  f"step alone takes ~30 s)")
     app = results.get("app")
     if app:
         if app.get("status") != "measured":

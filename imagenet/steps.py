@@ -28,8 +28,8 @@ def reason_counts(codes: jax.Array) -> jax.Array:
 def deepfool_step(logits_fn, v, x, mask, codes, eps, overshoot, *, norm, top_k, max_iter):
     """One batch of Algorithm 1 with padding and skipped files masked out.
 
-    Masked rows get the label -1, which no prediction equals: the attack treats
-    them as already fooled, so they add nothing to the update.
+    Two forward passes before DeepFool's linearisations: the clean labels, and ``x + v``,
+    whose logits both count the images the old ``v`` fools and start DeepFool.
 
     Args:
       logits_fn: classifier pytree; v: f32[res, res, 3]; x: f32[b, res, res, 3];
@@ -40,11 +40,10 @@ def deepfool_step(logits_fn, v, x, mask, codes, eps, overshoot, *, norm, top_k, 
       i32[6] skip counts).
     """
     clean = attacks.predict(logits_fn, x)
-    fooled = jnp.sum(mask & (attacks.predict(logits_fn, x + v) != clean))
-    ref = jnp.where(mask, clean, -1)
-    v = attacks.universal_update(logits_fn, v, x, ref, norm=norm, eps=eps, top_k=top_k,
-                                 overshoot=overshoot, max_iter=max_iter)
-    return v, fooled, jnp.sum(mask), reason_counts(codes)
+    v, fooled = attacks.universal_update(logits_fn, v, x, clean, norm=norm, eps=eps, top_k=top_k,
+                                         overshoot=overshoot, max_iter=max_iter, mask=mask,
+                                         with_fooled=True)
+    return v, jnp.sum(fooled), jnp.sum(mask), reason_counts(codes)
 
 
 def sgd_step(logits_fn, v, x, mask, codes, eps, step_size, *, norm, loss):

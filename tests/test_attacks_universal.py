@@ -106,3 +106,19 @@ def test_universal_rejects_bad_arguments():
         universal_update(f, jnp.zeros(2), x[:16], norm=2, eps=0.1, chunk=3)
     with pytest.raises(ValueError, match="v must have shape"):
         universal_update(f, jnp.zeros(3), x[:16], norm=2, eps=0.1)
+    with pytest.raises(ValueError, match="mask must have shape"):
+        universal_update(f, jnp.zeros(2), x[:16], norm=2, eps=0.1, mask=jnp.ones(15, bool))
+
+
+def test_masked_rows_are_left_out_and_fooled_rows_are_reported():
+    f, x, eps = mlp_task()
+    batch = x[:16]
+    mask = jnp.arange(16) % 3 != 0
+    v0 = universal_perturbation(f, x, norm=2, eps=eps, key=jax.random.key(0), max_passes=1)
+    v, fooled = universal_update(f, v0, batch, norm=2, eps=eps, mask=mask, with_fooled=True)
+    ref = universal_update(f, v0, batch[mask], norm=2, eps=eps)
+    np.testing.assert_allclose(v, ref, rtol=1e-6, atol=1e-7)
+    labels = jnp.argmax(f(batch), -1)
+    moved = jnp.argmax(f(batch + v0), -1)
+    np.testing.assert_array_equal(fooled, mask & (moved != labels))
+    assert 0 < int(jnp.sum(fooled)) < int(jnp.sum(mask))  # the check is not vacuous
