@@ -28,8 +28,9 @@ import jax
 import jax.numpy as jnp
 
 from attacks.fooling import (as_batch, as_labels, as_logits_fn, attack_loss, check_loss,
-                             predict, reference_labels)
+                             reference_labels)
 from attacks.norms import parse_norm, project, sample_ball, steepest_direction
+from attacks.passes import best_of_restarts, best_over_passes
 
 
 def _step(logits_fn, v, x, labels, weight, eps, step_size, clip, *, norm, loss):
@@ -82,44 +83,18 @@ def _sgd_universal(logits_fn, x, labels, eps, key, step_size, clip, target_rate,
                    norm, loss, batch_size, restarts):
     labels = reference_labels(logits_fn, x, labels)
     step = eps * 0.5 if step_size is None else step_size
-    n = x.shape[0]
-    batches = -(-n // batch_size)
-    weight = (jnp.arange(batches * batch_size) < n).reshape(batches, batch_size).astype(x.dtype)
 
-    def rate(v):
-        return jnp.mean((predict(logits_fn, x + v) != labels).astype(jnp.float32))
+    def update(p, v, idx, ok):
+        return _step(logits_fn, v, x[idx], labels[idx], ok.astype(x.dtype), eps, step, clip,
+                     norm=norm, loss=loss)
 
     def run(key):
-        def one_pass(state):
-            p, v, best_v, best_rate, key = state
-            key, k_order = jax.random.split(key)
-            order = jnp.concatenate([jax.random.permutation(k_order, n),
-                                     jnp.zeros((batches * batch_size - n,), jnp.int32)])
-
-            def mini_batch(carry, batch):
-                v, best_v, best_rate = carry
-                idx, w = batch
-                v = _step(logits_fn, v, x[idx], labels[idx], w, eps, step, clip, norm=norm,
-                          loss=loss)
-                r = rate(v)
-                return (v, jnp.where(r > best_rate, v, best_v), jnp.maximum(r, best_rate)), None
-
-            (v, best_v, best_rate), _ = jax.lax.scan(
-                mini_batch, (v, best_v, best_rate), (order.reshape(batches, batch_size), weight))
-            return p + 1, v, best_v, best_rate, key
-
-        def going(state):
-            p, _, _, best_rate, _ = state
-            return (p < max_passes) & (best_rate < target_rate)
-
         key, k_start = jax.random.split(key)
         v0 = sample_ball(k_start, (1,) + x.shape[1:], norm, eps)[0].astype(x.dtype)
-        state = (jnp.int32(0), v0, v0, rate(v0), key)
-        _, _, best_v, best_rate, _ = jax.lax.while_loop(going, one_pass, state)
-        return best_v, best_rate
+        return best_over_passes(logits_fn, x, labels, v0, key, update, batch_size=batch_size,
+                                max_passes=max_passes, target_rate=target_rate)
 
-    best_vs, best_rates = jax.vmap(run)(jax.random.split(key, restarts))
-    return best_vs[jnp.argmax(best_rates)]
+    return best_of_restarts(run, key, restarts)
 
 
 def sgd_universal(logits_fn, x, labels=None, *, norm, eps, key, batch_size: int = 32,

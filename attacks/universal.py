@@ -48,8 +48,9 @@ import jax
 import jax.numpy as jnp
 
 from attacks.deepfool import check_deepfool_args, deepfool_steps
-from attacks.fooling import as_batch, as_labels, as_logits_fn, predict, reference_labels
+from attacks.fooling import as_batch, as_labels, as_logits_fn, reference_labels
 from attacks.norms import lp_norm, parse_norm, project
+from attacks.passes import best_of_restarts, best_over_passes
 
 AGGREGATES = ("sum", "mean")
 
@@ -170,49 +171,23 @@ def universal_update(logits_fn, v, x, labels=None, *, norm, eps, top_k: int = 10
 def _universal(logits_fn, x, labels, eps, key, overshoot, target_rate, max_passes, focus_reach,
                *, norm, top_k, max_iter, aggregate, chunk, batch_size, restarts):
     labels = reference_labels(logits_fn, x, labels)
-    n = x.shape[0]
-    batches = -(-n // batch_size)
-    valid = (jnp.arange(batches * batch_size) < n).reshape(batches, batch_size)
     explore = (max_passes + 1) // 2          # passes of plain Algorithm 1, then focused ones
 
-    def rate(v):
-        return jnp.mean((predict(logits_fn, x + v) != labels).astype(jnp.float32))
+    def update(p, v, idx, ok):
+        reach = jnp.where(p < explore, jnp.inf, focus_reach).astype(x.dtype)
+        v, _ = _update(logits_fn, v, x[idx], labels[idx], ok, eps, overshoot, reach, norm=norm,
+                       top_k=top_k, max_iter=max_iter, aggregate=aggregate, chunk=chunk)
+        return v
+
+    def start_pass(p, v, best_v):
+        return jnp.where(p == explore, best_v, v)   # the focused passes start from the best
 
     def run(key):
-        def one_pass(state):
-            p, v, best_v, best_rate, key = state
-            key, k_order = jax.random.split(key)
-            order = jnp.concatenate([jax.random.permutation(k_order, n),
-                                     jnp.zeros((batches * batch_size - n,), jnp.int32)])
-            order = order.reshape(batches, batch_size)
-            v = jnp.where(p == explore, best_v, v)   # the focused passes start from the best
-            reach = jnp.where(p < explore, jnp.inf, focus_reach).astype(x.dtype)
+        return best_over_passes(logits_fn, x, labels, jnp.zeros(x.shape[1:], x.dtype), key,
+                                update, batch_size=batch_size, max_passes=max_passes,
+                                target_rate=target_rate, start_pass=start_pass)
 
-            def mini_batch(carry, batch):
-                v, best_v, best_rate = carry
-                idx, ok = batch
-                v, _ = _update(logits_fn, v, x[idx], labels[idx], ok, eps, overshoot, reach,
-                               norm=norm, top_k=top_k, max_iter=max_iter, aggregate=aggregate,
-                               chunk=chunk)
-                r = rate(v)
-                better = r > best_rate
-                return (v, jnp.where(better, v, best_v), jnp.maximum(r, best_rate)), None
-
-            (v, best_v, best_rate), _ = jax.lax.scan(mini_batch, (v, best_v, best_rate),
-                                                     (order, valid))
-            return p + 1, v, best_v, best_rate, key
-
-        def going(state):
-            p, _, _, best_rate, _ = state
-            return (p < max_passes) & (best_rate < target_rate)
-
-        v0 = jnp.zeros(x.shape[1:], x.dtype)
-        state = (jnp.int32(0), v0, v0, rate(v0), key)
-        _, _, best_v, best_rate, _ = jax.lax.while_loop(going, one_pass, state)
-        return best_v, best_rate
-
-    best_vs, best_rates = jax.vmap(run)(jax.random.split(key, restarts))
-    return best_vs[jnp.argmax(best_rates)]
+    return best_of_restarts(run, key, restarts)
 
 
 def universal_perturbation(logits_fn, x, labels=None, *, norm, eps, key, batch_size: int = 16,

@@ -44,7 +44,7 @@ class Estimates(NamedTuple):
 
 
 def _flipped(logits_fn, x, delta, pred):
-    return logits_fn(x + delta).argmax(-1) != pred
+    return attacks.predict(logits_fn, x + delta) != pred
 
 
 def estimate_fractions(logits_fn, x, y, *, norm, eps, key, pgd_steps: int = 20,

@@ -40,6 +40,7 @@ import jax
 import jax.numpy as jnp
 
 from attacks.norms import lp_norm, parse_norm, project
+from toymodels.grid import predict_in_chunks
 
 
 class Profile(NamedTuple):
@@ -99,12 +100,7 @@ def sphere_point(norm: str, s: jax.Array) -> jax.Array:
 
 def _predict(logits_fn, pts, chunk=1 << 17):
     """argmax of logits over ``pts: f32[m, 2]`` in memory-bounded chunks."""
-    m = pts.shape[0]
-    if m <= chunk:
-        return logits_fn(pts).argmax(-1)
-    pad = (-m) % chunk
-    p = jnp.concatenate([pts, jnp.zeros((pad, 2), pts.dtype)]).reshape(-1, chunk, 2)
-    return jax.lax.map(lambda q: logits_fn(q).argmax(-1), p).reshape(-1)[:m]
+    return predict_in_chunks(logits_fn, pts, chunk=chunk)
 
 
 def _share(flags, correct):

@@ -37,18 +37,38 @@ def plane_grid(bounds, res: int) -> Grid:
     return Grid(xs.astype(np.float32), ys.astype(np.float32), pts, tuple(map(tuple, bounds)))
 
 
-@functools.partial(jax.jit, static_argnames=("chunk",))
-def _labels_and_probs(logits_fn, points, chunk=1 << 16):
-    m = points.shape[0]
-    pad = (-m) % chunk
-    p = jnp.concatenate([points, jnp.zeros((pad, 2), points.dtype)]).reshape(-1, chunk, 2)
+def predict_in_chunks(logits_fn, points, *, chunk: int = 1 << 16, with_confidence: bool = False):
+    """Labels (argmax of the logits) of many points, ``chunk`` at a time (traceable).
 
+    More points than ``chunk`` go through ``lax.map`` over zero-padded chunks, so memory
+    stays bounded however fine the grid.
+
+    Args:
+      logits_fn: classifier ``f32[n, 2] -> f32[n, classes]``.
+      points: ``f32[m, 2]``.
+      chunk: points per evaluation, static.
+      with_confidence: also return the top softmax probability.
+
+    Returns:
+      ``i32[m]`` labels, and ``f32[m]`` confidences if asked.
+    """
     def one(q):
         z = logits_fn(q)
-        return z.argmax(-1), jax.nn.softmax(z).max(-1)
+        lab = jnp.argmax(z, -1).astype(jnp.int32)
+        return (lab, jax.nn.softmax(z).max(-1)) if with_confidence else lab
 
-    lab, prob = jax.lax.map(one, p)
-    return lab.reshape(-1)[:m], prob.reshape(-1)[:m]
+    m = points.shape[0]
+    if m <= chunk:
+        return one(points)
+    pad = (-m) % chunk
+    p = jnp.concatenate([points, jnp.zeros((pad,) + points.shape[1:], points.dtype)])
+    out = jax.lax.map(one, p.reshape((-1, chunk) + points.shape[1:]))
+    return jax.tree_util.tree_map(lambda a: a.reshape(-1)[:m], out)
+
+
+@functools.partial(jax.jit, static_argnames=("chunk",))
+def _labels_and_probs(logits_fn, points, chunk=1 << 16):
+    return predict_in_chunks(logits_fn, points, chunk=chunk, with_confidence=True)
 
 
 def classify_grid(logits_fn, grid: Grid, *, with_confidence: bool = False):
