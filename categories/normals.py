@@ -89,7 +89,9 @@ def singular_values(vectors) -> jax.Array:
     v = jnp.asarray(vectors, jnp.float32)
     v = v.reshape(v.shape[0], -1)
     m, d = v.shape
-    if max(m, d) <= 4 * min(m, d) or min(m, d) <= 8:
+    if max(m, d) <= 4 * min(m, d) or max(m, d) <= 4096:
+        # a full SVD (exact for the tiny sigma_2 of 2D normals); a long side of an image's
+        # size would make it allocate d x d
         return jnp.linalg.svd(v, compute_uv=False)
     gram = v @ v.T if m < d else v.T @ v
     ev = jnp.linalg.eigvalsh(gram)[::-1]

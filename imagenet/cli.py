@@ -15,6 +15,7 @@ COMMANDS = {
     "predict": "imagenet.predict",
     "run": "imagenet.run",
     "transfer": "imagenet.transfer",
+    "normals": "imagenet.normals",
 }
 
 USAGE = "usage: python -m imagenet {" + ",".join(COMMANDS) + "} ... (add --help after a command for its options)"
