@@ -278,15 +278,14 @@ def markdown(results: dict) -> str:
     load = ""
     if m.get("load_average") is not None:
         load = (f" Load average {m['load_average']:.1f} at the start and "
-                f"{m.get('load_average_end') or 0:.1f} at the end (on {m['cores']} cores: "
-                + ("other work was competing for the CPU, so times are noisy)."
-                   if max(m["load_average"], m.get("load_average_end") or 0) > 0.5 * m["cores"]
-                   else "a quiet machine)."))
+                f"{m.get('load_average_end') or 0:.1f} at the end (the 1-minute average on "
+                f"{m['cores']} cores; it counts this run's own threads, so well above "
+                f"{m['cores']} means other work competed for the CPU and times are noisy).")
     lines = ["# Benchmarks", "",
              "Reproduce: `pip install -r requirements-bench.txt`, then `pip install --no-deps "
              "torchattacks==3.5.1` (its declared dependencies would pull in torchvision and a "
              "CUDA torch), then `python -m bench --markdown docs/benchmarks.md` (the full "
-             "table, about 15 minutes on a quiet 2-core machine, 30 under load) or "
+             "table, about 10 minutes on a quiet 2-core machine, 30 under load) or "
              "`python -m bench --quick` (about two "
              "minutes); `--json` prints one object instead, `--skip app` leaves a stage "
              "out. A missing peer shows as 'not installed' and its ratios as null.", "",

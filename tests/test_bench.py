@@ -124,3 +124,12 @@ def test_render_redraws_a_saved_run_and_rejects_other_files(smoke_json, tmp_path
     assert main(["--skip", "nothing"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 2 and all(line.startswith("python -m bench: error:") for line in err)
+
+
+def test_profile_kinds_group_xla_thunks():
+    from bench.profile_imagenet import kind_of
+
+    assert kind_of("ynn_fusion.68").startswith("matmul")
+    assert kind_of("clamp_pad_fusion.14") == "elementwise loop: clamp_pad_fusion"
+    assert kind_of("convolution.3").startswith("dense convolution")
+    assert kind_of("ThunkExecutor::Execute") is None and kind_of("$api.py:2479 block") is None
