@@ -90,7 +90,9 @@ grid = st.columns(2) + st.columns(2)
 for col, rung in zip(grid, rungs):
     with col.container(border=True):
         c = rung.category
-        mark = "✓ holds" if rung.holds else "✗ does not hold"
+        # Streamlit's own icon font: a text check mark falls back to a box in some fonts
+        mark = (":green[:material/check_circle: holds]" if rung.holds
+                else ":red[:material/cancel: does not hold]")
         st.markdown(f"**Category {c}: {NAMES[c]}** — {mark} at tau = {s.tau:g}")
         st.latex(FORMULAS[c])
         st.latex(f"{A.MEASURES[c]} = {rung.value:.3f}")
