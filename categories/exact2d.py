@@ -15,7 +15,10 @@ coarse-to-fine search over a grid of ``B_eps`` around the best candidates.
 
 Resolution: radial ``eps_max / n_radii / 2**(coarse_iters + bisect_iters)``; angular ``1 / n_dirs`` of
 the sphere, then a fan of ``2 * fan + 1`` rays spanning one step; universal to
-``step / 2**refine_levels`` around the best candidates.
+``step / 2**refine_levels`` around the best candidates. For linf, the four corners of
+the square are rays and universal candidates too: the square B_eps often meets a
+boundary first with a corner (where PGD's sign steps also end), and no ray of the
+arc-length grid points exactly there.
 
 Every value is a fraction of the correctly classified points of D, and the
 invariant ``random <= universal <= pointwise`` holds by construction: each random
@@ -187,6 +190,21 @@ def _scan(logits_fn, x, y, eps_max, *, norm, n_radii, n_dirs, top_k, fan, coarse
     fbest = fhi.argmin(1)
     u_best = jnp.where(better[:, None], uf[jnp.arange(n), fbest], sphere_point(norm, s_best))
     rho = jnp.minimum(rho, fhi.min(1))
+    if norm == "inf":
+        # The square B_eps often first meets a boundary with a corner (and PGD's sign steps
+        # end on corners), but no ray of the scan points exactly at one: cast those four too.
+        corners = jnp.array([[1.0, 1.0], [-1.0, 1.0], [-1.0, -1.0], [1.0, -1.0]])
+        pc = x[:, None, None, :] + radii[None, None, :, None] * corners[None, :, None, :]
+        fc = _predict(logits_fn, pc.reshape(-1, 2)).reshape(n, 4, n_radii) != pred[:, None, None]
+        chit = fc.any(-1)
+        kc = jnp.where(chit, fc.argmax(-1), 0)
+        clo = jnp.where(kc > 0, radii[jnp.maximum(kc - 1, 0)], 0.0)
+        _, chi = _bisect(logits_fn, x[:, None, :], lbl, corners[None], clo,
+                         jnp.where(chit, radii[kc], radii[-1]), coarse_iters + bisect_iters)
+        chi = jnp.where(chit, chi, jnp.inf)
+        corner_better = chi.min(1) < rho
+        u_best = jnp.where(corner_better[:, None], corners[chi.argmin(1)], u_best)
+        rho = jnp.minimum(rho, chi.min(1))
     r = jnp.where(jnp.isfinite(rho)[:, None], rho[:, None] * u_best, 0.0)
 
     pointwise = _share(rho[None, :] <= radii[:, None], correct)
@@ -236,6 +254,10 @@ def _at(logits_fn, x, profile, eps, *, norm, candidates, grid, levels):
     ring = eps * dirs
     ring_frac = _share(fooled(ring), correct)                         # [M]
     random = ring_frac.mean()
+    if norm == "inf":  # B_eps's corners, where no ray of the scan points (not in random's mean)
+        corner = eps * jnp.array([[1.0, 1.0], [-1.0, 1.0], [-1.0, -1.0], [1.0, -1.0]])
+        ring = jnp.concatenate([ring, corner])
+        ring_frac = jnp.concatenate([ring_frac, _share(fooled(corner), correct)])
     inside = profile.radii <= eps
     grid_frac = jnp.where(inside[None, :], profile.flips, -1.0)      # [M, T]
     grid_delta = profile.radii[None, :, None] * dirs[:, None, :]      # [M, T, 2]

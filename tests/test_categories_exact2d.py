@@ -94,6 +94,25 @@ def _brute(logits_fn, x, y, norm, eps, res=161):
     return flips.any(0).mean(), flips.mean(1).max()
 
 
+def _speck_logits(x):
+    # class 1 inside a speck of radius 0.01 centred at (0.2, 0.2), class 0 elsewhere
+    r = jnp.sqrt(((x - 0.2) ** 2).sum(1))
+    return jnp.stack([r - 0.01, 0.01 - r], 1)
+
+
+def test_linf_rho_finds_a_speck_only_a_corner_ray_reaches():
+    """The linf ball around the origin first meets the speck with its corner, at
+    rho_inf = 0.2 - 0.01 / sqrt 2; the scan's rays next to the corner pass 0.0125 from its
+    centre, so only a ray through the corner itself finds it."""
+    f = jax.tree_util.Partial(_speck_logits)
+    x = jnp.array([[0.0, 0.0]])
+    y = jnp.array([0], jnp.int32)
+    prof = scan_profile(f, x, y, norm="inf", eps_max=0.3)
+    np.testing.assert_allclose(prof.rho, [0.2 - 0.01 / np.sqrt(2)], atol=2e-5)
+    fr = exact_at(f, x, prof, norm="inf", eps=0.2)
+    assert float(fr.pointwise) == 1.0 and float(fr.universal) == 1.0
+
+
 @pytest.mark.parametrize("name", ["margins", "wrinkles", "pancakes", "bubbles"])
 @pytest.mark.parametrize("norm", ["2", "inf"])
 def test_exact_agrees_with_brute_force_grid(trained, name, norm):
