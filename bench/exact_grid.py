@@ -52,7 +52,8 @@ def exact_resolution(eps: float, *, n_dirs: int = SCAN["n_dirs"],
     return 2 * h0 / 2 ** (levels - 1) / (grid - 1)
 
 
-def exact_evaluations(n: int, *, n_radii: int = SCAN["n_radii"], n_dirs: int = SCAN["n_dirs"],
+def exact_evaluations(n: int, norm: str = "2", *, n_radii: int = SCAN["n_radii"],
+                      n_dirs: int = SCAN["n_dirs"],
                       top_k: int = SCAN["top_k"], fan: int = SCAN["fan"],
                       coarse_iters: int = SCAN["coarse_iters"],
                       bisect_iters: int = SCAN["bisect_iters"],
@@ -65,11 +66,16 @@ def exact_evaluations(n: int, *, n_radii: int = SCAN["n_radii"], n_dirs: int = S
     best rays (``top_k * bisect_iters``), then a fan of ``2 fan`` rays at 4 radii and its
     bisection (``2 fan * (4 + bisect_iters)``); ``exact_at`` evaluates the eps ring
     (``n_dirs``), ``levels`` local grids of ``candidates * grid**2`` deltas and the
-    ``candidates`` final deltas.
+    ``candidates`` final deltas. For linf (``norm="inf"``) the square's 4 corners are
+    scanned and bisected too (``4 * (n_radii + coarse_iters + bisect_iters)``) and tried as
+    universal candidates (4).
     """
     scan = 1 + n_dirs * n_radii + n_dirs * coarse_iters + top_k * bisect_iters \
         + 2 * fan * (4 + bisect_iters)
     refine = n_dirs + levels * candidates * grid * grid + candidates
+    if norm == "inf":
+        scan += 4 * (n_radii + coarse_iters + bisect_iters)
+        refine += 4
     return n * (scan + refine)
 
 

@@ -115,8 +115,8 @@ def hot_paths(shared, budget: Budget) -> dict:
     size = min(2048, max(budget.matmul_sizes))
     out = {"grid": time_grid(f, res=budget.grid_res, repeats=budget.toy.repeats,
                              matmul_size=size)}
-    evals = exact_evaluations(len(shared.x))
     for s in budget.settings:
+        evals = exact_evaluations(len(shared.x), s.norm)
         run = functools.partial(run_exact, f, shared.x, shared.y, norm=s.norm, eps=s.eps)
         out[f"exact {s.name}"] = {"evaluations": evals, **share_of_matmul(
             run, evals * per_point, repeats=budget.toy.repeats, size=size)}

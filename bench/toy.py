@@ -97,7 +97,7 @@ def compare_exact(shared: SharedTask, setting: Setting, net, budget: ToyBudget) 
                      lambda: torch_grid_search(net, xs, ys, timed),
                      repeats=budget.slow_repeats, inner_a=budget.repeats, warmup_b=0)
     t, scale = pair.a, len(deltas) / len(timed)
-    evals = exact_evaluations(len(x))
+    evals = exact_evaluations(len(x), setting.norm)
     exact = _entry(t, universal=t.value.universal, pointwise=t.value.pointwise,
                    random=t.value.random, universal_delta=t.value.delta.tolist(),
                    evaluations=evals, gflops=evals * per_point / t.median / 1e9)
