@@ -70,6 +70,9 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     if args.batch < 1 or args.calls < 1:
         p.error("--batch and --calls must be at least 1")
+    from imagenet.cpu_memory import keep_freed_memory
+
+    keep_freed_memory()  # as python -m bench and the imagenet command line do
     ms = profile(args.batch, args.calls)
     total = sum(ms.values())
     elementwise = sum(v for k, v in ms.items() if k.startswith("elementwise"))
