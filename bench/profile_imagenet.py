@@ -5,7 +5,10 @@ jitted pass (the one ``python -m bench`` times) with ``jax.profiler`` and sums X
 executed thunks by kind: the 1x1 convolutions (matrix multiplications, which XLA:CPU
 runs as library calls), the dense stem convolution, and the elementwise loop fusions
 (named by XLA after their first ops: the depthwise shift-and-add, ReLU6 and its masks,
-padding). It prints milliseconds per call and each kind's share.
+padding). It prints milliseconds per call and each kind's share. It keeps glibc's
+malloc defaults: with ``imagenet.cpu_memory.keep_freed_memory`` (one arena, as ``python -m
+bench`` and the imagenet command line run) the tracer's own allocations inflated every
+op about fourfold; the shares stayed the same.
 
 Example:
     python -m bench.profile_imagenet --batch 8
@@ -70,9 +73,6 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     if args.batch < 1 or args.calls < 1:
         p.error("--batch and --calls must be at least 1")
-    from imagenet.cpu_memory import keep_freed_memory
-
-    keep_freed_memory()  # as python -m bench and the imagenet command line do
     ms = profile(args.batch, args.calls)
     total = sum(ms.values())
     elementwise = sum(v for k, v in ms.items() if k.startswith("elementwise"))
