@@ -67,14 +67,13 @@ def exact_evaluations(n: int, norm: str = "2", *, n_radii: int = SCAN["n_radii"]
     bisection (``2 fan * (4 + bisect_iters)``); ``exact_at`` evaluates the eps ring
     (``n_dirs``), ``levels`` local grids of ``candidates * grid**2`` deltas and the
     ``candidates`` final deltas. For linf (``norm="inf"``) the square's 4 corners are
-    scanned and bisected too (``4 * (n_radii + coarse_iters + bisect_iters)``) and tried as
-    universal candidates (4).
+    rays of the scan too (``4 * (n_radii + coarse_iters)``) and universal candidates (4).
     """
     scan = 1 + n_dirs * n_radii + n_dirs * coarse_iters + top_k * bisect_iters \
         + 2 * fan * (4 + bisect_iters)
     refine = n_dirs + levels * candidates * grid * grid + candidates
     if norm == "inf":
-        scan += 4 * (n_radii + coarse_iters + bisect_iters)
+        scan += 4 * (n_radii + coarse_iters)
         refine += 4
     return n * (scan + refine)
 

@@ -138,10 +138,19 @@ def _scan(logits_fn, x, y, eps_max, *, norm, n_radii, n_dirs, top_k, fan, coarse
     correct = pred == y
     radii = eps_max * jnp.arange(1, n_radii + 1, dtype=jnp.float32) / n_radii
     s = (jnp.arange(n_dirs, dtype=jnp.float32) + 0.5) / n_dirs
-    dirs = sphere_point(norm, s)                                   # [M, 2]
-    pts = x[:, None, None, :] + radii[None, None, :, None] * dirs[None, :, None, :]
-    flips = (_predict(logits_fn, pts.reshape(-1, 2)).reshape(n, n_dirs, n_radii)
-             != pred[:, None, None])                               # [n, M, T]
+    if norm == "inf":
+        # The square B_eps often first meets a boundary with a corner (where PGD's sign steps
+        # also end), and no ray of the arc-length grid points exactly there: rho's rays
+        # include the four corners (s = k / 4); the curves use the grid's M rays only.
+        s_rays = jnp.concatenate([s, jnp.arange(4, dtype=jnp.float32) / 4])
+    else:
+        s_rays = s
+    rays = sphere_point(norm, s_rays)                              # [M (+4), 2]
+    dirs = rays[:n_dirs]                                           # [M, 2]
+    pts = x[:, None, None, :] + radii[None, None, :, None] * rays[None, :, None, :]
+    flips_all = (_predict(logits_fn, pts.reshape(-1, 2)).reshape(n, rays.shape[0], n_radii)
+                 != pred[:, None, None])                           # [n, M (+4), T]
+    flips = flips_all[:, :n_dirs]                                  # [n, M, T]
 
     # Curves: quadrature over the sphere and the best polar-grid delta.
     frac = _share(jnp.moveaxis(flips, 0, -1), correct)           # [M, T]
@@ -154,22 +163,22 @@ def _scan(logits_fn, x, y, eps_max, *, norm, n_radii, n_dirs, top_k, fan, coarse
     universal_delta = radii[run_k, None] * dirs[best_j[run_k]]
 
     # rho: the first flip along every ray, bisected coarsely, then the top_k best finely.
-    hit_all = flips.any(-1)
-    first = jnp.where(hit_all, flips.argmax(-1), 0)                  # [n, M]
+    hit_all = flips_all.any(-1)
+    first = jnp.where(hit_all, flips_all.argmax(-1), 0)              # [n, M (+4)]
     hi0 = jnp.where(hit_all, radii[first], radii[-1])
     lo0 = jnp.where(first > 0, radii[jnp.maximum(first - 1, 0)], 0.0)
     lbl = pred[:, None]
-    lo0, hi0 = _bisect(logits_fn, x[:, None, :], lbl, dirs[None], lo0, hi0, coarse_iters)
+    lo0, hi0 = _bisect(logits_fn, x[:, None, :], lbl, rays[None], lo0, hi0, coarse_iters)
     neg, j = jax.lax.top_k(-jnp.where(hit_all, hi0, jnp.inf), top_k)
     hit = jnp.isfinite(neg)
-    u = dirs[j]                                                     # [n, K, 2]
+    u = rays[j]                                                     # [n, K, 2]
     lo = jnp.take_along_axis(lo0, j, 1)
     hi = jnp.take_along_axis(hi0, j, 1)
     _, hi = _bisect(logits_fn, x[:, None, :], lbl, u, lo, hi, bisect_iters)
     hi = jnp.where(hit, hi, jnp.inf)
     best = hi.argmin(1)
     rho = hi[jnp.arange(n), best]
-    s_best = s[j[jnp.arange(n), best]]
+    s_best = s_rays[j[jnp.arange(n), best]]
 
     # Fan: 2*fan rays within one direction step of the best, scanned up to rho.
     offs = jnp.concatenate([jnp.arange(-fan, 0), jnp.arange(1, fan + 1)]).astype(jnp.float32)
@@ -190,21 +199,6 @@ def _scan(logits_fn, x, y, eps_max, *, norm, n_radii, n_dirs, top_k, fan, coarse
     fbest = fhi.argmin(1)
     u_best = jnp.where(better[:, None], uf[jnp.arange(n), fbest], sphere_point(norm, s_best))
     rho = jnp.minimum(rho, fhi.min(1))
-    if norm == "inf":
-        # The square B_eps often first meets a boundary with a corner (and PGD's sign steps
-        # end on corners), but no ray of the scan points exactly at one: cast those four too.
-        corners = jnp.array([[1.0, 1.0], [-1.0, 1.0], [-1.0, -1.0], [1.0, -1.0]])
-        pc = x[:, None, None, :] + radii[None, None, :, None] * corners[None, :, None, :]
-        fc = _predict(logits_fn, pc.reshape(-1, 2)).reshape(n, 4, n_radii) != pred[:, None, None]
-        chit = fc.any(-1)
-        kc = jnp.where(chit, fc.argmax(-1), 0)
-        clo = jnp.where(kc > 0, radii[jnp.maximum(kc - 1, 0)], 0.0)
-        _, chi = _bisect(logits_fn, x[:, None, :], lbl, corners[None], clo,
-                         jnp.where(chit, radii[kc], radii[-1]), coarse_iters + bisect_iters)
-        chi = jnp.where(chit, chi, jnp.inf)
-        corner_better = chi.min(1) < rho
-        u_best = jnp.where(corner_better[:, None], corners[chi.argmin(1)], u_best)
-        rho = jnp.minimum(rho, chi.min(1))
     r = jnp.where(jnp.isfinite(rho)[:, None], rho[:, None] * u_best, 0.0)
 
     pointwise = _share(rho[None, :] <= radii[:, None], correct)
