@@ -32,12 +32,15 @@ Example:
 
 from __future__ import annotations
 
+import functools
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from attacks.deepfool import deepfool_steps
+from attacks.fooling import as_logits_fn, predict
 from attacks.norms import parse_norm
 
 
@@ -173,6 +176,29 @@ def exact_minimal_perturbations(logits_fn, x, y, *, norm="2", radius: float = 1.
     return prof.r, valid, prof.rho
 
 
+@functools.partial(jax.jit, static_argnames=("norm", "top_k", "max_iter"))
+def deepfool_flips(logits_fn, x, *, norm: str = "2", top_k: int = 10, max_iter: int = 50):
+    """One batch of DeepFool's minimal perturbations, jitted (any dimension).
+
+    One forward pass gives ``f(x)`` and DeepFool's first linearisation.
+
+    Args:
+      logits_fn: pytree classifier ``f32[n, *shape] -> f32[n, classes]``.
+      x: ``f32[n, *shape]``.
+      norm: ``"2"`` or ``"inf"`` (parsed), static; top_k, max_iter: DeepFool's, static
+        (``top_k`` is clipped to the number of classes).
+
+    Returns:
+      ``(r f32[n, *shape], flipped bool[n], pred i32[n])``: DeepFool's perturbation (overshoot
+      0.02), whether it changes the label, and ``f(x)``.
+    """
+    logits = logits_fn(x)
+    pred = jnp.argmax(logits, axis=-1).astype(jnp.int32)
+    r = deepfool_steps(logits_fn, x, pred, jnp.asarray(0.02, x.dtype), norm=norm,
+                       top_k=min(top_k, logits.shape[-1]), max_iter=max_iter, logits=logits)
+    return r, predict(logits_fn, x + r) != pred, pred
+
+
 def deepfool_minimal_perturbations(logits_fn, x, labels=None, *, norm="2", top_k: int = 10,
                                    max_iter: int = 50, batch_size: int | None = None):
     """DeepFool's minimal perturbations, in any dimension (images included).
@@ -189,19 +215,14 @@ def deepfool_minimal_perturbations(logits_fn, x, labels=None, *, norm="2", top_k
     Returns:
       ``(r f32[n, *shape], valid bool[n])``: valid where DeepFool did change the label.
     """
-    import attacks
-
+    logits_fn = as_logits_fn(logits_fn)
     x = jnp.asarray(x, jnp.float32)
     n = x.shape[0]
     step = n if not batch_size else int(batch_size)
     rs, oks = [], []
     for start in range(0, n, max(step, 1)):
-        xb = x[start:start + step]
-        pred = logits_fn(xb).argmax(-1)
-        classes = int(logits_fn(xb[:1]).shape[-1])
-        r = attacks.deepfool(logits_fn, xb, pred, norm=parse_norm(norm),
-                             top_k=min(top_k, classes), max_iter=max_iter)
-        ok = logits_fn(xb + r).argmax(-1) != pred
+        r, ok, pred = deepfool_flips(logits_fn, x[start:start + step], norm=parse_norm(norm),
+                                     top_k=top_k, max_iter=max_iter)
         if labels is not None:
             ok = ok & (pred == jnp.asarray(labels)[start:start + step])
         rs.append(r)
@@ -302,5 +323,5 @@ def normals_report(task, *, norm="2", eps=None, seed: int = 0, n_points: int = 1
 
 __all__ = ["NormalSpectrum", "unit_normals", "singular_values", "random_unit_vectors",
            "normal_spectrum", "normal_angles", "exact_minimal_perturbations",
-           "deepfool_minimal_perturbations", "spectrum_curve", "measure_normals",
+           "deepfool_minimal_perturbations", "deepfool_flips", "spectrum_curve", "measure_normals",
            "normals_report"]

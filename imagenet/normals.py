@@ -27,7 +27,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-import attacks
+from categories.normals import deepfool_flips
 from imagenet import artifacts, data, run, sharding, steps
 
 
@@ -50,9 +50,8 @@ def minimal_perturbations(classifier, items: Sequence[data.Item], *, batch: int 
     logits_fn = sharding.put_replicated(dp, classifier.logits_fn)
     rs, skipped = [], np.zeros(len(data.SKIP_REASONS) + 1, np.int64)
     for x, mask, _, codes in steps.device_batches(items, batch, classifier.resolution, dp, preprocess, workers):
-        pred = attacks.predict(logits_fn, x)
-        r = attacks.deepfool(logits_fn, x, pred, norm="2", top_k=top_k, max_iter=max_iter)
-        ok = np.asarray(mask & (attacks.predict(logits_fn, x + r) != pred))
+        r, flipped, _ = deepfool_flips(logits_fn, x, norm="2", top_k=top_k, max_iter=max_iter)
+        ok = np.asarray(mask & flipped)
         rs.append(np.asarray(r)[ok])
         skipped += np.asarray(steps.reason_counts(codes))
     shape = (0, classifier.resolution, classifier.resolution, 3)
