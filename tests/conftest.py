@@ -1,4 +1,4 @@
-"""Shared fixtures: trained preset models, cached for the whole session."""
+"""Shared fixtures: trained preset models and converted ImageNet weights, cached for the whole session."""
 
 import functools
 import os
@@ -34,3 +34,9 @@ def trained_preset(name: str, seed: int = 0):
 @pytest.fixture(scope="session")
 def trained():
     return trained_preset
+
+
+@pytest.fixture(scope="session")
+def weight_cache(tmp_path_factory):
+    """One converted-weights cache for the whole session (the ImageNet model tests share it)."""
+    return tmp_path_factory.getbasetemp() / "imagenet-weights"

@@ -16,12 +16,6 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 @pytest.fixture(scope="session")
-def weight_cache(tmp_path_factory):
-    """The same session cache directory as test_imagenet_models uses (converted once)."""
-    return tmp_path_factory.getbasetemp() / "imagenet-weights"
-
-
-@pytest.fixture(scope="session")
 def image_files(tmp_path_factory):
     folder = tmp_path_factory.mktemp("photos")
     coffee, cat = folder / "coffee.png", folder / "chelsea.jpg"

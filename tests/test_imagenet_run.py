@@ -34,12 +34,6 @@ def classifier():
     return tiny_classifier()
 
 
-@pytest.fixture(scope="session")
-def weight_cache(tmp_path_factory):
-    """The session cache directory test_imagenet_models / _predict use (lite0 converted once)."""
-    return tmp_path_factory.getbasetemp() / "imagenet-weights"
-
-
 def decoded(items, resolution):
     """Independent decoding: (x f32[m, res, res, 3], labels) of the usable items."""
     xs, labels = [], []
