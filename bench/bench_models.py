@@ -1,6 +1,7 @@
 """Benchmark: EfficientNet-Lite forward + input-gradient throughput on this CPU.
 
-For each model, depthwise formulation (shift-and-add vs XLA grouped conv) and
+For each model, depthwise formulation (the native C++ kernel, shift-and-add in XLA,
+XLA's grouped conv) and
 batch size: the median time of one jitted forward + input-gradient pass (the
 inner step of every attack), images/s, and the achieved FLOP rate as a share of
 the float32 matmul peak (a jitted 2048^3 matmul timed in the same rounds, since
@@ -9,7 +10,7 @@ pass repeats each layer once with the same shape; no weight gradients).
 
 Usage:
     python bench/bench_models.py [--models lite0] [--batches 8 16 32]
-        [--depthwise shift grouped] [--repeats 5] [--json out.json] [--default-malloc]
+        [--depthwise native shift grouped] [--repeats 5] [--json out.json] [--default-malloc]
 """
 
 from __future__ import annotations
@@ -80,7 +81,8 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="+", default=["lite0"])
     parser.add_argument("--batches", nargs="+", type=int, default=[8, 16, 32])
-    parser.add_argument("--depthwise", nargs="+", default=["shift", "grouped"])
+    parser.add_argument("--depthwise", nargs="+", default=["native", "shift", "grouped"],
+                        choices=["native", "shift", "grouped"])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--json", default=None, help="also write the figures to this file")
     parser.add_argument("--default-malloc", action="store_true",

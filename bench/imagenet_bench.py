@@ -101,12 +101,13 @@ def measure_imagenet(*, batch: int = 8, repeats: int = 3, peak_gflops: float,
       matmul_size: the paired matmul's size.
 
     Returns:
-      ``{"model", "batch", "forward_gradient": {...}, "universal_update": {...} or None,
+      ``{"model", "batch", "depthwise" (the formulation timed), "forward_gradient": {...}, "universal_update": {...} or None,
       "runs": {method: {... "share_of_forward_gradient"}} or None}``.
     """
-    from imagenet.models import forward_flops, load_model
+    from imagenet.models import forward_flops, load_model, resolve_depthwise
 
-    classifier = load_model(MODEL)
+    depthwise = resolve_depthwise("auto")  # what the runner uses here
+    classifier = load_model(MODEL, depthwise=depthwise)
     f = classifier.logits_fn
     x = jnp.asarray(photo_batch(batch, classifier.resolution, seed=seed))
     labels = jnp.argmax(f(x), -1)
@@ -114,7 +115,7 @@ def measure_imagenet(*, batch: int = 8, repeats: int = 3, peak_gflops: float,
     fg = share_of_matmul(step, 2 * forward_flops(MODEL, batch), repeats=repeats,
                          size=matmul_size)
     fg.update(images_per_s=batch / fg["median_s"], share_of_run_peak=fg["gflops"] / peak_gflops)
-    out = {"model": MODEL, "batch": batch, "forward_gflops_per_image": forward_flops(MODEL) / 1e9,
+    out = {"model": MODEL, "batch": batch, "depthwise": depthwise, "forward_gflops_per_image": forward_flops(MODEL) / 1e9,
            "forward_gradient": fg, "universal_update": None, "runs": None}
     if universal:
         v = jnp.zeros(x.shape[1:], x.dtype)

@@ -122,7 +122,7 @@ def goals(results: dict) -> list[Goal]:
             f"pairs {_fmt(fg['share_range'][0])}-{_fmt(fg['share_range'][1])} "
             f"(each pass against a {fg['paired_matmul_gflops']:.0f} GFLOP/s matmul run next to "
             f"it); {fg['images_per_s']:.1f} images/s, {fg['gflops']:.1f} GFLOP/s, "
-            f"batch {img['batch']}")
+            f"batch {img['batch']}, depthwise {img.get('depthwise', 'shift')}")
         runs = img.get("runs")
         if runs:
             for method, r in runs.items():
@@ -342,8 +342,8 @@ def markdown(results: dict) -> str:
     img = results.get("imagenet")
     if img:
         fg = img["forward_gradient"]
-        rows.append(paired(f"EfficientNet-Lite0 forward+input gradient, batch {img['batch']} "
-                           f"({fg['images_per_s']:.1f} images/s)", fg))
+        rows.append(paired(f"EfficientNet-Lite0 forward+input gradient, batch {img['batch']}, "
+                           f"{img.get('depthwise', 'shift')} depthwise ({fg['images_per_s']:.1f} images/s)", fg))
     for name, r in results["settings"].items():
         t = r["torch_grid"]
         rows.append([f"(peer) brute-force torch lattice, {name} ({t['evaluations']:,} MLP "

@@ -6,6 +6,11 @@ stride 2: the extra row/column goes at the bottom/right), BatchNorm eps 1e-3,
 and input scaling ``(x - 127) / 128`` applied inside the model, so a classifier
 takes RGB pixels in [0, 255].
 
+The depthwise convolutions run as a native XLA:CPU kernel on a single CPU device
+(:mod:`imagenet.depthwise_native`, which also fuses the surrounding BatchNorm
+offsets and ReLU6s) and as a shift-and-add in XLA elsewhere (:func:`depthwise_shift`);
+see :func:`resolve_depthwise`.
+
 The hot path is a pure function of the model state: :func:`load_model` builds
 the NNX module, loads the weights, calls ``nnx.split`` once and returns
 ``jax.tree_util.Partial(apply_logits, graphdef, state)``. The graphdef is a
@@ -173,7 +178,7 @@ def _depthwise_shift_bwd(stride, residuals, g):
     x, kernel = residuals
     k = kernel.shape[0]
     _, h, w, _ = x.shape
-    (top, bottom), (left, right) = same_pads(h, k, stride), same_pads(w, k, stride)
+    top, left = same_pads(h, k, stride)[0], same_pads(w, k, stride)[0]
     # d x_padded[u] = sum_i g_dilated[u - i]: dilate g by the stride, pad by k - 1, correlate flipped
     ho, wo = g.shape[1], g.shape[2]
     high_h = max(k - 1, h + top + k - 1 - (stride * (ho - 1) + k))
@@ -181,16 +186,26 @@ def _depthwise_shift_bwd(stride, residuals, g):
     gd = lax.pad(g, jnp.zeros((), g.dtype),
                  ((0, 0, 0), (k - 1, high_h, stride - 1), (k - 1, high_w, stride - 1), (0, 0, 0)))
     dx = _shift_sum(gd, kernel, (top, left), (h, w), 1, flip=True)
-    # d kernel[i, j] = sum over batch and positions of the tap's input patch times g
-    xp = jnp.pad(x, ((0, 0), (top, bottom), (left, right), (0, 0)))
-    dk = jnp.stack([
+    return dx, depthwise_kernel_gradient(x, g, k, stride)
+
+
+def depthwise_kernel_gradient(x: jax.Array, g: jax.Array, k: int, stride: int) -> jax.Array:
+    """``d kernel[i, j] = sum`` over batch and positions of the tap's input patch times ``g``.
+
+    Args: x f32[n, h, w, c] (the conv's input), g f32[n, ho, wo, c] (its output's
+    gradient), k the kernel size, stride 1 or 2. Returns f32[k, k, c]. XLA drops it
+    when only the input gradient is used.
+    """
+    _, h, w, _ = x.shape
+    ho, wo = g.shape[1], g.shape[2]
+    xp = jnp.pad(x, ((0, 0), same_pads(h, k, stride), same_pads(w, k, stride), (0, 0)))
+    return jnp.stack([
         jnp.stack([
             jnp.sum(lax.slice(xp, (0, i, j, 0), (xp.shape[0], i + stride * (ho - 1) + 1,
                                                   j + stride * (wo - 1) + 1, xp.shape[3]),
                               (1, stride, stride, 1)) * g, axis=(0, 1, 2))
             for j in range(k)])
         for i in range(k)])
-    return dx, dk
 
 
 depthwise_shift.defvjp(_depthwise_shift_fwd, _depthwise_shift_bwd)
@@ -213,11 +228,25 @@ def depthwise_grouped(x: jax.Array, kernel: jax.Array, stride: int) -> jax.Array
     )
 
 
-DEPTHWISE = {"shift": depthwise_shift, "grouped": depthwise_grouped}
+def depthwise_native(x: jax.Array, kernel: jax.Array, stride: int) -> jax.Array:
+    """Depthwise conv by the native XLA:CPU kernel (:mod:`imagenet.depthwise_native`).
+
+    Same contract as :func:`depthwise_shift`.
+    """
+    from imagenet.depthwise_native import depthwise
+
+    return depthwise(x, kernel, stride)
+
+
+DEPTHWISE = {"shift": depthwise_shift, "grouped": depthwise_grouped, "native": depthwise_native}
 
 
 def conv_same(x: jax.Array, kernel: jax.Array, stride: int) -> jax.Array:
-    """Dense conv, NHWC/HWIO, TF 'SAME' padding; 1x1 stride-1 convs are plain matmuls."""
+    """Dense conv, NHWC/HWIO, TF 'SAME' padding; 1x1 stride-1 convs are plain matmuls.
+
+    (A matmul of the stem's 27-wide patches was 4-10% faster end to end here, but
+    its input gradient was 20x further from float64 torch: 5e-4 relative.)
+    """
     kh, kw = kernel.shape[:2]
     if kh == kw == 1 and stride == 1:
         return jnp.einsum("nhwc,cd->nhwd", x, kernel[0, 0])
@@ -269,10 +298,14 @@ class ConvBN(nnx.Module):
         self.stride = stride
         self.relu = relu
 
-    def __call__(self, x: jax.Array) -> jax.Array:
+    def preactivation(self, x: jax.Array) -> tuple[jax.Array, jax.Array]:
+        """(conv with the BN scale folded in, the BN offset): ``bn(conv(x)) = z + offset``."""
         mult, offset = self.bn.fold()
-        y = conv_same(x, self.kernel[...] * mult, self.stride) + offset
-        return relu6(y) if self.relu else y
+        return conv_same(x, self.kernel[...] * mult, self.stride), offset
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        z, offset = self.preactivation(x)
+        return relu6(z + offset) if self.relu else z + offset
 
 
 class DepthwiseBN(nnx.Module):
@@ -284,10 +317,14 @@ class DepthwiseBN(nnx.Module):
         self.stride = stride
         self.depthwise = depthwise
 
-    def __call__(self, x: jax.Array) -> jax.Array:
+    def __call__(self, x: jax.Array, input_offset: jax.Array | None = None) -> jax.Array:
+        """``relu6(bn(dwconv(x)))``; with ``input_offset`` (native kernel only), of ``relu6(x + input_offset)``."""
         mult, offset = self.bn.fold()
-        y = DEPTHWISE[self.depthwise](x, self.kernel[...] * mult, self.stride) + offset
-        return relu6(y)
+        if input_offset is None:
+            return relu6(DEPTHWISE[self.depthwise](x, self.kernel[...] * mult, self.stride) + offset)
+        from imagenet.depthwise_native import activated_depthwise
+
+        return activated_depthwise(x, input_offset, self.kernel[...] * mult, offset, self.stride)
 
 
 class MBConv(nnx.Module):
@@ -300,8 +337,13 @@ class MBConv(nnx.Module):
         self.skip = spec.stride == 1 and spec.in_channels == spec.out_channels
 
     def __call__(self, x: jax.Array) -> jax.Array:
-        y = self.expand(x) if self.expand is not None else x
-        y = self.project(self.depthwise(y))
+        if self.expand is None:
+            y = self.depthwise(x)
+        elif self.depthwise.depthwise == "native":  # the expand's ReLU6 runs inside the depthwise kernel
+            y = self.depthwise(*self.expand.preactivation(x))
+        else:
+            y = self.depthwise(self.expand(x))
+        y = self.project(y)
         return y + x if self.skip else y
 
 
@@ -389,14 +431,51 @@ def build_model(name: str, weights: dict[str, np.ndarray], *, depthwise: str = "
     return model
 
 
-def load_model(name: str, *, cache_dir: str | os.PathLike | None = None, depthwise: str = "shift") -> Classifier:
+def resolve_depthwise(depthwise: str = "auto") -> str:
+    """The depthwise method to use: ``"auto"`` is ``"native"`` on a single CPU device, else ``"shift"``.
+
+    The native kernel (:mod:`imagenet.depthwise_native`) is a custom call that
+    XLA's partitioner cannot split over devices, so with several devices (or a
+    GPU/TPU) the shift-and-add formulation runs, which XLA shards and compiles
+    everywhere. If the native kernel cannot be built here, ``"auto"`` falls back to
+    ``"shift"`` with a one-time warning naming the reason.
+
+    Raises:
+      ValueError: an unknown method.
+    """
+    if depthwise != "auto":
+        if depthwise not in DEPTHWISE:
+            raise ValueError(f"unknown depthwise method {depthwise!r}; choose one of auto, {', '.join(DEPTHWISE)}")
+        return depthwise
+    if jax.default_backend() != "cpu" or jax.device_count() != 1:
+        return "shift"
+    from imagenet import depthwise_native
+
+    reason = depthwise_native.unavailable_reason()
+    if reason is not None:
+        _warn_native_unavailable(reason)
+        return "shift"
+    return "native"
+
+
+@functools.cache
+def _warn_native_unavailable(reason: str) -> None:
+    import warnings
+
+    warnings.warn(f"native depthwise kernel unavailable ({reason}); using the slower shift-and-add formulation",
+                  RuntimeWarning, stacklevel=3)
+
+
+def load_model(name: str, *, cache_dir: str | os.PathLike | None = None, depthwise: str = "auto") -> Classifier:
     """Load a pretrained EfficientNet-Lite as a pure, jittable classifier.
 
     Args:
       name: ``efficientnet-lite0|1|2`` or ``lite0|1|2``.
       cache_dir: where the converted .npz is cached (default ``$ROBUSTNESS_CACHE``
         or ``~/.cache/robustness-geometry``); converted from the PyPI package on first use.
-      depthwise: ``"shift"`` (shift-and-add, faster on CPU) or ``"grouped"`` (XLA grouped conv).
+      depthwise: ``"auto"`` (see :func:`resolve_depthwise`), ``"native"`` (the C++ kernel
+        of :mod:`imagenet.depthwise_native`, single CPU device), ``"shift"``
+        (shift-and-add in XLA, any device) or ``"grouped"`` (XLA grouped conv).
 
     Returns:
       ``Classifier(name, resolution, logits_fn)`` where ``logits_fn`` is
@@ -406,8 +485,7 @@ def load_model(name: str, *, cache_dir: str | os.PathLike | None = None, depthwi
     from imagenet.convert import cached_weights
 
     canonical = resolve_model_name(name)
-    if depthwise not in DEPTHWISE:
-        raise ValueError(f"unknown depthwise method {depthwise!r}; choose one of {', '.join(DEPTHWISE)}")
+    depthwise = resolve_depthwise(depthwise)
     model = build_model(canonical, cached_weights(canonical, cache_dir=cache_dir), depthwise=depthwise)
     graphdef, state = nnx.split(model)
     return Classifier(canonical, MODELS[canonical], jax.tree_util.Partial(apply_logits, graphdef, state))

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from imagenet import convert, models
+from imagenet import convert, depthwise_native, models
 from imagenet.classes import class_names
 from imagenet.preprocess import center_crop_box, preprocess, preprocess_batch
 
@@ -107,12 +107,6 @@ def reference_logits(name, x, dtype=torch.float32):
 
 
 @pytest.fixture(scope="session")
-def weight_cache(tmp_path_factory):
-    """One converted-weights cache for the whole session (shared with test_imagenet_predict)."""
-    return tmp_path_factory.getbasetemp() / "imagenet-weights"
-
-
-@pytest.fixture(scope="session")
 def lite0(weight_cache):
     return models.load_model("lite0", cache_dir=weight_cache)
 
@@ -150,15 +144,17 @@ def test_depthwise_shift_and_grouped_match_torch(size, k, stride):
     conv.weight.data = torch.as_tensor(np.asarray(w).transpose(2, 0, 1)[:, None].copy())
     with torch.no_grad():
         want = conv(torch.as_tensor(np.array(x)).permute(0, 3, 1, 2)).permute(0, 2, 3, 1).numpy()
-    for method in ("shift", "grouped"):
+    methods = ("shift", "grouped") + (("native",) if depthwise_native.available() else ())
+    for method in methods:
         got = np.asarray(models.DEPTHWISE[method](x, w, stride))
         np.testing.assert_allclose(got, want, atol=1e-5, err_msg=method)
-    # the hand-written backward of the shift form against autodiff of XLA's grouped conv
+    # the hand-written backwards (shift form, native kernel) against autodiff of XLA's grouped conv
     cotangent = jax.random.normal(jax.random.key(2), want.shape)
     grads = {method: jax.grad(lambda x, w: jnp.sum(models.DEPTHWISE[method](x, w, stride) * cotangent),
-                              argnums=(0, 1))(x, w) for method in ("shift", "grouped")}
-    np.testing.assert_allclose(grads["shift"][0], grads["grouped"][0], atol=1e-5)
-    np.testing.assert_allclose(grads["shift"][1], grads["grouped"][1], atol=1e-4)
+                              argnums=(0, 1))(x, w) for method in methods}
+    for method in set(methods) - {"grouped"}:
+        np.testing.assert_allclose(grads[method][0], grads["grouped"][0], atol=1e-5, err_msg=method)
+        np.testing.assert_allclose(grads[method][1], grads["grouped"][1], atol=1e-4, err_msg=method)
 
 
 def test_block_specs_match_the_shipped_weights():

@@ -1,0 +1,114 @@
+"""The native depthwise kernel (C++ through the XLA FFI) against the shift-and-add formulation in XLA."""
+
+import os
+import subprocess
+import sys
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from imagenet import depthwise_native as native
+from imagenet import models
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+pytestmark = pytest.mark.skipif(not native.available(), reason=f"native kernel: {native.unavailable_reason()}")
+
+# (n, h, w, c, k, stride): odd sizes, channels below, at and past multiples of 16
+SHAPES = [(2, 7, 8, 5, 3, 1), (2, 9, 10, 3, 5, 2), (3, 8, 9, 20, 3, 2), (2, 11, 12, 33, 5, 1),
+          (1, 6, 6, 16, 3, 2), (2, 5, 7, 48, 5, 2), (1, 3, 3, 17, 5, 1)]
+
+
+def shifted(z, offset, kernel, out_offset, stride):
+    return models.relu6(models.depthwise_shift(models.relu6(z + offset), kernel, stride) + out_offset)
+
+
+def operands(n, h, w, c, k, seed=0):
+    keys = jax.random.split(jax.random.key(seed), 5)
+    z = 4.0 * jax.random.normal(keys[0], (n, h, w, c))  # wide enough that both ReLU6 bounds are hit
+    return (z, jax.random.normal(keys[1], (c,)), jax.random.normal(keys[2], (k, k, c)),
+            jax.random.normal(keys[3], (c,)), keys[4])
+
+
+@pytest.mark.parametrize("n,h,w,c,k,stride", SHAPES)
+def test_native_depthwise_matches_shift_and_its_gradients(n, h, w, c, k, stride):
+    x, _, kernel, _, key = operands(n, h, w, c, k)
+    want, pull_want = jax.vjp(lambda x, kk: models.depthwise_shift(x, kk, stride), x, kernel)
+    got, pull_got = jax.vjp(lambda x, kk: native.depthwise(x, kk, stride), x, kernel)
+    assert got.shape == want.shape == (n, -(-h // stride), -(-w // stride), c)
+    np.testing.assert_allclose(got, want, atol=1e-5, rtol=1e-5)
+    g = jax.random.normal(key, want.shape)
+    for a, b in zip(pull_got(g), pull_want(g)):
+        np.testing.assert_allclose(a, b, atol=1e-4, rtol=1e-5)
+
+
+@pytest.mark.parametrize("n,h,w,c,k,stride", SHAPES)
+def test_activated_depthwise_matches_its_composition(n, h, w, c, k, stride):
+    z, offset, kernel, out_offset, key = operands(n, h, w, c, k, seed=1)
+    want, pull_want = jax.vjp(lambda *a: shifted(*a, stride), z, offset, kernel, out_offset)
+    got, pull_got = jax.vjp(lambda *a: native.activated_depthwise(*a, stride), z, offset, kernel, out_offset)
+    np.testing.assert_allclose(got, want, atol=1e-5, rtol=1e-5)
+    assert 0.0 < float(jnp.mean((got > 0) & (got < 6))) < 1.0  # some outputs are clipped, some not
+    g = jax.random.normal(key, want.shape)
+    for name, a, b in zip(("z", "offset", "kernel", "out_offset"), pull_got(g), pull_want(g)):
+        np.testing.assert_allclose(a, b, atol=1e-4, rtol=1e-4, err_msg=name)
+
+
+def test_vmap_over_cotangents_and_inputs():
+    """DeepFool pulls several cotangents back at once (vmap of the vjp); batches of batches fold into one."""
+    z, offset, kernel, out_offset, key = operands(2, 9, 9, 24, 3, seed=2)
+    f_native = lambda z: native.activated_depthwise(z, offset, kernel, out_offset, 2)
+    f_shift = lambda z: shifted(z, offset, kernel, out_offset, 2)
+    cotangents = jax.random.normal(key, (3, 2, 5, 5, 24))
+    got = jax.vmap(jax.vjp(f_native, z)[1])(cotangents)[0]
+    want = jax.vmap(jax.vjp(f_shift, z)[1])(cotangents)[0]
+    np.testing.assert_allclose(got, want, atol=1e-4)
+    zs = jnp.stack([z, -z, 0.5 * z])
+    np.testing.assert_allclose(jax.vmap(f_native)(zs), jax.vmap(f_shift)(zs), atol=1e-5)
+
+
+def test_a_batched_kernel_is_refused_with_a_message():
+    x, _, kernel, _, _ = operands(1, 6, 6, 16, 3)
+    with pytest.raises(Exception, match="batched kernel"):
+        jax.block_until_ready(jax.vmap(lambda kk: native.depthwise(x, kk, 1))(jnp.stack([kernel, kernel])))
+
+
+def test_lite0_native_matches_shift_and_does_not_recompile(weight_cache):
+    from bench.imagenet_bench import photo_batch
+
+    x = jnp.asarray(photo_batch(4, 224))
+    logits = {m: models.load_model("lite0", cache_dir=weight_cache, depthwise=m).logits_fn for m in ("native", "shift")}
+    forward = jax.jit(lambda f, x: f(x))
+    got, want = np.asarray(forward(logits["native"], x)), np.asarray(forward(logits["shift"], x))
+    assert np.abs(got - want).max() < 1e-4  # measured ~5e-6 on logits spanning [-5, 12]
+    np.testing.assert_array_equal(got.argmax(-1), want.argmax(-1))
+    before = forward._cache_size()
+    forward(jax.tree.map(lambda a: a * 0.5, logits["native"]), x)
+    assert forward._cache_size() == before
+
+
+def test_auto_is_native_on_one_cpu_device_and_bad_names_fail():
+    assert jax.device_count() == 1 and models.resolve_depthwise("auto") == "native"
+    assert models.resolve_depthwise("shift") == "shift"
+    with pytest.raises(ValueError, match="'fast'.*auto, shift, grouped, native"):
+        models.resolve_depthwise("fast")
+
+
+def test_build_is_cached_atomic_and_keyed_by_source(tmp_path):
+    path = native.build(tmp_path)
+    assert path.exists() and native.build(tmp_path) == path
+    assert [p.name for p in path.parent.iterdir()] == [path.name]  # no temporary left behind
+    assert path == native.library_path(tmp_path) and path.parent == tmp_path / "native"
+
+
+def test_no_compiler_falls_back_to_shift_with_a_warning(tmp_path):
+    """A machine without a working C++ compiler still runs (shift-and-add), and says why."""
+    env = dict(os.environ, CXX="false", ROBUSTNESS_CACHE=str(tmp_path), PYTHONPATH=ROOT)
+    code = "from imagenet.models import resolve_depthwise; print(resolve_depthwise('auto'))"
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "shift"
+    assert "native depthwise kernel unavailable (compiling depthwise.cc failed" in done.stderr
+    assert not list((tmp_path / "native").glob("*"))  # nothing half-written
