@@ -82,7 +82,7 @@ def measure_runs(classifier, *, methods=("sgd", "deepfool"), images: int = 32, b
     return out
 
 
-def measure_imagenet(*, batch: int = 8, repeats: int = 3, peak_gflops: float,
+def measure_imagenet(*, batch: int = 8, repeats: int = 3, pairs: int | None = None, peak_gflops: float,
                      universal: bool = True, seed: int = 0, matmul_size: int = 2048) -> dict:
     """Times the forward + input-gradient pass and one universal update on a batch.
 
@@ -93,7 +93,8 @@ def measure_imagenet(*, batch: int = 8, repeats: int = 3, peak_gflops: float,
 
     Args:
       batch: images per call.
-      repeats: timed pairs after one warm-up (compilation) of each side.
+      repeats: timed pairs of the universal update and forward+gradient, after one warm-up.
+      pairs: forward+gradient / matmul pairs (default ``repeats``).
       peak_gflops: the run's matmul peak (reported beside the paired share).
       universal: also time ``attacks.universal_update`` and whole runs of both universal
         algorithms (:func:`measure_runs`; about a minute and a half).
@@ -112,7 +113,7 @@ def measure_imagenet(*, batch: int = 8, repeats: int = 3, peak_gflops: float,
     x = jnp.asarray(photo_batch(batch, classifier.resolution, seed=seed))
     labels = jnp.argmax(f(x), -1)
     step = lambda: forward_gradient(f, x, labels)
-    fg = share_of_matmul(step, 2 * forward_flops(MODEL, batch), repeats=repeats,
+    fg = share_of_matmul(step, 2 * forward_flops(MODEL, batch), repeats=pairs or repeats,
                          size=matmul_size)
     fg.update(images_per_s=batch / fg["median_s"], share_of_run_peak=fg["gflops"] / peak_gflops)
     out = {"model": MODEL, "batch": batch, "depthwise": depthwise, "forward_gflops_per_image": forward_flops(MODEL) / 1e9,

@@ -45,7 +45,8 @@ class Budget(NamedTuple):
     matmul_repeats: int = 5
     imagenet: bool = True
     imagenet_batch: int = 8
-    imagenet_repeats: int = 3
+    imagenet_repeats: int = 3        # universal_update timings
+    imagenet_pairs: int = 15         # forward+gradient / matmul pairs (its share is noisy on a shared CPU)
     imagenet_universal: bool = True
     app: bool = True
 
@@ -55,7 +56,7 @@ QUICK = Budget(mode="quick",
                 toy=ToyBudget(repeats=3, slow_repeats=1, slow_warmup=0, uap_passes=10,
                               art_passes=1, grid_stride=64),
                 preset_repeats=1, grid_res=512, matmul_sizes=(1024, 2048), matmul_repeats=3,
-                imagenet_batch=4, imagenet_repeats=1, imagenet_universal=False)
+                imagenet_batch=4, imagenet_repeats=1, imagenet_pairs=5, imagenet_universal=False)
 SMOKE = Budget(mode="smoke", settings=SETTINGS[2:], n_points=40, train_steps=30,
                 toy=ToyBudget(repeats=1, slow_repeats=1, slow_warmup=0, uap_passes=1,
                               art_passes=1, grid_stride=256, pgd_steps=4, ceiling_restarts=2,
@@ -181,6 +182,7 @@ def run_benchmark(budget: Budget = FULL, *, seed: int = 0,
 
         out["imagenet"] = measure_imagenet(batch=budget.imagenet_batch,
                                            repeats=budget.imagenet_repeats,
+                                           pairs=budget.imagenet_pairs,
                                            peak_gflops=peak["gflops"],
                                            universal=budget.imagenet_universal, seed=seed)
     out["app"] = None
