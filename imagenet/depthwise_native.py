@@ -17,9 +17,12 @@ callers use the shift-and-add formulation, which gives the same numbers to float
 rounding.
 
 Example:
+    >>> import jax.numpy as jnp
     >>> from imagenet import depthwise_native
-    >>> if depthwise_native.available():
-    ...     y = depthwise_native.depthwise(x, kernel, 2)   # x f32[n, h, w, c], kernel f32[k, k, c]
+    >>> x, kernel = jnp.ones((1, 5, 5, 16)), jnp.ones((3, 3, 16))  # f32[n, h, w, c], f32[k, k, c]
+    >>> y = depthwise_native.depthwise(x, kernel, 2) if depthwise_native.available() else None
+    >>> y is None or (y.shape, float(y[0, 1, 1, 0]))
+    ((1, 3, 3, 16), 9.0)
 """
 
 from __future__ import annotations
@@ -95,7 +98,7 @@ def build(cache_dir: str | os.PathLike | None = None) -> Path:
         done = subprocess.run([compiler, *FLAGS, f"-I{jax.ffi.include_dir()}", str(SOURCE), "-o", tmp],
                               capture_output=True, text=True)
         if done.returncode != 0:
-            tail = " | ".join(done.stderr.strip().splitlines()[-3:])
+            tail = " | ".join(done.stderr.strip().splitlines()[-3:]) or f"{compiler} exited with {done.returncode}"
             raise RuntimeError(f"compiling {SOURCE.name} failed: {tail}")
         os.replace(tmp, path)
     finally:
