@@ -228,9 +228,16 @@ def test_input_gradient_matches_torch_autograd(lite0, photos):
     RefNet(sd, STRIDE2_BLOCKS["efficientnet-lite0"]).double()(xt)[:, 967].sum().backward()
     want, got = xt.grad.numpy(), np.asarray(grad, np.float64)
     assert grad.shape == (2, 224, 224, 3) and np.abs(want).max() > 0
-    # measured: relative l2 error 3e-5, max error 2e-4 of the largest entry (float32 vs float64)
-    assert np.linalg.norm(got - want) < 2e-4 * np.linalg.norm(want)
-    assert np.abs(got - want).max() < 1e-3 * np.abs(want).max()
+    # The network is piecewise linear (ReLU6), so its gradient jumps where an activation
+    # crosses 0 or 6; an activation within float32 rounding of a kink may fall on either
+    # side, which changes the gradient over that activation's receptive field. Measured:
+    # relative l2 error 2e-5 to 3e-5 with no crossing, 5.4e-4 when a stem formulation's
+    # rounding moved one activation of chelsea across a kink (58% of the squared error
+    # in 100 pixels of one region); a wrong backward is off by order 1.
+    assert np.linalg.norm(got - want) < 2e-3 * np.linalg.norm(want)
+    assert np.abs(got - want).max() < 5e-3 * np.abs(want).max()
+    per_image = [np.linalg.norm(got[i] - want[i]) / np.linalg.norm(want[i]) for i in range(2)]
+    assert min(per_image) < 2e-4  # away from the crossing, float32 rounding only
 
 
 def test_cache_is_npz_and_bad_weights_fail_loudly(lite0, weight_cache):
