@@ -242,19 +242,26 @@ DEPTHWISE = {"shift": depthwise_shift, "grouped": depthwise_grouped, "native": d
 
 
 def conv_same(x: jax.Array, kernel: jax.Array, stride: int) -> jax.Array:
-    """Dense conv, NHWC/HWIO, TF 'SAME' padding; 1x1 stride-1 convs are plain matmuls.
+    """Dense conv, NHWC/HWIO, TF 'SAME' padding, as a matmul where that is faster.
 
-    (A matmul of the stem's 27-wide patches was 4-10% faster end to end here. It is
-    left out because its float32 rounding moves one activation of a test photo across
-    a ReLU6 kink, which changes the input gradient over ~100 pixels: 5e-4 relative l2
-    from float64 torch against 2e-5, past the whole-network gradient test's 2e-4.
-    Folding the BatchNorms into the kernels once at load time (1-3% faster) crosses
-    the same kink.)
+    1x1 stride-1 convs are plain matmuls. A conv of at most 4 input channels (the
+    stem, on RGB) is a matmul of its k*k*c-wide patches: XLA:CPU's convolution of 3
+    channels ran at ~40% of that speed here (Lite0's stem at batch 8, forward: 5.4
+    against 2.1 ms).
     """
-    kh, kw = kernel.shape[:2]
+    kh, kw, cin, cout = kernel.shape
     if kh == kw == 1 and stride == 1:
         return jnp.einsum("nhwc,cd->nhwd", x, kernel[0, 0])
     pads = (same_pads(x.shape[1], kh, stride), same_pads(x.shape[2], kw, stride))
+    if cin <= 4:
+        n, h, w, _ = x.shape
+        ho, wo = -(-h // stride), -(-w // stride)
+        xp = jnp.pad(x, ((0, 0), pads[0], pads[1], (0, 0)))
+        patches = jnp.concatenate([
+            lax.slice(xp, (0, i, j, 0), (n, i + stride * (ho - 1) + 1, j + stride * (wo - 1) + 1, cin),
+                      (1, stride, stride, 1))
+            for i in range(kh) for j in range(kw)], axis=-1)
+        return jnp.einsum("nhwk,kd->nhwd", patches, kernel.reshape(kh * kw * cin, cout))
     return lax.conv_general_dilated(
         x, kernel, (stride, stride), pads, dimension_numbers=("NHWC", "HWIO", "NHWC")
     )
@@ -293,6 +300,18 @@ class BatchNorm(nnx.Module):
         return mult, self.bias[...] - self.mean[...] * mult
 
 
+def folded_kernel(layer: "ConvBN | DepthwiseBN") -> tuple[jax.Array, jax.Array]:
+    """(the layer's kernel with its BN scale folded in, the BN offset): ``bn(conv(x, k)) = conv(x, k') + offset``.
+
+    After :func:`fold_batchnorm` the two are stored and returned as they are;
+    before, they are formed from the BN statistics on every call.
+    """
+    if layer.bn is None:
+        return layer.kernel[...], layer.offset[...]
+    mult, offset = layer.bn.fold()
+    return layer.kernel[...] * mult, offset
+
+
 class ConvBN(nnx.Module):
     """Dense conv (no bias) + BatchNorm (+ ReLU6), the BN folded into the kernel."""
 
@@ -304,8 +323,8 @@ class ConvBN(nnx.Module):
 
     def preactivation(self, x: jax.Array) -> tuple[jax.Array, jax.Array]:
         """(conv with the BN scale folded in, the BN offset): ``bn(conv(x)) = z + offset``."""
-        mult, offset = self.bn.fold()
-        return conv_same(x, self.kernel[...] * mult, self.stride), offset
+        kernel, offset = folded_kernel(self)
+        return conv_same(x, kernel, self.stride), offset
 
     def __call__(self, x: jax.Array) -> jax.Array:
         z, offset = self.preactivation(x)
@@ -323,12 +342,12 @@ class DepthwiseBN(nnx.Module):
 
     def __call__(self, x: jax.Array, input_offset: jax.Array | None = None) -> jax.Array:
         """``relu6(bn(dwconv(x)))``; with ``input_offset`` (native kernel only), of ``relu6(x + input_offset)``."""
-        mult, offset = self.bn.fold()
+        kernel, offset = folded_kernel(self)
         if input_offset is None:
-            return relu6(DEPTHWISE[self.depthwise](x, self.kernel[...] * mult, self.stride) + offset)
+            return relu6(DEPTHWISE[self.depthwise](x, kernel, self.stride) + offset)
         from imagenet.depthwise_native import activated_depthwise
 
-        return activated_depthwise(x, input_offset, self.kernel[...] * mult, offset, self.stride)
+        return activated_depthwise(x, input_offset, kernel, offset, self.stride)
 
 
 class MBConv(nnx.Module):
@@ -369,6 +388,27 @@ class EfficientNetLite(nnx.Module):
             y = block(y)
         y = jnp.mean(self.head(y), axis=(1, 2))
         return y @ self.fc_kernel[...] + self.fc_bias[...]
+
+
+def fold_batchnorm(model: EfficientNetLite) -> EfficientNetLite:
+    """Fold every BatchNorm into its convolution once, in place, for inference.
+
+    Each conv's kernel becomes ``kernel * scale / sqrt(var + eps)`` and its BN is
+    replaced by the offset ``bias - mean * scale / sqrt(var + eps)`` (the same
+    float32 products the unfolded layers form on every call), so a forward pass no
+    longer rescales 49 kernels. The model computes the same function; its state has
+    no BN statistics left.
+
+    Returns:
+      ``model``.
+    """
+    for _, layer in nnx.iter_modules(model):
+        if isinstance(layer, (ConvBN, DepthwiseBN)) and layer.bn is not None:
+            kernel, offset = folded_kernel(layer)
+            layer.kernel[...] = kernel
+            layer.offset = nnx.Param(offset)
+            layer.bn = None
+    return model
 
 
 def apply_logits(graphdef: nnx.GraphDef, state: nnx.State, x: jax.Array) -> jax.Array:
@@ -483,7 +523,8 @@ def load_model(name: str, *, cache_dir: str | os.PathLike | None = None, depthwi
 
     Returns:
       ``Classifier(name, resolution, logits_fn)`` where ``logits_fn`` is
-      ``Partial(apply_logits, graphdef, state)``: f32[n, res, res, 3] in [0, 255]
+      ``Partial(apply_logits, graphdef, state)`` of the model with its BatchNorms folded
+      (:func:`fold_batchnorm`): f32[n, res, res, 3] in [0, 255]
       -> f32[n, 1000] logits.
     """
     from imagenet.convert import cached_weights
@@ -491,7 +532,7 @@ def load_model(name: str, *, cache_dir: str | os.PathLike | None = None, depthwi
     canonical = resolve_model_name(name)
     depthwise = resolve_depthwise(depthwise)
     model = build_model(canonical, cached_weights(canonical, cache_dir=cache_dir), depthwise=depthwise)
-    graphdef, state = nnx.split(model)
+    graphdef, state = nnx.split(fold_batchnorm(model))
     return Classifier(canonical, MODELS[canonical], jax.tree_util.Partial(apply_logits, graphdef, state))
 
 
