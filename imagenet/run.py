@@ -193,6 +193,7 @@ class _Run:
     checkpoint_every: int
     bar: object = None
     steps_taken: int = 0
+    clean: np.ndarray | None = None  # i32[train]: clean labels found so far (-1: not yet)
 
     def batches(self, items, **kwargs):
         return steps.device_batches(items, self.config.batch, self.classifier.resolution, self.dp,
@@ -220,12 +221,22 @@ class _Run:
         n_batches = data.count_batches(len(self.splits.train), self.config.batch)
         order = pass_order(self.k_order, state.pass_index, len(self.splits.train))
         last = time.perf_counter() if self.steps_taken else None
+        if self.clean is None:
+            self.clean = np.full(len(self.splits.train), -1, np.int32)
+        padded = sharding.padded_batch_size(self.config.batch, self.dp)
+        rows = sharding.local_rows(padded, self.dp)
         for x, mask, _, codes in self.batches(self.splits.train, order=order, start_batch=state.batch_index):
+            index = order[state.batch_index * self.config.batch:(state.batch_index + 1) * self.config.batch]
             if jax.process_count() == 1 and not np.any(sharding.fetch(mask)):
                 # nothing decoded: the step would leave v as it is, so skip its cost
                 fooled, valid, skipped = 0, 0, steps.reason_counts(codes)
             else:
-                v, fooled, valid, skipped = step(self.logits_fn, v, x, mask, codes, eps, extra)
+                # clean labels of earlier passes spare the steps their clean forward pass
+                known = np.full(padded, -1, np.int32)
+                known[:len(index)] = self.clean[index]
+                v, fooled, valid, skipped, clean = step(self.logits_fn, v, x, mask, codes, eps, extra,
+                                                        known=sharding.put_batch(self.dp, known[rows]))
+                self.clean[index] = sharding.fetch(clean)[:len(index)]
             valid = int(sharding.fetch(valid))
             now = time.perf_counter()
             if last is not None:

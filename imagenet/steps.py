@@ -14,6 +14,7 @@ from typing import Sequence
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax import lax
 
 import attacks
 from attacks.norms import steepest_direction
@@ -25,34 +26,51 @@ def reason_counts(codes: jax.Array) -> jax.Array:
     return jnp.sum(jax.nn.one_hot(codes, len(data.SKIP_REASONS) + 1, dtype=jnp.int32), axis=0)
 
 
-def deepfool_step(logits_fn, v, x, mask, codes, eps, overshoot, *, norm, top_k, max_iter):
+def clean_labels(logits_fn, x, mask, known=None):
+    """The clean predictions ``f(x)`` (i32[b]), with a forward pass only when needed.
+
+    ``known`` (i32[b]) holds the labels found in an earlier pass, -1 where not yet
+    known: the forward pass runs only if a usable row (``mask``) lacks one, so from
+    the second pass on the steps skip it. Masked rows come back as -1.
+    """
+    if known is None:
+        clean = attacks.predict(logits_fn, x)
+    else:
+        clean = lax.cond(jnp.any(mask & (known < 0)), lambda: attacks.predict(logits_fn, x),
+                         lambda: known.astype(jnp.int32))
+    return jnp.where(mask, clean, -1)
+
+
+def deepfool_step(logits_fn, v, x, mask, codes, eps, overshoot, *, norm, top_k, max_iter, known=None):
     """One batch of Algorithm 1 with padding and skipped files masked out.
 
-    Two forward passes before DeepFool's linearisations: the clean labels, and ``x + v``,
-    whose logits both count the images the old ``v`` fools and start DeepFool.
+    Before DeepFool's linearisations: the clean labels (a forward pass unless ``known``
+    has them all, see :func:`clean_labels`), and a forward pass of ``x + v``, whose
+    logits both count the images the old ``v`` fools and start DeepFool.
 
     Args:
       logits_fn: classifier pytree; v: f32[res, res, 3]; x: f32[b, res, res, 3];
-      mask: bool[b]; codes: i32[b] skip reasons; eps, overshoot: traced scalars.
+      mask: bool[b]; codes: i32[b] skip reasons; eps, overshoot: traced scalars;
+      known: i32[b] clean labels from an earlier pass (-1: unknown), or None.
 
     Returns:
       (new v, i32 images of the batch fooled by the old v, i32 images in the batch,
-      i32[6] skip counts).
+      i32[6] skip counts, i32[b] clean labels (-1 on masked rows)).
     """
-    clean = attacks.predict(logits_fn, x)
+    clean = clean_labels(logits_fn, x, mask, known)
     v, fooled = attacks.universal_update(logits_fn, v, x, clean, norm=norm, eps=eps, top_k=top_k,
                                          overshoot=overshoot, max_iter=max_iter, mask=mask,
                                          with_fooled=True)
-    return v, jnp.sum(fooled), jnp.sum(mask), reason_counts(codes)
+    return v, jnp.sum(fooled), jnp.sum(mask), reason_counts(codes), clean
 
 
-def sgd_step(logits_fn, v, x, mask, codes, eps, step_size, *, norm, loss):
+def sgd_step(logits_fn, v, x, mask, codes, eps, step_size, *, norm, loss, known=None):
     """One masked ascent step on the batch's mean attack loss (as attacks.sgd_universal_step).
 
     Returns:
       as deepfool_step.
     """
-    clean = attacks.predict(logits_fn, x)
+    clean = clean_labels(logits_fn, x, mask, known)
     weight = mask.astype(x.dtype)
     loss_fn = attacks.margin_loss if loss == "margin" else attacks.ce_loss
 
@@ -63,7 +81,7 @@ def sgd_step(logits_fn, v, x, mask, codes, eps, step_size, *, norm, loss):
     (_, logits), g = jax.value_and_grad(objective, has_aux=True)(v)
     fooled = jnp.sum(mask & (jnp.argmax(logits, axis=-1) != clean))
     v = attacks.project((v + step_size * steepest_direction(g[None], norm)[0])[None], norm, eps)[0]
-    return v, fooled, jnp.sum(mask), reason_counts(codes)
+    return v, fooled, jnp.sum(mask), reason_counts(codes), clean
 
 
 def evaluate_batch(logits_fn, v, x, mask, labels, codes):

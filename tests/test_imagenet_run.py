@@ -94,17 +94,25 @@ def test_masked_rows_change_nothing(classifier):
     v0 = jnp.asarray(rng.uniform(-3, 3, (32, 32, 3)).astype(np.float32))
 
     deepfool_step = jax.jit(steps.deepfool_step, static_argnames=("norm", "top_k", "max_iter"))
-    v, fooled, valid, skipped = deepfool_step(f, v0, junk, mask, codes, 8.0, 0.02, norm="inf", top_k=5, max_iter=10)
+    v, fooled, valid, skipped, clean = deepfool_step(f, v0, junk, mask, codes, 8.0, 0.02, norm="inf", top_k=5,
+                                                     max_iter=10)
     ref = attacks.universal_update(f, v0, x[mask], norm="inf", eps=8.0, top_k=5, max_iter=10)
     np.testing.assert_allclose(v, ref, atol=1e-5)
     assert int(valid) == 4 and np.asarray(skipped).tolist() == [4, 0, 2, 0, 0, 0]
     assert int(fooled) == int(np.sum(np.asarray(attacks.predict(f, x[mask] + v0)) != attacks.predict(f, x[mask])))
     assert not np.allclose(v, v0)
+    # the clean labels come back for the next pass (-1 on masked rows), and given back they change nothing
+    np.testing.assert_array_equal(np.asarray(clean)[mask], attacks.predict(f, x[mask]))
+    assert (np.asarray(clean)[~mask] == -1).all()
+    again = deepfool_step(f, v0, junk, mask, codes, 8.0, 0.02, norm="inf", top_k=5, max_iter=10, known=clean)
+    np.testing.assert_array_equal(again[0], v)
 
-    v, *_ = jax.jit(steps.sgd_step, static_argnames=("norm", "loss"))(f, v0, junk, mask, codes, 8.0, 2.0, norm="2",
-                                                                     loss="margin")
+    sgd_step = jax.jit(steps.sgd_step, static_argnames=("norm", "loss"))
+    v, *_, clean = sgd_step(f, v0, junk, mask, codes, 8.0, 2.0, norm="2", loss="margin")
     ref = attacks.sgd_universal_step(f, v0, x[mask], norm="2", eps=8.0, step_size=2.0)
     np.testing.assert_allclose(v, ref, atol=1e-5)
+    np.testing.assert_array_equal(sgd_step(f, v0, junk, mask, codes, 8.0, 2.0, norm="2", loss="margin",
+                                           known=clean)[0], v)
 
 
 def test_checkpoint_guards(image_folder, classifier, tmp_path):
