@@ -124,6 +124,18 @@ def same_pads(size: int, kernel: int, stride: int) -> tuple[int, int]:
     return total // 2, total - total // 2
 
 
+def tap_window(xp: jax.Array, top: int, left: int, size: tuple[int, int], stride: int) -> jax.Array:
+    """``xp[:, top + stride*a, left + stride*b, :]`` for ``a, b`` in ``range(size)``: one kernel tap's inputs.
+
+    Args: xp f32[n, H, W, c] (padded), the tap's first row and column, the output
+    ``size`` (rows, cols) and the stride. Returns f32[n, rows, cols, c].
+    """
+    n, c = xp.shape[0], xp.shape[-1]
+    return lax.slice(xp, (0, top, left, 0),
+                     (n, top + stride * (size[0] - 1) + 1, left + stride * (size[1] - 1) + 1, c),
+                     (1, stride, stride, 1))
+
+
 def _shift_sum(xp: jax.Array, kernel: jax.Array, offsets: tuple[int, int], size: tuple[int, int],
                stride: int, flip: bool = False) -> jax.Array:
     """``sum_ij xp[:, oh + s*a + i', ow + s*b + j', :] * kernel[i, j]`` over the k x k taps.
@@ -132,18 +144,11 @@ def _shift_sum(xp: jax.Array, kernel: jax.Array, offsets: tuple[int, int], size:
     output is ``size`` = (rows, cols). One fused elementwise loop under XLA.
     """
     k = kernel.shape[0]
-    n, c = xp.shape[0], xp.shape[-1]
     out = None
     for i in range(k):
         for j in range(k):
             oi, oj = offsets[0] + (k - 1 - i if flip else i), offsets[1] + (k - 1 - j if flip else j)
-            patch = lax.slice(
-                xp,
-                (0, oi, oj, 0),
-                (n, oi + stride * (size[0] - 1) + 1, oj + stride * (size[1] - 1) + 1, c),
-                (1, stride, stride, 1),
-            )
-            term = patch * kernel[i, j]
+            term = tap_window(xp, oi, oj, size, stride) * kernel[i, j]
             out = term if out is None else out + term
     return out
 
@@ -199,13 +204,8 @@ def depthwise_kernel_gradient(x: jax.Array, g: jax.Array, k: int, stride: int) -
     _, h, w, _ = x.shape
     ho, wo = g.shape[1], g.shape[2]
     xp = jnp.pad(x, ((0, 0), same_pads(h, k, stride), same_pads(w, k, stride), (0, 0)))
-    return jnp.stack([
-        jnp.stack([
-            jnp.sum(lax.slice(xp, (0, i, j, 0), (xp.shape[0], i + stride * (ho - 1) + 1,
-                                                  j + stride * (wo - 1) + 1, xp.shape[3]),
-                              (1, stride, stride, 1)) * g, axis=(0, 1, 2))
-            for j in range(k)])
-        for i in range(k)])
+    return jnp.stack([jnp.stack([jnp.sum(tap_window(xp, i, j, (ho, wo), stride) * g, axis=(0, 1, 2))
+                                 for j in range(k)]) for i in range(k)])
 
 
 depthwise_shift.defvjp(_depthwise_shift_fwd, _depthwise_shift_bwd)
@@ -254,13 +254,10 @@ def conv_same(x: jax.Array, kernel: jax.Array, stride: int) -> jax.Array:
         return jnp.einsum("nhwc,cd->nhwd", x, kernel[0, 0])
     pads = (same_pads(x.shape[1], kh, stride), same_pads(x.shape[2], kw, stride))
     if cin <= 4:
-        n, h, w, _ = x.shape
-        ho, wo = -(-h // stride), -(-w // stride)
+        ho, wo = -(-x.shape[1] // stride), -(-x.shape[2] // stride)
         xp = jnp.pad(x, ((0, 0), pads[0], pads[1], (0, 0)))
-        patches = jnp.concatenate([
-            lax.slice(xp, (0, i, j, 0), (n, i + stride * (ho - 1) + 1, j + stride * (wo - 1) + 1, cin),
-                      (1, stride, stride, 1))
-            for i in range(kh) for j in range(kw)], axis=-1)
+        patches = jnp.concatenate([tap_window(xp, i, j, (ho, wo), stride) for i in range(kh) for j in range(kw)],
+                                  axis=-1)
         return jnp.einsum("nhwk,kd->nhwd", patches, kernel.reshape(kh * kw * cin, cout))
     return lax.conv_general_dilated(
         x, kernel, (stride, stride), pads, dimension_numbers=("NHWC", "HWIO", "NHWC")
