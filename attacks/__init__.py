@@ -19,9 +19,9 @@ Example:
     0.5
 """
 
-from attacks.deepfool import deepfool
+from attacks.deepfool import deepfool, deepfool_steps
 from attacks.fgsm import fgsm
-from attacks.fooling import ce_loss, fooling_rate, margin_loss, predict
+from attacks.fooling import as_logits_fn, ce_loss, fooling_rate, margin_loss, predict
 from attacks.norms import lp_norm, parse_norm, project, sample_ball, sample_sphere
 from attacks.pgd import pgd
 from attacks.random import random_perturbation
@@ -29,7 +29,7 @@ from attacks.sgd_universal import sgd_universal, sgd_universal_step
 from attacks.universal import universal_perturbation, universal_update
 
 __all__ = [
-    "ce_loss", "deepfool", "fgsm", "fooling_rate", "lp_norm", "margin_loss", "parse_norm",
+    "as_logits_fn", "ce_loss", "deepfool", "deepfool_steps", "fgsm", "fooling_rate", "lp_norm", "margin_loss", "parse_norm",
     "pgd", "predict", "project", "random_perturbation", "sample_ball", "sample_sphere",
     "sgd_universal", "sgd_universal_step", "universal_perturbation", "universal_update",
 ]

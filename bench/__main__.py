@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
+
+from store import OneLineParser, UsageError, write_text
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
+    p = OneLineParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--quick", action="store_true", help="a run of under two minutes")
     mode.add_argument("--smoke", action="store_true",
@@ -51,22 +52,16 @@ def load_results(path: str) -> dict:
     return results
 
 
-def write_atomic(path: str, text: str) -> None:
-    """Writes ``text`` to ``path`` via a temporary file and ``os.replace``."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    tmp = f"{path}.tmp"
-    with open(tmp, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
-
-
 def main(argv=None) -> int:
-    args = parse_args(argv)
+    try:
+        args = parse_args(argv)
+    except UsageError as e:
+        print(f"python -m bench: error: {e}", file=sys.stderr)
+        return 2
     # as the imagenet command line does, before JAX starts its threads: XLA:CPU's large
     # temporaries are reused instead of page-faulted in anew on every call (about 1.5x on
     # EfficientNet-Lite0's forward+gradient here)
-    from imagenet.cpu_memory import keep_freed_memory
+    from imagenet import keep_freed_memory
 
     keep_freed_memory()
     from bench.report import goals, markdown
@@ -84,7 +79,7 @@ def main(argv=None) -> int:
     text = markdown(results)
     results["goals"] = [g._asdict() for g in goals(results)]
     if args.markdown:
-        write_atomic(args.markdown, text + "\n")
+        write_text(args.markdown, text + "\n")
     if args.json:
         print(json.dumps(finite(results), indent=1, allow_nan=False, default=_jsonable))
     else:

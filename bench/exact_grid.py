@@ -24,7 +24,7 @@ import jax
 import numpy as np
 import torch
 
-from categories.exact2d import exact_at, scan_profile
+from categories import exact_at, scan_profile
 
 # categories.exact2d's defaults (scan_profile, then exact_at): the benchmark times these.
 SCAN = dict(n_radii=24, n_dirs=64, top_k=4, fan=3, coarse_iters=5, bisect_iters=12)

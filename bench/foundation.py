@@ -14,7 +14,7 @@ import jax
 
 from bench.machine import mlp_flops, share_of_matmul
 from bench.measure import time_call
-from categories.presets import preset_config
+from toymodels import preset_config
 from toymodels import PRESETS, classify_grid, get_task, plane_grid, train
 
 

@@ -18,10 +18,8 @@ import dataclasses
 from typing import NamedTuple
 
 import jax
-import jax.numpy as jnp
 
-from categories.presets import preset_config
-from toymodels import TrainConfig, get_task, train
+from toymodels import TrainConfig, make_setting, preset_config
 
 TASK_NAME = "blobs-strip"
 N_POINTS = 1000
@@ -63,13 +61,9 @@ def shared_task(n: int = N_POINTS, *, seed: int = 0, steps: int | None = None) -
     Returns:
       A :class:`SharedTask`.
     """
-    task = get_task(TASK_NAME)
     config = preset_config(TASK_NAME, seed=seed)
     if steps is not None:
         config = dataclasses.replace(config, steps=steps)
     with jax.numpy_dtype_promotion("standard"):
-        trained = train(task, config)
-    k_points, k_attacks = jax.random.split(jax.random.key(seed))
-    x, y = task.sample(k_points, n)
-    return SharedTask(task, config, trained.logits_fn, trained.accuracy,
-                      jnp.asarray(x), jnp.asarray(y), k_attacks)
+        s = make_setting(TASK_NAME, seed=seed, n_points=n, config=config, reuse=False)
+    return SharedTask(s.task, s.config, s.logits_fn, s.accuracy, s.x, s.y, s.key)

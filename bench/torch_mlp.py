@@ -25,7 +25,7 @@ import torch
 from flax import nnx
 from torch import nn
 
-from toymodels.mlp import MLP
+from toymodels import MLP
 
 TORCH_ACTIVATIONS = {"relu": nn.ReLU, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh,
                      # jax.nn.gelu is the tanh approximation by default
@@ -48,7 +48,7 @@ def to_torch(logits_fn) -> nn.Sequential:
     """Copies a plane MLP into ``nn.Sequential(Linear, act, ..., Linear)`` (eval mode, f32).
 
     Args:
-      logits_fn: a classifier from :func:`toymodels.train` or :func:`toymodels.store.load_model`.
+      logits_fn: a classifier from :func:`toymodels.train` or :func:`toymodels.modelfile.load_model`.
 
     Returns:
       A torch module mapping ``f32[n, 2]`` to the same ``f32[n, classes]`` logits.

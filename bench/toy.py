@@ -25,9 +25,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from attacks.deepfool import deepfool
-from attacks.pgd import pgd
-from attacks.universal import universal_perturbation
+from attacks import deepfool
+from attacks import pgd
+from attacks import universal_perturbation
 from bench import peers
 from bench.exact_grid import (exact_evaluations, exact_resolution, lattice, run_exact,
                               torch_grid_search)

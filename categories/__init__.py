@@ -1,0 +1,51 @@
+"""The measures: the four fractions (exact in 2D and estimated by attacks), the verdict,
+boundary geometry (normals, crossings, transfer, dominant labels), certification and
+retraining. Its command line (``python -m categories``) is :mod:`categories.cli`.
+
+Example:
+    >>> from categories import verdict
+    >>> verdict({"robust": 0.1, "pointwise": 0.9, "universal": 0.85, "random": 0.2}, 0.8)
+    3
+"""
+
+from categories.certify import (Certificate, activation_bounds, attack_robust, certify_curve,
+                                certify_measure, certify_points, certify_report, certify_sweep,
+                                margin_lower_bounds, mlp_layers)
+from categories.crossings import (Crossings, crossing_counts, crossings_measure,
+                                  crossings_report, dense_crossing_counts, histogram)
+from categories.dominant import DominantLabels, dominant_labels, dominant_measure, dominant_report
+from categories.estimate import Estimates, estimate_fractions
+from categories.exact2d import (Fractions, Profile, exact_at, exact_fractions, scan_profile,
+                                sphere_point)
+from categories.normals import (NormalSpectrum, deepfool_flips, deepfool_minimal_perturbations,
+                                exact_minimal_perturbations, measure_normals, normal_angles,
+                                normal_spectrum, normals_report, random_unit_vectors,
+                                singular_values, spectrum_curve, unit_normals)
+from categories.report import KEYS, check_eps, format_table, report_task
+from categories.retrain import (METHODS, Retrained, check_method, perturb, retrain,
+                                retrain_measure, retrain_report)
+from categories.transfer import (FAMILIES, Transfer, default_family, family_of, fooling_matrix,
+                                 seed_family, transfer_matrix, transfer_on, transfer_report,
+                                 transfer_summary, universal_delta)
+from categories.verdict import (DEFAULT_TAU, FORMULAS, FRACTION_OF, NAMES, Rung, check_tau,
+                                ladder, verdict, verdict_changes)
+
+__all__ = [
+    "Certificate", "activation_bounds", "attack_robust", "certify_curve", "certify_measure",
+    "certify_points", "certify_report", "certify_sweep", "margin_lower_bounds", "mlp_layers",
+    "Crossings", "crossing_counts", "crossings_measure", "crossings_report",
+    "dense_crossing_counts", "histogram",
+    "DominantLabels", "dominant_labels", "dominant_measure", "dominant_report",
+    "Estimates", "estimate_fractions",
+    "Fractions", "Profile", "exact_at", "exact_fractions", "scan_profile", "sphere_point",
+    "NormalSpectrum", "deepfool_flips", "deepfool_minimal_perturbations",
+    "exact_minimal_perturbations", "measure_normals", "normal_angles", "normal_spectrum",
+    "normals_report", "random_unit_vectors", "singular_values", "spectrum_curve", "unit_normals",
+    "KEYS", "check_eps", "format_table", "report_task",
+    "METHODS", "Retrained", "check_method", "perturb", "retrain", "retrain_measure",
+    "retrain_report",
+    "FAMILIES", "Transfer", "default_family", "family_of", "fooling_matrix", "seed_family",
+    "transfer_matrix", "transfer_on", "transfer_report", "transfer_summary", "universal_delta",
+    "DEFAULT_TAU", "FORMULAS", "FRACTION_OF", "NAMES", "Rung", "check_tau", "ladder", "verdict",
+    "verdict_changes",
+]

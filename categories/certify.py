@@ -41,7 +41,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from attacks.norms import parse_norm
+from attacks import parse_norm
 
 _MARGIN = 1e-6   # a decided box needs a margin lower bound above this
 _SLACK = 1e-6    # boxes are widened by this against float32 rounding
@@ -64,7 +64,7 @@ def mlp_layers(logits_fn):
 
     Args:
       logits_fn: a ``Partial(toymodels.mlp.apply_state, graphdef, state)`` (what
-        ``toymodels.train`` and ``toymodels.store.load_model`` return).
+        ``toymodels.train`` and ``toymodels.modelfile.load_model`` return).
 
     Returns:
       ``(layers, activation)``: ``layers`` a tuple of ``(W f32[a, b], b f32[b])`` from
@@ -73,7 +73,7 @@ def mlp_layers(logits_fn):
     Raises:
       ValueError: for any other classifier (IBP needs the weights).
     """
-    from toymodels.mlp import ACTIVATIONS, MLP, apply_state
+    from toymodels import ACTIVATIONS, MLP, apply_state
 
     args = getattr(logits_fn, "args", ())
     if getattr(logits_fn, "func", None) is not apply_state or len(args) != 2:
@@ -294,7 +294,7 @@ def certify_measure(logits_fn, x, y, *, norm, eps, key, attack: bool = True, **k
 def attack_robust(logits_fn, x, y, *, norm, eps, key, steps: int = 20, restarts: int = 4) -> float:
     """``1 -`` the share of correct points that PGD or DeepFool (within eps) flips."""
     import attacks
-    from attacks.norms import lp_norm
+    from attacks import lp_norm
 
     x = jnp.asarray(x, jnp.float32)
     pred = logits_fn(x).argmax(-1)
@@ -312,11 +312,11 @@ def attack_robust(logits_fn, x, y, *, norm, eps, key, steps: int = 20, restarts:
 def certify_report(task, *, norm, eps=None, seed: int = 0, n_points: int = 1000,
                    attack: bool = True, **kwargs) -> dict:
     """:func:`certify_measure` on a task's preset model and sample of D (see
-    :func:`categories.setting.model_and_points`); adds ``task`` and ``expected``."""
+    :func:`toymodels.make_setting`); adds ``task`` and ``expected``."""
     from categories.report import check_eps
-    from categories.setting import model_and_points
+    from toymodels import make_setting
 
-    s = model_and_points(task, seed=seed, n_points=n_points)
+    s = make_setting(task, seed=seed, n_points=n_points)
     eps = check_eps(s.task.default_eps if eps is None else eps)
     out = certify_measure(s.logits_fn, s.x, s.y, norm=norm, eps=eps, key=s.key, attack=attack,
                           **kwargs)
@@ -347,9 +347,9 @@ def certify_sweep(logits_fn, x, y, *, norm, eps_values, key, attack: bool = True
 def certify_curve(task, *, norm, eps_values, seed: int = 0, n_points: int = 1000,
                   attack: bool = True, **kwargs) -> dict:
     """:func:`certify_sweep` on a task's preset model and sample of D (adds ``task``, ``seed``)."""
-    from categories.setting import model_and_points
+    from toymodels import make_setting
 
-    s = model_and_points(task, seed=seed, n_points=n_points)
+    s = make_setting(task, seed=seed, n_points=n_points)
     out = certify_sweep(s.logits_fn, s.x, s.y, norm=norm, eps_values=eps_values, key=s.key,
                         attack=attack, **kwargs)
     out.update(task=s.task.name, seed=seed)

@@ -164,7 +164,7 @@ def crossings_measure(logits_fn, x, y, *, norm, eps, key, **kwargs) -> dict:
       ``{kind: {"mean", "max", "histogram", "end_changed", "counts"}, "eps", "norm"}``.
     """
     import attacks
-    from attacks.norms import lp_norm, parse_norm
+    from attacks import lp_norm, parse_norm
     from categories.exact2d import exact_at, scan_profile
 
     norm = parse_norm(norm)
@@ -198,9 +198,9 @@ def crossings_report(task, *, norm, eps=None, seed: int = 0, n_points: int = 100
     """:func:`crossings_measure` on a task's preset model and sample of D; adds ``task``,
     ``expected`` and ``seed``."""
     from categories.report import check_eps
-    from categories.setting import model_and_points
+    from toymodels import make_setting
 
-    s = model_and_points(task, seed=seed, n_points=n_points)
+    s = make_setting(task, seed=seed, n_points=n_points)
     eps = check_eps(s.task.default_eps if eps is None else eps)
     out = crossings_measure(s.logits_fn, s.x, s.y, norm=norm, eps=eps, key=s.key)
     out.update(task=s.task.name, expected=s.task.expected, seed=seed, points=int(s.x.shape[0]))

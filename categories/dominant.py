@@ -101,7 +101,7 @@ def dominant_measure(logits_fn, x, y, *, norm, eps, delta=None) -> dict:
       "shares", "transitions", "fooled", "correct", "dominant", "dominant_share", "eps",
       "norm"}``.
     """
-    from attacks.norms import parse_norm
+    from attacks import parse_norm
     from categories.exact2d import exact_fractions
 
     norm = parse_norm(norm)
@@ -121,9 +121,9 @@ def dominant_report(task, *, norm, eps=None, seed: int = 0, n_points: int = 1000
     """:func:`dominant_measure` on a task's preset model and sample of D; adds ``task``,
     ``expected`` and ``classes`` (the number of classes)."""
     from categories.report import check_eps
-    from categories.setting import model_and_points
+    from toymodels import make_setting
 
-    s = model_and_points(task, seed=seed, n_points=n_points)
+    s = make_setting(task, seed=seed, n_points=n_points)
     eps = check_eps(s.task.default_eps if eps is None else eps)
     out = dominant_measure(s.logits_fn, s.x, s.y, norm=norm, eps=eps)
     out.update(task=s.task.name, expected=s.task.expected, classes=s.task.num_classes,

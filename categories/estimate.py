@@ -28,7 +28,7 @@ import jax
 import jax.numpy as jnp
 
 import attacks
-from attacks.norms import lp_norm, parse_norm
+from attacks import lp_norm, parse_norm
 
 
 class Estimates(NamedTuple):

@@ -42,8 +42,8 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from attacks.norms import lp_norm, parse_norm, project
-from toymodels.grid import predict_in_chunks
+from attacks import lp_norm, parse_norm, project
+from toymodels import predict_in_chunks
 
 
 class Profile(NamedTuple):

@@ -39,9 +39,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from attacks.deepfool import deepfool_steps
-from attacks.fooling import as_logits_fn, predict
-from attacks.norms import parse_norm
+from attacks import deepfool_steps
+from attacks import as_logits_fn, predict
+from attacks import parse_norm
 
 
 class NormalSpectrum(NamedTuple):
@@ -311,9 +311,9 @@ def normals_report(task, *, norm="2", eps=None, seed: int = 0, n_points: int = 1
     """:func:`measure_normals` on a task's preset model and sample of D; adds ``task``,
     ``expected`` and ``seed``."""
     from categories.report import check_eps
-    from categories.setting import model_and_points
+    from toymodels import make_setting
 
-    s = model_and_points(task, seed=seed, n_points=n_points)
+    s = make_setting(task, seed=seed, n_points=n_points)
     eps = check_eps(s.task.default_eps if eps is None else eps)
     out = measure_normals(s.logits_fn, s.x, s.y, key=s.key, norm=norm, eps=eps, radius=radius,
                           method=method)

@@ -8,15 +8,13 @@ Example:
 
 from __future__ import annotations
 
-import jax
 import numpy as np
 
-from attacks.norms import parse_norm
+from attacks import parse_norm
 from categories.estimate import estimate_fractions
 from categories.exact2d import exact_fractions
-from categories.presets import load_or_train, preset_config
 from categories.verdict import NAMES, check_tau, verdict
-from toymodels import get_task
+from toymodels import get_task, make_setting
 
 KEYS = ("robust", "pointwise", "universal", "random")
 
@@ -51,13 +49,8 @@ def report_task(task, *, norm, eps=None, tau=0.8, seed=0, n_points: int = 1000,
     norm = parse_norm(norm)
     eps = check_eps(task.default_eps if eps is None else eps)
     tau = check_tau(tau)
-    config = preset_config(task.name, seed=seed)
-    logits_fn, _ = load_or_train(task, config, reuse=reuse)
-    k_data, k_attack = jax.random.split(jax.random.key(seed))
-    if task.points is not None:
-        x, y = (np.asarray(a) for a in task.points)
-    else:
-        x, y = task.sample(k_data, n_points)
+    s = make_setting(task, seed=seed, n_points=n_points, reuse=reuse)
+    logits_fn, x, y, k_attack = s.logits_fn, s.x, s.y, s.key
     exact = exact_fractions(logits_fn, x, y, norm=norm, eps=eps)
     est = estimate_fractions(logits_fn, x, y, norm=norm, eps=eps, key=k_attack)
     ex = {k: float(getattr(exact, k)) for k in KEYS}

@@ -34,7 +34,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from attacks.norms import parse_norm
+from attacks import parse_norm
 
 METHODS = ("random", "pgd", "universal")
 
@@ -110,8 +110,8 @@ def retrain(task, logits_fn, *, method: str, norm, eps, key, rounds: int = 3, st
     Returns:
       :class:`Retrained`.
     """
-    from toymodels.mlp import apply_state
-    from toymodels.train import train_chunk, training_set
+    from toymodels import apply_state
+    from toymodels import train_chunk, training_set
 
     method = check_method(method)
     norm = parse_norm(norm)
@@ -209,10 +209,10 @@ def retrain_report(task, *, method: str, norm, eps=None, seed: int = 0, n_points
       :func:`retrain_measure`'s dict with ``task``, ``expected`` and ``seed``.
     """
     from categories.report import check_eps
-    from categories.setting import model_and_points
+    from toymodels import make_setting
 
     method = check_method(method)
-    s = model_and_points(task, seed=seed, n_points=n_points)
+    s = make_setting(task, seed=seed, n_points=n_points)
     eps = check_eps(s.task.default_eps if eps is None else eps)
     out = retrain_measure(s.task, s.logits_fn, s.x, s.y, key=jax.random.fold_in(s.key, 1),
                           method=method, norm=norm, eps=eps, tau=tau, rounds=rounds, steps=steps,

@@ -25,10 +25,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from attacks.norms import parse_norm
-from categories.presets import load_or_train, preset_config
-from categories.setting import check_points
-from toymodels import TrainConfig, get_task
+from attacks import parse_norm
+from toymodels import TrainConfig, check_points, get_task, load_or_train, preset_config
 
 
 class Transfer(NamedTuple):
@@ -168,7 +166,7 @@ def transfer_on(task, configs: dict, x, y, *, norm, eps, key, method: str = "exa
     models = models or {}
     x = jnp.asarray(x, jnp.float32)
     y = jnp.asarray(y, jnp.int32)
-    fns = [models[n] if n in models else load_or_train(task, c, reuse=reuse)[0]
+    fns = [models[n] if n in models else load_or_train(task, c, reuse=reuse).logits_fn
            for n, c in configs.items()]
     keys = jax.random.split(key, len(fns))
     deltas = jnp.stack([jnp.asarray(universal_delta(f, x, y, norm=norm, eps=eps, key=k,

@@ -9,7 +9,9 @@ Example:
 
 from __future__ import annotations
 
-from typing import Mapping
+from typing import Mapping, NamedTuple
+
+import numpy as np
 
 DEFAULT_TAU = 0.8
 
@@ -58,3 +60,39 @@ def verdict(fractions: Mapping[str, float], tau: float = DEFAULT_TAU) -> int | s
         if float(get(FRACTION_OF[cat])) >= tau:
             return cat
     return "1-2"
+
+
+class Rung(NamedTuple):
+    """One category of the verdict ladder."""
+
+    category: int
+    name: str          # e.g. "universal perturbations"
+    fraction: str      # e.g. "universal"
+    value: float
+    holds: bool        # value >= tau
+
+
+def ladder(fractions: Mapping[str, float], tau: float) -> tuple[list[Rung], int | str]:
+    """The four rungs (category 1 to 4) and the verdict at ``tau``."""
+    rungs = [Rung(c, NAMES[c], FRACTION_OF[c], float(fractions[FRACTION_OF[c]]),
+                  float(fractions[FRACTION_OF[c]]) >= tau) for c in (1, 2, 3, 4)]
+    return rungs, verdict(fractions, tau)
+
+
+def verdict_changes(radii, curves: Mapping[str, np.ndarray], tau: float) -> list[tuple]:
+    """Where the verdict changes along eps.
+
+    Args:
+      radii: ``f[T]`` the eps grid; curves: the four fractions on it.
+
+    Returns:
+      ``[(eps, verdict_before, verdict_after), ...]`` at the grid's first eps of each new
+      verdict.
+    """
+    out, prev = [], None
+    for k, e in enumerate(np.asarray(radii)):
+        v = verdict({name: float(c[k]) for name, c in curves.items()}, tau)
+        if prev is not None and v != prev:
+            out.append((float(e), prev, v))
+        prev = v
+    return out

@@ -22,7 +22,7 @@ def trained_preset(name: str, seed: int = 0):
     """A preset's model trained with its default configuration (memoised)."""
     import jax
 
-    from categories.presets import preset_config
+    from toymodels.presets import preset_config
     from toymodels import get_task, train
 
     # optax's schedules mix Python floats and int32 step counts: train under the

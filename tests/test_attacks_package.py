@@ -14,9 +14,34 @@ MODULES = ["attacks", "attacks.norms", "attacks.fooling", "attacks.fgsm", "attac
            "attacks.deepfool", "attacks.universal", "attacks.sgd_universal", "attacks.random"]
 
 
-def test_attack_tests_run_under_strict_dtype_promotion():
+def test_attacks_take_numpy_float64_points_and_int64_labels_under_strict_promotion():
+    # callers hand over numpy arrays (float64 points, int64 labels); under strict dtype
+    # promotion any mixed-dtype arithmetic inside an attack raises, so this runs only if
+    # every attack casts its inputs once at the boundary
     import jax
+    import jax.numpy as jnp
+    import numpy as np
+    from jax.tree_util import Partial
+
     assert jax.config.jax_numpy_dtype_promotion == "strict"
+    f = Partial(_linear, jnp.array([1.0, 0.0], jnp.float32))
+    x = np.array([[0.1, 0.0], [0.3, 1.0], [-0.05, 0.2]])          # float64
+    labels = np.array([1, 1, 0])                                    # int64, all correct
+    key = jax.random.key(0)
+    for delta in (attacks.fgsm(f, x, labels, norm="inf", eps=0.2),
+                  attacks.pgd(f, x, labels, norm="inf", eps=0.2, key=key),
+                  attacks.deepfool(f, x, labels, norm="2")):
+        assert delta.dtype == jnp.float32 and delta.shape == x.shape
+    # the boundary is x1 = 0: eps 0.2 reaches it from 0.1 and -0.05, not from 0.3
+    delta = attacks.pgd(f, x, labels, norm="inf", eps=0.2, key=key)
+    assert np.asarray(attacks.predict(f, x + np.asarray(delta))).tolist() == [0, 1, 1]
+
+
+def _linear(w, x):
+    import jax.numpy as jnp
+
+    z = x @ w
+    return jnp.stack([jnp.zeros_like(z), z], axis=1)
 
 
 def test_the_interface_is_exported():

@@ -9,7 +9,7 @@ from flax import nnx
 from categories.certify import (activation_bounds, certify_points, margin_lower_bounds,
                                 mlp_layers)
 from categories.exact2d import exact_at, scan_profile
-from categories.setting import model_and_points
+from toymodels import make_setting
 from toymodels import PRESETS
 from toymodels.mlp import ACTIVATIONS, create_model, logits_fn_of
 
@@ -19,7 +19,7 @@ SWEEP = (0.03, 0.08, 0.15, 0.25)
 @pytest.mark.parametrize("norm", ["2", "inf"])
 def test_certified_never_exceeds_exact_on_every_preset_and_eps(norm):
     for name in PRESETS:
-        s = model_and_points(name, seed=0, n_points=600)
+        s = make_setting(name, seed=0, n_points=600)
         prof = scan_profile(s.logits_fn, s.x, s.y, norm=norm, eps_max=max(SWEEP))
         for eps in SWEEP:
             cert = certify_points(s.logits_fn, s.x, s.y, norm=norm, eps=eps)
@@ -34,7 +34,7 @@ def test_certified_never_exceeds_exact_on_every_preset_and_eps(norm):
 
 @pytest.mark.parametrize("norm", ["2", "inf"])
 def test_margins_are_certified_at_the_default_eps(norm):
-    s = model_and_points("margins", seed=0, n_points=600)
+    s = make_setting("margins", seed=0, n_points=600)
     cert = certify_points(s.logits_fn, s.x, s.y, norm=norm, eps=0.15)
     assert cert.certified_robust >= 0.9, cert.certified_robust
     assert cert.clean_accuracy >= 0.99
@@ -43,7 +43,7 @@ def test_margins_are_certified_at_the_default_eps(norm):
 def test_certificate_is_tight_where_the_boundary_is_near():
     # pancakes at a small eps: part of D is robust, part is not; IBP with splitting
     # decides all but a few points, so certified is within 0.03 of exact.
-    s = model_and_points("pancakes", seed=0, n_points=600)
+    s = make_setting("pancakes", seed=0, n_points=600)
     for norm in ("2", "inf"):
         cert = certify_points(s.logits_fn, s.x, s.y, norm=norm, eps=0.05)
         prof = scan_profile(s.logits_fn, s.x, s.y, norm=norm, eps_max=0.05)
@@ -93,6 +93,6 @@ def test_only_mlps_are_certified():
     f = jax.tree_util.Partial(lambda x: jnp.stack([x[:, 0], -x[:, 0]], 1))
     with pytest.raises(ValueError, match="toymodels MLP"):
         certify_points(f, jnp.zeros((3, 2)), jnp.zeros(3, jnp.int32), norm="2", eps=0.1)
-    s = model_and_points("margins", seed=0, n_points=10)
+    s = make_setting("margins", seed=0, n_points=10)
     with pytest.raises(ValueError, match="eps"):
         certify_points(s.logits_fn, s.x, s.y, norm="2", eps=-0.1)

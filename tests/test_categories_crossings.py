@@ -7,7 +7,7 @@ import pytest
 
 from categories.crossings import (crossing_counts, crossings_measure, dense_crossing_counts,
                                   histogram)
-from categories.setting import model_and_points
+from toymodels import make_setting
 
 SLABS = jnp.array([0.11, 0.23, 0.37, 0.52, 0.68, 0.81])
 
@@ -29,7 +29,7 @@ def _directions(key, n, length):
 
 @pytest.mark.parametrize("name", ["wrinkles", "bubbles"])
 def test_counts_agree_with_dense_sampling_on_preset_models(name):
-    s = model_and_points(name, seed=0, n_points=600)
+    s = make_setting(name, seed=0, n_points=600)
     for length in (0.15, 1.0):
         delta = _directions(jax.random.key(5), 600, length)
         c = crossing_counts(s.logits_fn, s.x, delta)
@@ -78,7 +78,7 @@ def test_histogram_and_bad_shapes():
 
 
 def test_measure_on_pancakes_universal_crosses_once_everywhere():
-    s = model_and_points("pancakes", seed=0, n_points=600)
+    s = make_setting("pancakes", seed=0, n_points=600)
     r = crossings_measure(s.logits_fn, s.x, s.y, norm="2", eps=0.15, key=s.key)
     assert r["universal"]["histogram"][:2] == [0.0, 1.0]   # one boundary, for every point
     assert r["pointwise"]["end_changed"] == 1.0

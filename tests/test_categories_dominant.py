@@ -7,7 +7,7 @@ import pytest
 
 from categories.dominant import dominant_labels, dominant_measure
 from categories.exact2d import exact_fractions
-from categories.setting import model_and_points
+from toymodels import make_setting
 
 
 def _three_bands(x):
@@ -18,7 +18,7 @@ def _three_bands(x):
 
 def test_counts_match_the_exact_universal_fraction():
     # margins (three classes) at a large eps: the universal delta fools part of D
-    s = model_and_points("margins", seed=0, n_points=600)
+    s = make_setting("margins", seed=0, n_points=600)
     fr = exact_fractions(s.logits_fn, s.x, s.y, norm="2", eps=0.45)
     r = dominant_measure(s.logits_fn, s.x, s.y, norm="2", eps=0.45)
     assert r["fooled"] == int(np.asarray(fr.universal_fooled).sum()) >= 30

@@ -5,7 +5,7 @@ import jax
 import numpy as np
 
 from categories.exact2d import exact_fractions
-from categories.presets import load_or_train
+from toymodels import load_or_train
 from categories.transfer import default_family, family_of, transfer_matrix
 from toymodels import TrainConfig, get_task
 
@@ -25,7 +25,7 @@ def test_matrix_diagonal_is_each_models_universal_and_pancakes_transfer():
     assert ((t.matrix >= 0) & (t.matrix <= 1)).all()
     x, y = get_task("pancakes").sample(jax.random.split(jax.random.key(0))[0], 600)
     for i, c in enumerate(fam.values()):
-        f, _ = load_or_train(get_task("pancakes"), c)
+        f = load_or_train(get_task("pancakes"), c).logits_fn
         fr = exact_fractions(f, x, y, norm="2", eps=0.15)
         assert abs(t.matrix[i, i] - float(fr.universal)) < 1e-6
         np.testing.assert_allclose(t.deltas[i], np.asarray(fr.universal_delta), atol=1e-7)

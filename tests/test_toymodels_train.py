@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from toymodels import TrainConfig, TrainingDiverged, classify_grid, get_task, plane_grid, train
-from toymodels.store import load_model, save_model
+from toymodels.modelfile import load_model, save_model
 
 
 def test_training_is_deterministic_by_seed():

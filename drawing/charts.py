@@ -1,6 +1,6 @@
 """Interactive charts of the app as Vega-Lite specifications (drawn by the browser).
 
-The plane itself is a matplotlib figure (:mod:`categories.plot`); the charts here are
+The plane itself is a matplotlib figure (:mod:`drawing.plane`); the charts here are
 the ones that gain from being drawn client-side: the curves over eps (redrawn on every
 eps change, so the server only sends a few hundred numbers) and the clickable plane of
 the probe. Arrays in, a Vega-Lite ``dict`` out (for ``st.vega_lite_chart``); no
@@ -23,7 +23,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from categories.plot import CLASS_COLORS, FRACTION_COLORS
+from drawing.plane import CLASS_COLORS, FRACTION_COLORS
 
 ORDER = ("robust", "pointwise", "universal", "random")
 SCHEMA = "https://vega.github.io/schema/vega-lite/v5.json"

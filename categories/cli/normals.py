@@ -30,7 +30,7 @@ def format_table(results: dict) -> str:
 
 def run(args) -> int:
     from categories.normals import normals_report
-    from categories.setting import parsed_options
+    from categories.cli import parsed_options
 
     norm, eps, seed, points = parsed_options(args)
     results = {}

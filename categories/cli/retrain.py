@@ -42,7 +42,7 @@ def _whole(value, name, lo, hi) -> int:
 
 def run(args) -> int:
     from categories.retrain import retrain_report
-    from categories.setting import parsed_options
+    from categories.cli import parsed_options
     from categories.verdict import check_tau
 
     norm, eps, seed, points = parsed_options(args)

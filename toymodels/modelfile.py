@@ -20,14 +20,14 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
-import os
-import tempfile
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import nnx
+
+from store import write_bytes
 
 from toymodels.mlp import apply_state, create_model
 from toymodels.train import TrainConfig
@@ -56,19 +56,8 @@ def model_bytes(trained, *, task_name: str, num_classes: int) -> bytes:
 
 
 def save_model(path: str, trained, *, task_name: str, num_classes: int) -> None:
-    """Writes the model atomically (a temporary file, then ``os.replace``)."""
-    data = model_bytes(trained, task_name=task_name, num_classes=num_classes)
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    """Writes the model atomically (:func:`store.write_bytes`)."""
+    write_bytes(path, model_bytes(trained, task_name=task_name, num_classes=num_classes))
 
 
 def load_model(path) -> LoadedModel:

@@ -14,23 +14,11 @@ import importlib
 import json
 import sys
 
+from store import OneLineParser, UsageError
+
 # name -> module providing add_arguments(parser) and run(args)
-SUBCOMMANDS = {"report": "categories.cli_report"}
-SUBCOMMANDS["normals"] = "categories.cli_normals"
-SUBCOMMANDS["crossings"] = "categories.cli_crossings"
-SUBCOMMANDS["transfer"] = "categories.cli_transfer"
-SUBCOMMANDS["retrain"] = "categories.cli_retrain"
-SUBCOMMANDS["certify"] = "categories.cli_certify"
-SUBCOMMANDS["dominant"] = "categories.cli_dominant"
-
-
-class UsageError(Exception):
-    """Bad command-line input: reported in one line, exit code 2."""
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message):  # one line, no usage dump
-        raise UsageError(message)
+SUBCOMMANDS = {name: f"categories.cli.{name}" for name in
+               ("report", "normals", "crossings", "transfer", "retrain", "certify", "dominant")}
 
 
 def add_common_arguments(p: argparse.ArgumentParser) -> None:
@@ -67,6 +55,25 @@ def seed_of(args) -> int:
         raise ValueError(f"--seed must be a whole number, got {args.seed!r}") from None
 
 
+def parsed_options(args) -> tuple[str, float | None, int, int]:
+    """``(norm, eps or None, seed, points)`` from a geometry subcommand's arguments.
+
+    Raises:
+      ValueError: one line naming the bad option.
+    """
+    from attacks import parse_norm
+    from categories import check_eps
+    from toymodels import check_points
+
+    norm = parse_norm(args.norm)
+    eps = None if args.eps is None else check_eps(args.eps)
+    try:
+        points = check_points(args.points)
+    except ValueError:
+        raise ValueError(f"--points must be a positive whole number, got {args.points!r}") from None
+    return norm, eps, seed_of(args), points
+
+
 def emit(results: dict, args, table) -> None:
     """Prints ``results`` as JSON (``--json``) or with the ``table`` formatter."""
     if args.json:
@@ -76,9 +83,9 @@ def emit(results: dict, args, table) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="python -m categories",
+    parser = OneLineParser(prog="python -m categories",
                      description="Measure the four robustness categories on 2D models.")
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
     for name, module in SUBCOMMANDS.items():
         mod = importlib.import_module(module)
         p = sub.add_parser(name, help=mod.__doc__.strip().splitlines()[0])

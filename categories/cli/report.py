@@ -14,7 +14,7 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
-    from attacks.norms import parse_norm
+    from attacks import parse_norm
     from categories.report import check_eps
     from categories.verdict import check_tau
 

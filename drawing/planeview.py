@@ -1,6 +1,6 @@
 """The plane as the app draws it: images over a grid, overlays, and the probe of a point.
 
-Arrays for :func:`categories.plot.draw_plane`: the classifier's regions and their
+Arrays for :func:`drawing.plane.draw_plane`: the classifier's regions and their
 boundaries (once per model), D's support with its distances in both norms so that
 ``H = D + B_eps`` costs one comparison per eps (once per task), the overlays' arrays
 (minimal, universal and random perturbations, eps-balls), and the probe of one point
@@ -21,8 +21,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from attacks.norms import lp_norm, parse_norm, sample_sphere
-from categories.exact2d import Profile, scan_profile
+from attacks import lp_norm, parse_norm, sample_sphere
+from categories import Profile, scan_profile
 from toymodels import classify_grid, plane_grid
 
 GRID_RES = 300         # the plane image's resolution
@@ -121,11 +121,11 @@ def random_deltas(key, n: int, norm, eps: float) -> np.ndarray:
 def overlay_layers(logits_fn, x, pred, profile: Profile, reading, overlays, *,
                    norm, eps: float, key, n_arrows: int = 150, n_balls: int = 12,
                    n_random: int = 40) -> dict:
-    """The overlays' arrays, as keyword arguments of :func:`categories.plot.draw_plane`.
+    """The overlays' arrays, as keyword arguments of :func:`drawing.plane.draw_plane`.
 
     Args:
-      reading: a :class:`categories.appstate.Reading` at eps (its universal delta).
-      overlays: names from :data:`categories.appstate.OVERLAYS`.
+      reading: a :class:`app_pages.appstate.Reading` at eps (its universal delta).
+      overlays: names from :data:`app_pages.appstate.OVERLAYS`.
       n_arrows, n_balls, n_random: how many evenly spread points carry each overlay.
 
     Returns:
@@ -194,7 +194,7 @@ def probe(logits_fn, point, norm, eps: float, universal_delta, key,
     Returns:
       A :class:`Probe`.
     """
-    from categories.crossings import crossing_counts
+    from categories import crossing_counts
 
     norm = parse_norm(norm)
     p = jnp.asarray(np.asarray(point, np.float32).reshape(1, 2))

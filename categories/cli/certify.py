@@ -28,7 +28,7 @@ def format_table(results: dict) -> str:
 
 def run(args) -> int:
     from categories.certify import certify_report
-    from categories.setting import parsed_options
+    from categories.cli import parsed_options
 
     norm, eps, seed, points = parsed_options(args)
     try:

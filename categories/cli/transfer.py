@@ -31,7 +31,7 @@ def format_table(results: dict) -> str:
 
 
 def run(args) -> int:
-    from categories.setting import parsed_options
+    from categories.cli import parsed_options
     from categories.transfer import transfer_report
 
     from categories.transfer import default_family

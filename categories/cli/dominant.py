@@ -22,7 +22,7 @@ def format_table(results: dict) -> str:
 
 def run(args) -> int:
     from categories.dominant import dominant_report
-    from categories.setting import parsed_options
+    from categories.cli import parsed_options
 
     norm, eps, seed, points = parsed_options(args)
     results = {t.name: dominant_report(t, norm=norm, eps=eps, seed=seed, n_points=points)

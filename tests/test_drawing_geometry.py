@@ -3,7 +3,7 @@
 import numpy as np
 from matplotlib.figure import Figure
 
-from categories import plot_geometry as P
+from drawing import geometry as P
 
 
 def test_normals_figure_polar_histogram_and_spectrum():

@@ -1,0 +1,39 @@
+"""Every picture: the plane, the curves, the geometry figures, as matplotlib ``Figure``s
+or Vega-Lite specs. Arrays in, pictures out; never Streamlit, never global pyplot, so the
+app, the command line and the tests draw the same pictures.
+
+- :mod:`drawing.plane`: the plane (regions, D, H, overlays), its legend, the curves over
+  eps, the four presets side by side, PNG bytes of a figure;
+- :mod:`drawing.planeview`: the arrays the plane is drawn from (regions over a grid,
+  D's support, overlays, the probe of one point);
+- :mod:`drawing.charts`: the app's client-side charts as Vega-Lite specs;
+- :mod:`drawing.geometry`: figures of the boundary geometry (normals, crossings,
+  transfer, retraining, certificates, dominant labels).
+
+Example:
+    >>> import numpy as np
+    >>> from drawing import draw_plane
+    >>> regions = np.zeros((50, 50), np.int32); regions[:, 25:] = 1
+    >>> len(draw_plane(regions, ((-1, 1), (-1, 1)), num_classes=2).axes)
+    1
+"""
+
+from drawing.charts import curves_spec, probe_spec
+from drawing.geometry import (certify_figure, crossings_figure, dominant_figure, normals_figure,
+                              retrain_figure, transfer_figure)
+from drawing.plane import (CLASS_COLORS, FOOLED, FRACTION_COLORS, KEPT, class_rgb, draw_curves,
+                           draw_legend, draw_overview, draw_plane, figure_png, plane_rgb)
+from drawing.planeview import (GRID_RES, PROBE_REACH, Probe, SupportMap, boundary_lines, h_mask,
+                               labels_of, overlay_layers, probe, probe_window, random_deltas,
+                               region_image, subset, support_map)
+
+__all__ = [
+    "curves_spec", "probe_spec",
+    "certify_figure", "crossings_figure", "dominant_figure", "normals_figure", "retrain_figure",
+    "transfer_figure",
+    "CLASS_COLORS", "FOOLED", "FRACTION_COLORS", "KEPT", "class_rgb", "draw_curves", "draw_legend",
+    "draw_overview", "draw_plane", "figure_png", "plane_rgb",
+    "GRID_RES", "PROBE_REACH", "Probe", "SupportMap", "boundary_lines", "h_mask", "labels_of",
+    "overlay_layers", "probe", "probe_window", "random_deltas", "region_image", "subset",
+    "support_map",
+]

@@ -1,0 +1,24 @@
+"""Files: the one cache directory, atomic ``.npz``/``.json``/bytes writes, content hashes.
+
+The bottom of the project: it imports nothing of the project, and every other package
+writes its files through it, so a reader or a resumed run sees either the old complete
+file or the new complete file, never a half-written one, and nothing is pickled.
+
+Example:
+    >>> import os, tempfile, numpy as np
+    >>> path = os.path.join(tempfile.mkdtemp(), "a.npz")
+    >>> save_npz(path, {"x": np.arange(3)}, meta={"seed": 0})
+    >>> arrays, meta = load_npz(path)
+    >>> arrays["x"].tolist(), meta
+    ([0, 1, 2], {'seed': 0})
+"""
+
+from store.atomic import atomic_file, write_bytes, write_json, write_text
+from store.cache import cache_dir, cache_root
+from store.cli import OneLineParser, UsageError
+from store.digest import config_digest, content_digest
+from store.npz import load_npz, npz_bytes, save_npz
+
+__all__ = ["OneLineParser", "UsageError", "atomic_file", "cache_dir", "cache_root",
+           "config_digest", "content_digest", "load_npz", "npz_bytes", "save_npz",
+           "write_bytes", "write_json", "write_text"]
