@@ -1,197 +1,285 @@
-"""Explore: one model on one data set, each category as formula, picture and number."""
+"""Explore: one model on one data set, each category as formula, picture and number.
+
+Top to bottom: the title and the model, the verdict ladder, the plane beside the curves
+over eps, one panel per category, and four tabs (how to read the page, probe a point,
+attacks against the exact values, downloads) that compute only when open.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
 import streamlit as st
 
-from app_pages import shared
-from categories import appstate as A
-from categories import planeview as V
-from categories import charts as C
-from categories import plot as P
-from categories.verdict import FORMULAS, NAMES
-from toymodels.store import model_bytes
+from categories import FORMULAS, KEYS, NAMES, Rung, ladder, verdict_changes
+from drawing import (PROBE_REACH, SupportMap, curves_spec, draw_curves, draw_plane, figure_png,
+                     h_mask, overlay_layers, subset)
+from toymodels import model_bytes
+from app_pages import cached
+from app_pages.downloads import perturbations_npz
+from app_pages.estimates import attack_rows
+from app_pages.reading import curves_of
+from app_pages.texts import EXPLANATIONS, HOW_TO_READ, MEASURES, norm_name
+from app_pages.urlstate import EPS_MAX, OVERLAYS
+from app_pages.view import View, current_view
 
-v = shared.current_view()
-if v is None:
-    st.stop()
-s, task, fr = v.state, v.task, v.reading.fractions
-norm_name = "l2" if s.norm == "2" else "l∞"
-rungs, verdict = A.ladder(fr, s.tau)
+TABS = ["How to read this page", "Probe a point", "Attacks vs exact", "Downloads"]
+DASHED_EPS = 8          # the attack estimates over eps are computed at this many eps
+PROBE_CHART_POINTS = 300
 
-st.title(f"{task.name}: category {verdict}, {NAMES[verdict]}")
-built = f" Built for category {task.expected} at eps = {task.default_eps}." if task.expected else ""
-st.caption(f"{task.description}{built} Model {s.width}x{s.depth} {s.activation}, "
-           f"{s.steps} steps, seed {s.seed}; clean accuracy on D "
-           f"{v.reading.clean_accuracy:.1%} ({len(v.x)} points, the fractions count the correct ones).")
 
-# --- the verdict ladder ---------------------------------------------------------------
-st.markdown(f"**The verdict ladder** at eps = {s.eps:g} ({norm_name}), tau = {s.tau:g}: the "
-            "verdict is the highest category whose fraction reaches tau.")
-cols = st.columns(5)
-for col, rung in zip(cols, reversed(rungs)):
-    col.metric(f"{rung.category} · {rung.fraction}(eps)", f"{rung.value:.3f}",
-               "≥ tau: holds" if rung.holds else "< tau", delta_arrow="off",
-               delta_color="normal" if rung.holds else "off", border=True)
-cols[4].metric("verdict: category", str(verdict), NAMES[verdict], delta_color="off",
-               delta_arrow="off", border=True,
-               help="4 if random ≥ tau, else 3 if universal ≥ tau, else 2 if pointwise ≥ tau, "
-                    "else 1 if robust ≥ tau, else 1-2")
+class Plane(NamedTuple):
+    """What the plane is drawn from (shown on the page, offered as a download)."""
 
-# --- the plane and the curves -----------------------------------------------------------
-left, right = st.columns([1, 1], gap="medium")
-with left:
-    st.pills("overlays", list(A.OVERLAYS), key="overlays", selection_mode="multi",
-             format_func=A.OVERLAYS.get, persist_state="session",
+    regions: np.ndarray
+    support: SupportMap
+    layers: dict        # the overlays' arrays, keyword arguments of draw_plane
+    probed: tuple | None  # (Probe, (window regions, window bounds)) of the probed point
+
+
+class Curves(NamedTuple):
+    """The four fractions over eps, where the verdict changes, and the attack estimates."""
+
+    radii: np.ndarray
+    curves: dict
+    changes: list
+    dashed: tuple | None  # (eps values, {fraction: values}) when the toggle is on
+
+
+def page() -> None:
+    """The explore page (the app's default)."""
+    view = current_view()
+    if view is None:
+        st.stop()
+    rungs, verdict = ladder(view.reading.fractions, view.state.tau)
+    show_title(view, verdict)
+    show_ladder(view, rungs, verdict)
+    left, right = st.columns([1, 1], gap="medium")
+    with left:
+        plane = show_plane(view)
+    with right:
+        curves = show_curves(view, verdict)
+    show_categories(view, rungs)
+    read_tab, probe_tab, attack_tab, download_tab = st.tabs(TABS, key="section",
+                                                           on_change="rerun")
+    with read_tab:
+        st.markdown(HOW_TO_READ)
+    with probe_tab:
+        if probe_tab.open:
+            show_probe(view, plane)
+    with attack_tab:
+        if attack_tab.open:
+            show_attacks(view, verdict)
+    with download_tab:
+        if download_tab.open:
+            show_downloads(view, plane, curves, verdict)
+
+
+def show_title(view: View, verdict) -> None:
+    state, task = view.state, view.task
+    st.title(f"{task.name}: category {verdict}, {NAMES[verdict]}")
+    built = (f" Built for category {task.expected} at eps = {task.default_eps}."
+             if task.expected else "")
+    st.caption(f"{task.description}{built} Model {state.width}x{state.depth} "
+               f"{state.activation}, {state.steps} steps, seed {state.seed}; clean accuracy on "
+               f"D {view.reading.clean_accuracy:.1%} ({len(view.x)} points, the fractions "
+               "count the correct ones).")
+
+
+def show_ladder(view: View, rungs: list[Rung], verdict) -> None:
+    """The four fractions from category 4 down, and the verdict beside them."""
+    state = view.state
+    st.markdown(f"**The verdict ladder** at eps = {state.eps:g} ({norm_name(state.norm)}), "
+                f"tau = {state.tau:g}: the verdict is the highest category whose fraction "
+                "reaches tau.")
+    columns = st.columns(5)
+    for column, rung in zip(columns, reversed(rungs)):
+        column.metric(f"{rung.category} · {rung.fraction}(eps)", f"{rung.value:.3f}",
+                      "≥ tau: holds" if rung.holds else "< tau", delta_arrow="off",
+                      delta_color="normal" if rung.holds else "off", border=True)
+    columns[4].metric("verdict: category", str(verdict), NAMES[verdict], delta_color="off",
+                      delta_arrow="off", border=True,
+                      help="4 if random ≥ tau, else 3 if universal ≥ tau, else 2 if pointwise "
+                           "≥ tau, else 1 if robust ≥ tau, else 1-2")
+
+
+def plane_png(view: View, plane: Plane, *, dpi: int, fast: bool = False, **style) -> bytes:
+    """The plane of the view as PNG bytes: regions, boundaries, D and H, the points, the
+    overlays and the probed point; ``style``: draw_plane's ``legend``/``title``."""
+    state, task = view.state, view.task
+    figure = draw_plane(
+        plane.regions, task.bounds, num_classes=task.num_classes, support=plane.support.label,
+        h=h_mask(plane.support, state.norm, state.eps), near=plane.support.near, x=view.x,
+        y=view.y, pred=view.pred, eps=state.eps, norm=state.norm,
+        boundaries=cached.boundaries(view.model_key, plane.regions, task.bounds),
+        probe=plane.probed[0]._asdict() if plane.probed else None, **style, **plane.layers)
+    return figure_png(figure, dpi=dpi, fast=fast)
+
+
+def show_plane(view: View) -> Plane:
+    """The overlay pills, the plane and its legend."""
+    state, task = view.state, view.task
+    st.pills("overlays", list(OVERLAYS), key="overlays", selection_mode="multi",
+             format_func=OVERLAYS.get, persist_state="session",
              help="D is dark, H (D's eps-neighbourhood) lighter, in D's true class colours")
-    overlays = tuple(o for o in A.OVERLAYS if o in (st.session_state.get("overlays") or ()))
-    sup = shared.support(v.task_key, task)
-    regions = shared.regions(v.model_key, v.model.logits_fn, task.bounds)
-    layers = V.overlay_layers(v.model.logits_fn, v.x, v.pred, v.profile, v.reading, overlays,
-                              norm=s.norm, eps=s.eps, key=v.key)
+    overlays = tuple(o for o in OVERLAYS if o in (st.session_state.get("overlays") or ()))
+    layers = overlay_layers(view.model.logits_fn, view.x, view.pred, view.profile,
+                            view.reading, overlays, norm=state.norm, eps=state.eps, key=view.key)
     probed = None
-    if s.probe is not None:
-        probed = shared.probe(v.model_key, s.norm, s.eps, s.probe, v.model.logits_fn,
-                              v.reading.universal_delta, v.key)
-    fig = P.draw_plane(regions, task.bounds, num_classes=task.num_classes, support=sup.label,
-                       h=V.h_mask(sup, s.norm, s.eps), near=sup.near, x=v.x, y=v.y,
-                       pred=v.pred, eps=s.eps, norm=s.norm, legend=False,
-                       boundaries=shared.boundaries(v.model_key, regions, task.bounds),
-                       probe=probed[0]._asdict() if probed else None, **layers)
-    png = P.figure_png(fig, dpi=90, fast=True)
-    st.image(png, caption=f"The plane at eps = {s.eps:g} ({norm_name}): regions of f tinted by "
-                          "class, decision boundaries black, D dark and H lighter in D's true "
-                          "class colours.", width="stretch")
-    st.image(shared.legend_png(task.num_classes, overlays, probed is not None), width="stretch")
-with right:
-    curves = A.curves_of(v.profile)
-    radii = np.asarray(v.profile.radii)
-    changes = A.verdict_changes(radii, curves, s.tau)
+    if state.probe is not None:
+        probed = cached.probe(view.model_key, state.norm, state.eps, state.probe,
+                              view.model.logits_fn, view.reading.universal_delta, view.key)
+    plane = Plane(cached.regions(view.model_key, view.model.logits_fn, task.bounds),
+                  cached.support(view.task_key, task), layers, probed)
+    st.image(plane_png(view, plane, dpi=90, fast=True, legend=False),
+             caption=f"The plane at eps = {state.eps:g} ({norm_name(state.norm)}): regions of "
+                     "f tinted by class, decision boundaries black, D dark and H lighter in D's "
+                     "true class colours.", width="stretch")
+    st.image(cached.legend_png(task.num_classes, overlays, probed is not None), width="stretch")
+    return plane
+
+
+def show_curves(view: View, verdict) -> Curves:
+    """The four fractions over eps (exact, and the attacks' dashed on request), and where
+    the verdict changes."""
+    state = view.state
+    curves = curves_of(view.profile)
+    radii = np.asarray(view.profile.radii)
+    changes = verdict_changes(radii, curves, state.tau)
     dashed = None
     if st.toggle("attack estimates over eps (dashed)", key="dashed",
                  help="FGSM, PGD, DeepFool and the universal algorithms at 8 values of eps "
                       "(slow the first time, then cached)"):
-        ev = tuple(float(e) for e in np.linspace(A.EPS_MAX / 8, A.EPS_MAX, 8).round(4))
-        dashed = (np.array(ev), shared.estimate_curves(v.model_key, s.norm, ev,
-                                                       v.model.logits_fn, v.x, v.y, v.key))
-    st.vega_lite_chart(C.curves_spec(radii, curves, tau=s.tau, eps=s.eps, norm=s.norm,
-                                     estimates=dashed, changes=changes), width="stretch")
+        eps_values = tuple(float(e) for e in
+                           np.linspace(EPS_MAX / DASHED_EPS, EPS_MAX, DASHED_EPS).round(4))
+        dashed = (np.array(eps_values),
+                  cached.estimate_curves(view.model_key, state.norm, eps_values,
+                                         view.model.logits_fn, view.x, view.y, view.key))
+    st.vega_lite_chart(curves_spec(radii, curves, tau=state.tau, eps=state.eps, norm=state.norm,
+                                   estimates=dashed, changes=changes), width="stretch")
     st.caption("The four fractions over eps (exact; dashed: attack estimates), the tau line, "
                "and where the verdict changes (dotted).")
     if changes:
         st.markdown("The verdict changes at " + "; ".join(
-            f"eps ≈ {e:.3f} ({a} → {b})" for e, a, b in changes) + f" (tau = {s.tau:g}).")
+            f"eps ≈ {e:.3f} ({a} → {b})" for e, a, b in changes) + f" (tau = {state.tau:g}).")
     else:
-        st.markdown(f"The verdict is {verdict} over the whole range (tau = {s.tau:g}).")
+        st.markdown(f"The verdict is {verdict} over the whole range (tau = {state.tau:g}).")
+    return Curves(radii, curves, changes, dashed)
 
-# --- the four categories ------------------------------------------------------------------
-st.subheader("The four categories, from most to least robust")
-grid = st.columns(2) + st.columns(2)
-for col, rung in zip(grid, rungs):
-    with col.container(border=True):
-        c = rung.category
-        # Streamlit's own icon font: a text check mark falls back to a box in some fonts
-        mark = (":green[:material/check_circle: holds]" if rung.holds
-                else ":red[:material/cancel: does not hold]")
-        st.markdown(f"**Category {c}: {NAMES[c]}** — {mark} at tau = {s.tau:g}")
-        st.latex(FORMULAS[c])
-        st.latex(f"{A.MEASURES[c]} = {rung.value:.3f}")
-        st.caption(A.EXPLANATIONS[c])
 
-# --- probe, attacks, downloads ---------------------------------------------------------------
-read_tab, probe_tab, attack_tab, download_tab = st.tabs(
-    ["How to read this page", "Probe a point", "Attacks vs exact", "Downloads"],
-    key="section", on_change="rerun")
+def show_categories(view: View, rungs: list[Rung]) -> None:
+    """One bordered panel per category: whether it holds, its formula, its measure."""
+    st.subheader("The four categories, from most to least robust")
+    grid = st.columns(2) + st.columns(2)
+    for column, rung in zip(grid, rungs):
+        with column.container(border=True):
+            category = rung.category
+            # Streamlit's own icon font: a text check mark falls back to a box in some fonts
+            mark = (":green[:material/check_circle: holds]" if rung.holds
+                    else ":red[:material/cancel: does not hold]")
+            st.markdown(f"**Category {category}: {NAMES[category]}** — {mark} at "
+                        f"tau = {view.state.tau:g}")
+            st.latex(FORMULAS[category])
+            st.latex(f"{MEASURES[category]} = {rung.value:.3f}")
+            st.caption(EXPLANATIONS[category])
 
-with read_tab:
-    st.markdown(A.HOW_TO_READ)
 
-with probe_tab:
-    if probe_tab.open:
-        left, right = st.columns([1, 1])
-        with left:
-            spec = shared.probe_spec(v.model_key, regions, task.bounds, task.num_classes,
-                                     v.x[V.subset(len(v.x), 300)])
+def _set_probe_from_click() -> None:
+    selection = st.session_state["probe_chart"]["selection"].get("click") or []
+    if selection:
+        st.session_state["probe_x"] = float(selection[0]["x"])
+        st.session_state["probe_y"] = float(selection[0]["y"])
 
-            def on_click():
-                sel = st.session_state["probe_chart"]["selection"].get("click") or []
-                if sel:
-                    st.session_state["probe_x"] = float(sel[0]["x"])
-                    st.session_state["probe_y"] = float(sel[0]["y"])
 
-            st.markdown("**Click the plane** (or type a point) to probe it.")
-            st.vega_lite_chart(spec, key="probe_chart", on_select=on_click,
-                               selection_mode="click", width="content")
-            a, b = st.columns(2)
-            a.number_input("probe x", min_value=-1.5, max_value=1.5, step=0.01, value=None,
-                           key="probe_x", format="%.3f", persist_state="session")
-            b.number_input("probe y", min_value=-1.5, max_value=1.5, step=0.01, value=None,
-                           key="probe_y", format="%.3f", persist_state="session")
-        with right:
-            if probed is None:
-                st.info("No point probed yet: click the chart or type x and y.")
-            else:
-                pr, (win, wb) = probed
-                st.image(P.figure_png(P.draw_plane(
-                    win, wb, num_classes=task.num_classes, probe=pr._asdict(), eps=s.eps,
-                    norm=s.norm, legend=False, size=4.0,
-                    title=f"around ({pr.point[0]:.3f}, {pr.point[1]:.3f})"), dpi=100))
-                rho = f"{pr.rho:.4f}" if np.isfinite(pr.rho) else f"> {V.PROBE_REACH}"
-                inside = "inside" if np.isfinite(pr.rho) and pr.rho <= s.eps else "outside"
-                st.markdown(f"f(I) = class **{pr.label}**; rho(I) = **{rho}** "
-                            f"(the nearest boundary is {inside} B_eps; red arrow: the minimal "
-                            "perturbation).")
-                rows = [{"segment I → I + delta": name, "crossings": str(n),
-                         "f(I + delta)": f"class {end}",
-                         "label changed": "yes" if end != pr.label else "no"}
-                        for name, (_, n, end) in pr.segments.items()]
-                rows.append({"segment I → I + delta": "random on S_eps (64 directions)",
-                             "crossings": f"{pr.random_mean:.2f} on average",
-                             "f(I + delta)": "-",
-                             "label changed": f"{pr.random_changed:.0%} of them"})
-                st.dataframe(pd.DataFrame(rows), hide_index=True)
-                st.caption("Crossings: label changes along the straight segment from I to "
-                           "I + delta of size eps (dotted: the minimal perturbation's direction, "
-                           "solid: the universal delta). More than one means the path passes "
-                           "several boundaries.")
+def show_probe(view: View, plane: Plane) -> None:
+    """A clickable chart of the plane and the probed point's ball, rho and crossings."""
+    task = view.task
+    left, right = st.columns([1, 1])
+    with left:
+        spec = cached.probe_spec(view.model_key, plane.regions, task.bounds, task.num_classes,
+                                 view.x[subset(len(view.x), PROBE_CHART_POINTS)])
+        st.markdown("**Click the plane** (or type a point) to probe it.")
+        st.vega_lite_chart(spec, key="probe_chart", on_select=_set_probe_from_click,
+                           selection_mode="click", width="content")
+        x_column, y_column = st.columns(2)
+        x_column.number_input("probe x", min_value=-1.5, max_value=1.5, step=0.01, value=None,
+                              key="probe_x", format="%.3f", persist_state="session")
+        y_column.number_input("probe y", min_value=-1.5, max_value=1.5, step=0.01, value=None,
+                              key="probe_y", format="%.3f", persist_state="session")
+    with right:
+        if plane.probed is None:
+            st.info("No point probed yet: click the chart or type x and y.")
+        else:
+            show_probed_point(view, *plane.probed)
 
-with attack_tab:
-    if attack_tab.open:
-        est = shared.estimates(v.model_key, s.norm, s.eps, v.model.logits_fn, v.x, v.y, v.key)
-        rows = A.attack_rows(est["by_attack"], fr)
-        st.markdown(f"At eps = {s.eps:g} ({norm_name}): each attack's share of D fooled, "
-                    "against the exact value of the fraction it estimates. Every flip an "
-                    "attack finds is real, so attacks can only fall short.")
-        st.dataframe(pd.DataFrame(rows).rename(columns={
-            "attack": "attack", "estimates": "estimates", "found": "attack finds",
-            "exact": "exact", "short": "falls short by"}), hide_index=True,
-            column_config={k: st.column_config.NumberColumn(format="%.3f") for k in
-                           ("attack finds", "exact", "falls short by")})
-        ev = est["fractions"]
-        st.markdown("Estimated fractions (all attacks combined) vs exact: " + ", ".join(
-            f"{k} {ev[k]:.3f} / {fr[k]:.3f}" for k in A.KEYS)
-            + f". Attack verdict: **{A.ladder(ev, s.tau)[1]}**, exact verdict: **{verdict}**.")
 
-with download_tab:
-    if download_tab.open:
-        rnd = shared.random_deltas(v.model_key, s.norm, s.eps, v.key, len(v.x))
-        c0, c1, c2, c3 = st.columns(4)
-        c0.download_button("the plane (PNG)", P.figure_png(P.draw_plane(
-            regions, task.bounds, num_classes=task.num_classes, support=sup.label,
-            h=V.h_mask(sup, s.norm, s.eps), near=sup.near, x=v.x, y=v.y, pred=v.pred,
-            eps=s.eps, norm=s.norm, title=f"{task.name}: category {verdict} at eps = {s.eps:g}",
-            boundaries=shared.boundaries(v.model_key, regions, task.bounds),
-            probe=probed[0]._asdict() if probed else None, **layers), dpi=150),
-            file_name=f"{task.name}-eps{s.eps:g}.png", mime="image/png")
-        c1.download_button("the curves (PNG)", P.figure_png(P.draw_curves(
-            radii, curves, tau=s.tau, eps=s.eps, norm=s.norm, estimates=dashed,
-            changes=changes), dpi=150), file_name=f"{task.name}-curves.png", mime="image/png")
-        c2.download_button("perturbations (.npz)", A.perturbations_npz(
-            x=v.x, y=v.y, pred=v.pred, profile=v.profile, reading=v.reading, norm=s.norm,
-            random=rnd, state=s, task_name=task.name),
-            file_name=f"{task.name}-perturbations-eps{s.eps:g}.npz",
-            mime="application/octet-stream")
-        c3.download_button("model parameters (.npz)", model_bytes(
-            v.model, task_name=task.name, num_classes=task.num_classes),
-            file_name=f"{task.name}-model.npz", mime="application/octet-stream")
-        st.caption("All files are .npz (numpy, no pickle): np.load(path) reads them.")
+def show_probed_point(view: View, probed, window) -> None:
+    state = view.state
+    window_regions, window_bounds = window
+    st.image(figure_png(draw_plane(
+        window_regions, window_bounds, num_classes=view.task.num_classes,
+        probe=probed._asdict(), eps=state.eps, norm=state.norm, legend=False, size=4.0,
+        title=f"around ({probed.point[0]:.3f}, {probed.point[1]:.3f})"), dpi=100))
+    rho = f"{probed.rho:.4f}" if np.isfinite(probed.rho) else f"> {PROBE_REACH}"
+    inside = "inside" if np.isfinite(probed.rho) and probed.rho <= state.eps else "outside"
+    st.markdown(f"f(I) = class **{probed.label}**; rho(I) = **{rho}** (the nearest boundary "
+                f"is {inside} B_eps; red arrow: the minimal perturbation).")
+    rows = [{"segment I → I + delta": name, "crossings": str(count),
+             "f(I + delta)": f"class {end}",
+             "label changed": "yes" if end != probed.label else "no"}
+            for name, (_, count, end) in probed.segments.items()]
+    rows.append({"segment I → I + delta": "random on S_eps (64 directions)",
+                 "crossings": f"{probed.random_mean:.2f} on average",
+                 "f(I + delta)": "-",
+                 "label changed": f"{probed.random_changed:.0%} of them"})
+    st.dataframe(pd.DataFrame(rows), hide_index=True)
+    st.caption("Crossings: label changes along the straight segment from I to I + delta of "
+               "size eps (dotted: the minimal perturbation's direction, solid: the universal "
+               "delta). More than one means the path passes several boundaries.")
+
+
+def show_attacks(view: View, verdict) -> None:
+    """Each attack's share of D fooled against the exact fraction it estimates."""
+    state, exact = view.state, view.reading.fractions
+    found = cached.estimates(view.model_key, state.norm, state.eps, view.model.logits_fn,
+                             view.x, view.y, view.key)
+    st.markdown(f"At eps = {state.eps:g} ({norm_name(state.norm)}): each attack's share of D "
+                "fooled, against the exact value of the fraction it estimates. Every flip an "
+                "attack finds is real, so attacks can only fall short.")
+    st.dataframe(pd.DataFrame(attack_rows(found["by_attack"], exact)).rename(columns={
+        "attack": "attack", "estimates": "estimates", "found": "attack finds",
+        "exact": "exact", "short": "falls short by"}), hide_index=True,
+        column_config={k: st.column_config.NumberColumn(format="%.3f") for k in
+                       ("attack finds", "exact", "falls short by")})
+    estimated = found["fractions"]
+    st.markdown("Estimated fractions (all attacks combined) vs exact: " + ", ".join(
+        f"{k} {estimated[k]:.3f} / {exact[k]:.3f}" for k in KEYS)
+        + f". Attack verdict: **{ladder(estimated, state.tau)[1]}**, exact verdict: "
+          f"**{verdict}**.")
+
+
+def show_downloads(view: View, plane: Plane, curves: Curves, verdict) -> None:
+    """The plane and the curves as PNG, the perturbations and the model as .npz."""
+    state, task = view.state, view.task
+    random = cached.random_deltas(view.model_key, state.norm, state.eps, view.key, len(view.x))
+    plane_column, curves_column, deltas_column, model_column = st.columns(4)
+    plane_column.download_button(
+        "the plane (PNG)",
+        plane_png(view, plane, dpi=150,
+                  title=f"{task.name}: category {verdict} at eps = {state.eps:g}"),
+        file_name=f"{task.name}-eps{state.eps:g}.png", mime="image/png")
+    curves_column.download_button("the curves (PNG)", figure_png(draw_curves(
+        curves.radii, curves.curves, tau=state.tau, eps=state.eps, norm=state.norm,
+        estimates=curves.dashed, changes=curves.changes), dpi=150),
+        file_name=f"{task.name}-curves.png", mime="image/png")
+    deltas_column.download_button("perturbations (.npz)", perturbations_npz(
+        x=view.x, y=view.y, pred=view.pred, profile=view.profile, reading=view.reading,
+        norm=state.norm, random=random, state=state, task_name=task.name),
+        file_name=f"{task.name}-perturbations-eps{state.eps:g}.npz",
+        mime="application/octet-stream")
+    model_column.download_button("model parameters (.npz)", model_bytes(
+        view.model, task_name=task.name, num_classes=task.num_classes),
+        file_name=f"{task.name}-model.npz", mime="application/octet-stream")
+    st.caption("All files are .npz (numpy, no pickle): np.load(path) reads them.")

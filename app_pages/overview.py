@@ -1,53 +1,67 @@
-"""The four presets side by side, the way the essay draws its four pictures."""
+"""The four presets side by side, the way the essay draws its four pictures: the
+sidebar's model trained on each preset, each read at the sidebar's eps and tau."""
 
-import numpy as np
+from __future__ import annotations
+
 import pandas as pd
 import streamlit as st
 
-from app_pages import shared
-from categories import appstate as A
-from categories import planeview as V
-from categories import plot as P
-from categories.verdict import NAMES
+from categories import KEYS, NAMES, ladder
+from drawing import draw_overview, figure_png, h_mask, overlay_layers
 from toymodels import PRESETS
+from app_pages import cached
+from app_pages.reading import profile_path
+from app_pages.sidebar import state_now
+from app_pages.texts import norm_name
+from app_pages.urlstate import ViewState
 
-s = shared.state_now()
-norm_name = "l2" if s.norm == "2" else "l∞"
-st.title("The four categories, one preset each")
-config = s.config()
-st.caption(f"The sidebar's model ({s.width}x{s.depth} {s.activation}, {s.steps} steps, seed "
-           f"{s.seed}; by default the presets' own) trained on each preset, read at eps = "
-           f"{s.eps:g} ({norm_name}) and tau = {s.tau:g}; the presets are built for eps = 0.15. "
-           "D dark, H lighter, in D's true class colours; the black arrow is the universal "
-           "perturbation, red arrows the minimal perturbations within eps.")
+OVERLAYS = ("arrows", "universal")
+N_ARROWS = 80
 
-panels, rows = [], []
-for name, task in PRESETS.items():
-    model = shared.model_for(name, task, config)
-    mk = shared.model_key_of(name, config)
-    x, y, key = shared.sample(name, s.seed, task)
-    prof = shared.profile(mk, s.norm, model.logits_fn, x, y,
-                          A.profile_path(task, config, s.norm))
-    rd = shared.reading(mk, s.norm, s.eps, model.logits_fn, x, prof)
-    pred = shared.predictions(mk, model.logits_fn, x)
-    regions = shared.regions(mk, model.logits_fn, task.bounds)
-    sup = shared.support(name, task)
-    rungs, verdict = A.ladder(rd.fractions, s.tau)
-    layers = V.overlay_layers(model.logits_fn, x, pred, prof, rd, ("arrows", "universal"),
-                              norm=s.norm, eps=s.eps, key=key, n_arrows=80)
+
+def page() -> None:
+    """The presets page (``/presets``)."""
+    state = state_now()
+    st.title("The four categories, one preset each")
+    st.caption(f"The sidebar's model ({state.width}x{state.depth} {state.activation}, "
+               f"{state.steps} steps, seed {state.seed}; by default the presets' own) trained "
+               f"on each preset, read at eps = {state.eps:g} ({norm_name(state.norm)}) and "
+               f"tau = {state.tau:g}; the presets are built for eps = 0.15. D dark, H lighter, "
+               "in D's true class colours; the black arrow is the universal perturbation, red "
+               "arrows the minimal perturbations within eps.")
+    panels, rows = zip(*(preset_panel(state, name, task) for name, task in PRESETS.items()))
+    st.image(figure_png(draw_overview(list(panels)), dpi=100), width="stretch")
+    st.dataframe(pd.DataFrame(list(rows)), hide_index=True, column_config={
+        k: st.column_config.NumberColumn(format="%.3f") for k in KEYS + ("clean accuracy",)})
+
+
+def preset_panel(state: ViewState, name: str, task) -> tuple[dict, dict]:
+    """One preset read at the state's eps: its panel (keyword arguments of a plane in
+    :func:`drawing.draw_overview`) and its row of the table."""
+    config = state.config()
+    model = cached.model_for(name, task, config)
+    model_key = cached.model_key_of(name, config)
+    x, y, key = cached.sample(name, state.seed, task)
+    profile = cached.profile(model_key, state.norm, model.logits_fn, x, y,
+                             profile_path(task, config, state.norm))
+    reading = cached.reading(model_key, state.norm, state.eps, model.logits_fn, x, profile)
+    pred = cached.predictions(model_key, model.logits_fn, x)
+    regions = cached.regions(model_key, model.logits_fn, task.bounds)
+    support = cached.support(name, task)
+    _, verdict = ladder(reading.fractions, state.tau)
+    layers = overlay_layers(model.logits_fn, x, pred, profile, reading, OVERLAYS,
+                            norm=state.norm, eps=state.eps, key=key, n_arrows=N_ARROWS)
     start, r, within = layers["minimal"]     # only the arrows that reach a boundary in eps
     layers["minimal"] = (start[within], r[within], within[within])
-    panels.append(dict(
-        regions=regions, bounds=task.bounds, num_classes=task.num_classes, support=sup.label,
-        h=V.h_mask(sup, s.norm, s.eps), near=sup.near, x=x, y=y, pred=pred, eps=s.eps,
-        norm=s.norm, boundaries=shared.boundaries(mk, regions, task.bounds),
+    panel = dict(
+        regions=regions, bounds=task.bounds, num_classes=task.num_classes,
+        support=support.label, h=h_mask(support, state.norm, state.eps), near=support.near,
+        x=x, y=y, pred=pred, eps=state.eps, norm=state.norm,
+        boundaries=cached.boundaries(model_key, regions, task.bounds),
         title=f"{task.expected}. {name}: verdict {verdict}",
-        subtitle="\n".join("   ".join(f"{k} {rd.fractions[k]:.2f}" for k in pair)
-                            for pair in (A.KEYS[:2], A.KEYS[2:])), **layers))
-    rows.append({"preset": name, "built for": task.expected, "verdict": str(verdict),
-                 "meaning": NAMES[verdict], **{k: rd.fractions[k] for k in A.KEYS},
-                 "clean accuracy": rd.clean_accuracy})
-
-st.image(P.figure_png(P.draw_overview(panels), dpi=100), width="stretch")
-st.dataframe(pd.DataFrame(rows), hide_index=True, column_config={
-    k: st.column_config.NumberColumn(format="%.3f") for k in A.KEYS + ("clean accuracy",)})
+        subtitle="\n".join("   ".join(f"{k} {reading.fractions[k]:.2f}" for k in pair)
+                           for pair in (KEYS[:2], KEYS[2:])), **layers)
+    row = {"preset": name, "built for": task.expected, "verdict": str(verdict),
+           "meaning": NAMES[verdict], **{k: reading.fractions[k] for k in KEYS},
+           "clean accuracy": reading.clean_accuracy}
+    return panel, row

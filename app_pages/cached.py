@@ -1,0 +1,210 @@
+"""Every ``st.cache_*`` wrapper of the app: what a rerun must not compute again.
+
+Trained models are kept per (task, TrainConfig) in a small LRU store (training shows a
+progress bar, so it runs outside ``st.cache_*``); everything derived from a model is
+cached with ``st.cache_resource`` keyed on hashable strings (the model's key, the norm,
+eps), the model and the arrays passed as ``_``-prefixed (unhashed) arguments. Changing
+eps or tau never retrains nor rescans: it only calls :func:`reading` (~0.05 s).
+
+Importing this module also keeps JAX's compiled programs on disk beside the model cache
+(:func:`enable_compilation_cache`), so a restarted app skips most compilation.
+"""
+
+from __future__ import annotations
+
+import collections
+import io
+import threading
+
+import jax
+import numpy as np
+import streamlit as st
+
+from categories import (certify_sweep, crossings_measure, dominant_measure, family_of,
+                        measure_normals, retrain_measure, transfer_on, transfer_summary)
+from drawing import (SupportMap, boundary_lines, draw_legend, figure_png, labels_of,
+                     probe as probe_point, probe_spec as probe_chart_spec, probe_window,
+                     random_deltas as deltas_on_sphere, region_image, support_map)
+from store import cache_dir
+from toymodels import Model, load_csv, load_or_train
+from app_pages.estimates import estimate_curves as attack_curves, estimates_at
+from app_pages.reading import Reading, read_at, sample_of_d, scan
+
+MODEL_SLOTS = 12
+CERTIFY_SWEEP = (0.25, 0.5, 0.75, 1.0, 1.5, 2.0)  # the certificates' eps, as multiples of eps
+_LOCK = threading.Lock()
+
+
+def enable_compilation_cache() -> str:
+    """Keeps JAX's compiled programs on disk next to the model cache, so a restarted app
+    skips most compilation; returns the folder."""
+    folder = str(cache_dir("jax-compilation"))
+    jax.config.update("jax_compilation_cache_dir", folder)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+    return folder
+
+
+enable_compilation_cache()
+
+
+# --- the task and the model -------------------------------------------------------------
+
+@st.cache_resource(max_entries=16, show_spinner=False)
+def csv_task(digest: str, name: str, _data: bytes):
+    """The task of an uploaded CSV (raises :class:`toymodels.DataError` if unusable)."""
+    return load_csv(io.BytesIO(_data), name=name)
+
+
+@st.cache_resource(show_spinner=False)
+def model_store() -> collections.OrderedDict:
+    """The process-wide LRU store of trained models, ``{(task_key, config): Model}``."""
+    return collections.OrderedDict()
+
+
+def model_for(task_key: str, task, config) -> Model:
+    """The trained model of ``config`` on the task, training it with a progress bar once."""
+    store, key = model_store(), (task_key, config)
+    with _LOCK:
+        if key in store:
+            store.move_to_end(key)
+            return store[key]
+    bar = st.progress(0.0, text=f"Training a {config.depth}x{config.width} {config.activation} "
+                                f"MLP on {task.name} ({config.steps} steps)...")
+
+    def progress(done, loss):
+        bar.progress(min(float(done), 1.0),
+                     text=f"Training on {task.name}: step {round(done * config.steps)} of "
+                          f"{config.steps}, loss {loss:.3f}")
+
+    try:
+        model = load_or_train(task, config, progress=progress)
+    finally:
+        bar.empty()
+    with _LOCK:
+        store[key] = model
+        while len(store) > MODEL_SLOTS:
+            store.popitem(last=False)
+    return model
+
+
+def model_key_of(task_key: str, config) -> str:
+    """The hashable key of (task, config) every cached result of a model hangs on."""
+    return f"{task_key}|{config}"
+
+
+# --- D, the plane and the reading ----------------------------------------------------------
+
+@st.cache_resource(max_entries=32, show_spinner=False)
+def sample(task_key: str, seed: int, _task):
+    return sample_of_d(_task, seed)
+
+
+@st.cache_resource(max_entries=32, show_spinner=False)
+def support(task_key: str, _task) -> SupportMap:
+    return support_map(_task)
+
+
+@st.cache_resource(max_entries=32, show_spinner=False)
+def regions(model_key: str, _logits_fn, bounds) -> np.ndarray:
+    return region_image(_logits_fn, bounds)
+
+
+@st.cache_resource(max_entries=32, show_spinner=False)
+def boundaries(model_key: str, _regions, bounds) -> list:
+    return boundary_lines(_regions, bounds)
+
+
+@st.cache_resource(max_entries=64, show_spinner=False)
+def legend_png(num_classes: int, overlays: tuple, probe: bool) -> bytes:
+    return figure_png(draw_legend(num_classes, minimal="arrows" in overlays,
+                                  universal="universal" in overlays, random="random" in overlays,
+                                  probe=probe), dpi=100)
+
+
+@st.cache_resource(max_entries=32, show_spinner=False)
+def probe_spec(model_key: str, _regions, bounds, num_classes: int, _points) -> dict:
+    return probe_chart_spec(_regions, bounds, num_classes, _points)
+
+
+@st.cache_resource(max_entries=32, show_spinner=False)
+def predictions(model_key: str, _logits_fn, _x) -> np.ndarray:
+    return labels_of(_logits_fn, _x)
+
+
+@st.cache_resource(max_entries=64, show_spinner="Scanning the plane around D...")
+def profile(model_key: str, norm: str, _logits_fn, _x, _y, _path=None):
+    return scan(_logits_fn, _x, _y, norm, _path)
+
+
+@st.cache_resource(max_entries=1024, show_spinner=False)
+def reading(model_key: str, norm: str, eps: float, _logits_fn, _x, _profile) -> Reading:
+    """The four fractions at eps (~0.05 s on an idle machine; computed once per model,
+    norm and eps)."""
+    return read_at(_logits_fn, _x, _profile, norm, eps)
+
+
+@st.cache_resource(max_entries=256, show_spinner=False)
+def random_deltas(model_key: str, norm: str, eps: float, _key, n: int) -> np.ndarray:
+    return deltas_on_sphere(_key, n, norm, eps)
+
+
+@st.cache_resource(max_entries=256, show_spinner="Probing the point...")
+def probe(model_key: str, norm: str, eps: float, point: tuple, _logits_fn, _udelta, _key):
+    """``(probe, (window regions, window bounds))`` of one point of the plane."""
+    probed = probe_point(_logits_fn, point, norm, eps, _udelta, _key)
+    return probed, probe_window(_logits_fn, probed, eps)
+
+
+# --- attacks ---------------------------------------------------------------------------------
+
+@st.cache_resource(max_entries=128, show_spinner="Running FGSM, PGD, DeepFool and the "
+                                                  "universal algorithms...")
+def estimates(model_key: str, norm: str, eps: float, _logits_fn, _x, _y, _key) -> dict:
+    return estimates_at(_logits_fn, _x, _y, norm, eps, _key)
+
+
+@st.cache_resource(max_entries=32, show_spinner="Running the attacks over eps...")
+def estimate_curves(model_key: str, norm: str, eps_values: tuple, _logits_fn, _x, _y, _key):
+    return attack_curves(_logits_fn, _x, _y, norm, eps_values, _key)
+
+
+# --- the geometry of the boundaries: JSON-ready dicts of categories' measures ----------------
+
+@st.cache_resource(show_spinner="Measuring the boundary normals...", max_entries=64)
+def normals(model_key, norm, eps, _logits_fn, _x, _y, _key):
+    return measure_normals(_logits_fn, _x, _y, key=_key, norm=norm, eps=eps)
+
+
+@st.cache_resource(show_spinner="Counting boundary crossings...", max_entries=64)
+def crossings(model_key, norm, eps, _logits_fn, _x, _y, _key):
+    return crossings_measure(_logits_fn, _x, _y, norm=norm, eps=eps, key=_key)
+
+
+@st.cache_resource(show_spinner="Training the family of models and transferring...",
+                   max_entries=16)
+def transfer(model_key, norm, eps, _task, _config, _logits_fn, _x, _y, _key):
+    """This model and its family (:func:`categories.family_of`): the transfer matrix."""
+    family = family_of(_config)
+    first = next(iter(family))
+    measured = transfer_on(_task, family, _x, _y, norm=norm, eps=eps, key=_key,
+                           models={first: _logits_fn})
+    return transfer_summary(measured)
+
+
+@st.cache_resource(show_spinner="Fine-tuning on perturbations of D...", max_entries=32)
+def retrain(model_key, norm, eps, tau, method, rounds, steps, _task, _logits_fn, _x, _y, _key):
+    return retrain_measure(_task, _logits_fn, _x, _y, key=jax.random.fold_in(_key, 1),
+                           method=method, norm=norm, eps=eps, tau=tau, rounds=rounds,
+                           steps=steps)
+
+
+@st.cache_resource(show_spinner="Certifying by interval bound propagation...", max_entries=64)
+def certify(model_key, norm, eps, _logits_fn, _x, _y, _key):
+    sweep = sorted({round(eps * f, 4) for f in CERTIFY_SWEEP})
+    return certify_sweep(_logits_fn, _x, _y, norm=norm, eps_values=sweep, key=_key)
+
+
+@st.cache_resource(show_spinner=False, max_entries=256)
+def dominant(model_key, norm, eps, _logits_fn, _x, _y, _delta):
+    return dominant_measure(_logits_fn, _x, _y, norm=norm, eps=eps, delta=_delta)

@@ -1,0 +1,98 @@
+"""The sidebar every page shares (data set, model, norm, eps, tau) and its round trip
+URL -> widgets -> :class:`~app_pages.urlstate.ViewState` -> URL, so a link reproduces a view.
+
+Widget keys are the ViewState's field names, and so the URL's parameter names.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import streamlit as st
+
+from toymodels import ACTIVATIONS, PRESETS, TASK_NAMES
+from app_pages.urlstate import (DEPTHS, EPS_MAX, EPS_STEP, FIELDS, OVERLAYS, STEPS, UPLOAD,
+                                WIDTHS, ViewState, state_from_query, state_to_query)
+
+DEFAULT = ViewState()
+
+
+def dataset_label(name: str) -> str:
+    """The data set's name in the sidebar's list (a preset says which category it is for)."""
+    if name == UPLOAD:
+        return "upload a CSV (x,y,label)"
+    if name in PRESETS:
+        return f"{name}  (built for category {PRESETS[name].expected})"
+    return name
+
+
+def _init_from_url() -> None:
+    """On a session's first run, puts the URL's (validated) values into the widgets."""
+    if st.session_state.get("_initialised"):
+        return
+    state, warnings = state_from_query(st.query_params.to_dict())
+    for name in FIELDS:
+        value = getattr(state, name)
+        st.session_state[name] = list(value) if name == "overlays" else value
+    if state.probe is not None:
+        st.session_state["probe_x"], st.session_state["probe_y"] = state.probe
+    st.session_state["_url_warnings"] = warnings
+    st.session_state["_initialised"] = True
+
+
+def state_now() -> ViewState:
+    """The :class:`~app_pages.urlstate.ViewState` of the widgets as they are now (the
+    defaults for those not drawn yet)."""
+    session = st.session_state
+    values = {name: session[name] for name in FIELDS
+              if name in session and name not in ("overlays", "probe")}
+    overlays = tuple(o for o in OVERLAYS if o in (session.get("overlays") or ()))
+    px, py = session.get("probe_x"), session.get("probe_y")
+    probe = (float(px), float(py)) if px is not None and py is not None else None
+    return dataclasses.replace(DEFAULT, **values, overlays=overlays, probe=probe)
+
+
+def write_url(state: ViewState) -> None:
+    """Writes ``state`` to the URL's query parameters (only ours, and only when changed;
+    other pages' parameters are left alone)."""
+    query = state_to_query(state)
+    now = st.query_params.to_dict()
+    for name in FIELDS:
+        if name in query and now.get(name) != query[name]:
+            st.query_params[name] = query[name]
+        elif name not in query and name in now:
+            del st.query_params[name]
+
+
+def sidebar() -> ViewState:
+    """Draws the controls (URL values on first run) and returns the state they set."""
+    _init_from_url()
+    bar = st.sidebar
+    bar.header("Data set D")
+    bar.selectbox("dataset", TASK_NAMES + (UPLOAD,), key="dataset", format_func=dataset_label,
+                  help="The four presets are built to land in categories 1-4 at eps = 0.15.")
+    if st.session_state["dataset"] == UPLOAD:
+        bar.file_uploader("CSV with x,y,label rows", type=["csv", "txt"], key="csv_file")
+    bar.header("Model")
+    left, right = bar.columns(2)
+    left.selectbox("width", WIDTHS, key="width", help="units per hidden layer")
+    right.selectbox("depth", DEPTHS, key="depth", help="hidden layers")
+    left.selectbox("activation", tuple(ACTIVATIONS), key="activation")
+    right.selectbox("training steps", STEPS, key="steps")
+    bar.number_input("seed", min_value=0, max_value=2 ** 31 - 1, step=1, key="seed",
+                     help="one seed: the model's training and the sample of D")
+    bar.header("Reading")
+    bar.radio("norm", ("2", "inf"), key="norm", horizontal=True,
+              format_func=lambda n: "l2" if n == "2" else "l∞",
+              help="B_eps is a disc (l2) or a square (l∞)")
+    bar.slider("eps (radius of B_eps)", min_value=EPS_STEP, max_value=EPS_MAX, step=EPS_STEP,
+               key="eps", format="%.3f", help="changing eps never retrains or rescans")
+    bar.slider("tau (the 'almost all' share)", min_value=0.05, max_value=1.0, step=0.01,
+               key="tau")
+    return state_now()
+
+
+def show_url_warnings() -> None:
+    """Shows (once) the URL values that were ignored."""
+    for warning in st.session_state.pop("_url_warnings", []):
+        st.warning(f"Link: {warning}")

@@ -1,0 +1,53 @@
+"""The app's words: what each category means, how to read the page, the measures in LaTeX.
+
+In DESIGN.md's vocabulary; the formulas themselves are :data:`categories.FORMULAS`.
+"""
+
+# Two or three plain sentences per category, in DESIGN.md's vocabulary.
+EXPLANATIONS = {
+    1: "No adversarial perturbations: the whole ball B_eps around a point of D stays in its "
+       "own class region, so no change of size eps alters the answer. robust(eps) is the "
+       "share of D farther than eps from every boundary (rho(I) > eps); in the picture, H "
+       "lies inside regions of its own colour.",
+    2: "Adversarial perturbations: every point I has its own small delta that crosses a "
+       "boundary (rho(I) <= eps). The deltas may point every which way, like the arrows of "
+       "the minimal perturbations, so one delta need not fool many points.",
+    3: "Universal perturbations: one single delta, the same for every point, pushes most of "
+       "D across a boundary. It exists when the boundaries near D are oriented alike; "
+       "universal(eps) is the best share one delta of size at most eps fools.",
+    4: "All perturbations are adversarial: D sits in small bubbles inside regions of another "
+       "class, so a delta of size eps in any direction leaves the bubble. random(eps) is the "
+       "share of points fooled by a delta drawn uniformly on the sphere S_eps.",
+}
+HOW_TO_READ = """
+- **f** is the trained classifier; its **regions** are tinted by class and its **decision
+  boundaries** drawn in black.
+- **D** is the test distribution: its support is shaded dark in each point's *true* class
+  colour, with the sampled points on it (crossed when f gets them wrong). The four
+  fractions count the points f classifies correctly.
+- **H** is the eps-neighbourhood of D (the human-recognisable inputs), shaded lighter in
+  the colour of the nearest part of D. Where a region of another colour reaches into H, a
+  small perturbation fools f.
+- **B_eps** is the ball of radius eps (a disc in l2, a square in l∞), **S_eps** its
+  boundary; **rho(I)** is a point's distance to the nearest boundary, and the minimal
+  perturbation points there.
+- The **verdict ladder** reads the four fractions from category 4 down: 4 if random ≥ tau,
+  else 3 if universal ≥ tau, else 2 if pointwise ≥ tau, else 1 if robust ≥ tau, else
+  "1-2". Move eps and tau in the sidebar; the model is not retrained.
+- **Probe a point**: click the plane to see a point's ball, its minimal perturbation and
+  how many boundaries the straight path crosses. **Attacks vs exact**: how far FGSM, PGD,
+  DeepFool and the universal algorithms fall short of the exact values.
+"""
+
+MEASURES = {
+    1: r"\mathrm{robust}(\varepsilon) = P_I[\rho(I) > \varepsilon]",
+    2: r"\mathrm{pointwise}(\varepsilon) = P_I[\rho(I) \le \varepsilon]",
+    3: r"\mathrm{universal}(\varepsilon) = \max_{\delta \in B_\varepsilon} "
+       r"P_I[f(I+\delta) \neq f(I)]",
+    4: r"\mathrm{random}(\varepsilon) = P_{I,\ \delta \sim U(S_\varepsilon)}[f(I+\delta) \neq f(I)]",
+}
+
+
+def norm_name(norm: str) -> str:
+    """How the pages write a norm: ``"l2"`` or ``"l∞"``."""
+    return "l2" if norm == "2" else "l∞"

@@ -1,0 +1,173 @@
+"""The view's state as it travels in the URL: :class:`ViewState`, read from query
+parameters value by value (a bad value keeps its default and says why) and written back.
+
+Example:
+    >>> state, warnings = state_from_query({"dataset": "bubbles", "eps": "9"})
+    >>> state.dataset, state.eps, warnings
+    ('bubbles', 0.15, ['eps=9 ignored: eps must be in (0, 0.4] (using 0.15)'])
+    >>> state_to_query(state)["dataset"]
+    'bubbles'
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Mapping
+
+import numpy as np
+
+from attacks import parse_norm
+from toymodels import ACTIVATIONS, TASK_NAMES, TrainConfig
+
+EPS_MAX = 0.4          # the eps slider's maximum: the profile is scanned once up to it
+EPS_STEP = 0.005
+WIDTHS = (4, 8, 16, 32, 64, 128, 256)
+DEPTHS = (1, 2, 3, 4, 5, 6)
+STEPS = (50, 100, 200, 500, 1000, 1500, 2000, 3000, 5000)
+OVERLAYS = {
+    "arrows": "minimal perturbations",
+    "balls": "eps-balls",
+    "universal": "universal delta (before / after)",
+    "random": "random deltas",
+}
+UPLOAD = "csv"         # the dataset name of an uploaded CSV (not reproducible from a link)
+PROBE_LIMIT = 1.5      # a probed point lies in [-PROBE_LIMIT, PROBE_LIMIT]^2
+
+
+@dataclasses.dataclass(frozen=True)
+class ViewState:
+    """Everything a link reproduces: the data set, the model, and the reading of it."""
+
+    dataset: str = "pancakes"
+    width: int = 64
+    depth: int = 3
+    activation: str = "relu"
+    steps: int = 2000
+    seed: int = 0
+    norm: str = "2"
+    eps: float = 0.15
+    tau: float = 0.8
+    overlays: tuple[str, ...] = ("arrows",)
+    probe: tuple[float, float] | None = None
+
+    def config(self) -> TrainConfig:
+        """The model's training configuration (learning rate and batch of the presets)."""
+        return TrainConfig(width=self.width, depth=self.depth, activation=self.activation,
+                           steps=self.steps, seed=self.seed)
+
+
+FIELDS = tuple(f.name for f in dataclasses.fields(ViewState))  # the URL's parameter names
+
+
+# One parser per field: a string from the URL in, the field's value out, ValueError
+# (with a sentence for the warning) when the string is not a valid value.
+
+def _choice(options):
+    def parse(text):
+        if text not in options:
+            raise ValueError(f"choose one of {', '.join(map(str, options))}")
+        return text
+    return parse
+
+
+def _int_in(options):
+    def parse(text):
+        number = int(text)
+        if number not in options:
+            raise ValueError(f"choose one of {', '.join(map(str, options))}")
+        return number
+    return parse
+
+
+def _seed(text):
+    number = int(text)
+    if not 0 <= number < 2 ** 31:
+        raise ValueError("the seed must be a whole number from 0 to 2147483647")
+    return number
+
+
+def _eps(text):
+    eps = float(text)
+    if not (np.isfinite(eps) and 0 < eps <= EPS_MAX):
+        raise ValueError(f"eps must be in (0, {EPS_MAX}]")
+    return round(eps, 4)
+
+
+def _tau(text):
+    tau = float(text)
+    if not 0 < tau <= 1:
+        raise ValueError("tau must be in (0, 1]")
+    return round(tau, 4)
+
+
+def _overlays(text):
+    names = tuple(s for s in (part.strip() for part in text.split(",")) if s)
+    unknown = [s for s in names if s not in OVERLAYS]
+    if unknown:
+        raise ValueError(f"unknown overlay {unknown[0]!r}: choose from {', '.join(OVERLAYS)}")
+    return tuple(s for s in OVERLAYS if s in names)
+
+
+def _probe(text):
+    parts = text.split(",")
+    if len(parts) != 2:
+        raise ValueError("a probe is two numbers x,y")
+    point = tuple(round(float(part), 4) for part in parts)
+    if not all(np.isfinite(c) and abs(c) <= PROBE_LIMIT for c in point):
+        raise ValueError(f"the probe must lie in [-{PROBE_LIMIT}, {PROBE_LIMIT}]^2")
+    return point
+
+
+def _dataset(text):
+    if text == UPLOAD:
+        raise ValueError("an uploaded CSV cannot travel in a link: upload it again")
+    return _choice(TASK_NAMES)(text)
+
+
+_PARSERS = {
+    "dataset": _dataset, "width": _int_in(WIDTHS), "depth": _int_in(DEPTHS),
+    "activation": _choice(tuple(ACTIVATIONS)), "steps": _int_in(STEPS), "seed": _seed,
+    "norm": parse_norm, "eps": _eps, "tau": _tau, "overlays": _overlays, "probe": _probe,
+}
+
+
+def state_from_query(params: Mapping[str, str]) -> tuple[ViewState, list[str]]:
+    """Reads a :class:`ViewState` from URL query parameters.
+
+    Args:
+      params: ``{name: value}`` strings (unknown names are ignored; a list of values
+        counts by its last).
+
+    Returns:
+      ``(state, warnings)``: a bad value keeps its default and adds a one-line warning.
+    """
+    default, values, warnings = ViewState(), {}, []
+    for name, parse in _PARSERS.items():
+        if name not in params:
+            continue
+        raw = params[name]
+        raw = raw[-1] if isinstance(raw, (list, tuple)) else raw
+        try:
+            values[name] = parse(str(raw).strip())
+        except (ValueError, TypeError) as e:
+            why = str(e) if not str(e).startswith(("invalid literal", "could not convert")) \
+                else "not a number"
+            warnings.append(f"{name}={raw} ignored: {why} "
+                            f"(using {_as_text(getattr(default, name))})")
+    return dataclasses.replace(default, **values), warnings
+
+
+def _as_text(value) -> str:
+    if value is None:
+        return "none"
+    return ",".join(map(str, value)) if isinstance(value, tuple) else str(value)
+
+
+def state_to_query(state: ViewState) -> dict[str, str]:
+    """The query parameters of ``state`` (an uploaded CSV is left out: it cannot be linked)."""
+    query = {name: _as_text(getattr(state, name)) for name in FIELDS}
+    if state.dataset == UPLOAD:
+        del query["dataset"]
+    if state.probe is None:
+        del query["probe"]
+    return query

@@ -1,0 +1,85 @@
+"""The view every page reads: the sidebar's task, model, sample of D, profile and reading
+at eps, from the caches of :mod:`app_pages.cached`::
+
+    from app_pages.view import current_view
+    view = current_view()       # None when no model could be made (an error is shown)
+    if view is None:
+        st.stop()
+    view.model.logits_fn, view.x, view.y, view.state.eps, view.reading.fractions, ...
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import NamedTuple
+
+import numpy as np
+import streamlit as st
+
+from categories import Profile
+from toymodels import DataError, Model, Task, TrainingDiverged, get_task
+from app_pages import cached
+from app_pages.reading import Reading, profile_path
+from app_pages.sidebar import DEFAULT, state_now
+from app_pages.urlstate import UPLOAD, ViewState
+
+
+class View(NamedTuple):
+    state: ViewState
+    task_key: str
+    task: Task
+    model: Model
+    model_key: str      # hashable key of (task, config): every cached result hangs on it
+    x: np.ndarray
+    y: np.ndarray
+    key: object         # jax.random.key left for the attacks
+    pred: np.ndarray
+    profile: Profile    # up to EPS_MAX
+    reading: Reading    # the four fractions at eps
+
+
+def current_task(state: ViewState) -> tuple[str, Task]:
+    """``(task_key, task)`` of the state; an unusable CSV shows st.error and falls back.
+
+    The fallback is the last data set that worked in this session (else ``pancakes``).
+    """
+    fallback = st.session_state.get("_last_good", DEFAULT.dataset)
+    if state.dataset != UPLOAD:
+        st.session_state["_last_good"] = state.dataset
+        return state.dataset, get_task(state.dataset)
+    upload = st.session_state.get("csv_file")
+    if upload is None:
+        st.info(f"Upload a CSV of x,y,label rows in the sidebar; showing {fallback} meanwhile.")
+        return fallback, get_task(fallback)
+    data = upload.getvalue()
+    digest = hashlib.sha256(data).hexdigest()[:16]
+    try:
+        task = cached.csv_task(digest, upload.name, data)
+    except DataError as e:
+        st.error(f"{upload.name}: {e}")
+        st.info(f"Showing {fallback} until the CSV is fixed.")
+        return fallback, get_task(fallback)
+    return f"csv:{digest}", task
+
+
+def current_view() -> View | None:
+    """The view of the current controls: model, sample of D, profile and reading.
+
+    Returns:
+      ``None`` (after an st.error) when no model can be trained for these controls.
+    """
+    state = state_now()
+    task_key, task = current_task(state)
+    config = state.config()
+    try:
+        model = cached.model_for(task_key, task, config)
+    except (TrainingDiverged, ValueError) as e:
+        st.error(f"Cannot train this model: {e}")
+        return None
+    model_key = cached.model_key_of(task_key, config)
+    x, y, key = cached.sample(task_key, state.seed, task)
+    profile = cached.profile(model_key, state.norm, model.logits_fn, x, y,
+                             profile_path(task, config, state.norm))
+    reading = cached.reading(model_key, state.norm, state.eps, model.logits_fn, x, profile)
+    pred = cached.predictions(model_key, model.logits_fn, x)
+    return View(state, task_key, task, model, model_key, x, y, key, pred, profile, reading)
