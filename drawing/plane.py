@@ -114,7 +114,7 @@ def draw_plane(regions, bounds, *, num_classes: int, support=None, h=None, near=
       legend: add a legend below the plane. size: the figure's width in inches.
       point_size: marker area of D's points (default from n).
       boundaries: precomputed boundary polylines (``f[m, 2]`` each, e.g. from
-        :func:`app_pages.appstate.boundary_lines`); contoured from ``regions`` if None.
+        :func:`drawing.boundary_lines`); contoured from ``regions`` if None.
 
     Returns:
       The ``Figure``.

@@ -103,7 +103,7 @@ def _graph() -> dict[str, set[str]]:
             if module in MODULES:
                 edges.add(module)
             # ``from package import submodule`` imports the submodule
-            # (``from app_pages import shared`` needs app_pages.shared, not the package's
+            # (``from app_pages import sidebar`` needs app_pages.sidebar, not the package's
             # __init__ again, which is only being initialised)
             submodules = {f"{module}.{n}" for n in names if f"{module}.{n}" in MODULES}
             if submodules and len(submodules) == len(names):
