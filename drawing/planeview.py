@@ -124,7 +124,8 @@ def overlay_layers(logits_fn, x, pred, profile: Profile, reading, overlays, *,
     """The overlays' arrays, as keyword arguments of :func:`drawing.plane.draw_plane`.
 
     Args:
-      reading: the reading at eps (``app_pages.reading.Reading``: its universal delta and the points it fools).
+      reading: the reading at eps (``app_pages.reading.Reading``: its universal delta and
+        the points it fools).
       overlays: names of the overlays to draw (the app's ``app_pages.urlstate.OVERLAYS``).
       n_arrows, n_balls, n_random: how many evenly spread points carry each overlay.
 
