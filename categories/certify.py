@@ -310,14 +310,15 @@ def attack_robust(logits_fn, x, y, *, norm, eps, key, steps: int = 20, restarts:
 
 
 def certify_report(task, *, norm, eps=None, seed: int = 0, n_points: int = 1000,
-                   attack: bool = True, **kwargs) -> dict:
+                   attack: bool = True, progress=None, **kwargs) -> dict:
     """:func:`certify_measure` on a task's preset model and sample of D (see
     :func:`toymodels.make_setting`); adds ``task`` and ``expected``."""
     from categories.report import check_eps
-    from toymodels import make_setting
+    from categories.progress import announce, trained_setting
 
-    s = make_setting(task, seed=seed, n_points=n_points)
+    s = trained_setting(task, seed=seed, n_points=n_points, progress=progress)
     eps = check_eps(s.task.default_eps if eps is None else eps)
+    announce(progress, "certifying")
     out = certify_measure(s.logits_fn, s.x, s.y, norm=norm, eps=eps, key=s.key, attack=attack,
                           **kwargs)
     out.update(task=s.task.name, expected=s.task.expected, seed=seed, points=int(s.x.shape[0]))

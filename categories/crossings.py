@@ -194,14 +194,16 @@ def crossings_measure(logits_fn, x, y, *, norm, eps, key, **kwargs) -> dict:
     return out
 
 
-def crossings_report(task, *, norm, eps=None, seed: int = 0, n_points: int = 1000) -> dict:
+def crossings_report(task, *, norm, eps=None, seed: int = 0, n_points: int = 1000,
+                     progress=None) -> dict:
     """:func:`crossings_measure` on a task's preset model and sample of D; adds ``task``,
     ``expected`` and ``seed``."""
     from categories.report import check_eps
-    from toymodels import make_setting
+    from categories.progress import announce, trained_setting
 
-    s = make_setting(task, seed=seed, n_points=n_points)
+    s = trained_setting(task, seed=seed, n_points=n_points, progress=progress)
     eps = check_eps(s.task.default_eps if eps is None else eps)
+    announce(progress, "counting crossings")
     out = crossings_measure(s.logits_fn, s.x, s.y, norm=norm, eps=eps, key=s.key)
     out.update(task=s.task.name, expected=s.task.expected, seed=seed, points=int(s.x.shape[0]))
     return out

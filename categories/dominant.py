@@ -117,14 +117,16 @@ def dominant_measure(logits_fn, x, y, *, norm, eps, delta=None) -> dict:
             "eps": float(eps), "norm": norm}
 
 
-def dominant_report(task, *, norm, eps=None, seed: int = 0, n_points: int = 1000) -> dict:
+def dominant_report(task, *, norm, eps=None, seed: int = 0, n_points: int = 1000,
+                    progress=None) -> dict:
     """:func:`dominant_measure` on a task's preset model and sample of D; adds ``task``,
     ``expected`` and ``classes`` (the number of classes)."""
     from categories.report import check_eps
-    from toymodels import make_setting
+    from categories.progress import announce, trained_setting
 
-    s = make_setting(task, seed=seed, n_points=n_points)
+    s = trained_setting(task, seed=seed, n_points=n_points, progress=progress)
     eps = check_eps(s.task.default_eps if eps is None else eps)
+    announce(progress, "following the universal delta")
     out = dominant_measure(s.logits_fn, s.x, s.y, norm=norm, eps=eps)
     out.update(task=s.task.name, expected=s.task.expected, classes=s.task.num_classes,
                seed=seed, points=int(s.x.shape[0]))

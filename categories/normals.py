@@ -244,7 +244,8 @@ def spectrum_curve(spec: NormalSpectrum) -> dict:
 
 
 def measure_normals(logits_fn, x, y, *, key, norm="2", eps: float = 0.15,
-                    radius: float | None = None, method: str = "exact") -> dict:
+                    radius: float | None = None, method: str = "exact",
+                   progress=None) -> dict:
     """The normals' statistics on one model, JSON-ready.
 
     The normals always come from the minimal *l2* perturbation (the geometric normal
@@ -307,14 +308,16 @@ def measure_normals(logits_fn, x, y, *, key, norm="2", eps: float = 0.15,
 
 
 def normals_report(task, *, norm="2", eps=None, seed: int = 0, n_points: int = 1000,
-                   radius: float | None = None, method: str = "exact") -> dict:
+                   radius: float | None = None, method: str = "exact",
+                   progress=None) -> dict:
     """:func:`measure_normals` on a task's preset model and sample of D; adds ``task``,
     ``expected`` and ``seed``."""
     from categories.report import check_eps
-    from toymodels import make_setting
+    from categories.progress import announce, trained_setting
 
-    s = make_setting(task, seed=seed, n_points=n_points)
+    s = trained_setting(task, seed=seed, n_points=n_points, progress=progress)
     eps = check_eps(s.task.default_eps if eps is None else eps)
+    announce(progress, "measuring normals")
     out = measure_normals(s.logits_fn, s.x, s.y, key=s.key, norm=norm, eps=eps, radius=radius,
                           method=method)
     out.update(task=s.task.name, expected=s.task.expected, seed=seed)

@@ -14,7 +14,8 @@ from attacks import parse_norm
 from categories.estimate import estimate_fractions
 from categories.exact2d import exact_fractions
 from categories.verdict import NAMES, check_tau, verdict
-from toymodels import get_task, make_setting
+from categories.progress import announce, trained_setting
+from toymodels import get_task
 
 KEYS = ("robust", "pointwise", "universal", "random")
 
@@ -31,7 +32,7 @@ def check_eps(eps) -> float:
 
 
 def report_task(task, *, norm, eps=None, tau=0.8, seed=0, n_points: int = 1000,
-                reuse: bool = True) -> dict:
+                reuse: bool = True, progress=None) -> dict:
     """Trains (or reuses) the task's model and measures the four fractions.
 
     Args:
@@ -39,6 +40,8 @@ def report_task(task, *, norm, eps=None, tau=0.8, seed=0, n_points: int = 1000,
       norm: 2 or inf. eps: the radius (default: the task's). tau: the share.
       seed: the one seed: model training, the sample of D and the attacks.
       n_points: size of the sample of D (data-defined tasks use all their points).
+      reuse: reuse the cached model of the preset configuration.
+      progress: ``(stage, fraction)`` callback: training, scanning, attacking.
 
     Returns:
       A JSON-ready dict: ``expected``, ``verdict``, ``attack_verdict``,
@@ -49,9 +52,11 @@ def report_task(task, *, norm, eps=None, tau=0.8, seed=0, n_points: int = 1000,
     norm = parse_norm(norm)
     eps = check_eps(task.default_eps if eps is None else eps)
     tau = check_tau(tau)
-    s = make_setting(task, seed=seed, n_points=n_points, reuse=reuse)
+    s = trained_setting(task, seed=seed, n_points=n_points, reuse=reuse, progress=progress)
     logits_fn, x, y, k_attack = s.logits_fn, s.x, s.y, s.key
+    announce(progress, "scanning")
     exact = exact_fractions(logits_fn, x, y, norm=norm, eps=eps)
+    announce(progress, "attacking")
     est = estimate_fractions(logits_fn, x, y, norm=norm, eps=eps, key=k_attack)
     ex = {k: float(getattr(exact, k)) for k in KEYS}
     at = {k: float(getattr(est, k)) for k in KEYS}
@@ -68,12 +73,13 @@ def report_task(task, *, norm, eps=None, tau=0.8, seed=0, n_points: int = 1000,
 
 def format_table(reports: dict) -> str:
     """A plain-text table of :func:`report_task` results keyed by task name."""
-    head = (f"{'task':10s} {'exp':>3s} {'verdict':>7s} {'acc':>6s}  "
+    w = max([10, *(len(name) for name in reports)])
+    head = (f"{'task':{w}s} {'exp':>3s} {'verdict':>7s} {'acc':>6s}  "
             + "  ".join(f"{k:>9s}" for k in KEYS) + "   (exact / attack)")
     lines = [head, "-" * len(head)]
     for name, r in reports.items():
         cells = "  ".join(f"{r['exact'][k]:.3f}/{r['attack'][k]:.3f}" for k in KEYS)
-        lines.append(f"{name:10s} {str(r['expected'] or '-'):>3s} {str(r['verdict']):>7s} "
+        lines.append(f"{name:{w}s} {str(r['expected'] or '-'):>3s} {str(r['verdict']):>7s} "
                      f"{r['clean_accuracy']:6.3f}  {cells}")
     any_r = next(iter(reports.values()))
     lines.append(f"norm l{any_r['norm']}, tau {any_r['tau']}, seed {any_r['seed']}, "

@@ -165,16 +165,36 @@ def _measure(logits_fn, x, y, *, norm, eps, tau, eps_max) -> dict:
             "radii": [float(v) for v in np.asarray(prof.radii)]}
 
 
+def class_gaps(x, y, *, norm) -> np.ndarray:
+    """Each point's distance (in ``norm``) to the nearest point of D of another class:
+    ``f64[n]`` (inf when there is none).
+
+    Where this gap is at most ``2 eps``, every classifier right on both points puts a
+    boundary within eps of one of them: no model, retrained or not, is robust there.
+    """
+    x = np.asarray(x, np.float64)
+    y = np.asarray(y)
+    out = np.full(len(x), np.inf)
+    for start in range(0, len(x), 512):
+        diff = x[start:start + 512, None] - x[None]
+        d = np.abs(diff).max(-1) if parse_norm(norm) == "inf" else np.linalg.norm(diff, axis=-1)
+        d[y[start:start + 512, None] == y[None]] = np.inf
+        out[start:start + 512] = d.min(1)
+    return out
+
+
 def retrain_measure(task, logits_fn, x, y, *, key, method: str, norm, eps: float,
                     tau: float = 0.8, rounds: int = 3, steps: int = 200,
-                    learning_rate: float = 1e-3) -> dict:
+                    learning_rate: float = 1e-3, progress=None) -> dict:
     """Fractions, curves (over ``(0, 2 eps]``) and verdict of a model before and after
     :func:`retrain`, measured on the sample ``(x, y)`` of D.
 
     Returns:
       ``{"before": {...}, "after": {...}, "history", "method", "eps", "norm", "tau",
-      "rounds", "steps", "learning_rate"}``, each side with ``fractions``, ``verdict``,
-      ``clean_accuracy``, ``curves``, ``radii``.
+      "rounds", "steps", "learning_rate", "classes_within_2eps"}``, each side with
+      ``fractions``, ``verdict``, ``clean_accuracy``, ``curves``, ``radii``;
+      ``classes_within_2eps`` is the share of D with a point of another class within
+      ``2 eps`` (:func:`class_gaps`), which no retraining can make robust.
     """
     from categories.verdict import check_tau
 
@@ -187,14 +207,15 @@ def retrain_measure(task, logits_fn, x, y, *, key, method: str, norm, eps: float
     tuned = retrain(task, logits_fn, method=method, norm=norm, eps=eps, key=key, rounds=rounds,
                     steps=steps, learning_rate=learning_rate)
     after = _measure(tuned.logits_fn, x, y, norm=norm, eps=eps, tau=tau, eps_max=2 * eps)
+    within = float((class_gaps(x, y, norm=norm) <= 2 * eps).mean())
     return {"before": before, "after": after, "history": tuned.history, "method": method,
             "eps": float(eps), "norm": norm, "tau": tau, "rounds": rounds, "steps": steps,
-            "learning_rate": learning_rate}
+            "learning_rate": learning_rate, "classes_within_2eps": within}
 
 
 def retrain_report(task, *, method: str, norm, eps=None, seed: int = 0, n_points: int = 1000,
                    tau: float = 0.8, rounds: int = 3, steps: int = 200,
-                   learning_rate: float = 1e-3) -> dict:
+                   learning_rate: float = 1e-3, progress=None) -> dict:
     """:func:`retrain_measure` on a task's preset model and sample of D.
 
     Args:
@@ -209,11 +230,12 @@ def retrain_report(task, *, method: str, norm, eps=None, seed: int = 0, n_points
       :func:`retrain_measure`'s dict with ``task``, ``expected`` and ``seed``.
     """
     from categories.report import check_eps
-    from toymodels import make_setting
+    from categories.progress import announce, trained_setting
 
     method = check_method(method)
-    s = make_setting(task, seed=seed, n_points=n_points)
+    s = trained_setting(task, seed=seed, n_points=n_points, progress=progress)
     eps = check_eps(s.task.default_eps if eps is None else eps)
+    announce(progress, "retraining")
     out = retrain_measure(s.task, s.logits_fn, s.x, s.y, key=jax.random.fold_in(s.key, 1),
                           method=method, norm=norm, eps=eps, tau=tau, rounds=rounds, steps=steps,
                           learning_rate=learning_rate)
@@ -221,5 +243,5 @@ def retrain_report(task, *, method: str, norm, eps=None, seed: int = 0, n_points
     return out
 
 
-__all__ = ["METHODS", "Retrained", "check_method", "perturb", "retrain", "retrain_measure",
+__all__ = ["METHODS", "Retrained", "check_method", "class_gaps", "perturb", "retrain", "retrain_measure",
            "retrain_report"]

@@ -218,14 +218,16 @@ def transfer_summary(t: Transfer) -> dict:
 
 
 def transfer_report(task, *, norm, eps=None, seed: int = 0, n_points: int = 1000,
-                    method: str = "exact", configs: dict | None = None) -> dict:
+                    method: str = "exact", configs: dict | None = None, progress=None) -> dict:
     """:func:`transfer_matrix` as JSON: ``names``, ``matrix``, ``deltas``, ``diagonal``,
     ``off_diagonal_mean``, ``clean_accuracy``, ``configs``, ``task``, ``expected``,
     ``eps`` (default: the task's), ``norm``."""
+    from categories.progress import announce
     from categories.report import check_eps
 
     task = get_task(task) if isinstance(task, str) else task
     eps = check_eps(task.default_eps if eps is None else eps)
+    announce(progress, "training the models and their universal deltas")
     t = transfer_matrix(task, configs, norm=norm, eps=eps, seed=seed, n_points=n_points,
                         method=method)
     out = transfer_summary(t)

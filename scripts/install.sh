@@ -6,6 +6,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python -m pip install --quiet --disable-pip-version-check -r requirements.txt
+# The project itself, editable (pyproject.toml): its packages import from any folder and
+# its command lines are on PATH (robustness-categories, robustness-imagenet, robustness-bench).
+python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 missing=()
 if [ "${SKIP_BROWSER:-0}" != "1" ] && ! command -v chromium >/dev/null 2>&1; then
   missing+=(chromium)

@@ -15,10 +15,10 @@ Example:
 
 from store.atomic import atomic_file, write_bytes, write_json, write_text
 from store.cache import cache_dir, cache_root
-from store.cli import OneLineParser, UsageError
+from store.cli import DefaultsOnceFormatter, OneLineParser, UsageError
 from store.digest import config_digest, content_digest
 from store.npz import load_npz, npz_bytes, save_npz
 
-__all__ = ["OneLineParser", "UsageError", "atomic_file", "cache_dir", "cache_root",
+__all__ = ["DefaultsOnceFormatter", "OneLineParser", "UsageError", "atomic_file", "cache_dir", "cache_root",
            "config_digest", "content_digest", "load_npz", "npz_bytes", "save_npz",
            "write_bytes", "write_json", "write_text"]

@@ -8,13 +8,16 @@ import sys
 import pytest
 
 from categories.cli import main
+from test_docs import assert_documented
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _json(capsys, args):
     assert main(args + ["--json"]) == 0
-    return json.loads(capsys.readouterr().out)
+    out = json.loads(capsys.readouterr().out)
+    assert_documented(f"categories {args[0]}", out)   # the keys docs/cli.md lists
+    return out
 
 
 def test_normals_json_keyed_by_preset(capsys):

@@ -6,7 +6,9 @@ import sys
 
 import pytest
 
+from categories import verdict
 from categories.cli import main
+from test_docs import assert_documented
 from categories.report import report_task
 from toymodels import PRESETS
 
@@ -46,9 +48,11 @@ def test_json_report_has_the_promised_keys_and_is_bit_identical(capsys):
     assert capsys.readouterr().out == first
     out = json.loads(first)
     assert set(out) == {"pancakes", "margins"}
+    assert_documented("categories report", out)
     for name, r in out.items():
         assert r["expected"] == PRESETS[name].expected
-        assert r["verdict"] in (1, 2, 3, 4, "1-2")
+        assert r["verdict"] == verdict(r["exact"], r["tau"]) == PRESETS[name].expected
+        assert r["attack_verdict"] == verdict(r["attack"], r["tau"])
         assert 0 <= r["clean_accuracy"] <= 1
         for kind in ("exact", "attack"):
             assert set(r[kind]) == set(KEYS)
@@ -70,6 +74,9 @@ def test_table_output(capsys):
     (["--tau", "0"], "tau must be in (0, 1]"),
     (["--tau", "1.5"], "tau must be in (0, 1]"),
     (["--seed", "x"], "--seed must be a whole number"),
+    (["--seed", "-1"], "--seed must be a whole number from 0 to 2147483647"),
+    (["--seed", str(2 ** 64)], "--seed must be a whole number from 0 to 2147483647"),
+    (["--points", "0"], "--points must be a whole number"),
     (["--bogus"], "unrecognized arguments"),
 ])
 def test_bad_input_is_one_line_exit_2(args, message, capsys):

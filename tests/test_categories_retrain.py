@@ -8,6 +8,7 @@ import pytest
 
 from categories import verdict
 from categories.cli import main
+from test_docs import assert_documented
 from categories.exact2d import exact_fractions
 from categories.retrain import retrain, retrain_report
 from toymodels import make_setting
@@ -22,7 +23,9 @@ def test_retrain_from_the_command_line_is_deterministic(capsys):
     first = capsys.readouterr().out
     assert main(args) == 0
     assert capsys.readouterr().out == first
+    assert_documented("categories retrain", json.loads(first))
     r = json.loads(first)["pancakes"]
+    assert r["classes_within_2eps"] > 0.9   # pancakes' bands lie within 2 eps of each other
     s = make_setting("pancakes", seed=0, n_points=600)
     fr = exact_fractions(s.logits_fn, s.x, s.y, norm="2", eps=0.15)
     for k in KEYS:  # "before" is the preset model's exact reading

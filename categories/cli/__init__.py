@@ -22,15 +22,81 @@ SUBCOMMANDS = {name: f"categories.cli.{name}" for name in
 
 
 def add_common_arguments(p: argparse.ArgumentParser) -> None:
-    """The options every subcommand shares: preset, norm, eps, seed, json."""
+    """The options every subcommand shares: the data, norm, eps, seed, points, output."""
     p.add_argument("--preset", default="all",
                    help="a preset or classic set, a comma-separated list, or 'all' (the four presets)")
     p.add_argument("--csv", help="a CSV of x,y,label rows to use instead of --preset")
-    p.add_argument("--max-rows", default="20000", help="refuse CSVs with more rows (default 20000)")
-    p.add_argument("--norm", default="2", help="2 or inf (default 2)")
-    p.add_argument("--eps", default=None, help="the radius (default: each task's own, 0.15 for presets)")
-    p.add_argument("--seed", default="0", help="the one seed (default 0)")
+    p.add_argument("--max-rows", default="20000", help="refuse CSVs with more rows")
+    p.add_argument("--norm", default="2", help="2 or inf")
+    p.add_argument("--eps", default=None,
+                   help="the radius (default: each task's own, 0.15 for the presets)")
+    p.add_argument("--seed", default="0",
+                   help="the one seed: model training, the sample of D and every attack")
+    p.add_argument("--points", default="1000",
+                   help="size of the sample of D (CSV data sets use all their rows)")
     p.add_argument("--json", action="store_true", help="print one JSON object keyed by task")
+    p.add_argument("--quiet", action="store_true",
+                   help="no progress bar on stderr (it is off anyway with --json when stderr "
+                        "is not a terminal)")
+
+
+def whole_number(value, flag: str, lo: int = 1, hi: int | None = None) -> int:
+    """``value`` as an int in ``[lo, hi]``, else ValueError naming ``--flag`` (one line)."""
+    span = f"from {lo} to {hi}" if hi is not None else f"of at least {lo}"
+    try:
+        v = int(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"--{flag} must be a whole number {span}, got {value!r}") from None
+    if v < lo or (hi is not None and v > hi):
+        raise ValueError(f"--{flag} must be a whole number {span}, got {value!r}")
+    return v
+
+
+def name_width(names, at_least: int = 10) -> int:
+    """The width of a table's task column: the longest name, at least ``at_least``."""
+    return max([at_least, *(len(n) for n in names)])
+
+
+class StageBar:
+    """A progress bar over the tasks on stderr, naming the current task and its stage
+    (training, scanning, attacking, ...); a ``(stage, fraction)`` callback."""
+
+    def __init__(self, total: int, *, quiet: bool = False, json_mode: bool = False):
+        from tqdm import tqdm
+
+        off = quiet or (json_mode and not sys.stderr.isatty())
+        self.bar = tqdm(total=total, file=sys.stderr, disable=off, unit="task", leave=False,
+                        bar_format="{desc} [{n_fmt}/{total_fmt} tasks, {elapsed}]")
+
+    def task(self, name: str) -> None:
+        self.name = name
+        self.bar.set_description_str(name)
+
+    def __call__(self, stage: str, done: float) -> None:
+        self.bar.set_description_str(f"{self.name}: {stage}"
+                                     + (f" {done:.0%}" if 0 < done < 1 else ""))
+
+    def done(self) -> None:
+        self.bar.update(1)
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+def measure_each(args, measure) -> dict:
+    """``{task name: measure(task, progress)}`` over the tasks of ``--preset``/``--csv``,
+    with a :class:`StageBar` (unless ``--quiet``)."""
+    tasks = tasks_of(args)
+    bar = StageBar(len(tasks), quiet=args.quiet, json_mode=args.json)
+    try:
+        results = {}
+        for t in tasks:
+            bar.task(t.name)
+            results[t.name] = measure(t, bar)
+            bar.done()
+        return results
+    finally:
+        bar.close()
 
 
 def tasks_of(args) -> list:
@@ -38,21 +104,19 @@ def tasks_of(args) -> list:
     from toymodels import PRESETS, get_task, load_csv
 
     if args.csv:
-        try:
-            max_rows = int(args.max_rows)
-        except ValueError:
-            raise ValueError(f"--max-rows must be a whole number, got {args.max_rows!r}") from None
+        max_rows = whole_number(args.max_rows, "max-rows")
         import os
         return [load_csv(args.csv, name=os.path.basename(args.csv), max_rows=max_rows)]
     names = list(PRESETS) if args.preset == "all" else [s.strip() for s in args.preset.split(",")]
     return [get_task(n) for n in names]
 
 
+SEED_MAX = 2 ** 31 - 1   # the app's range too
+
+
 def seed_of(args) -> int:
-    try:
-        return int(args.seed)
-    except ValueError:
-        raise ValueError(f"--seed must be a whole number, got {args.seed!r}") from None
+    """``--seed`` as an int from 0 to :data:`SEED_MAX` (else one-line ValueError)."""
+    return whole_number(args.seed, "seed", 0, SEED_MAX)
 
 
 def parsed_options(args) -> tuple[str, float | None, int, int]:
@@ -63,15 +127,10 @@ def parsed_options(args) -> tuple[str, float | None, int, int]:
     """
     from attacks import parse_norm
     from categories import check_eps
-    from toymodels import check_points
 
     norm = parse_norm(args.norm)
     eps = None if args.eps is None else check_eps(args.eps)
-    try:
-        points = check_points(args.points)
-    except ValueError:
-        raise ValueError(f"--points must be a positive whole number, got {args.points!r}") from None
-    return norm, eps, seed_of(args), points
+    return norm, eps, seed_of(args), whole_number(args.points, "points")
 
 
 def emit(results: dict, args, table) -> None:
@@ -84,7 +143,7 @@ def emit(results: dict, args, table) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(prog="python -m categories",
-                     description="Measure the four robustness categories on 2D models.")
+                           description="Measure the four robustness categories on 2D models.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
     for name, module in SUBCOMMANDS.items():
         mod = importlib.import_module(module)

@@ -2,33 +2,23 @@
 
 from __future__ import annotations
 
-from categories.cli import add_common_arguments, emit, seed_of, tasks_of
-from categories.report import format_table, report_task
+from categories.cli import add_common_arguments, emit, measure_each, parsed_options
 
 
 def add_arguments(p) -> None:
     add_common_arguments(p)
-    p.add_argument("--tau", default="0.8", help="the 'almost all' share in (0, 1] (default 0.8)")
-    p.add_argument("--points", default="1000", help="sample size of D (default 1000)")
-    p.add_argument("--retrain", action="store_true", help="train afresh instead of reusing")
+    p.add_argument("--tau", default="0.8", help="the 'almost all' share, in (0, 1]")
+    p.add_argument("--retrain", action="store_true",
+                   help="train afresh instead of reusing the cached model")
 
 
 def run(args) -> int:
-    from attacks import parse_norm
-    from categories.report import check_eps
-    from categories.verdict import check_tau
+    from categories import check_tau, format_table, report_task
 
-    norm = parse_norm(args.norm)
-    eps = None if args.eps is None else check_eps(args.eps)
+    norm, eps, seed, points = parsed_options(args)
     tau = check_tau(args.tau)
-    seed = seed_of(args)
-    try:
-        points = int(args.points)
-        assert points > 0
-    except (ValueError, AssertionError):
-        raise ValueError(f"--points must be a positive whole number, got {args.points!r}") from None
-    tasks = tasks_of(args)
-    results = {t.name: report_task(t, norm=norm, eps=eps, tau=tau, seed=seed, n_points=points,
-                                   reuse=not args.retrain) for t in tasks}
+    results = measure_each(args, lambda t, progress: report_task(
+        t, norm=norm, eps=eps, tau=tau, seed=seed, n_points=points, reuse=not args.retrain,
+        progress=progress))
     emit(results, args, format_table)
     return 0

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-from categories.cli import add_common_arguments, emit, tasks_of
+from categories.cli import add_common_arguments, emit, measure_each, parsed_options, whole_number
 
 
 def add_arguments(p) -> None:
     add_common_arguments(p)
-    p.add_argument("--points", default="1000", help="sample size of D (default 1000)")
     p.add_argument("--method", default="exact", choices=("exact", "attack"),
-                   help="universal perturbations: exact 2D optimum or the attack (default exact)")
+                   help="universal perturbations: exact 2D optimum or the attack")
     p.add_argument("--family", default="mixed", choices=("mixed", "seeds"),
-                   help="mixed: another seed, half the width, tanh; seeds: four seeds "
-                        "(default mixed)")
+                   help="mixed: another seed, half the width, tanh; seeds: four seeds")
     p.add_argument("--steps", default=None,
                    help="training steps of every model of the family (default: the preset's)")
 
@@ -31,23 +29,12 @@ def format_table(results: dict) -> str:
 
 
 def run(args) -> int:
-    from categories.cli import parsed_options
-    from categories.transfer import transfer_report
-
-    from categories.transfer import default_family
+    from categories import default_family, transfer_report
 
     norm, eps, seed, points = parsed_options(args)
-    steps = None
-    if args.steps is not None:
-        try:
-            steps = int(args.steps)
-            assert steps >= 1
-        except (ValueError, AssertionError):
-            raise ValueError(f"--steps must be a positive whole number, got {args.steps!r}") from None
-    results = {t.name: transfer_report(t, norm=norm, eps=eps, seed=seed, n_points=points,
-                                       method=args.method,
-                                       configs=default_family(t.name, seed, steps=steps,
-                                                              kind=args.family))
-               for t in tasks_of(args)}
+    steps = None if args.steps is None else whole_number(args.steps, "steps")
+    results = measure_each(args, lambda t, progress: transfer_report(
+        t, norm=norm, eps=eps, seed=seed, n_points=points, method=args.method,
+        configs=default_family(t.name, seed, steps=steps, kind=args.family), progress=progress))
     emit(results, args, format_table)
     return 0

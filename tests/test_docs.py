@@ -1,0 +1,69 @@
+"""The documentation's snippets run as written, in order (one namespace per page)."""
+
+import pathlib
+import re
+
+import jax
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+PAGES = ["docs/api.md"]
+
+
+def snippets(page: str) -> list[str]:
+    """The ```python blocks of a Markdown page, in order."""
+    return re.findall(r"```python\n(.*?)```", (ROOT / page).read_text(), re.S)
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_snippet_of_the_page_runs(page, capsys):
+    blocks = snippets(page)
+    assert len(blocks) >= 5
+    namespace = {"__name__": f"docs_{pathlib.Path(page).stem}"}
+    # optax and numpy scalars mix Python floats and int32: as users run, standard promotion
+    with jax.numpy_dtype_promotion("standard"):
+        for i, block in enumerate(blocks):
+            try:
+                exec(compile(block, f"{page} (snippet {i + 1})", "exec"), namespace)
+            except Exception as e:  # noqa: BLE001 - name the snippet that failed
+                raise AssertionError(f"{page}, snippet {i + 1} failed: {e!r}\n{block}") from e
+    assert capsys.readouterr().out.count("\n") >= len(blocks) - 2
+
+
+def documented_keys(command: str) -> tuple[set[str], set[str]]:
+    """``(required, optional)`` keys of ``command``'s ``--json`` per task, as
+    ``docs/cli.md`` lists them: the backticked names in its table's first column
+    (several per row allowed); a row whose type says "(optional)" is optional."""
+    text = (ROOT / "docs/cli.md").read_text()
+    section = re.search(rf"^## `{re.escape(command)}`\n(.*?)(?=^## |\Z)", text, re.S | re.M)
+    assert section, f"docs/cli.md has no section for {command}"
+    required, optional = set(), set()
+    for line in section.group(1).splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if not line.startswith("| `") or len(cells) < 3:
+            continue  # not a row of keys (the header, its rule, prose)
+        names = set(re.findall(r"`([^`]+)`", cells[0]))
+        (optional if "(optional)" in cells[1] else required).update(names)
+    return required, optional
+
+
+def assert_documented(command: str, output: dict) -> None:
+    """Every task's JSON has exactly the documented keys (optional ones may be missing)."""
+    required, optional = documented_keys(command)
+    for task, value in output.items():
+        keys = set(value)
+        assert required <= keys, f"{command} {task}: documented but missing {required - keys}"
+        assert keys <= required | optional, f"{command} {task}: undocumented {keys - required - optional}"
+
+
+def test_the_key_reader_reads_the_tables():
+    required, optional = documented_keys("categories certify")
+    assert {"task", "points", "certified_robust", "mean_boxes"} <= required
+    assert optional == {"attack_robust"}
+    keys, _ = documented_keys("categories dominant")
+    assert {"task", "transitions", "dominant_share"} <= keys
+    assert_documented("categories dominant", {"t": dict.fromkeys(keys)})
+    with pytest.raises(AssertionError, match="undocumented"):
+        assert_documented("categories dominant", {"t": dict.fromkeys(keys | {"extra"})})
+    with pytest.raises(AssertionError, match="missing"):
+        assert_documented("categories dominant", {"t": dict.fromkeys(keys - {"task"})})

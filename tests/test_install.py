@@ -1,0 +1,66 @@
+"""The project installs as a package (pyproject.toml) and its command lines run from anywhere."""
+
+import json
+import os
+import pathlib
+import shutil
+import subprocess
+import sys
+import venv
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+
+
+def _tracked_copy(dest: pathlib.Path) -> pathlib.Path:
+    """The tracked and untracked-but-not-ignored files of the checkout, copied (building a
+    wheel writes build/ into its source folder; the checkout is left untouched)."""
+    names = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT,
+                           capture_output=True, text=True, check=True).stdout.split()
+    for name in names:
+        if (ROOT / name).is_file():
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, dest / name)
+    return dest
+
+
+@pytest.mark.slow
+def test_wheel_installs_into_a_fresh_venv_and_runs_from_another_folder(tmp_path):
+    source = _tracked_copy(tmp_path / "source")
+    wheels = tmp_path / "wheels"
+    # no build isolation and no dependencies: the machine has no index to fetch them from
+    # in every setting, and the venv sees the installed dependencies (system site-packages)
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
+                    "-q", "-w", str(wheels), str(source)], check=True, capture_output=True)
+    (wheel,) = wheels.glob("robustness_geometry-*.whl")
+    env_dir = tmp_path / "venv"
+    venv.create(env_dir, system_site_packages=True, with_pip=True)
+    python = env_dir / "bin" / "python"
+    subprocess.run([str(python), "-m", "pip", "install", "--no-deps", "-q", str(wheel)],
+                   check=True, capture_output=True)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env["ROBUSTNESS_CACHE"] = str(tmp_path / "cache")
+    # the package that runs is the installed copy, not this checkout
+    where = subprocess.run([str(python), "-c", "import categories, imagenet, store; "
+                            "print(categories.__file__); print(imagenet.__file__)"],
+                           cwd=elsewhere, env=env, capture_output=True, text=True, check=True)
+    for line in where.stdout.split():
+        assert str(env_dir) in line and str(ROOT) not in line
+    done = subprocess.run([str(python), "-m", "categories", "report", "--preset", "margins",
+                           "--json"], cwd=elsewhere, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    report = json.loads(done.stdout)["margins"]
+    assert report["verdict"] == report["expected"] == 1
+    # the console script is the same command line
+    script = env_dir / "bin" / "robustness-categories"
+    bad = subprocess.run([str(script), "report", "--norm", "3"], cwd=elsewhere, env=env,
+                         capture_output=True, text=True)
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "norm" in bad.stderr
+    assert (env_dir / "bin" / "robustness-imagenet").exists()
+    # the native kernel's source travels with the package
+    assert subprocess.run([str(python), "-c", "import imagenet.depthwise_native as d; "
+                           "print(d.SOURCE.exists())"], cwd=elsewhere, env=env,
+                          capture_output=True, text=True).stdout.strip() == "True"
