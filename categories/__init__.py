@@ -22,7 +22,7 @@ from categories.normals import (NormalSpectrum, deepfool_flips, deepfool_minimal
                                 normal_spectrum, normals_report, random_unit_vectors,
                                 singular_values, spectrum_curve, unit_normals)
 from categories.report import KEYS, check_eps, format_table, report_task
-from categories.retrain import (METHODS, Retrained, check_method, perturb, retrain,
+from categories.retrain import (METHODS, Retrained, check_method, class_gaps, perturb, retrain,
                                 retrain_measure, retrain_report)
 from categories.transfer import (FAMILIES, Transfer, default_family, family_of, fooling_matrix,
                                  seed_family, transfer_matrix, transfer_on, transfer_report,
@@ -42,7 +42,7 @@ __all__ = [
     "exact_minimal_perturbations", "measure_normals", "normal_angles", "normal_spectrum",
     "normals_report", "random_unit_vectors", "singular_values", "spectrum_curve", "unit_normals",
     "KEYS", "check_eps", "format_table", "report_task",
-    "METHODS", "Retrained", "check_method", "perturb", "retrain", "retrain_measure",
+    "METHODS", "Retrained", "check_method", "class_gaps", "perturb", "retrain", "retrain_measure",
     "retrain_report",
     "FAMILIES", "Transfer", "default_family", "family_of", "fooling_matrix", "seed_family",
     "transfer_matrix", "transfer_on", "transfer_report", "transfer_summary", "universal_delta",
