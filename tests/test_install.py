@@ -42,7 +42,7 @@ def test_wheel_installs_into_a_fresh_venv_and_runs_from_another_folder(tmp_path)
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    env["ROBUSTNESS_CACHE"] = str(tmp_path / "cache")
+    # the session's cache (tests/conftest.py): a margins model trained earlier is reused
     # the package that runs is the installed copy, not this checkout
     where = subprocess.run([str(python), "-c", "import categories, imagenet, store; "
                             "print(categories.__file__); print(imagenet.__file__)"],
