@@ -305,10 +305,17 @@ def exact_at(logits_fn, x, profile: Profile, *, norm, eps, candidates: int = 4, 
                norm=parse_norm(norm), candidates=candidates, grid=grid, levels=levels)
 
 
-def exact_fractions(logits_fn, x, y, *, norm, eps, **scan_kwargs) -> Fractions:
-    """Scans up to ``eps`` and returns the four exact fractions at ``eps``."""
+def exact_fractions(logits_fn, x, y, *, norm, eps, candidates: int = 4, grid: int = 5,
+                    levels: int = 4, **scan_kwargs) -> Fractions:
+    """Scans up to ``eps`` and returns the four exact fractions at ``eps``.
+
+    Every resolution parameter reaches its function: ``candidates``, ``grid`` and
+    ``levels`` go to :func:`exact_at`, the rest (``n_radii``, ``n_dirs``, ...) to
+    :func:`scan_profile`.
+    """
     profile = scan_profile(logits_fn, x, y, norm=norm, eps_max=eps, **scan_kwargs)
-    return exact_at(logits_fn, x, profile, norm=norm, eps=eps)
+    return exact_at(logits_fn, x, profile, norm=norm, eps=eps, candidates=candidates, grid=grid,
+                    levels=levels)
 
 
 def _as_pytree(logits_fn):
