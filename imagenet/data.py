@@ -293,8 +293,8 @@ def _load_or_reason(item, resolution, preprocess, min_side):
 
 
 def default_preprocess(image: np.ndarray, resolution: int) -> np.ndarray:
-    """The EfficientNet eval transform (imagenet.preprocess.preprocess)."""
-    from imagenet.preprocess import preprocess
+    """The EfficientNet eval transform (:func:`imagenet.transform.preprocess`)."""
+    from imagenet.transform import preprocess
 
     return preprocess(image, resolution)
 

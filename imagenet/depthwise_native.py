@@ -3,16 +3,16 @@
 XLA:CPU has no library kernel for grouped (depthwise) convolutions: its own
 emitter took 30-70 ms a layer here, and the YNNPACK/XNNPACK/oneDNN fusion flags
 of jaxlib 0.10 do not take them. The shift-and-add formulation
-(:func:`imagenet.models.depthwise_shift`) is XLA's best, but XLA emits it 8 floats
+(:func:`imagenet.depthwise.depthwise_shift`) is XLA's best, but XLA emits it 8 floats
 wide without fused multiply-adds and materialises a padded copy of every input.
 ``native/depthwise.cc`` does the same sum with the padding handled by bounds, the
 channel loop vectorised for the machine it is compiled on, and rows shared over
 XLA's intra-op threads.
 
 The source is compiled once per machine with the system C++ compiler (g++ or
-``$CXX``; the headers ship with jaxlib) into the cache directory
-(``$ROBUSTNESS_CACHE`` or ``~/.cache/robustness-geometry``), keyed by the source,
-the jaxlib version and the CPU. If that fails, :func:`available` says why and
+``$CXX``; the headers ship with jaxlib) into ``native/`` of the cache directory
+(``store.cache_root()``: ``$ROBUSTNESS_CACHE`` or ``~/.cache/robustness-geometry``),
+keyed by the source, the jaxlib version and the CPU. If that fails, :func:`available` says why and
 callers use the shift-and-add formulation, which gives the same numbers to float32
 rounding.
 
@@ -29,10 +29,10 @@ from __future__ import annotations
 
 import ctypes
 import functools
-import hashlib
 import os
 import platform
 import shutil
+import stat
 import subprocess
 import tempfile
 from pathlib import Path
@@ -41,7 +41,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from imagenet.models import depthwise_kernel_gradient, same_pads
+from imagenet.taps import depthwise_kernel_gradient, same_pads
+from store import cache_dir as store_cache_dir
+from store import content_digest, write_bytes
 
 SOURCE = Path(__file__).with_name("native") / "depthwise.cc"
 FLAGS = ("-O3", "-march=native", "-ffp-contract=fast", "-std=c++17", "-shared", "-fPIC", "-w")
@@ -65,21 +67,17 @@ def _cpu_signature() -> str:
 
 
 def library_path(cache_dir: str | os.PathLike | None = None) -> Path:
-    """Where the compiled kernel for this source, jaxlib and CPU lives."""
-    from imagenet.convert import default_cache_dir
-
-    key = hashlib.sha256()
-    for part in (SOURCE.read_bytes(), " ".join(FLAGS).encode(), jax.__version__.encode(),
-                 _cpu_signature().encode(), platform.machine().encode()):
-        key.update(part)
-    folder = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-    return folder / "native" / f"depthwise-{key.hexdigest()[:16]}.so"
+    """Where the compiled kernel for this source, jaxlib and CPU lives: ``<cache>/native/depthwise-<key>.so``."""
+    key = content_digest(SOURCE.read_bytes(), " ".join(FLAGS), jax.__version__, _cpu_signature(), platform.machine())
+    folder = Path(cache_dir) / "native" if cache_dir is not None else store_cache_dir("native")
+    return folder / f"depthwise-{key[:16]}.so"
 
 
 def build(cache_dir: str | os.PathLike | None = None) -> Path:
     """Compile ``native/depthwise.cc`` if this machine has no build of it yet; returns the library.
 
-    The library is written to a temporary name and renamed into place, so a
+    The compiler writes into a temporary folder; the library is then written
+    atomically (:func:`store.write_bytes`, with the mode the linker gave it), so a
     concurrent or interrupted build never leaves a half-written file.
 
     Raises:
@@ -91,19 +89,14 @@ def build(cache_dir: str | os.PathLike | None = None) -> Path:
     compiler = os.environ.get("CXX") or shutil.which("g++") or shutil.which("c++")
     if compiler is None:
         raise RuntimeError("no C++ compiler found (install g++ or set CXX)")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".so.tmp")
-    os.close(fd)
-    try:
-        done = subprocess.run([compiler, *FLAGS, f"-I{jax.ffi.include_dir()}", str(SOURCE), "-o", tmp],
+    with tempfile.TemporaryDirectory(prefix="depthwise-build-") as folder:
+        built = Path(folder) / path.name
+        done = subprocess.run([compiler, *FLAGS, f"-I{jax.ffi.include_dir()}", str(SOURCE), "-o", str(built)],
                               capture_output=True, text=True)
-        if done.returncode != 0:
+        if done.returncode != 0 or not built.is_file():
             tail = " | ".join(done.stderr.strip().splitlines()[-3:]) or f"{compiler} exited with {done.returncode}"
             raise RuntimeError(f"compiling {SOURCE.name} failed: {tail}")
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        write_bytes(path, built.read_bytes(), mode=stat.S_IMODE(built.stat().st_mode))
     return path
 
 
@@ -151,7 +144,7 @@ def _geometry(x: jax.Array, k: int, stride: int) -> tuple[tuple[int, int], tuple
 def depthwise(x: jax.Array, kernel: jax.Array, stride: int) -> jax.Array:
     """Depthwise conv with TF 'SAME' padding, computed by the native kernel.
 
-    Same contract as :func:`imagenet.models.depthwise_shift` (reverse mode only).
+    Same contract as :func:`imagenet.depthwise.depthwise_shift` (reverse mode only).
 
     Args:
       x: f32[n, h, w, c].
@@ -187,7 +180,7 @@ def activated_depthwise(z: jax.Array, offset: jax.Array, kernel: jax.Array, out_
     ``z`` is the expand convolution's output before its (folded) BatchNorm offset
     and ReLU6: the activated tensor, the largest of the block, is formed tap by tap
     inside the kernel and never written out; the backward pass applies its ReLU6
-    mask (``0 < z + offset < 6``, the derivative :func:`imagenet.models.relu6` uses)
+    mask (``0 < z + offset < 6``, the derivative :func:`imagenet.network.relu6` uses)
     as it forms the input gradient. ``out_offset`` is the depthwise BatchNorm's
     offset (its scale is folded into ``kernel``).
 

@@ -15,6 +15,8 @@ import sys
 import jax
 import numpy as np
 
+from store import OneLineParser, UsageError
+
 BATCH = 16  # images per forward pass; the last batch is padded so one shape compiles
 
 
@@ -39,7 +41,7 @@ def predict_images(classifier, images: np.ndarray, k: int = 5) -> tuple[np.ndarr
     """Top-k of preprocessed images, in batches of :data:`BATCH`.
 
     Args:
-      classifier: a ``models.Classifier``.
+      classifier: an ``imagenet.Classifier``.
       images: f32[n, res, res, 3] in [0, 255].
       k: number of classes per image.
 
@@ -74,8 +76,9 @@ def predict_files(paths: list[str], model: str, *, cache_dir: str | None = None,
       ValueError / FileNotFoundError: unknown model, missing or unreadable image.
     """
     from imagenet.classes import class_names
-    from imagenet.models import load_model, resolve_model_name, MODELS
-    from imagenet.preprocess import load_image, preprocess
+    from imagenet.models import load_model
+    from imagenet.specs import MODELS, resolve_model_name
+    from imagenet.transform import load_image, preprocess
 
     name = resolve_model_name(model)
     images = [load_image(path) for path in paths]  # fail on a bad file before loading the model
@@ -99,7 +102,8 @@ def format_text(results: list[dict]) -> str:
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m imagenet predict", description=__doc__.splitlines()[0])
+    """The ``predict`` options; a bad one raises store.UsageError (one line)."""
+    parser = OneLineParser(prog="python -m imagenet predict", description=__doc__.splitlines()[0])
     parser.add_argument("images", nargs="+", metavar="IMAGE", help="image files (any format PIL reads)")
     parser.add_argument("--model", default="efficientnet-lite0",
                         help="efficientnet-lite0|1|2 or lite0|1|2 (default efficientnet-lite0)")
@@ -111,10 +115,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     """Parse arguments, classify, print; exit code 2 with a one-line error on bad input."""
-    args = parse_args(sys.argv[1:] if argv is None else argv)
     try:
+        args = parse_args(sys.argv[1:] if argv is None else argv)
         results = predict_files(args.images, args.model, cache_dir=args.cache_dir)
-    except (ValueError, FileNotFoundError) as err:
+    except (UsageError, ValueError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     if args.json:

@@ -6,7 +6,7 @@ import pytest
 from PIL import Image
 
 from imagenet import data
-from imagenet.preprocess import preprocess
+from imagenet.transform import preprocess
 from imagenet_tiny import smooth_image, write_bad_files, write_folder
 
 

@@ -3,7 +3,7 @@
 The reference below is written from scratch with plain torch.nn (F.pad for TF
 'SAME' padding, BatchNorm2d with eps 1e-3, ReLU6), loaded with strict
 ``load_state_dict`` from the shipped .pth read with ``weights_only=True``. It
-shares no code with imagenet.models: only the published architecture facts.
+shares no code with imagenet's network: only the published architecture facts.
 """
 
 import math
@@ -18,9 +18,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from imagenet import convert, depthwise_native, models
+from imagenet import convert, depthwise_native, models, network, specs, taps, weights
 from imagenet.classes import class_names
-from imagenet.preprocess import center_crop_box, preprocess, preprocess_batch
+from imagenet.depthwise import Depthwise
+from imagenet.transform import center_crop_box, preprocess, preprocess_batch
 
 # First block of each stride-2 stage (stages of 1,2,2,3,3,4,1 blocks for lite0; 1,3,3,4,4,5,1 for lite1/2).
 STRIDE2_BLOCKS = {"efficientnet-lite0": {1, 3, 5, 11}, "efficientnet-lite1": {1, 4, 7, 15},
@@ -124,16 +125,16 @@ forward = jax.jit(lambda logits_fn, x: logits_fn(x))
 
 
 def test_resolve_model_name_accepts_aliases_and_lists_valid_names():
-    assert models.resolve_model_name("lite1") == "efficientnet-lite1"
-    assert models.resolve_model_name("EfficientNet-Lite2") == "efficientnet-lite2"
+    assert specs.resolve_model_name("lite1") == "efficientnet-lite1"
+    assert specs.resolve_model_name("EfficientNet-Lite2") == "efficientnet-lite2"
     with pytest.raises(ValueError, match="'lite3'.*efficientnet-lite0.*lite2"):
-        models.resolve_model_name("lite3")
+        specs.resolve_model_name("lite3")
 
 
 @pytest.mark.parametrize("size,k,stride,pads", [(224, 3, 2, (0, 1)), (225, 3, 2, (1, 1)), (112, 5, 2, (1, 2)),
                                                 (14, 5, 1, (2, 2)), (7, 3, 1, (1, 1))])
 def test_same_pads_put_the_odd_extra_at_the_end(size, k, stride, pads):
-    assert models.same_pads(size, k, stride) == pads
+    assert taps.same_pads(size, k, stride) == pads
 
 
 @pytest.mark.parametrize("size,k,stride", [(9, 3, 2), (10, 5, 2), (8, 5, 1)])
@@ -146,11 +147,11 @@ def test_depthwise_shift_and_grouped_match_torch(size, k, stride):
         want = conv(torch.as_tensor(np.array(x)).permute(0, 3, 1, 2)).permute(0, 2, 3, 1).numpy()
     methods = ("shift", "grouped") + (("native",) if depthwise_native.available() else ())
     for method in methods:
-        got = np.asarray(models.DEPTHWISE[method](x, w, stride))
+        got = np.asarray(Depthwise(method)(x, w, stride))
         np.testing.assert_allclose(got, want, atol=1e-5, err_msg=method)
     # the hand-written backwards (shift form, native kernel) against autodiff of XLA's grouped conv
     cotangent = jax.random.normal(jax.random.key(2), want.shape)
-    grads = {method: jax.grad(lambda x, w: jnp.sum(models.DEPTHWISE[method](x, w, stride) * cotangent),
+    grads = {method: jax.grad(lambda x, w: jnp.sum(Depthwise(method)(x, w, stride) * cotangent),
                               argnums=(0, 1))(x, w) for method in methods}
     for method in set(methods) - {"grouped"}:
         np.testing.assert_allclose(grads[method][0], grads["grouped"][0], atol=1e-5, err_msg=method)
@@ -158,10 +159,10 @@ def test_depthwise_shift_and_grouped_match_torch(size, k, stride):
 
 
 def test_block_specs_match_the_shipped_weights():
-    for name in models.MODELS:
-        specs = models.block_specs(name)
-        assert len(specs) == {"efficientnet-lite0": 16}.get(name, 21)
-        assert {i for i, s in enumerate(specs) if s.stride == 2} == STRIDE2_BLOCKS[name]
+    for name in specs.MODELS:
+        blocks = specs.block_specs(name)
+        assert len(blocks) == {"efficientnet-lite0": 16}.get(name, 21)
+        assert {i for i, s in enumerate(blocks) if s.stride == 2} == STRIDE2_BLOCKS[name]
 
 
 def test_lite0_matches_independent_torch_reference(lite0, photos):
@@ -204,7 +205,7 @@ def test_lite1_lite2_smoke(name, weight_cache):
     clf = models.load_model(name, cache_dir=weight_cache)
     x = preprocess(skimage.data.coffee(), clf.resolution)[None]
     logits = np.asarray(forward(clf.logits_fn, x))
-    assert clf.resolution == models.MODELS[clf.name] and logits.shape == (1, 1000)
+    assert clf.resolution == specs.MODELS[clf.name] and logits.shape == (1, 1000)
     assert logits.argmax() == 967
     np.testing.assert_allclose(logits, reference_logits(clf.name, x), atol=2e-4)
 
@@ -243,30 +244,51 @@ def test_input_gradient_matches_torch_autograd(lite0, photos):
 def test_cache_is_npz_and_bad_weights_fail_loudly(lite0, weight_cache):
     files = sorted(p.name for p in weight_cache.iterdir())
     assert "efficientnet-lite0-57934424.npz" in files and not any(f.endswith(".tmp") for f in files)
-    weights = convert.cached_weights("efficientnet-lite0", cache_dir=weight_cache)
-    broken = dict(weights, **{"_fc.bias": np.zeros(999, np.float32)})
+    converted = convert.cached_weights("efficientnet-lite0", cache_dir=weight_cache)
+    broken = dict(converted, **{"_fc.bias": np.zeros(999, np.float32)})
     with pytest.raises(ValueError, match=r"_fc.bias.*\(1000,\).*\(999,\)"):
-        models.build_model("lite0", broken)
+        weights.build_model("lite0", broken)
     del broken["_fc.bias"]
     with pytest.raises(ValueError, match="missing.*_fc.bias"):
-        models.build_model("lite0", broken)
+        weights.build_model("lite0", broken)
 
 
 def test_forward_flops_matches_xla_cost_analysis():
     """The shape count equals XLA's own count of the convolutions and matmuls (lite0, grouped depthwise)."""
-    model = models.EfficientNetLite("efficientnet-lite0", depthwise="grouped")
+    model = network.EfficientNetLite("efficientnet-lite0", Depthwise.GROUPED)
     from flax import nnx
 
     graphdef, state = nnx.split(model)
     x = jax.ShapeDtypeStruct((2, 224, 224, 3), jnp.float32)
-    cost = jax.jit(models.apply_logits).lower(graphdef, state, x).compile().cost_analysis()
-    flops = models.forward_flops("lite0", batch=2)
+    cost = jax.jit(network.apply_logits).lower(graphdef, state, x).compile().cost_analysis()
+    flops = specs.forward_flops("lite0", batch=2)
     assert cost["flops"] == pytest.approx(flops, rel=0.02)  # XLA adds the elementwise ops (+1%)
+
+
+def test_folding_builds_a_new_network_of_fixed_structure(weight_cache):
+    """fold_batchnorm leaves its input alone and returns a network built folded: no BN statistics, same logits."""
+    from flax import nnx
+
+    converted = convert.cached_weights("efficientnet-lite0", cache_dir=weight_cache)
+    model = weights.build_model("lite0", converted)
+    before = jax.tree.map(np.asarray, nnx.state(model))
+    folded = weights.fold_batchnorm(model)
+    assert folded is not model and folded.folded and not model.folded
+    assert jax.tree.all(jax.tree.map(np.array_equal, nnx.state(model), before))
+    assert not nnx.state(folded, nnx.BatchStat) and nnx.state(model, nnx.BatchStat)
+    assert nnx.graphdef(folded) == nnx.graphdef(network.EfficientNetLite("lite0", folded=True))
+    x = jnp.asarray(preprocess(skimage.data.coffee(), 224))[None]
+    forward_of = jax.jit(network.apply_logits)
+    np.testing.assert_allclose(forward_of(*nnx.split(folded), x), forward_of(*nnx.split(model), x), atol=1e-4)
+    with pytest.raises(ValueError, match="already folded"):
+        weights.fold_batchnorm(folded)
+    with pytest.raises(ValueError, match="folded=False"):
+        weights.load_weights(folded, converted)
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc malloc settings")
 def test_keep_freed_memory_is_accepted_by_glibc():
-    from imagenet.cpu_memory import keep_freed_memory
+    from imagenet import keep_freed_memory
 
     assert keep_freed_memory() is True
 

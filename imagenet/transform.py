@@ -1,4 +1,4 @@
-"""EfficientNet evaluation preprocessing: center crop, bicubic resize, pixel scale.
+"""The EfficientNet eval transform (:func:`preprocess`): center crop, bicubic resize, pixel scale.
 
 The TF EfficientNet eval transform: crop the central ``res / (res + 32)`` of the
 short side (offset rounded up, as in TF), resize bicubically to ``res x res``.
