@@ -1,70 +1,25 @@
-"""Atomic files: checkpoints, metrics, the perturbation as .npy and as a picture.
+"""The perturbation's files: as .npy, as a picture scaled for viewing, and read back.
 
-Every write goes to a temporary file in the target's folder, is flushed to disk
-(``fsync``) and then renamed over the target with ``os.replace``, which is
-atomic on POSIX: a reader (or a resumed run after ``kill -9``) sees either the
-old complete file or the new complete file, never a half-written one.
-Nothing here pickles: checkpoints are ``.npz`` read with ``allow_pickle=False``.
+Every write goes through :mod:`store` (a temporary file beside the target, flushed,
+then ``os.replace``), so a reader or a resumed run sees the old complete file or
+the new one, never a half-written one. Nothing here pickles.
+
+Example:
+    >>> import numpy as np
+    >>> visible(np.array([[[-2.0, 0.0, 1.0]]], np.float32)).tolist()
+    [[[0, 128, 191]]]
 """
 
 from __future__ import annotations
 
-import contextlib
 import io
-import json
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-_UMASK = os.umask(0o022)
-os.umask(_UMASK)
-
-
-@contextlib.contextmanager
-def atomic_file(path: str | os.PathLike):
-    """Open a temporary binary file beside ``path``; on success it replaces ``path``."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the file the usual mode
-        with os.fdopen(fd, "wb") as f:
-            yield f
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-
-
-def write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Atomically write ``data`` to ``path``."""
-    with atomic_file(path) as f:
-        f.write(data)
-
-
-def save_npz(path: str | os.PathLike, arrays: dict[str, np.ndarray], meta: dict) -> None:
-    """Atomically write arrays plus a JSON ``meta`` dict (stored as a string array)."""
-    buffer = io.BytesIO()
-    np.savez(buffer, __meta__=np.array(json.dumps(meta, sort_keys=True)), **arrays)
-    write_bytes(path, buffer.getvalue())
-
-
-def load_npz(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict]:
-    """Read a file written by :func:`save_npz`: (arrays, meta)."""
-    with np.load(path, allow_pickle=False) as data:
-        arrays = {k: data[k] for k in data.files if k != "__meta__"}
-        meta = json.loads(str(data["__meta__"]))
-    return arrays, meta
-
-
-def save_json(path: str | os.PathLike, obj) -> None:
-    """Atomically write ``obj`` as indented JSON."""
-    write_bytes(path, (json.dumps(obj, indent=2, sort_keys=False) + "\n").encode())
+from store import load_npz, write_bytes
 
 
 def save_npy(path: str | os.PathLike, array: np.ndarray) -> None:
@@ -110,3 +65,10 @@ def save_png(path: str | os.PathLike, image: np.ndarray) -> None:
     buffer = io.BytesIO()
     Image.fromarray(image).save(buffer, format="PNG")
     write_bytes(path, buffer.getvalue())
+
+
+def save_perturbation(folder: str | os.PathLike, v: np.ndarray) -> None:
+    """Atomically write ``perturbation.npy`` (f32[h, w, 3]) and ``perturbation.png`` (:func:`visible`) in ``folder``."""
+    v = np.asarray(v, np.float32)
+    save_npy(Path(folder) / "perturbation.npy", v)
+    save_png(Path(folder) / "perturbation.png", visible(v))

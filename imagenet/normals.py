@@ -27,8 +27,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from categories.normals import deepfool_flips
-from imagenet import artifacts, data, run, sharding, steps
+from categories import deepfool_flips, normal_spectrum, spectrum_curve
+from imagenet import data, sharding, steps
+from imagenet.runconfig import ArgumentError
+from imagenet.splits import build_splits
+from store import OneLineParser, UsageError, write_bytes, write_json
 
 
 def minimal_perturbations(classifier, items: Sequence[data.Item], *, batch: int = 8, top_k: int = 10,
@@ -45,7 +48,7 @@ def minimal_perturbations(classifier, items: Sequence[data.Item], *, batch: int 
       changed (in pixel units), and the skip counts by reason.
     """
     if jax.process_count() > 1:
-        raise run.ArgumentError("normals runs in one process (it gathers every normal on the host)")
+        raise ArgumentError("normals runs in one process (it gathers every normal on the host)")
     dp = dp or sharding.make_data_parallel()
     logits_fn = sharding.put_replicated(dp, classifier.logits_fn)
     rs, skipped = [], np.zeros(len(data.SKIP_REASONS) + 1, np.int64)
@@ -65,8 +68,6 @@ def measure(classifier, items, *, key: jax.Array, batch: int = 8, top_k: int = 1
     Raises:
       data.DataError: fewer than two images whose label DeepFool changed.
     """
-    from categories.normals import normal_spectrum, spectrum_curve
-
     r, skipped = minimal_perturbations(classifier, items, batch=batch, top_k=top_k, max_iter=max_iter,
                                        workers=workers)
     if r.shape[0] < 2:
@@ -95,8 +96,9 @@ def summary(result: dict) -> str:
 
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
-    p = run.OneLineParser(prog="python -m imagenet normals", description=__doc__.splitlines()[0],
-                          formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    """The ``normals`` options; a bad one raises store.UsageError (one line)."""
+    p = OneLineParser(prog="python -m imagenet normals", description=__doc__.splitlines()[0],
+                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--model", default="efficientnet-lite0", help="efficientnet-lite0|1|2 or lite0|1|2")
     p.add_argument("--data", default=None, help="image folder (default: scikit-image's bundled photos)")
     p.add_argument("--images", type=int, default=32, help="images to take the normals of")
@@ -113,38 +115,38 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
 
 def normals_command(args: argparse.Namespace) -> dict:
     """The ``normals`` subcommand: check the arguments, measure, write normals.json and spectrum.png."""
-    from categories.plot import figure_png
-    from categories.plot_geometry import normals_figure
-    from imagenet.models import load_model, resolve_model_name
+    from drawing import figure_png, normals_figure
+    from imagenet.models import load_model
+    from imagenet.specs import resolve_model_name
 
     for flag, value, least in (("--images", args.images, 2), ("--batch", args.batch, 1),
                                ("--top-k", args.top_k, 2), ("--max-iter", args.max_iter, 1)):
         if value < least:
-            raise run.ArgumentError(f"{flag} must be at least {least}, got {value}")
+            raise ArgumentError(f"{flag} must be at least {least}, got {value}")
     try:
         name = resolve_model_name(args.model)
     except ValueError as err:
-        raise run.ArgumentError(f"--model: {err}") from None
-    splits = run.build_splits(args.data, args.images, 0, args.seed)
+        raise ArgumentError(f"--model: {err}") from None
+    splits = build_splits(args.data, args.images, 0, args.seed)
     key = jax.random.split(jax.random.key(args.seed), 3)[2]
     result = measure(load_model(name, cache_dir=args.cache_dir), splits.train, key=key, batch=args.batch,
                      top_k=args.top_k, max_iter=args.max_iter, workers=args.workers)
     result = {**result, "data": splits.source, "seed": args.seed}
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    artifacts.save_json(out / "normals.json", result)
+    write_json(out / "normals.json", result)
     fig = normals_figure(None, result["singular"], result["random_singular"],
                          title=f"{name}: normals of {result['count']} images vs random unit vectors")
-    artifacts.write_bytes(out / "spectrum.png", figure_png(fig, dpi=120))
+    write_bytes(out / "spectrum.png", figure_png(fig, dpi=120))
     return result | {"out": str(out)}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse arguments, measure, print; bad input -> one line on stderr, exit code 2."""
-    args = parse_args(sys.argv[1:] if argv is None else argv)
     try:
+        args = parse_args(sys.argv[1:] if argv is None else argv)
         result = normals_command(args)
-    except (run.ArgumentError, data.DataError) as err:
+    except (UsageError, data.DataError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     if args.json:

@@ -17,8 +17,23 @@ import numpy as np
 from jax import lax
 
 import attacks
-from attacks.norms import steepest_direction
 from imagenet import data, sharding
+
+
+def steepest_direction(g: jax.Array, norm: str) -> jax.Array:
+    """The unit-norm direction ``u`` maximising ``<g, u>`` per row (``g/|g|_2`` or ``sign g``); rows of 0 give 0.
+
+    The same operations as the steepest direction inside ``attacks.sgd_universal_step``
+    (``attacks`` does not export it), so the masked step moves ``v`` as that step does.
+    """
+    if attacks.parse_norm(norm) == "2":
+        # divide by the largest entry first so that tiny gradients (1e-20) do not underflow
+        rows = g.reshape(g.shape[0], -1)
+        peak = jnp.max(jnp.abs(rows), axis=1)
+        g = g / jnp.where(peak > 0, peak, 1.0).astype(g.dtype).reshape(-1, *(1,) * (g.ndim - 1))
+        scale = jnp.sqrt(jnp.sum(g.reshape(g.shape[0], -1) ** 2, axis=1))
+        return g / jnp.where(scale > 0, scale, 1.0).astype(g.dtype).reshape(-1, *(1,) * (g.ndim - 1))
+    return jnp.sign(g)
 
 
 def reason_counts(codes: jax.Array) -> jax.Array:

@@ -28,7 +28,10 @@ import jax.numpy as jnp
 import numpy as np
 
 import attacks
-from imagenet import artifacts, data, run, sharding, steps
+from imagenet import artifacts, data, sharding, steps
+from imagenet.runconfig import ArgumentError
+from imagenet.splits import build_splits
+from store import OneLineParser, UsageError, write_json
 
 
 def resize_perturbation(v: np.ndarray, resolution: int) -> np.ndarray:
@@ -42,7 +45,7 @@ def read_source(path: str | os.PathLike) -> tuple[np.ndarray, dict | None, Path]
     """(perturbation, metrics of its run or None, output folder) for a run folder or a .npy/.npz file.
 
     Raises:
-      run.ArgumentError: nothing usable at ``path``.
+      ArgumentError: nothing usable at ``path``.
     """
     path = Path(path)
     folder = path if path.is_dir() else path.parent
@@ -50,7 +53,7 @@ def read_source(path: str | os.PathLike) -> tuple[np.ndarray, dict | None, Path]
     try:
         v = artifacts.load_perturbation(file)
     except ValueError as err:
-        raise run.ArgumentError(f"--perturbation: {err}") from None
+        raise ArgumentError(f"--perturbation: {err}") from None
     metrics_file = folder / "metrics.json"
     metrics = json.loads(metrics_file.read_text()) if metrics_file.is_file() else None
     return v, metrics, folder
@@ -100,10 +103,10 @@ def measure_transfer(v: np.ndarray, classifiers, items: Sequence[data.Item], *, 
 def evaluation_items(metrics: dict | None, data_dir: str | None, images: int | None, seed: int):
     """The images to measure on and a description of them (see the module docstring)."""
     if data_dir is None and images is None and metrics is not None and metrics.get("val"):
-        splits = run.build_splits(metrics.get("data_dir"), metrics["images"], metrics["val"], metrics["seed"])
+        splits = build_splits(metrics.get("data_dir"), metrics["images"], metrics["val"], metrics["seed"])
         return splits.val, f"the {len(splits.val)} held-out images of the source run ({splits.source})"
     n = 16 if images is None else images
-    splits = run.build_splits(data_dir, n, 0, seed)
+    splits = build_splits(data_dir, n, 0, seed)
     return splits.train, f"{len(splits.train)} images of {splits.source} (seed {seed})"
 
 
@@ -119,8 +122,9 @@ def format_table(result: dict) -> str:
 
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
-    p = run.OneLineParser(prog="python -m imagenet transfer", description=__doc__.splitlines()[0],
-                          formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    """The ``transfer`` options; a bad one raises store.UsageError (one line)."""
+    p = OneLineParser(prog="python -m imagenet transfer", description=__doc__.splitlines()[0],
+                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--perturbation", required=True,
                    help="a run folder (perturbation.npy + metrics.json) or a perturbation .npy file")
     p.add_argument("--models", default="lite0,lite1,lite2", help="comma-separated models to measure on")
@@ -141,22 +145,23 @@ def transfer_command(args: argparse.Namespace) -> dict:
     """The ``transfer`` subcommand: check the arguments, measure, write the JSON."""
     sharding.initialize_distributed(True if args.distributed else None)
     from imagenet.classes import class_names
-    from imagenet.models import load_model, resolve_model_name
+    from imagenet.models import load_model
+    from imagenet.specs import resolve_model_name
 
     if args.batch < 1 or (args.images is not None and args.images < 1):
-        raise run.ArgumentError("--batch and --images must be at least 1")
+        raise ArgumentError("--batch and --images must be at least 1")
     try:
         names = [resolve_model_name(m) for m in args.models.split(",") if m.strip()]
     except ValueError as err:
-        raise run.ArgumentError(f"--models: {err}") from None
+        raise ArgumentError(f"--models: {err}") from None
     if not names:
-        raise run.ArgumentError("--models is empty")
+        raise ArgumentError("--models is empty")
     v, metrics, folder = read_source(args.perturbation)
     norm_arg = args.norm or (metrics or {}).get("norm") or "inf"
     try:
         norm = attacks.parse_norm(norm_arg)
     except ValueError as err:
-        raise run.ArgumentError(f"--norm: {err}") from None
+        raise ArgumentError(f"--norm: {err}") from None
     items, described = evaluation_items(metrics, args.data, args.images, args.seed)
     key = jax.random.split(jax.random.key(args.seed), 3)[2]
     rows = measure_transfer(v, (load_model(n, cache_dir=args.cache_dir) for n in names), items, norm=norm,
@@ -168,16 +173,15 @@ def transfer_command(args: argparse.Namespace) -> dict:
     }
     out = Path(args.out) if args.out else folder / "transfer.json"
     if jax.process_index() == 0:
-        artifacts.save_json(out, result)
+        write_json(out, result)
     return result | {"out": str(out)}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse arguments, measure, print the table; bad input -> one line on stderr, exit code 2."""
-    args = parse_args(sys.argv[1:] if argv is None else argv)
     try:
-        result = transfer_command(args)
-    except (run.ArgumentError, data.DataError) as err:
+        result = transfer_command(parse_args(sys.argv[1:] if argv is None else argv))
+    except (UsageError, data.DataError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     if jax.process_index() == 0:

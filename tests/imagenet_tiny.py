@@ -1,7 +1,7 @@
 """Test helpers for the ImageNet pipeline: a tiny real Flax conv net and image folders.
 
 The net is a real NNX model (two strided convs, global pooling, a linear head)
-used the way imagenet.models uses EfficientNet: split once, applied as a
+used the way imagenet.load_model uses EfficientNet: split once, applied as a
 ``jax.tree_util.Partial`` of a module-level function, pixels in [0, 255].
 It keeps the runner's tests to seconds; one smoke test uses the real lite0.
 """

@@ -16,6 +16,11 @@ from PIL import Image
 
 import attacks
 from imagenet import artifacts, data, run, steps
+from imagenet.checkpoint import CHECKPOINT
+from imagenet.loop import run_universal
+from imagenet.runconfig import ArgumentError, RunConfig
+from imagenet.splits import build_splits
+from store import load_npz
 from imagenet_tiny import smooth_image, tiny_classifier, write_bad_files, write_folder
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -49,9 +54,9 @@ def decoded(items, resolution):
 @pytest.mark.parametrize("method", ["deepfool", "sgd"])
 def test_metrics_re_measure_exactly(image_folder, classifier, tmp_path, method):
     """fooling rates, accuracy and dominant labels agree with attacks.fooling_rate on the saved v."""
-    splits = run.build_splits(str(image_folder), 20, 6, seed=0)
-    config = run.RunConfig(norm="inf", eps=10.0, method=method, batch=4, passes=3, target=1.0)
-    metrics = run.run_universal(classifier, splits, config, tmp_path, progress=False)
+    splits = build_splits(str(image_folder), 20, 6, seed=0)
+    config = RunConfig(norm="inf", eps=10.0, method=method, batch=4, passes=3, target=1.0)
+    metrics = run_universal(classifier, splits, config, tmp_path, progress=False)
 
     v = np.load(tmp_path / "perturbation.npy")
     assert v.shape == (32, 32, 3) and v.dtype == np.float32
@@ -116,27 +121,27 @@ def test_masked_rows_change_nothing(classifier):
 
 
 def test_checkpoint_guards(image_folder, classifier, tmp_path):
-    splits = run.build_splits(str(image_folder), 8, 2, seed=0)
-    config = run.RunConfig(eps=10.0, batch=2, passes=1)
-    assert run.run_universal(classifier, splits, config, tmp_path, progress=False, checkpoint_every=1,
+    splits = build_splits(str(image_folder), 8, 2, seed=0)
+    config = RunConfig(eps=10.0, batch=2, passes=1)
+    assert run_universal(classifier, splits, config, tmp_path, progress=False, checkpoint_every=1,
                              stop_after=2) is None
-    with pytest.raises(run.ArgumentError, match="already holds a run"):
-        run.run_universal(classifier, splits, config, tmp_path, progress=False)
-    with pytest.raises(run.ArgumentError, match="other settings"):
-        run.run_universal(classifier, splits, run.RunConfig(eps=12.0, batch=2, passes=1), tmp_path,
+    with pytest.raises(ArgumentError, match="already holds a run"):
+        run_universal(classifier, splits, config, tmp_path, progress=False)
+    with pytest.raises(ArgumentError, match="other settings"):
+        run_universal(classifier, splits, RunConfig(eps=12.0, batch=2, passes=1), tmp_path,
                           resume=True, progress=False)
-    metrics = run.run_universal(classifier, splits, config, tmp_path, resume=True, progress=False)
+    metrics = run_universal(classifier, splits, config, tmp_path, resume=True, progress=False)
     assert metrics["passes"] == 1 and (tmp_path / "perturbation.npy").exists()
 
 
 def test_more_passes_on_resume_continue_a_finished_run(image_folder, classifier, tmp_path):
     """passes=1, then --resume with passes=3 ends where a fresh passes=3 run ends, bit for bit."""
-    splits = run.build_splits(str(image_folder), 10, 2, seed=4)
-    config = run.RunConfig(eps=10.0, batch=4, passes=1, target=1.0, method="sgd", norm="2")
-    first = run.run_universal(classifier, splits, config, tmp_path / "a", progress=False)
-    longer = run.RunConfig(**{**config.__dict__, "passes": 3})
-    resumed = run.run_universal(classifier, splits, longer, tmp_path / "a", resume=True, progress=False)
-    fresh = run.run_universal(classifier, splits, longer, tmp_path / "b", progress=False)
+    splits = build_splits(str(image_folder), 10, 2, seed=4)
+    config = RunConfig(eps=10.0, batch=4, passes=1, target=1.0, method="sgd", norm="2")
+    first = run_universal(classifier, splits, config, tmp_path / "a", progress=False)
+    longer = RunConfig(**{**config.__dict__, "passes": 3})
+    resumed = run_universal(classifier, splits, longer, tmp_path / "a", resume=True, progress=False)
+    fresh = run_universal(classifier, splits, longer, tmp_path / "b", progress=False)
     assert first["passes"] == 1 and resumed["passes"] == fresh["passes"] == 3
     assert resumed["fooling_rate_history"] == fresh["fooling_rate_history"]
     assert (tmp_path / "a" / "perturbation.npy").read_bytes() == (tmp_path / "b" / "perturbation.npy").read_bytes()
@@ -154,7 +159,7 @@ def _wait_for_checkpoint(proc, ckpt, ready, timeout=120):
         assert proc.poll() is None, f"run ended before it could be killed: {proc.communicate()}"
         if ckpt.exists():
             try:
-                _, meta = artifacts.load_npz(ckpt)
+                _, meta = load_npz(ckpt)
             except (OSError, ValueError):  # pragma: no cover - os.replace makes this impossible
                 pytest.fail("a half-written checkpoint was visible")
             if ready(meta):
@@ -168,7 +173,7 @@ def test_sigkill_and_resume_is_bit_identical(image_folder, tmp_path):
     """kill -9 twice (mid-pass, then in the second pass), resume each time: the same v, bit for bit."""
     reference = _driver(image_folder, tmp_path / "ref")
     out = tmp_path / "killed"
-    ckpt = out / run.CHECKPOINT
+    ckpt = out / CHECKPOINT
     proc = _driver(image_folder, out, "--delay", "0.05")
     first = _wait_for_checkpoint(proc, ckpt, lambda m: m["phase"] == "train")
     os.kill(proc.pid, signal.SIGKILL)
@@ -181,7 +186,7 @@ def test_sigkill_and_resume_is_bit_identical(image_folder, tmp_path):
     assert first["pass_index"] == 0 and 2 <= first["batch_index"] < 8  # killed mid-way through pass 1
     assert second["pass_index"] == 1 and second["phase"] == "train"  # and again in pass 2
     assert not (out / "metrics.json").exists()
-    artifacts.load_npz(ckpt)  # complete, readable
+    load_npz(ckpt)  # complete, readable
     proc = _driver(image_folder, out, "--resume")
     assert proc.wait(timeout=300) == 0, proc.communicate()
     assert reference.wait(timeout=300) == 0, reference.communicate()
@@ -214,10 +219,7 @@ def test_cli_bad_input_is_one_line_exit_2(tmp_path, capsys, image_folder, weight
          "no readable image among the 2 training files"),
     ]
     for argv, message in cases:
-        try:
-            code = run.main([*argv, "--out", str(tmp_path / "out"), "--no-progress"])
-        except SystemExit as exit_:  # argparse's own checks
-            code = exit_.code
+        code = run.main([*argv, "--out", str(tmp_path / "out"), "--no-progress"])
         err = capsys.readouterr().err.strip()
         assert code == 2, argv
         assert message in err and err.startswith("error: ") and "\n" not in err, (argv, err)

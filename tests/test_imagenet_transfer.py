@@ -6,7 +6,10 @@ import jax.numpy as jnp
 import pytest
 
 import attacks
-from imagenet import data, run, steps, transfer
+from imagenet import data, steps, transfer
+from imagenet.loop import run_universal
+from imagenet.runconfig import RunConfig
+from imagenet.splits import build_splits
 from imagenet_tiny import TinyClassifier, tiny_classifier, write_folder
 
 
@@ -14,9 +17,9 @@ from imagenet_tiny import TinyClassifier, tiny_classifier, write_folder
 def source_run(tmp_path_factory):
     root = write_folder(tmp_path_factory.mktemp("transfer") / "set", 20)
     out = root.parent / "run"
-    splits = run.build_splits(str(root), 12, 6, seed=2)
-    config = run.RunConfig(norm="inf", eps=12.0, method="sgd", batch=4, seed=2, passes=2, target=1.0)
-    metrics = run.run_universal(tiny_classifier(), splits, config, out, progress=False)
+    splits = build_splits(str(root), 12, 6, seed=2)
+    config = RunConfig(norm="inf", eps=12.0, method="sgd", batch=4, seed=2, passes=2, target=1.0)
+    metrics = run_universal(tiny_classifier(), splits, config, out, progress=False)
     return out, splits, metrics
 
 

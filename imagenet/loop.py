@@ -1,0 +1,323 @@
+"""The passes of a universal-perturbation run: :func:`run_universal`.
+
+The runner streams the training images in mini-batches and updates one
+perturbation ``v`` per batch: ``attacks.universal_update`` (``method="deepfool"``,
+Algorithm 1 of Moosavi-Dezfooli et al. 2017) or a masked stochastic ascent step
+(``method="sgd"``, Shafahi et al. 2020). After each pass over the training
+images it measures the fooling rate of ``v`` on all of them and keeps the best
+``v``; it stops when that rate reaches the target or after the last pass, then
+measures the best ``v`` on the held-out images.
+
+State is checkpointed atomically (:mod:`imagenet.checkpoint`) every
+``checkpoint_every`` batches and at the end of each pass; a resumed run ends with
+the same perturbation, bit for bit, as a run that was never interrupted (the
+batches are fixed slices of a seeded order and the steps are deterministic).
+
+Outputs in ``out_dir``: metrics.json, perturbation.npy (f32[res, res, 3], pixel
+scale), perturbation.png (scaled for visibility), checkpoint.npz.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Callable, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from imagenet import artifacts, data, sharding, steps
+from imagenet.checkpoint import CHECKPOINT, RunState, fingerprint, open_state, remove_stale_temporaries, save_checkpoint
+from imagenet.runconfig import ArgumentError, RunConfig
+from imagenet.splits import Splits
+from store import write_json
+
+
+def pass_order(key: jax.Array, pass_index: int, n: int) -> np.ndarray:
+    """The order of the training images in pass ``pass_index``: a permutation of n."""
+    return np.asarray(jax.random.permutation(jax.random.fold_in(key, pass_index), n))
+
+
+def step_function(config: RunConfig, dp: sharding.DataParallel):
+    """(step, eps, extra): the jitted update with its static options bound, and its two traced scalars.
+
+    ``extra`` is DeepFool's overshoot, or the sgd step length (default ``eps / 4``).
+    """
+    jitted = steps.compiled_steps(dp)
+    if config.method == "deepfool":
+        step = functools.partial(jitted["deepfool"], norm=config.norm, top_k=config.top_k, max_iter=config.max_iter)
+        return step, np.float32(config.eps), np.float32(config.overshoot)
+    step = functools.partial(jitted["sgd"], norm=config.norm, loss=config.loss)
+    return step, np.float32(config.eps), np.float32(config.eps / 4 if config.step_size is None else config.step_size)
+
+
+class Throughput:
+    """Images attacked per second: the time between step completions, decoding included.
+
+    The first step of an invocation compiles, so the interval before it is left out.
+    """
+
+    def __init__(self):
+        self.steps = 0
+        self.last: float | None = None
+
+    def start_pass(self) -> None:
+        """Start timing a pass: its first step counts from now, unless no step has run yet."""
+        self.last = time.perf_counter() if self.steps else None
+
+    def step_done(self, state: RunState, images: int) -> None:
+        """Add the interval since the last step (and its ``images``) to ``state``'s totals."""
+        now = time.perf_counter()
+        if self.last is not None:
+            state.attack_images += images
+            state.attack_seconds += now - self.last
+        self.last = now
+        self.steps += 1
+
+
+class LabelCache:
+    """The clean label of each training image found so far (-1: not yet), by item index.
+
+    Clean labels found in one pass spare later passes their clean forward pass.
+    """
+
+    def __init__(self, n: int, config: RunConfig, dp: sharding.DataParallel):
+        self.labels = np.full(n, -1, np.int32)
+        self.padded = sharding.padded_batch_size(config.batch, dp)
+        self.rows = sharding.local_rows(self.padded, dp)
+        self.dp = dp
+
+    def known(self, index: np.ndarray) -> jax.Array:
+        """The labels of the batch's items (``index``), padded, as this process's rows of a global array."""
+        known = np.full(self.padded, -1, np.int32)
+        known[:len(index)] = self.labels[index]
+        return sharding.put_batch(self.dp, known[self.rows])
+
+    def update(self, index: np.ndarray, clean: jax.Array) -> None:
+        """Keep the step's clean labels (i32[padded], replicated) of the batch's items."""
+        self.labels[index] = sharding.fetch(clean)[:len(index)]
+
+
+@dataclasses.dataclass
+class _Run:
+    """What the phases of one run share (built by run_universal)."""
+
+    classifier: object
+    logits_fn: object  # replicated on dp
+    splits: Splits
+    config: RunConfig
+    dp: sharding.DataParallel
+    preprocess: Callable
+    workers: int | None
+    ckpt: Path
+    key_data: np.ndarray
+    tag: str
+    k_order: jax.Array
+    checkpoint_every: int
+    bar: object = None
+    timer: Throughput = dataclasses.field(default_factory=Throughput)
+    labels: LabelCache | None = None
+
+    def batches(self, items, **kwargs):
+        return steps.device_batches(items, self.config.batch, self.classifier.resolution, self.dp,
+                                    self.preprocess, self.workers, **kwargs)
+
+    def save(self, state: RunState) -> None:
+        save_checkpoint(self.ckpt, state, self.key_data, self.tag)
+
+
+def _attack_batch(r: _Run, step, eps, extra, v, x, mask, codes, index):
+    """One update of ``v`` on a batch: (v, fooled, valid, skip counts).
+
+    A batch with nothing decoded (single process) would leave ``v`` as it is, so its
+    step is skipped.
+    """
+    if jax.process_count() == 1 and not np.any(sharding.fetch(mask)):
+        return v, 0, 0, steps.reason_counts(codes)
+    v, fooled, valid, skipped, clean = step(r.logits_fn, v, x, mask, codes, eps, extra, known=r.labels.known(index))
+    r.labels.update(index, clean)
+    return v, fooled, valid, skipped
+
+
+def _count_batch(state: RunState, valid: int, skipped) -> None:
+    """Advance the batch index; in the first pass, count the images used and the files skipped."""
+    state.batch_index += 1
+    if state.pass_index == 0:
+        state.skipped = [a + int(b) for a, b in zip(state.skipped, sharding.fetch(skipped))]
+        state.images_used += valid
+
+
+def _show_progress(bar, state: RunState, fooled, valid: int) -> None:
+    if bar is not None:
+        bar.set_postfix(pass_=state.pass_index + 1, fooled=f"{int(sharding.fetch(fooled))}/{valid}", refresh=False)
+        bar.update(1)
+
+
+def train_pass(r: _Run, state: RunState, v: jax.Array, stop_after: int | None) -> jax.Array | None:
+    """Update v over the rest of the current pass, checkpointing; None if stopped by ``stop_after``."""
+    step, eps, extra = step_function(r.config, r.dp)
+    batch, n_train = r.config.batch, len(r.splits.train)
+    n_batches = data.count_batches(n_train, batch)
+    order = pass_order(r.k_order, state.pass_index, n_train)
+    r.timer.start_pass()
+    if r.labels is None:
+        r.labels = LabelCache(n_train, r.config, r.dp)
+    for x, mask, _, codes in r.batches(r.splits.train, order=order, start_batch=state.batch_index):
+        index = order[state.batch_index * batch:(state.batch_index + 1) * batch]
+        v, fooled, valid, skipped = _attack_batch(r, step, eps, extra, v, x, mask, codes, index)
+        valid = int(sharding.fetch(valid))
+        r.timer.step_done(state, valid)
+        _count_batch(state, valid, skipped)
+        _show_progress(r.bar, state, fooled, valid)
+        if stop_after is not None and r.timer.steps >= stop_after:
+            return None
+        if state.batch_index % r.checkpoint_every == 0 and state.batch_index < n_batches:
+            state.v = sharding.fetch(v)
+            r.save(state)
+    if state.pass_index == 0 and state.images_used == 0:
+        raise data.DataError(f"no readable image among the {n_train} training files "
+                             f"(skipped: {data.skipped_counts(state.skipped)})")
+    state.v = sharding.fetch(v)
+    state.phase, state.batch_index = "evaluate", 0
+    r.save(state)
+    return v
+
+
+def evaluate_pass(r: _Run, state: RunState) -> None:
+    """Fooling rate of the pass's v on all training images; keep the best; decide whether to go on."""
+    counts = steps.evaluate_items(r.logits_fn, state.v, r.splits.train, r.config.batch, r.classifier.resolution,
+                                  r.dp, r.preprocess, r.workers)
+    rate = float(counts["fooled"]) / max(int(counts["valid"]), 1)
+    state.history.append(rate)
+    state.correct, state.labelled = int(counts["correct"]), int(counts["labelled"])
+    if rate > state.best_rate or state.pass_index == 0:
+        state.best_rate, state.best_v = rate, state.v
+        state.best_hist = [int(c) for c in counts["hist"]]
+    state.pass_index += 1
+    done = state.best_rate >= r.config.target or state.pass_index >= r.config.passes
+    state.phase = "done" if done else "train"
+    r.save(state)
+
+
+def metrics(r: _Run, state: RunState, class_names, started: float) -> dict:
+    """Measure the best v on the held-out images and assemble metrics.json."""
+    splits, config = r.splits, r.config
+    held = (steps.evaluate_items(r.logits_fn, state.best_v, splits.val, config.batch, r.classifier.resolution,
+                                 r.dp, r.preprocess, r.workers)
+            if splits.val else None)
+    skipped = np.asarray(state.skipped) + (held["skipped"] if held else 0)
+    correct = state.correct + (int(held["correct"]) if held else 0)
+    labelled = state.labelled + (int(held["labelled"]) if held else 0)
+    best = np.asarray(state.best_v, np.float64)
+    return {
+        "model": r.classifier.name, "resolution": r.classifier.resolution, "method": config.method,
+        "norm": config.norm, "eps": config.eps, "seed": config.seed,
+        "data": splits.source, "data_dir": splits.data_dir,
+        "images": len(splits.train), "images_used": state.images_used,
+        "val": len(splits.val), "val_used": int(held["valid"]) if held else 0,
+        "fooling_rate": state.best_rate,
+        "fooling_rate_heldout": float(held["fooled"]) / int(held["valid"]) if held and held["valid"] else None,
+        "fooling_rate_history": state.history,
+        "passes": state.pass_index, "target": config.target,
+        "clean_accuracy": correct / labelled if labelled else None, "labelled_images": labelled,
+        "dominant_labels": steps.dominant_labels(state.best_hist, class_names),
+        "dominant_labels_heldout": steps.dominant_labels(held["hist"], class_names) if held else [],
+        "perturbation_norm": {"l2": float(np.sqrt(np.sum(best**2))), "linf": float(np.max(np.abs(best)))},
+        "skipped": data.skipped_counts(skipped),
+        "devices": r.dp.n_devices, "processes": jax.process_count(),
+        "attack_images_per_second": state.attack_images / state.attack_seconds if state.attack_seconds else None,
+        "seconds_this_invocation": time.perf_counter() - started,
+        "config": dataclasses.asdict(config),
+    }
+
+
+def _progress_bar(r: _Run, state: RunState):
+    """A tqdm bar over all passes' batches, started where ``state`` is (process 0 only)."""
+    from tqdm import tqdm
+
+    n_batches = data.count_batches(len(r.splits.train), r.config.batch)
+    total = r.config.passes * n_batches
+    return tqdm(total=total, initial=min(state.pass_index * n_batches + state.batch_index, total),
+                desc=f"universal {r.config.method} {r.classifier.name}", unit="batch", file=sys.stderr,
+                dynamic_ncols=True)
+
+
+def run_universal(
+    classifier,
+    splits: Splits,
+    config: RunConfig,
+    out_dir: str | os.PathLike,
+    *,
+    resume: bool = False,
+    dp: sharding.DataParallel | None = None,
+    preprocess: Callable[[np.ndarray, int], np.ndarray] = data.default_preprocess,
+    class_names: Sequence[str] | None = None,
+    checkpoint_every: int = 4,
+    workers: int | None = None,
+    progress: bool = True,
+    stop_after: int | None = None,
+) -> dict | None:
+    """Compute, checkpoint and save a universal perturbation of ``classifier``.
+
+    Args:
+      classifier: has ``name``, ``resolution`` and ``logits_fn`` (f32[n, res, res, 3] in
+        [0, 255] -> f32[n, classes]), e.g. imagenet.Classifier.
+      splits: training and held-out items.
+      config: the attack settings (validated here).
+      out_dir: folder for checkpoint.npz, metrics.json, perturbation.npy/.png.
+      resume: continue from ``out_dir/checkpoint.npz`` (a fresh run if there is none).
+      dp: the data-parallel layout (default: every device).
+      preprocess: (uint8 image, resolution) -> f32[res, res, 3].
+      class_names: names for dominant_labels (default: the class index as text).
+      checkpoint_every: batches between checkpoints (one is also written after each pass).
+      workers: decoding threads.
+      progress: show a tqdm bar (process 0 only).
+      stop_after: stop (without outputs) after this many update steps, as an interrupted run would.
+
+    Returns:
+      the metrics dict also written to metrics.json (None if stopped by ``stop_after``).
+
+    Raises:
+      ArgumentError: a checkpoint exists and ``resume`` is False, or it belongs to another run.
+      data.DataError: no readable training image.
+    """
+    config = config.validated()
+    if checkpoint_every < 1:
+        raise ArgumentError(f"--checkpoint-every must be at least 1, got {checkpoint_every}")
+    started = time.perf_counter()
+    dp = dp or sharding.make_data_parallel()
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    k_order = jax.random.split(jax.random.key(config.seed), 2)[1]
+    key_data = np.asarray(jax.random.key_data(k_order))
+    tag = fingerprint(classifier.name, classifier.resolution, config, splits)
+    remove_stale_temporaries(out)
+    state = open_state(out, config, classifier.resolution, key_data, tag, resume=resume)
+
+    r = _Run(classifier, sharding.put_replicated(dp, classifier.logits_fn), splits, config, dp, preprocess,
+             workers, out / CHECKPOINT, key_data, tag, k_order, checkpoint_every)
+    if progress and jax.process_index() == 0:
+        r.bar = _progress_bar(r, state)
+    v = sharding.put_replicated(dp, jnp.asarray(state.v))
+    try:
+        while state.phase != "done":
+            if state.phase == "train":
+                v = train_pass(r, state, v, stop_after)
+                if v is None:
+                    return None
+            if state.phase == "evaluate":
+                evaluate_pass(r, state)
+    finally:
+        if r.bar is not None:
+            r.bar.close()
+
+    result = metrics(r, state, class_names, started)
+    if jax.process_index() == 0:
+        artifacts.save_perturbation(out, state.best_v)
+        write_json(out / "metrics.json", result)
+    return result

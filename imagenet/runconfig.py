@@ -1,0 +1,85 @@
+"""The settings of a universal-perturbation run (:class:`RunConfig`) and their checks.
+
+Everything that determines the perturbation lives in one frozen dataclass, so a
+checkpoint can tell whether it belongs to the run being resumed
+(:func:`imagenet.checkpoint.fingerprint`). A bad value raises
+:class:`ArgumentError`, which the command lines report as one line, exit code 2.
+
+Example:
+    >>> RunConfig(norm="l2", eps=2000).validated().norm
+    '2'
+    >>> RunConfig(batch=0).validated()
+    Traceback (most recent call last):
+    ...
+    imagenet.runconfig.ArgumentError: --batch must be at least 1, got 0
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import attacks
+from store import UsageError
+
+METHODS = ("deepfool", "sgd")
+LOSSES = ("margin", "ce")
+PAPER_EPS = {"inf": 10.0, "2": 2000.0}  # the paper's budgets in pixel scale [0, 255]
+
+
+class ArgumentError(UsageError, ValueError):
+    """A bad command-line value (reported as one line, exit code 2)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class RunConfig:
+    """Everything that determines the perturbation (and so must match on --resume).
+
+    Attributes:
+      norm: "2" or "inf" (see attacks.parse_norm).
+      eps: radius of B_eps in pixel units [0, 255].
+      method: "deepfool" (Algorithm 1) or "sgd" (stochastic ascent).
+      batch: images per update.
+      seed: seed of the one jax.random.key everything is drawn from.
+      passes: most passes over the training images.
+      target: stop once the fooling rate on the training images reaches this.
+      top_k, overshoot, max_iter: DeepFool's.
+      step_size: sgd step length in the norm (None: eps / 4).
+      loss: sgd loss, "margin" or "ce".
+    """
+
+    norm: str = "inf"
+    eps: float = 10.0
+    method: str = "deepfool"
+    batch: int = 8
+    seed: int = 0
+    passes: int = 2
+    target: float = 0.8
+    top_k: int = 10
+    overshoot: float = 0.02
+    max_iter: int = 10
+    step_size: float | None = None
+    loss: str = "margin"
+
+    def validated(self) -> "RunConfig":
+        """This config with the norm normalised; raises ArgumentError naming a bad value."""
+        try:
+            norm = attacks.parse_norm(self.norm)
+        except ValueError as err:
+            raise ArgumentError(f"--norm: {err}") from None
+        if not (isinstance(self.eps, (int, float)) and math.isfinite(self.eps) and self.eps > 0):
+            raise ArgumentError(f"--eps must be a positive number of pixel units (0-255 scale), got {self.eps}")
+        if self.method not in METHODS:
+            raise ArgumentError(f"--method must be one of {', '.join(METHODS)}, got {self.method!r}")
+        for flag, value, least in (("--batch", self.batch, 1), ("--passes", self.passes, 1),
+                                   ("--top-k", self.top_k, 2), ("--max-iter", self.max_iter, 1)):
+            if value < least:
+                raise ArgumentError(f"{flag} must be at least {least}, got {value}")
+        if not 0 < self.target <= 1:
+            raise ArgumentError(f"--target must be in (0, 1], got {self.target}")
+        if self.step_size is not None and not self.step_size > 0:
+            raise ArgumentError(f"--step-size must be positive, got {self.step_size}")
+        if self.loss not in LOSSES:
+            raise ArgumentError(f"loss must be margin or ce, got {self.loss!r}")
+        return dataclasses.replace(self, norm=norm, eps=float(self.eps))
+
