@@ -28,8 +28,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from imagenet.cpu_memory import keep_freed_memory  # noqa: E402
-from imagenet.models import forward_flops, load_model  # noqa: E402
+from imagenet import forward_flops, keep_freed_memory, load_model  # noqa: E402
 
 
 def timed(fn, *args) -> float:
@@ -86,7 +85,7 @@ def main(argv=None) -> int:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--json", default=None, help="also write the figures to this file")
     parser.add_argument("--default-malloc", action="store_true",
-                        help="leave glibc malloc as it is (default: imagenet.cpu_memory.keep_freed_memory, as the CLI)")
+                        help="leave glibc malloc as it is (default: imagenet.keep_freed_memory, as the CLI)")
     args = parser.parse_args(argv)
     kept = False if args.default_malloc else keep_freed_memory()
 

