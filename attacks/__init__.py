@@ -22,14 +22,17 @@ Example:
 from attacks.deepfool import deepfool, deepfool_steps
 from attacks.fgsm import fgsm
 from attacks.fooling import as_logits_fn, ce_loss, fooling_rate, margin_loss, predict
-from attacks.norms import lp_norm, parse_norm, project, sample_ball, sample_sphere
+from attacks.norms import (lp_norm, parse_norm, project, sample_ball, sample_sphere,
+                           steepest_direction)
 from attacks.pgd import pgd
 from attacks.random import random_perturbation
 from attacks.sgd_universal import sgd_universal, sgd_universal_step
 from attacks.universal import universal_perturbation, universal_update
 
 __all__ = [
-    "as_logits_fn", "ce_loss", "deepfool", "deepfool_steps", "fgsm", "fooling_rate", "lp_norm", "margin_loss", "parse_norm",
+    "as_logits_fn", "ce_loss", "deepfool", "deepfool_steps", "fgsm", "fooling_rate", "lp_norm",
+    "margin_loss", "parse_norm",
     "pgd", "predict", "project", "random_perturbation", "sample_ball", "sample_sphere",
-    "sgd_universal", "sgd_universal_step", "universal_perturbation", "universal_update",
+    "sgd_universal", "sgd_universal_step", "steepest_direction", "universal_perturbation",
+    "universal_update",
 ]

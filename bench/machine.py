@@ -3,7 +3,7 @@
 The peak is the best rate of a jitted square float32 matmul (``2 m^3`` FLOPs) over a few
 sizes; every achieved FLOP rate of the table is stated as a share of it. FLOP counts of
 the hot paths come from the models' shapes: :func:`mlp_flops` for the plane MLP (2 per
-multiply-add of each dense layer) and ``imagenet.models.forward_flops`` for
+multiply-add of each dense layer) and ``imagenet.forward_flops`` for
 EfficientNet-Lite.
 
 Example:

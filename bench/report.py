@@ -152,6 +152,30 @@ def markdown(results: dict) -> str:
     lines += table(["hot path", "time", "GFLOP/s", "matmul beside it, GFLOP/s",
                      "share of the matmul's rate (pairs)"], rows)
 
+    cert = results.get("certified")
+    if cert:
+        rows = []
+        for name, c in cert.items():
+            ours = results["settings"].get(name, {})
+            for key, label in (("universal", "universal optimum (branch-and-bound)"),
+                               ("pointwise", "pointwise / robust"), ("random", "random")):
+                e = c[key]
+                rows.append([name, f"certified {label}", timed(e),
+                             f"[{e['lo']:.4f}, {e['hi']:.4f}]", f"{e['width']:.4f}"])
+            rows.append([name, "all four brackets", timed(c["all"]), "-", "-"])
+            cv = c["curve"]
+            rows.append([name, f"certified curve, {cv['radii']} radii", timed(cv), "-",
+                         f"{max(cv['max_width'].values()):.4f} (widest)"])
+            if ours:
+                rows.append([name, "today's exact_at (resolution-limited, for comparison)",
+                             timed(ours["exact"]), f"universal {ours['exact']['universal']:.4f}",
+                             "-"])
+                rows.append([name, "brute-force torch lattice (for comparison)",
+                             timed(ours["torch_grid"]),
+                             f"universal {ours['torch_grid']['universal']:.4f}", "-"])
+        lines += ["## Certified brackets (categories.certified)", ""]
+        lines += table(["setting", "what", "time", "bracket [lo, hi]", "width"], rows)
+
     rows = [[f"train preset `{name}` ({t['steps']} steps, warm)", timed(t)]
             for name, t in results["presets"].items()]
     rows.append([f"train `{task['name']}` once, cold (with compilation)",
@@ -189,7 +213,7 @@ NOTES = (
     "best value checks the exact optimum from the other side.",
     "FLOP counts: 2 per multiply-add of the MLP's dense layers times the classifier "
     "evaluations (counted from categories.exact2d's grid sizes), and 2 x "
-    "`imagenet.models.forward_flops` for a forward + input-gradient pass.",
+    "`imagenet.forward_flops` for a forward + input-gradient pass.",
     "On a loaded machine (see the load average above) torch's OpenMP threads lose more to "
     "contention than XLA's, which inflates the ratios against the torch-based peers: judge "
     "them on a quiet run.",

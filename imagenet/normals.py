@@ -97,19 +97,20 @@ def summary(result: dict) -> str:
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     """The ``normals`` options; a bad one raises store.UsageError (one line)."""
-    p = OneLineParser(prog="python -m imagenet normals", description=__doc__.splitlines()[0],
-                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = OneLineParser(prog="python -m imagenet normals", description=__doc__.splitlines()[0])
     p.add_argument("--model", default="efficientnet-lite0", help="efficientnet-lite0|1|2 or lite0|1|2")
     p.add_argument("--data", default=None, help="image folder (default: scikit-image's bundled photos)")
     p.add_argument("--images", type=int, default=32, help="images to take the normals of")
-    p.add_argument("--batch", type=int, default=8)
+    p.add_argument("--batch", type=int, default=8, help="images per DeepFool batch")
     p.add_argument("--top-k", type=int, default=10, help="DeepFool's candidate classes")
     p.add_argument("--max-iter", type=int, default=50, help="DeepFool's most linearisations")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0,
+                   help="the one seed: which images are drawn and the random unit vectors")
     p.add_argument("--out", default="runs/normals", help="folder for normals.json and spectrum.png")
     p.add_argument("--json", action="store_true", help="print the JSON object instead of the summary")
-    p.add_argument("--cache-dir", default=None, help="converted-weights cache")
-    p.add_argument("--workers", type=int, default=None, help="image decoding threads")
+    p.add_argument("--cache-dir", default=None,
+                   help="converted-weights cache (default: $ROBUSTNESS_CACHE or ~/.cache/robustness-geometry)")
+    p.add_argument("--workers", type=int, default=None, help="image decoding threads (default: CPU count)")
     return p.parse_args(list(argv))
 
 

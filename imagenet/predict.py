@@ -106,9 +106,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = OneLineParser(prog="python -m imagenet predict", description=__doc__.splitlines()[0])
     parser.add_argument("images", nargs="+", metavar="IMAGE", help="image files (any format PIL reads)")
     parser.add_argument("--model", default="efficientnet-lite0",
-                        help="efficientnet-lite0|1|2 or lite0|1|2 (default efficientnet-lite0)")
+                        help="efficientnet-lite0|1|2 or lite0|1|2")
     parser.add_argument("--json", action="store_true", help="one JSON object per image, one a line")
-    parser.add_argument("--cache-dir", default=None, help="converted-weights cache (default $ROBUSTNESS_CACHE "
+    parser.add_argument("--cache-dir", default=None, help="converted-weights cache (default: $ROBUSTNESS_CACHE "
                         "or ~/.cache/robustness-geometry)")
     return parser.parse_args(argv)
 

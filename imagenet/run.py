@@ -32,8 +32,7 @@ from store import OneLineParser, UsageError
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     """The ``run`` options; a bad one raises store.UsageError (one line)."""
-    p = OneLineParser(prog="python -m imagenet run", description=__doc__.splitlines()[0],
-                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = OneLineParser(prog="python -m imagenet run", description=__doc__.splitlines()[0])
     p.add_argument("--model", default="efficientnet-lite0", help="efficientnet-lite0|1|2 or lite0|1|2")
     p.add_argument("--data", default=None, help="ImageNet-style folder (synset subfolders) or a flat folder "
                    "of images (default: the photos bundled with scikit-image)")
@@ -41,21 +40,23 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     p.add_argument("--val", type=int, default=8, help="held-out images, disjoint from the training ones")
     p.add_argument("--norm", default="linf", help="linf or l2")
     p.add_argument("--eps", type=float, default=None,
-                   help="radius in pixel units (0-255 scale); default the paper's: 10 for linf, 2000 for l2")
+                   help="radius in pixel units (0-255 scale) (default: the paper's, 10 for linf, 2000 for l2)")
     p.add_argument("--method", default="deepfool", help="deepfool (Algorithm 1) or sgd (stochastic ascent)")
     p.add_argument("--batch", type=int, default=8, help="images per update")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0,
+                   help="the one seed: the split into training and held-out images and their order in each pass")
     p.add_argument("--passes", type=int, default=2, help="most passes over the training images")
     p.add_argument("--target", type=float, default=0.8, help="stop once the training fooling rate reaches it")
     p.add_argument("--top-k", type=int, default=10, help="DeepFool candidate classes")
     p.add_argument("--overshoot", type=float, default=0.02, help="DeepFool overshoot")
     p.add_argument("--max-iter", type=int, default=10, help="DeepFool iterations per update")
-    p.add_argument("--step-size", type=float, default=None, help="sgd step length (default eps/4)")
-    p.add_argument("--out", default=None, help="output folder (default runs/<model>-<method>-<norm>)")
+    p.add_argument("--step-size", type=float, default=None, help="sgd step length (default: eps/4)")
+    p.add_argument("--out", default=None, help="output folder (default: runs/<model>-<method>-<norm>)")
     p.add_argument("--resume", action="store_true", help="continue the run checkpointed in --out")
     p.add_argument("--checkpoint-every", type=int, default=4, help="batches between checkpoints")
     p.add_argument("--workers", type=int, default=None, help="image decoding threads (default: CPU count)")
-    p.add_argument("--cache-dir", default=None, help="converted-weights cache")
+    p.add_argument("--cache-dir", default=None,
+                   help="converted-weights cache (default: $ROBUSTNESS_CACHE or ~/.cache/robustness-geometry)")
     p.add_argument("--distributed", action="store_true",
                    help="join a multi-host run via jax.distributed.initialize() (also IMAGENET_DISTRIBUTED=1)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")

@@ -20,22 +20,6 @@ import attacks
 from imagenet import data, sharding
 
 
-def steepest_direction(g: jax.Array, norm: str) -> jax.Array:
-    """The unit-norm direction ``u`` maximising ``<g, u>`` per row (``g/|g|_2`` or ``sign g``); rows of 0 give 0.
-
-    The same operations as the steepest direction inside ``attacks.sgd_universal_step``
-    (``attacks`` does not export it), so the masked step moves ``v`` as that step does.
-    """
-    if attacks.parse_norm(norm) == "2":
-        # divide by the largest entry first so that tiny gradients (1e-20) do not underflow
-        rows = g.reshape(g.shape[0], -1)
-        peak = jnp.max(jnp.abs(rows), axis=1)
-        g = g / jnp.where(peak > 0, peak, 1.0).astype(g.dtype).reshape(-1, *(1,) * (g.ndim - 1))
-        scale = jnp.sqrt(jnp.sum(g.reshape(g.shape[0], -1) ** 2, axis=1))
-        return g / jnp.where(scale > 0, scale, 1.0).astype(g.dtype).reshape(-1, *(1,) * (g.ndim - 1))
-    return jnp.sign(g)
-
-
 def reason_counts(codes: jax.Array) -> jax.Array:
     """i32[len(SKIP_REASONS) + 1]: how many rows carry each reason code."""
     return jnp.sum(jax.nn.one_hot(codes, len(data.SKIP_REASONS) + 1, dtype=jnp.int32), axis=0)
@@ -95,7 +79,7 @@ def sgd_step(logits_fn, v, x, mask, codes, eps, step_size, *, norm, loss, known=
 
     (_, logits), g = jax.value_and_grad(objective, has_aux=True)(v)
     fooled = jnp.sum(mask & (jnp.argmax(logits, axis=-1) != clean))
-    v = attacks.project((v + step_size * steepest_direction(g[None], norm)[0])[None], norm, eps)[0]
+    v = attacks.project((v + step_size * attacks.steepest_direction(g[None], norm)[0])[None], norm, eps)[0]
     return v, fooled, jnp.sum(mask), reason_counts(codes), clean
 
 

@@ -123,20 +123,21 @@ def format_table(result: dict) -> str:
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     """The ``transfer`` options; a bad one raises store.UsageError (one line)."""
-    p = OneLineParser(prog="python -m imagenet transfer", description=__doc__.splitlines()[0],
-                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = OneLineParser(prog="python -m imagenet transfer", description=__doc__.splitlines()[0])
     p.add_argument("--perturbation", required=True,
                    help="a run folder (perturbation.npy + metrics.json) or a perturbation .npy file")
     p.add_argument("--models", default="lite0,lite1,lite2", help="comma-separated models to measure on")
     p.add_argument("--data", default=None, help="image folder (default: the source run's held-out images, "
                    "or the bundled photos)")
-    p.add_argument("--images", type=int, default=None, help="images drawn from --data (default 16)")
+    p.add_argument("--images", type=int, default=None, help="images drawn from --data (default: 16)")
     p.add_argument("--norm", default=None, help="norm of the random baseline (default: the source run's, else linf)")
-    p.add_argument("--batch", type=int, default=8)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--batch", type=int, default=8, help="images per forward pass")
+    p.add_argument("--seed", type=int, default=0,
+                   help="the one seed: which images are drawn and the random baseline")
     p.add_argument("--out", default=None, help="output JSON (default: transfer.json beside the perturbation)")
-    p.add_argument("--cache-dir", default=None, help="converted-weights cache")
-    p.add_argument("--workers", type=int, default=None, help="image decoding threads")
+    p.add_argument("--cache-dir", default=None,
+                   help="converted-weights cache (default: $ROBUSTNESS_CACHE or ~/.cache/robustness-geometry)")
+    p.add_argument("--workers", type=int, default=None, help="image decoding threads (default: CPU count)")
     p.add_argument("--distributed", action="store_true", help="join a multi-host run (jax.distributed)")
     return p.parse_args(list(argv))
 

@@ -234,11 +234,14 @@ def test_input_gradient_matches_torch_autograd(lite0, photos):
     # side, which changes the gradient over that activation's receptive field. Measured:
     # relative l2 error 2e-5 to 3e-5 with no crossing, 5.4e-4 when a stem formulation's
     # rounding moved one activation of chelsea across a kink (58% of the squared error
-    # in 100 pixels of one region); a wrong backward is off by order 1.
+    # in 100 pixels of one region), and 4.9e-4 for both photos on a machine whose native
+    # kernel (-march=native) rounds differently (the coffee photo then crosses one too:
+    # 36% of its squared error in 100 pixels). A wrong backward is off by order 1, so a
+    # bound of 2e-3 per image still tells the two apart by three orders of magnitude.
     assert np.linalg.norm(got - want) < 2e-3 * np.linalg.norm(want)
     assert np.abs(got - want).max() < 5e-3 * np.abs(want).max()
     per_image = [np.linalg.norm(got[i] - want[i]) / np.linalg.norm(want[i]) for i in range(2)]
-    assert min(per_image) < 2e-4  # away from the crossing, float32 rounding only
+    assert max(per_image) < 2e-3, per_image
 
 
 def test_cache_is_npz_and_bad_weights_fail_loudly(lite0, weight_cache):

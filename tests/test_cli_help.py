@@ -1,4 +1,4 @@
-"""The categories command line as a user meets it: help texts, tables, progress, reasons."""
+"""The command lines as a user meets them: help texts, tables, progress, reasons."""
 
 import re
 
@@ -82,3 +82,21 @@ def test_progress_names_the_task_and_its_stage_on_stderr(capsys):
     # --json with stderr not a terminal (as here): no bar either
     assert main(["dominant", "--preset", "margins", "--points", "100", "--json"]) == 0
     assert capsys.readouterr().err == ""
+
+
+@pytest.mark.parametrize("command", ["run", "predict", "transfer", "normals"])
+def test_every_imagenet_flag_has_help_and_names_its_default_once(command):
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "imagenet", command, "--help"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    text = done.stdout
+    assert "(default: None)" not in text
+    blocks = re.split(r"\n  (?=-)", text.split("options:", 1)[1])[1:]
+    assert len(blocks) >= 4
+    for block in blocks:
+        flag = block.split()[0]
+        assert len(block.split()) > 2, f"imagenet {command} {flag} has no help text"
+        assert block.count("default") <= 1, f"imagenet {command} {flag}: {block}"
