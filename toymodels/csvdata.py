@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import os
 
 import jax
@@ -24,84 +25,123 @@ import numpy as np
 from toymodels.datasets import PLANE, Task
 
 MAX_ROWS = 20_000
+MAX_ROWS_LIMIT = 1_000_000  # the most --max-rows may allow: 1e6 rows stay well under 100 MB here
 
 
 class DataError(ValueError):
     """A CSV that cannot be used; the message names the problem and the row."""
 
 
-def _read_text(source) -> str:
+def _rows(source):
+    """The CSV rows of ``source``, read lazily (a path, or a file-like of text or bytes).
+
+    Bytes streams are decoded as UTF-8 as they are read; a stream without
+    ``readable`` is read whole, as before.
+    """
     if isinstance(source, (str, os.PathLike)):
         try:
-            with open(source, encoding="utf-8") as f:
-                return f.read()
+            f = open(source, encoding="utf-8", newline="")
         except FileNotFoundError:
             raise DataError(f"CSV file not found: {source}") from None
-        except UnicodeDecodeError:
-            raise DataError(f"{source}: not a UTF-8 text file") from None
+        except IsADirectoryError:
+            raise DataError(f"{source} is a folder, not a CSV file") from None
+        except OSError as err:
+            raise DataError(f"cannot read {source}: {err.strerror or err}") from None
+        with f:
+            yield from csv.reader(f)
+        return
+    if isinstance(source, io.TextIOBase):
+        yield from csv.reader(source)
+        return
+    if isinstance(source, (io.RawIOBase, io.BufferedIOBase)):
+        text = io.TextIOWrapper(source, encoding="utf-8", newline="")
+        try:
+            yield from csv.reader(text)
+        finally:
+            text.detach()  # the caller's stream stays open
+        return
     data = source.read()
     if isinstance(data, bytes):
-        try:
-            data = data.decode("utf-8")
-        except UnicodeDecodeError:
-            raise DataError("the uploaded file is not UTF-8 text") from None
-    return data
+        data = data.decode("utf-8")
+    yield from csv.reader(io.StringIO(data))
+
+
+def _where(source) -> str:
+    return str(source) if isinstance(source, (str, os.PathLike)) else "the uploaded file"
 
 
 def parse_csv(source, *, max_rows: int = MAX_ROWS) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """Reads ``x,y,label`` rows.
+    """Reads ``x,y,label`` rows, streaming: at most ``max_rows`` data rows are ever held.
 
     Args:
       source: a path, or a file-like object of text or bytes.
-      max_rows: refuse files with more data rows than this.
+      max_rows: refuse files with more data rows than this (at most :data:`MAX_ROWS_LIMIT`).
 
     Returns:
       ``(points f64[n, 2], labels i32[n], class_names)``.
 
     Raises:
       DataError: with a one-line message naming the problem (missing columns, text
-        in a number, NaN or infinity, one class only, too many rows, no rows).
+        in a number, NaN or infinity, one class only, too many rows, no rows, not
+        UTF-8 text, a malformed line).
     """
-    rows = [r for r in csv.reader(io.StringIO(_read_text(source))) if any(c.strip() for c in r)]
-    if not rows:
+    if not 1 <= max_rows <= MAX_ROWS_LIMIT:
+        raise DataError(f"--max-rows must be from 1 to {MAX_ROWS_LIMIT}, got {max_rows}")
+    rows = _rows(source)
+    try:
+        return _parse_rows(rows, max_rows)
+    except UnicodeDecodeError:
+        raise DataError(f"{_where(source)} is not UTF-8 text") from None
+    except csv.Error as err:
+        raise DataError(f"{_where(source)} is not a readable CSV: {err}") from None
+    finally:
+        rows.close()  # closes the file now, whatever happened
+
+
+def _parse_rows(rows, max_rows: int):
+    rows = (r for r in rows if any(c.strip() for c in r))
+    head = next(rows, None)
+    if head is None:
         raise DataError("the CSV is empty: expected a header x,y,label and data rows")
-    header = [c.strip().lower() for c in rows[0]]
+    header = [c.strip().lower() for c in head]
     if {"x", "y", "label"} <= set(header):
-        cols = [header.index("x"), header.index("y"), header.index("label")]
-        body, first = rows[1:], 2
-    elif all(_is_number(c) for c in rows[0][:2]) and len(rows[0]) >= 3:
-        cols, body, first = [0, 1, 2], rows, 1
+        cols, pending, first = [header.index("x"), header.index("y"), header.index("label")], [], 2
+    elif all(_is_number(c) for c in head[:2]) and len(head) >= 3:
+        cols, pending, first = [0, 1, 2], [head], 1
     else:
         missing = [c for c in ("x", "y", "label") if c not in header]
         raise DataError(f"CSV header is missing column(s) {', '.join(missing)}: "
-                        f"expected x,y,label (got {','.join(header)})")
-    if not body:
-        raise DataError("the CSV has a header but no data rows")
-    if len(body) > max_rows:
-        raise DataError(f"the CSV has {len(body)} rows, more than the limit of {max_rows}")
-    pts, names = np.empty((len(body), 2)), []
-    for i, row in enumerate(body):
+                        f"expected x,y,label (got {','.join(header)[:200]})")
+    pts, names = [], []
+    for i, row in enumerate(itertools.chain(pending, rows)):
         line = first + i
+        if i >= max_rows:
+            raise DataError(f"the CSV has more than {max_rows} rows, the limit set by --max-rows "
+                            f"(at most {MAX_ROWS_LIMIT}); raise --max-rows or use fewer rows")
         if len(row) <= max(cols):
             raise DataError(f"row {line} has {len(row)} column(s), expected x,y,label")
+        xy = []
         for k, c in enumerate(cols[:2]):
             cell = row[c].strip()
             try:
                 v = float(cell)
             except ValueError:
-                raise DataError(f"row {line}: {'xy'[k]} is not a number: {cell!r}") from None
+                raise DataError(f"row {line}: {'xy'[k]} is not a number: {cell[:40]!r}") from None
             if not np.isfinite(v):
                 raise DataError(f"row {line}: {'xy'[k]} is {cell!r}; only finite numbers are allowed")
-            pts[i, k] = v
+            xy.append(v)
         label = row[cols[2]].strip()
         if not label:
             raise DataError(f"row {line}: the label is empty")
+        pts.append(xy)
         names.append(label)
+    if not pts:
+        raise DataError("the CSV has a header but no data rows")
     classes = sorted(set(names), key=lambda s: (not _is_int(s), int(s) if _is_int(s) else 0, s))
     if len(classes) < 2:
-        raise DataError(f"the CSV has one class only ({classes[0]!r}): a classifier needs two or more")
+        raise DataError(f"the CSV has one class only ({classes[0][:40]!r}): a classifier needs two or more")
     index = {c: k for k, c in enumerate(classes)}
-    return pts, np.array([index[s] for s in names], np.int32), classes
+    return np.array(pts, np.float64), np.array([index[s] for s in names], np.int32), classes
 
 
 def _is_number(s: str) -> bool:

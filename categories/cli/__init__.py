@@ -104,7 +104,8 @@ def tasks_of(args) -> list:
     from toymodels import PRESETS, get_task, load_csv
 
     if args.csv:
-        max_rows = whole_number(args.max_rows, "max-rows")
+        # toymodels' MAX_ROWS_LIMIT: a million rows fit in memory; larger files are refused as they stream
+        max_rows = whole_number(args.max_rows, "max-rows", 1, 1_000_000)
         import os
         return [load_csv(args.csv, name=os.path.basename(args.csv), max_rows=max_rows)]
     names = list(PRESETS) if args.preset == "all" else [s.strip() for s in args.preset.split(",")]
