@@ -49,6 +49,9 @@ class Budget(NamedTuple):
     imagenet_pairs: int = 15         # forward+gradient / matmul pairs (its share is noisy on a shared CPU)
     imagenet_universal: bool = True
     app: bool = True
+    certified: bool = True           # the certified brackets (categories.certified)
+    certified_repeats: int = 5
+    certified_radii: int = 24        # radii of the timed certified curve
 
 
 FULL = Budget(mode="full")
@@ -56,15 +59,17 @@ QUICK = Budget(mode="quick",
                 toy=ToyBudget(repeats=3, slow_repeats=1, slow_warmup=0, uap_passes=10,
                               art_passes=1, grid_stride=64),
                 preset_repeats=1, grid_res=512, matmul_sizes=(1024, 2048), matmul_repeats=3,
+                certified_repeats=3,
                 imagenet_batch=4, imagenet_repeats=1, imagenet_pairs=5, imagenet_universal=False)
 SMOKE = Budget(mode="smoke", settings=SETTINGS[2:], n_points=40, train_steps=30,
                 toy=ToyBudget(repeats=1, slow_repeats=1, slow_warmup=0, uap_passes=1,
                               art_passes=1, grid_stride=256, pgd_steps=4, ceiling_restarts=2,
                               deepfool_iter=5),
                 presets=(), preset_repeats=1, grid_res=32, matmul_sizes=(128,),
-                matmul_repeats=1, imagenet=False, app=False)
+                matmul_repeats=1, imagenet=False, app=False, certified_repeats=1,
+                certified_radii=3)
 BUDGETS = {"full": FULL, "quick": QUICK, "smoke": SMOKE}
-STAGES = ("presets", "imagenet", "app")  # the stages a run can skip
+STAGES = ("presets", "imagenet", "app", "certified")  # the stages a run can skip
 
 
 def without(budget: Budget, stages) -> Budget:
@@ -74,7 +79,8 @@ def without(budget: Budget, stages) -> Budget:
         raise ValueError(f"unknown stage {bad[0]!r}: choose from {', '.join(STAGES)}")
     return budget._replace(**{"presets": () if "presets" in stages else budget.presets,
                               "imagenet": budget.imagenet and "imagenet" not in stages,
-                              "app": budget.app and "app" not in stages})
+                              "app": budget.app and "app" not in stages,
+                              "certified": budget.certified and "certified" not in stages})
 
 # The per-setting figures the JSON puts at its top level, {setting: value}.
 HEADLINE = ("uap_vs_art_speedup", "uap_over_exact", "uap_single_over_exact",
@@ -135,7 +141,8 @@ def run_benchmark(budget: Budget = FULL, *, seed: int = 0,
 
     Returns:
       ``{"machine", "budget", "matmul_peak_gflops", <HEADLINE figures by setting>,
-      "task", "settings": {setting: figures}, "deepfool", "hot_paths", "presets",
+      "task", "settings": {setting: figures}, "deepfool", "hot_paths", "certified",
+      "presets",
       "imagenet", "app", "peers", "seconds"}``.
     """
     start = time.perf_counter()
@@ -169,6 +176,15 @@ def run_benchmark(budget: Budget = FULL, *, seed: int = 0,
 
     progress("hot paths, each timed beside a matmul: grid evaluation, exact")
     out["hot_paths"] = hot_paths(shared, budget)
+
+    out["certified"] = None
+    if budget.certified:
+        progress("certified brackets: universal, pointwise, random, the curve")
+        from bench.certified_bench import measure_certified
+
+        out["certified"] = measure_certified(shared, budget.settings,
+                                             repeats=budget.certified_repeats,
+                                             radii=budget.certified_radii)
 
     progress(f"preset training: {', '.join(budget.presets)}")
     out["presets"] = time_presets(budget.presets, repeats=budget.preset_repeats,

@@ -11,7 +11,8 @@ Example:
 from categories.certify import (Certificate, activation_bounds, attack_robust, certify_curve,
                                 certify_measure, certify_points, certify_report, certify_sweep,
                                 margin_lower_bounds, mlp_layers)
-from categories.certified import certified_curve, certified_fractions
+from categories.certified import (certified_curve, certified_fractions, certified_pointwise,
+                                  certified_random, certified_universal)
 from categories.crossings import (Crossings, crossing_counts, crossings_measure,
                                   crossings_report, dense_crossing_counts, histogram)
 from categories.dominant import DominantLabels, dominant_labels, dominant_measure, dominant_report
@@ -34,7 +35,8 @@ from categories.verdict import (DEFAULT_TAU, FORMULAS, FRACTION_OF, NAMES, Rung,
 __all__ = [
     "Certificate", "activation_bounds", "attack_robust", "certify_curve", "certify_measure",
     "certify_points", "certify_report", "certify_sweep", "margin_lower_bounds", "mlp_layers",
-    "certified_curve", "certified_fractions",
+    "certified_curve", "certified_fractions", "certified_pointwise", "certified_random",
+    "certified_universal",
     "Crossings", "crossing_counts", "crossings_measure", "crossings_report",
     "dense_crossing_counts", "histogram",
     "DominantLabels", "dominant_labels", "dominant_measure", "dominant_report",

@@ -107,7 +107,7 @@ def _sphere(norm: str, s):
 
 
 def random_search(net, x, pred, counted, *, norm: str, eps: float, width: float = RANDOM_WIDTH,
-                  arcs: int = 64, max_levels: int = 16):
+                  arcs: int = 8, max_levels: int = 20):
     """``random``'s bracket: arcs of S_eps proven to flip each point, or not.
 
     Arcs start aligned with the quadrants (l2) or the square's sides (linf), where the
@@ -148,6 +148,75 @@ def random_search(net, x, pred, counted, *, norm: str, eps: float, width: float 
     return lo, float(lo + undecided[counted].sum() / count), flipped, undecided
 
 
+def _setting(logits_fn, x, labels, norm, eps):
+    norm = parse_norm(norm)
+    eps = float(eps)
+    if not (np.isfinite(eps) and eps > 0):
+        raise ValueError(f"eps must be a positive number, got {eps!r}")
+    x = np.asarray(x, np.float32)
+    pred = _labels(logits_fn, x).astype(np.int32)
+    return as_net(logits_fn), x, pred, pred == np.asarray(labels), norm, eps
+
+
+def certified_universal(logits_fn, x, labels, *, norm, eps, width=None) -> dict:
+    """``universal``'s bracket alone (see :func:`certified_fractions`).
+
+    Returns:
+      ``{"universal": (lo, hi), "universal_delta", "universal_fooled", "n", "boxes"}``.
+    """
+    net, x, pred, counted, norm, eps = _setting(logits_fn, x, labels, norm, eps)
+    n = int(counted.sum())
+    allowed = 0 if width is None else int(np.floor(float(width) * n))
+    u = universal_search(net, x, pred, counted, norm=norm, eps=eps, slack=allowed)
+    delta = u.delta.astype(np.float32)
+    fooled = (_labels(logits_fn, x + delta[None]) != pred) & counted & bool(
+        in_ball(delta.astype(np.float64), norm, eps))
+    count = max(n, 1)
+    return {"universal": (float(fooled.sum() / count), float(u.hi / count)),
+            "universal_delta": delta, "universal_fooled": fooled, "n": n, "boxes": u.boxes}
+
+
+def certified_pointwise(logits_fn, x, labels, *, norm, eps, width=None, witnessed=None) -> dict:
+    """``pointwise`` and ``robust``'s brackets alone (see :func:`certified_fractions`).
+
+    Args:
+      witnessed: optional ``(bool[n], f32[n, 2])``: points known to flip and their deltas
+        (re-checked here like every witness).
+
+    Returns:
+      ``{"pointwise": (lo, hi), "robust": (lo, hi), "witnessed", "certified",
+      "witness_delta", "n"}``.
+    """
+    net, x, pred, counted, norm, eps = _setting(logits_fn, x, labels, norm, eps)
+    n = int(counted.sum())
+    allowed = 0 if width is None else int(np.floor(float(width) * n))
+    known, known_delta = (None, None) if witnessed is None else witnessed
+    witness, certified, wdelta = pointwise_search(net, x, pred, counted, norm=norm, eps=eps,
+                                                  witnessed=known, allowed=allowed)
+    if known is not None:
+        wdelta[known] = np.asarray(known_delta, np.float32)[known]
+    # every witness re-checked: inside B_eps and a changed label by logits_fn
+    ok = in_ball(wdelta.astype(np.float64), norm, eps) & (_labels(logits_fn, x + wdelta) != pred)
+    witness &= ok
+    wdelta[~witness] = 0.0
+    count = max(n, 1)
+    p_lo, p_hi = float(witness.sum() / count), float((n - certified.sum()) / count)
+    return {"pointwise": (p_lo, p_hi), "robust": (1 - p_hi, 1 - p_lo), "witnessed": witness,
+            "certified": certified, "witness_delta": wdelta, "n": n}
+
+
+def certified_random(logits_fn, x, labels, *, norm, eps, width=None) -> dict:
+    """``random``'s bracket alone, to ``width`` (default :data:`RANDOM_WIDTH`).
+
+    Returns:
+      ``{"random": (lo, hi), "n"}``.
+    """
+    net, x, pred, counted, norm, eps = _setting(logits_fn, x, labels, norm, eps)
+    lo, hi, _, _ = random_search(net, x, pred, counted, norm=norm, eps=eps,
+                                 width=RANDOM_WIDTH if width is None else float(width))
+    return {"random": (lo, hi), "n": int(counted.sum())}
+
+
 def certified_fractions(logits_fn, x, labels, *, norm, eps, width=None) -> dict:
     """The four fractions at ``eps``, each as a certified bracket ``(lo, hi)``.
 
@@ -176,39 +245,22 @@ def certified_fractions(logits_fn, x, labels, *, norm, eps, width=None) -> dict:
       points), ``n`` (their number), ``clean_accuracy``, ``eps``, ``norm``.
     """
     norm = parse_norm(norm)
-    eps = float(eps)
-    if not (np.isfinite(eps) and eps > 0):
-        raise ValueError(f"eps must be a positive number, got {eps!r}")
-    net = as_net(logits_fn)
-    x = np.asarray(x, np.float32)
-    pred = _labels(logits_fn, x).astype(np.int32)
-    counted = pred == np.asarray(labels)
-    n = int(counted.sum())
-    count = max(n, 1)
-    allowed = 0 if width is None else int(np.floor(float(width) * n))
-    u = universal_search(net, x, pred, counted, norm=norm, eps=eps, slack=allowed)
-    delta = u.delta.astype(np.float32)
-    fooled = (_labels(logits_fn, x + delta[None]) != pred) & counted & bool(
-        in_ball(delta.astype(np.float64), norm, eps))
-    witness, certified, wdelta = pointwise_search(net, x, pred, counted, norm=norm, eps=eps,
-                                                  witnessed=fooled, allowed=allowed)
-    wdelta[fooled] = delta
-    # every witness re-checked: inside B_eps and a changed label by logits_fn
-    ok = in_ball(wdelta.astype(np.float64), norm, eps) & (_labels(logits_fn, x + wdelta) != pred)
-    witness &= ok
-    wdelta[~witness] = 0.0
-    r_lo, r_hi, _, _ = random_search(net, x, pred, counted, norm=norm, eps=eps,
-                                     width=RANDOM_WIDTH if width is None else float(width))
-    p_lo, p_hi = witness.sum() / count, (n - certified.sum()) / count
-    u_lo, u_hi = fooled.sum() / count, min(u.hi / count, p_hi)
-    return {"robust": (float(1 - p_hi), float(1 - p_lo)),
-            "pointwise": (float(p_lo), float(p_hi)),
-            "universal": (float(u_lo), float(u_hi)),
-            "random": (r_lo, min(r_hi, float(u_hi))),
-            "universal_delta": delta, "universal_fooled": fooled,
-            "witnessed": witness, "certified": certified, "witness_delta": wdelta,
-            "correct": counted, "n": n, "clean_accuracy": float(counted.mean()) if len(x) else 0.0,
-            "eps": eps, "norm": norm}
+    kw = dict(norm=norm, eps=eps, width=width)
+    u = certified_universal(logits_fn, x, labels, **kw)
+    delta = np.broadcast_to(u["universal_delta"], (len(x), 2))
+    p = certified_pointwise(logits_fn, x, labels, witnessed=(u["universal_fooled"], delta), **kw)
+    r = certified_random(logits_fn, x, labels, **kw)
+    # the true values keep random <= universal <= pointwise: so may the upper ends
+    u_hi = min(u["universal"][1], p["pointwise"][1])
+    counted = np.asarray(labels) == _labels(logits_fn, x)
+    return {"robust": p["robust"], "pointwise": p["pointwise"],
+            "universal": (u["universal"][0], u_hi), "random": (r["random"][0],
+                                                               min(r["random"][1], u_hi)),
+            "universal_delta": u["universal_delta"], "universal_fooled": u["universal_fooled"],
+            "witnessed": p["witnessed"], "certified": p["certified"],
+            "witness_delta": p["witness_delta"], "correct": counted, "n": u["n"],
+            "clean_accuracy": float(counted.mean()) if len(x) else 0.0,
+            "eps": float(eps), "norm": norm}
 
 
 def certified_curve(logits_fn, x, labels, *, norm, radii, width=None) -> dict:
@@ -226,5 +278,5 @@ def certified_curve(logits_fn, x, labels, *, norm, radii, width=None) -> dict:
     return out
 
 
-__all__ = ["KEYS", "RANDOM_WIDTH", "certified_curve", "certified_fractions", "pointwise_search",
-           "random_search"]
+__all__ = ["KEYS", "RANDOM_WIDTH", "certified_curve", "certified_fractions", "certified_pointwise",
+           "certified_random", "certified_universal", "pointwise_search", "random_search"]

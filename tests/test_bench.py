@@ -133,3 +133,19 @@ def test_profile_kinds_group_xla_thunks():
     assert kind_of("clamp_pad_fusion.14") == "elementwise loop: clamp_pad_fusion"
     assert kind_of("convolution.3").startswith("dense convolution")
     assert kind_of("ThunkExecutor::Execute") is None and kind_of("$api.py:2479 block") is None
+
+
+def test_smoke_run_times_the_certified_brackets(smoke_json):
+    r = smoke_json
+    for name in [s.name for s in SMOKE.settings]:
+        c = r["certified"][name]
+        for key in ("universal", "pointwise", "random"):
+            assert c[key]["median_s"] > 0 and c[key]["lo"] <= c[key]["hi"], key
+        assert c["universal"]["exact_to_the_point"] and c["pointwise"]["exact_to_the_point"]
+        assert c["random"]["width"] <= 0.005 + 1e-12
+        # the exact search's delta is a witness: never above the certified upper end
+        assert r["settings"][name]["exact"]["universal"] <= c["universal"]["hi"] + 1e-6
+        assert c["curve"]["radii"] == SMOKE.certified_radii and c["curve"]["median_s"] > 0
+    goals = {g["goal"] for g in r["goals"]}
+    assert "certified universal optimum of 40 points, warm" in goals
+    assert any(g.startswith("certified curve over") for g in goals)
