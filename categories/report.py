@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from attacks import parse_norm
+from categories.certified import certified_fractions
 from categories.estimate import estimate_fractions
 from categories.exact2d import exact_fractions
 from categories.verdict import NAMES, check_tau, verdict
@@ -46,7 +47,9 @@ def report_task(task, *, norm, eps=None, tau=0.8, seed=0, n_points: int = 1000,
     Returns:
       A JSON-ready dict: ``expected``, ``verdict``, ``attack_verdict``,
       ``clean_accuracy``, ``exact`` and ``attack`` (each with the four fractions),
-      ``by_attack``, ``universal_delta``, ``eps``, ``norm``, ``tau``, ``seed``.
+      ``certified`` (each fraction's certified bracket ``[lo, hi]``, see
+      :func:`categories.certified_fractions`), ``by_attack``, ``universal_delta``,
+      ``eps``, ``norm``, ``tau``, ``seed``.
     """
     task = get_task(task) if isinstance(task, str) else task
     norm = parse_norm(norm)
@@ -58,13 +61,14 @@ def report_task(task, *, norm, eps=None, tau=0.8, seed=0, n_points: int = 1000,
     exact = exact_fractions(logits_fn, x, y, norm=norm, eps=eps)
     announce(progress, "attacking")
     est = estimate_fractions(logits_fn, x, y, norm=norm, eps=eps, key=k_attack)
+    cert = certified_fractions(logits_fn, x, y, norm=norm, eps=eps)
     ex = {k: float(getattr(exact, k)) for k in KEYS}
     at = {k: float(getattr(est, k)) for k in KEYS}
     v = verdict(ex, tau)
     return {
         "task": task.name, "expected": task.expected, "verdict": v, "verdict_name": NAMES[v],
         "attack_verdict": verdict(at, tau), "clean_accuracy": float(exact.clean_accuracy),
-        "exact": ex, "attack": at,
+        "exact": ex, "attack": at, "certified": {k: [float(v) for v in cert[k]] for k in KEYS},
         "by_attack": {k: float(val) for k, val in est.by_attack.items()},
         "universal_delta": [float(d) for d in np.asarray(exact.universal_delta)],
         "eps": eps, "norm": norm, "tau": tau, "seed": seed, "points": int(len(x)),
@@ -75,12 +79,15 @@ def format_table(reports: dict) -> str:
     """A plain-text table of :func:`report_task` results keyed by task name."""
     w = max([10, *(len(name) for name in reports)])
     head = (f"{'task':{w}s} {'exp':>3s} {'verdict':>7s} {'acc':>6s}  "
-            + "  ".join(f"{k:>9s}" for k in KEYS) + "   (exact / attack)")
+            + "  ".join(f"{k:>11s}" for k in KEYS) + "  " + f"{'width':>6s}"
+            + "   (exact / attack; width: the widest certified bracket)")
     lines = [head, "-" * len(head)]
     for name, r in reports.items():
         cells = "  ".join(f"{r['exact'][k]:.3f}/{r['attack'][k]:.3f}" for k in KEYS)
+        cert = r.get("certified")
+        width = f"{max(hi - lo for lo, hi in cert.values()):6.4f}" if cert else f"{'-':>6s}"
         lines.append(f"{name:{w}s} {str(r['expected'] or '-'):>3s} {str(r['verdict']):>7s} "
-                     f"{r['clean_accuracy']:6.3f}  {cells}")
+                     f"{r['clean_accuracy']:6.3f}  {cells}  {width}")
     any_r = next(iter(reports.values()))
     lines.append(f"norm l{any_r['norm']}, tau {any_r['tau']}, seed {any_r['seed']}, "
                  f"eps {', '.join(sorted({str(r['eps']) for r in reports.values()}))}")

@@ -107,3 +107,19 @@ def test_good_csv_report(tmp_path):
     path = tmp_path / "ok.csv"
     path.write_text("x,y,label\n" + rows)
     assert main(["report", "--csv", str(path), "--eps", "0.05", "--json"]) == 0
+
+
+def test_report_carries_certified_brackets_beside_the_exact_values(capsys):
+    assert main(["report", "--preset", "wrinkles", "--norm", "2", "--points", "300",
+                 "--json"]) == 0
+    r = json.loads(capsys.readouterr().out)["wrinkles"]
+    assert set(r["certified"]) == set(KEYS)
+    for k in KEYS:
+        lo, hi = r["certified"][k]
+        assert 0 <= lo <= hi <= 1
+    for k in ("pointwise", "universal"):
+        lo, hi = r["certified"][k]
+        assert hi - lo <= 1 / 300 + 1e-9 and r["exact"][k] <= hi + 1e-6
+    assert r["certified"]["random"][1] - r["certified"]["random"][0] <= 0.005 + 1e-9
+    assert main(["report", "--preset", "wrinkles", "--norm", "2", "--points", "300"]) == 0
+    assert "width" in capsys.readouterr().out
