@@ -23,7 +23,8 @@ from categories.normals import (NormalSpectrum, deepfool_flips, deepfool_minimal
                                 exact_minimal_perturbations, measure_normals, normal_angles,
                                 normal_spectrum, normals_report, random_unit_vectors,
                                 singular_values, spectrum_curve, unit_normals)
-from categories.report import KEYS, check_eps, format_table, report_task
+from categories.checks import SEED_MAX, check_eps, check_seed
+from categories.report import KEYS, format_table, report_task
 from categories.retrain import (METHODS, Retrained, check_method, class_gaps, perturb, retrain,
                                 retrain_measure, retrain_report)
 from categories.transfer import (FAMILIES, Transfer, default_family, family_of, fooling_matrix,
@@ -45,7 +46,7 @@ __all__ = [
     "NormalSpectrum", "deepfool_flips", "deepfool_minimal_perturbations",
     "exact_minimal_perturbations", "measure_normals", "normal_angles", "normal_spectrum",
     "normals_report", "random_unit_vectors", "singular_values", "spectrum_curve", "unit_normals",
-    "KEYS", "check_eps", "format_table", "report_task",
+    "KEYS", "SEED_MAX", "check_eps", "check_seed", "format_table", "report_task",
     "METHODS", "Retrained", "check_method", "class_gaps", "perturb", "retrain", "retrain_measure",
     "retrain_report",
     "FAMILIES", "Transfer", "default_family", "family_of", "fooling_matrix", "seed_family",

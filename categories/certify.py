@@ -313,7 +313,7 @@ def certify_report(task, *, norm, eps=None, seed: int = 0, n_points: int = 1000,
                    attack: bool = True, progress=None, **kwargs) -> dict:
     """:func:`certify_measure` on a task's preset model and sample of D (see
     :func:`toymodels.make_setting`); adds ``task`` and ``expected``."""
-    from categories.report import check_eps
+    from categories.checks import check_eps
     from categories.progress import announce, trained_setting
 
     s = trained_setting(task, seed=seed, n_points=n_points, progress=progress)
@@ -333,7 +333,7 @@ def certify_sweep(logits_fn, x, y, *, norm, eps_values, key, attack: bool = True
       ``{"eps": [...], "certified_robust": [...], "exact_robust": [...],
       "attack_robust": [...] (if attack), "norm"}``.
     """
-    from categories.report import check_eps
+    from categories.checks import check_eps
 
     eps_values = [check_eps(e) for e in eps_values]
     keys = jax.random.split(key, len(eps_values))

@@ -198,7 +198,7 @@ def crossings_report(task, *, norm, eps=None, seed: int = 0, n_points: int = 100
                      progress=None) -> dict:
     """:func:`crossings_measure` on a task's preset model and sample of D; adds ``task``,
     ``expected`` and ``seed``."""
-    from categories.report import check_eps
+    from categories.checks import check_eps
     from categories.progress import announce, trained_setting
 
     s = trained_setting(task, seed=seed, n_points=n_points, progress=progress)

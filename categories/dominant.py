@@ -121,7 +121,7 @@ def dominant_report(task, *, norm, eps=None, seed: int = 0, n_points: int = 1000
                     progress=None) -> dict:
     """:func:`dominant_measure` on a task's preset model and sample of D; adds ``task``,
     ``expected`` and ``classes`` (the number of classes)."""
-    from categories.report import check_eps
+    from categories.checks import check_eps
     from categories.progress import announce, trained_setting
 
     s = trained_setting(task, seed=seed, n_points=n_points, progress=progress)

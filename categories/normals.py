@@ -312,7 +312,7 @@ def normals_report(task, *, norm="2", eps=None, seed: int = 0, n_points: int = 1
                    progress=None) -> dict:
     """:func:`measure_normals` on a task's preset model and sample of D; adds ``task``,
     ``expected`` and ``seed``."""
-    from categories.report import check_eps
+    from categories.checks import check_eps
     from categories.progress import announce, trained_setting
 
     s = trained_setting(task, seed=seed, n_points=n_points, progress=progress)

@@ -12,6 +12,7 @@ import numpy as np
 
 from attacks import parse_norm
 from categories.certified import certified_fractions
+from categories.checks import check_eps
 from categories.estimate import estimate_fractions
 from categories.exact2d import exact_fractions
 from categories.verdict import NAMES, check_tau, verdict
@@ -19,17 +20,6 @@ from categories.progress import announce, trained_setting
 from toymodels import get_task
 
 KEYS = ("robust", "pointwise", "universal", "random")
-
-
-def check_eps(eps) -> float:
-    """Returns ``eps`` as a positive finite float, else raises ValueError."""
-    try:
-        e = float(eps)
-    except (TypeError, ValueError):
-        raise ValueError(f"eps must be a positive number, got {eps!r}") from None
-    if not (np.isfinite(e) and e > 0):
-        raise ValueError(f"eps must be a positive number, got {eps!r}")
-    return e
 
 
 def report_task(task, *, norm, eps=None, tau=0.8, seed=0, n_points: int = 1000,

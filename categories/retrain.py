@@ -229,7 +229,7 @@ def retrain_report(task, *, method: str, norm, eps=None, seed: int = 0, n_points
     Returns:
       :func:`retrain_measure`'s dict with ``task``, ``expected`` and ``seed``.
     """
-    from categories.report import check_eps
+    from categories.checks import check_eps
     from categories.progress import announce, trained_setting
 
     method = check_method(method)

@@ -223,7 +223,7 @@ def transfer_report(task, *, norm, eps=None, seed: int = 0, n_points: int = 1000
     ``off_diagonal_mean``, ``clean_accuracy``, ``configs``, ``task``, ``expected``,
     ``eps`` (default: the task's), ``norm``."""
     from categories.progress import announce
-    from categories.report import check_eps
+    from categories.checks import check_eps
 
     task = get_task(task) if isinstance(task, str) else task
     eps = check_eps(task.default_eps if eps is None else eps)

@@ -112,12 +112,14 @@ def tasks_of(args) -> list:
     return [get_task(n) for n in names]
 
 
-SEED_MAX = 2 ** 31 - 1   # the app's range too
-
-
 def seed_of(args) -> int:
-    """``--seed`` as an int from 0 to :data:`SEED_MAX` (else one-line ValueError)."""
-    return whole_number(args.seed, "seed", 0, SEED_MAX)
+    """``--seed`` by :func:`categories.check_seed`, the app's rule too (one-line ValueError)."""
+    from categories import check_seed
+
+    try:
+        return check_seed(args.seed)
+    except ValueError as e:
+        raise ValueError(f"--{e}".replace("--the seed", "--seed")) from None
 
 
 def parsed_options(args) -> tuple[str, float | None, int, int]:
