@@ -165,3 +165,20 @@ def test_thin_slab_the_old_search_misses():
         _recheck(f, x, b)
         assert b["universal"] == (1.0, 1.0) and b["pointwise"] == (1.0, 1.0)
         assert float(old.universal) < 0.5, "the old search found the slab: make it thinner"
+
+
+@pytest.mark.parametrize("activation", ["tanh", "sigmoid", "gelu"])
+def test_every_activation_is_bracketed(activation):
+    model = create_model(num_classes=3, width=16, depth=2, activation=activation,
+                         rngs=nnx.Rngs(3))
+    f = logits_fn_of(model)
+    x = np.random.default_rng(3).uniform(-1.5, 1.5, (100, 2)).astype(np.float32)
+    pred = np.asarray(f(jnp.asarray(x)).argmax(-1))
+    for norm in ("2", "inf"):
+        b = certified_fractions(f, x, pred, norm=norm, eps=0.3)
+        _check(b)
+        _recheck(f, x, b)
+        if norm == "2":  # (the scan compiles once per norm: one is enough here)
+            ex = exact_fractions(f, x, pred, norm=norm, eps=0.3)
+            assert float(ex.universal) <= b["universal"][1] + 1e-6
+            assert float(ex.pointwise) <= b["pointwise"][1] + 1e-6
