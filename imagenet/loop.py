@@ -32,7 +32,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from imagenet import artifacts, data, sharding, steps
-from imagenet.checkpoint import CHECKPOINT, RunState, fingerprint, open_state, remove_stale_temporaries, save_checkpoint
+from imagenet.checkpoint import CHECKPOINT, RunState, fingerprint, open_state, remove_own_temporaries, save_checkpoint
 from imagenet.runconfig import ArgumentError, RunConfig
 from imagenet.splits import Splits
 from store import write_json
@@ -296,8 +296,8 @@ def run_universal(
     k_order = jax.random.split(jax.random.key(config.seed), 2)[1]
     key_data = np.asarray(jax.random.key_data(k_order))
     tag = fingerprint(classifier.name, classifier.resolution, config, splits)
-    remove_stale_temporaries(out)
     state = open_state(out, config, classifier.resolution, key_data, tag, resume=resume)
+    remove_own_temporaries(out)  # only once the run may go on, and only its own names
 
     r = _Run(classifier, sharding.put_replicated(dp, classifier.logits_fn), splits, config, dp, preprocess,
              workers, out / CHECKPOINT, key_data, tag, k_order, checkpoint_every)

@@ -11,6 +11,9 @@ Moosavi-Dezfooli et al. (CVPR 2017, Figure 9). The same statistics as
 Outputs in ``--out``: ``normals.json`` (``sigma_ratio``, ``random_sigma_ratio``,
 ``alignment``, ``count``, the ``curve`` of normalised singular values, the median
 ``|r|_2``) and ``spectrum.png``. Runs in one process, on every device it sees.
+``--out`` is created and tested for writing before any work; a progress bar (one
+step per DeepFool batch) runs on stderr unless ``--quiet`` (or ``--json`` with
+stderr not a terminal).
 
 Example:
     python -m imagenet normals --model lite0 --images 32     # bundled photos
@@ -20,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 from typing import Sequence
 
 import jax
@@ -29,19 +31,22 @@ import numpy as np
 
 from categories import deepfool_flips, normal_spectrum, spectrum_curve
 from imagenet import data, sharding, steps
-from imagenet.runconfig import ArgumentError
+from imagenet.outputs import output_folder
+from imagenet.progress import bar, wanted
+from imagenet.runconfig import ArgumentError, check_seed
 from imagenet.splits import build_splits
 from store import OneLineParser, UsageError, write_bytes, write_json
 
 
 def minimal_perturbations(classifier, items: Sequence[data.Item], *, batch: int = 8, top_k: int = 10,
                           max_iter: int = 50, dp: sharding.DataParallel | None = None,
-                          preprocess=data.default_preprocess, workers: int | None = None):
+                          preprocess=data.default_preprocess, workers: int | None = None, bar=None):
     """DeepFool's minimal l2 perturbations of the readable images.
 
     Args:
       classifier: has ``resolution`` and ``logits_fn`` (f32[n, res, res, 3] in [0, 255]).
       items: the images; unreadable ones are skipped and counted.
+      bar: a tqdm bar advanced once per batch, or None.
 
     Returns:
       ``(r f32[m, res, res, 3], skipped)``: ``r`` for the ``m`` images whose label DeepFool
@@ -57,19 +62,23 @@ def minimal_perturbations(classifier, items: Sequence[data.Item], *, batch: int 
         ok = np.asarray(mask & flipped)
         rs.append(np.asarray(r)[ok])
         skipped += np.asarray(steps.reason_counts(codes))
+        if bar is not None:
+            bar.update(1)
     shape = (0, classifier.resolution, classifier.resolution, 3)
     return (np.concatenate(rs) if rs else np.zeros(shape, np.float32)), skipped
 
 
 def measure(classifier, items, *, key: jax.Array, batch: int = 8, top_k: int = 10, max_iter: int = 50,
-            workers: int | None = None) -> dict:
+            workers: int | None = None, progress: bool = False) -> dict:
     """The spectrum of the normals of ``classifier`` on ``items``, JSON-ready.
 
     Raises:
       data.DataError: fewer than two images whose label DeepFool changed.
     """
-    r, skipped = minimal_perturbations(classifier, items, batch=batch, top_k=top_k, max_iter=max_iter,
-                                       workers=workers)
+    with bar(data.count_batches(len(items), batch), f"normals {classifier.name}: DeepFool", unit="batch",
+             show=progress) as shown:
+        r, skipped = minimal_perturbations(classifier, items, batch=batch, top_k=top_k, max_iter=max_iter,
+                                           workers=workers, bar=shown)
     if r.shape[0] < 2:
         raise data.DataError(f"only {r.shape[0]} of {len(items)} images gave a normal (skipped: "
                              f"{data.skipped_counts(skipped)}); a spectrum needs at least two")
@@ -108,6 +117,8 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
                    help="the one seed: which images are drawn and the random unit vectors")
     p.add_argument("--out", default="runs/normals", help="folder for normals.json and spectrum.png")
     p.add_argument("--json", action="store_true", help="print the JSON object instead of the summary")
+    p.add_argument("--quiet", action="store_true",
+                   help="no progress bar on stderr (it is off anyway with --json when stderr is not a terminal)")
     p.add_argument("--cache-dir", default=None,
                    help="converted-weights cache (default: $ROBUSTNESS_CACHE or ~/.cache/robustness-geometry)")
     p.add_argument("--workers", type=int, default=None, help="image decoding threads (default: CPU count)")
@@ -124,21 +135,22 @@ def normals_command(args: argparse.Namespace) -> dict:
                                ("--top-k", args.top_k, 2), ("--max-iter", args.max_iter, 1)):
         if value < least:
             raise ArgumentError(f"{flag} must be at least {least}, got {value}")
+    check_seed(args.seed)
     try:
         name = resolve_model_name(args.model)
     except ValueError as err:
         raise ArgumentError(f"--model: {err}") from None
-    splits = build_splits(args.data, args.images, 0, args.seed)
-    key = jax.random.split(jax.random.key(args.seed), 3)[2]
-    result = measure(load_model(name, cache_dir=args.cache_dir), splits.train, key=key, batch=args.batch,
-                     top_k=args.top_k, max_iter=args.max_iter, workers=args.workers)
-    result = {**result, "data": splits.source, "seed": args.seed}
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    write_json(out / "normals.json", result)
-    fig = normals_figure(None, result["singular"], result["random_singular"],
-                         title=f"{name}: normals of {result['count']} images vs random unit vectors")
-    write_bytes(out / "spectrum.png", figure_png(fig, dpi=120))
+    with output_folder(args.out) as out:  # created and tested before any work
+        splits = build_splits(args.data, args.images, 0, args.seed)
+        key = jax.random.split(jax.random.key(args.seed), 3)[2]
+        result = measure(load_model(name, cache_dir=args.cache_dir), splits.train, key=key, batch=args.batch,
+                         top_k=args.top_k, max_iter=args.max_iter, workers=args.workers,
+                         progress=wanted(args.quiet, args.json))
+        result = {**result, "data": splits.source, "seed": args.seed}
+        write_json(out / "normals.json", result)
+        fig = normals_figure(None, result["singular"], result["random_singular"],
+                             title=f"{name}: normals of {result['count']} images vs random unit vectors")
+        write_bytes(out / "spectrum.png", figure_png(fig, dpi=120))
     return result | {"out": str(out)}
 
 
@@ -149,6 +161,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         result = normals_command(args)
     except (UsageError, data.DataError) as err:
         print(f"error: {err}", file=sys.stderr)
+        return 2
+    except OSError as err:
+        print(f"error: {' '.join(str(err).split())}", file=sys.stderr)
         return 2
     if args.json:
         import json

@@ -2,7 +2,11 @@
 
 Prints, per image, the five most probable ImageNet classes with their names and
 softmax probabilities; ``--json`` prints one JSON object per image (one a line)
-with ``top5`` as a list of ``[class_index, name, probability]``.
+with ``top5`` as a list of ``[class_index, name, probability]``. Files are read
+under the one image policy of :mod:`imagenet.images` (the same sizes and modes as
+``run``); a refused file stops the command with one line before the model loads.
+With more than one batch of images a progress bar runs on stderr (``--quiet``, or
+``--json`` with stderr not a terminal, turns it off).
 """
 
 from __future__ import annotations
@@ -37,13 +41,14 @@ def top_classes(logits_fn, x: jax.Array, k: int = 5) -> tuple[jax.Array, jax.Arr
     return top_i, top_p
 
 
-def predict_images(classifier, images: np.ndarray, k: int = 5) -> tuple[np.ndarray, np.ndarray]:
+def predict_images(classifier, images: np.ndarray, k: int = 5, *, bar=None) -> tuple[np.ndarray, np.ndarray]:
     """Top-k of preprocessed images, in batches of :data:`BATCH`.
 
     Args:
       classifier: an ``imagenet.Classifier``.
       images: f32[n, res, res, 3] in [0, 255].
       k: number of classes per image.
+      bar: a tqdm bar advanced once per batch, or None.
 
     Returns:
       (indices int[n, k], probabilities float[n, k]) as numpy arrays.
@@ -57,10 +62,13 @@ def predict_images(classifier, images: np.ndarray, k: int = 5) -> tuple[np.ndarr
         i, p = top_classes(classifier.logits_fn, padded[start : start + batch], k)
         indices.append(np.asarray(i))
         probs.append(np.asarray(p))
+        if bar is not None:
+            bar.update(1)
     return np.concatenate(indices)[:n], np.concatenate(probs)[:n]
 
 
-def predict_files(paths: list[str], model: str, *, cache_dir: str | None = None, k: int = 5) -> list[dict]:
+def predict_files(paths: list[str], model: str, *, cache_dir: str | None = None, k: int = 5,
+                  progress: bool = False) -> list[dict]:
     """Classify image files.
 
     Args:
@@ -68,22 +76,28 @@ def predict_files(paths: list[str], model: str, *, cache_dir: str | None = None,
       model: model name or alias.
       cache_dir: weight cache directory (default: the user cache).
       k: number of classes per image.
+      progress: show a bar on stderr when there is more than one batch.
 
     Returns:
       One dict per image: ``{"image": path, "model": name, "top5": [[index, name, prob], ...]}``.
 
     Raises:
-      ValueError / FileNotFoundError: unknown model, missing or unreadable image.
+      ValueError: unknown model; a missing, refused or unreadable image
+        (:class:`imagenet.images.ImageRefused`).
     """
     from imagenet.classes import class_names
     from imagenet.models import load_model
+    from imagenet.progress import bar
     from imagenet.specs import MODELS, resolve_model_name
     from imagenet.transform import load_image, preprocess
 
     name = resolve_model_name(model)
-    images = [load_image(path) for path in paths]  # fail on a bad file before loading the model
-    x = np.stack([preprocess(image, MODELS[name]) for image in images])
-    indices, probs = predict_images(load_model(name, cache_dir=cache_dir), x, k)
+    # each file decoded and cut to the model's input at once (one full-size image in memory at a time);
+    # a bad file fails the command before the model loads
+    x = np.stack([preprocess(load_image(path), MODELS[name]) for path in paths])
+    batches = -(-len(paths) // BATCH)
+    with bar(batches, f"predict {name}", unit="batch", show=progress and batches > 1) as shown:
+        indices, probs = predict_images(load_model(name, cache_dir=cache_dir), x, k, bar=shown)
     names = class_names()
     return [
         {"image": str(path), "model": name,
@@ -108,6 +122,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--model", default="efficientnet-lite0",
                         help="efficientnet-lite0|1|2 or lite0|1|2")
     parser.add_argument("--json", action="store_true", help="one JSON object per image, one a line")
+    parser.add_argument("--quiet", action="store_true",
+                        help="no progress bar on stderr (it is off anyway with --json when stderr is not a terminal)")
     parser.add_argument("--cache-dir", default=None, help="converted-weights cache (default: $ROBUSTNESS_CACHE "
                         "or ~/.cache/robustness-geometry)")
     return parser.parse_args(argv)
@@ -117,8 +133,11 @@ def main(argv: list[str] | None = None) -> int:
     """Parse arguments, classify, print; exit code 2 with a one-line error on bad input."""
     try:
         args = parse_args(sys.argv[1:] if argv is None else argv)
-        results = predict_files(args.images, args.model, cache_dir=args.cache_dir)
-    except (UsageError, ValueError, FileNotFoundError) as err:
+        from imagenet.progress import wanted
+
+        results = predict_files(args.images, args.model, cache_dir=args.cache_dir,
+                                progress=wanted(args.quiet, args.json))
+    except (UsageError, ValueError, OSError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     if args.json:

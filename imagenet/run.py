@@ -9,8 +9,10 @@ ascent (Shafahi et al. 2020); ``--resume`` continues the run checkpointed in
 bit, as a run that was never interrupted.
 
 Outputs in ``--out``: metrics.json, perturbation.npy (f32[res, res, 3], pixel
-scale), perturbation.png (scaled for visibility), checkpoint.npz. Bad input is
-reported as one line on stderr, exit code 2.
+scale), perturbation.png (scaled for visibility), checkpoint.npz. ``--out`` is
+created and tested for writing before any work, and a run that fails leaves no
+empty folder it created; a damaged checkpoint is reported and left as it is. Bad
+input is reported as one line on stderr, exit code 2.
 """
 
 from __future__ import annotations
@@ -24,7 +26,10 @@ import jax
 
 import attacks
 from imagenet import data, sharding
+from imagenet.checkpoint import check_out_folder
+from imagenet.images import REASON_TEXT
 from imagenet.loop import run_universal
+from imagenet.outputs import output_folder
 from imagenet.runconfig import PAPER_EPS, ArgumentError, RunConfig
 from imagenet.splits import build_splits
 from store import OneLineParser, UsageError
@@ -59,7 +64,8 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
                    help="converted-weights cache (default: $ROBUSTNESS_CACHE or ~/.cache/robustness-geometry)")
     p.add_argument("--distributed", action="store_true",
                    help="join a multi-host run via jax.distributed.initialize() (also IMAGENET_DISTRIBUTED=1)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--no-progress", "--quiet", dest="no_progress", action="store_true",
+                   help="no progress bar on stderr")
     return p.parse_args(list(argv))
 
 
@@ -87,12 +93,16 @@ def run_command(args: argparse.Namespace) -> dict:
         name = resolve_model_name(args.model)
     except ValueError as err:
         raise ArgumentError(f"--model: {err}") from None
-    splits = build_splits(args.data, args.images, args.val, config.seed)
+    if args.checkpoint_every < 1:
+        raise ArgumentError(f"--checkpoint-every must be at least 1, got {args.checkpoint_every}")
     out = args.out or os.path.join("runs", f"{name}-{config.method}-{'l2' if config.norm == '2' else 'linf'}")
-    classifier = load_model(name, cache_dir=args.cache_dir)
-    return run_universal(classifier, splits, config, out, resume=args.resume, class_names=class_names(),
-                         checkpoint_every=args.checkpoint_every, workers=args.workers,
-                         progress=not args.no_progress) | {"out": out}
+    with output_folder(out) as folder:  # created and tested first; removed again if the run fails while empty
+        check_out_folder(folder, args.resume)
+        splits = build_splits(args.data, args.images, args.val, config.seed)
+        classifier = load_model(name, cache_dir=args.cache_dir)
+        return run_universal(classifier, splits, config, out, resume=args.resume, class_names=class_names(),
+                             checkpoint_every=args.checkpoint_every, workers=args.workers,
+                             progress=not args.no_progress) | {"out": out}
 
 
 def summary(metrics: dict) -> str:
@@ -103,8 +113,19 @@ def summary(metrics: dict) -> str:
         f"fooling rate {metrics['fooling_rate']:.1%} on {metrics['images_used']} images, "
         f"held-out {'-' if held is None else f'{held:.1%}'} on {metrics['val_used']}",
         f"dominant labels: {top}",
+        skipped_line(metrics["skipped"]),
         f"wrote {metrics['out']}/metrics.json, perturbation.npy, perturbation.png",
     ])
+
+
+def skipped_line(skipped: dict[str, int]) -> str:
+    """How many files were skipped and why, e.g. ``skipped 3 files: 2 not an image, 1 too small (...)``."""
+    total = sum(skipped.values())
+    if not total:
+        return "skipped no file: every image was readable"
+    reasons = ", ".join(f"{n} {REASON_TEXT.get(reason, reason)}"
+                        for reason, n in sorted(skipped.items(), key=lambda kv: -kv[1]))
+    return f"skipped {total} file{'s' if total > 1 else ''}: {reasons}"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -113,6 +134,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         metrics = run_command(parse_args(sys.argv[1:] if argv is None else argv))
     except (UsageError, data.DataError) as err:
         print(f"error: {err}", file=sys.stderr)
+        return 2
+    except OSError as err:  # a disk that fills up or goes away mid-run
+        print(f"error: {' '.join(str(err).split())}; free the space or fix --out, then add --resume",
+              file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted; continue from the last checkpoint with the same options and --resume", file=sys.stderr)

@@ -25,10 +25,18 @@ from store import UsageError
 METHODS = ("deepfool", "sgd")
 LOSSES = ("margin", "ce")
 PAPER_EPS = {"inf": 10.0, "2": 2000.0}  # the paper's budgets in pixel scale [0, 255]
+SEED_MAX = 2**31 - 1  # the categories command line's and the app's range too
 
 
 class ArgumentError(UsageError, ValueError):
     """A bad command-line value (reported as one line, exit code 2)."""
+
+
+def check_seed(seed) -> int:
+    """``--seed`` as an int from 0 to :data:`SEED_MAX`, else ArgumentError (a huge one would overflow the key)."""
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= SEED_MAX:
+        raise ArgumentError(f"--seed must be a whole number from 0 to {SEED_MAX}, got {seed}")
+    return seed
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,6 +77,7 @@ class RunConfig:
             raise ArgumentError(f"--norm: {err}") from None
         if not (isinstance(self.eps, (int, float)) and math.isfinite(self.eps) and self.eps > 0):
             raise ArgumentError(f"--eps must be a positive number of pixel units (0-255 scale), got {self.eps}")
+        check_seed(self.seed)
         if self.method not in METHODS:
             raise ArgumentError(f"--method must be one of {', '.join(METHODS)}, got {self.method!r}")
         for flag, value, least in (("--batch", self.batch, 1), ("--passes", self.passes, 1),

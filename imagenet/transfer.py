@@ -28,8 +28,9 @@ import jax.numpy as jnp
 import numpy as np
 
 import attacks
-from imagenet import artifacts, data, sharding, steps
-from imagenet.runconfig import ArgumentError
+from imagenet import artifacts, data, progress, sharding, steps
+from imagenet.outputs import output_file
+from imagenet.runconfig import ArgumentError, check_seed
 from imagenet.splits import build_splits
 from store import OneLineParser, UsageError, write_json
 
@@ -55,13 +56,19 @@ def read_source(path: str | os.PathLike) -> tuple[np.ndarray, dict | None, Path]
     except ValueError as err:
         raise ArgumentError(f"--perturbation: {err}") from None
     metrics_file = folder / "metrics.json"
-    metrics = json.loads(metrics_file.read_text()) if metrics_file.is_file() else None
+    try:
+        metrics = json.loads(metrics_file.read_text(encoding="utf-8")) if metrics_file.is_file() else None
+    except (OSError, ValueError) as err:
+        raise ArgumentError(f"--perturbation: {metrics_file} is not a readable metrics.json ({err}); "
+                            "restore it or pass the perturbation.npy file alone") from None
+    if metrics is not None and not isinstance(metrics, dict):
+        raise ArgumentError(f"--perturbation: {metrics_file} does not hold a run's metrics")
     return v, metrics, folder
 
 
 def measure_transfer(v: np.ndarray, classifiers, items: Sequence[data.Item], *, norm: str, key: jax.Array,
                      batch: int = 8, dp: sharding.DataParallel | None = None, class_names=None,
-                     preprocess=data.default_preprocess, workers: int | None = None) -> list[dict]:
+                     preprocess=data.default_preprocess, workers: int | None = None, bar=None) -> list[dict]:
     """Fooling rate of ``v`` (and of a random perturbation of its norm) on each classifier.
 
     Args:
@@ -70,6 +77,7 @@ def measure_transfer(v: np.ndarray, classifiers, items: Sequence[data.Item], *, 
       items: the images.
       norm: the norm the random baseline is drawn in ("2" or "inf").
       key: jax.random key of the random baseline (one draw per model).
+      bar: a tqdm bar advanced once per model (its description names the model), or None.
 
     Returns:
       one dict per classifier: model, resolution, images_used, fooling_rate,
@@ -80,6 +88,8 @@ def measure_transfer(v: np.ndarray, classifiers, items: Sequence[data.Item], *, 
     dp = dp or sharding.make_data_parallel()
     rows = []
     for i, clf in enumerate(classifiers):
+        if bar is not None:
+            bar.set_description_str(f"transfer: {clf.name}")
         u = resize_perturbation(v, clf.resolution)
         radius = float(attacks.lp_norm(jnp.asarray(u)[None], norm)[0])
         noise = np.asarray(attacks.sample_sphere(jax.random.fold_in(key, i), (1, *u.shape), norm, radius)[0])
@@ -97,13 +107,22 @@ def measure_transfer(v: np.ndarray, classifiers, items: Sequence[data.Item], *, 
             "dominant_labels": steps.dominant_labels(counts["hist"], class_names),
             "skipped": data.skipped_counts(counts["skipped"]),
         })
+        if bar is not None:
+            bar.update(1)
     return rows
 
 
 def evaluation_items(metrics: dict | None, data_dir: str | None, images: int | None, seed: int):
     """The images to measure on and a description of them (see the module docstring)."""
     if data_dir is None and images is None and metrics is not None and metrics.get("val"):
-        splits = build_splits(metrics.get("data_dir"), metrics["images"], metrics["val"], metrics["seed"])
+        try:
+            splits = build_splits(metrics.get("data_dir"), int(metrics["images"]), int(metrics["val"]),
+                                  int(metrics["seed"]))
+        except (KeyError, TypeError, ValueError, OverflowError) as err:
+            if isinstance(err, data.DataError):
+                raise
+            raise ArgumentError(f"--perturbation: the run's metrics.json lacks a valid {err}; "
+                                "pass --data and --images instead") from None
         return splits.val, f"the {len(splits.val)} held-out images of the source run ({splits.source})"
     n = 16 if images is None else images
     splits = build_splits(data_dir, n, 0, seed)
@@ -139,6 +158,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
                    help="converted-weights cache (default: $ROBUSTNESS_CACHE or ~/.cache/robustness-geometry)")
     p.add_argument("--workers", type=int, default=None, help="image decoding threads (default: CPU count)")
     p.add_argument("--distributed", action="store_true", help="join a multi-host run (jax.distributed)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar (one step per model) on stderr")
     return p.parse_args(list(argv))
 
 
@@ -151,6 +171,7 @@ def transfer_command(args: argparse.Namespace) -> dict:
 
     if args.batch < 1 or (args.images is not None and args.images < 1):
         raise ArgumentError("--batch and --images must be at least 1")
+    check_seed(args.seed)
     try:
         names = [resolve_model_name(m) for m in args.models.split(",") if m.strip()]
     except ValueError as err:
@@ -163,18 +184,22 @@ def transfer_command(args: argparse.Namespace) -> dict:
         norm = attacks.parse_norm(norm_arg)
     except ValueError as err:
         raise ArgumentError(f"--norm: {err}") from None
-    items, described = evaluation_items(metrics, args.data, args.images, args.seed)
-    key = jax.random.split(jax.random.key(args.seed), 3)[2]
-    rows = measure_transfer(v, (load_model(n, cache_dir=args.cache_dir) for n in names), items, norm=norm,
-                            key=key, batch=args.batch, class_names=class_names(), workers=args.workers)
-    result = {
-        "perturbation": str(Path(args.perturbation)), "source_model": (metrics or {}).get("model"),
-        "norm": norm, "norm_name": "l2" if norm == "2" else "linf", "eps": (metrics or {}).get("eps"),
-        "images": described, "seed": args.seed, "results": rows,
-    }
     out = Path(args.out) if args.out else folder / "transfer.json"
-    if jax.process_index() == 0:
-        write_json(out, result)
+    with output_file(out):  # its folder created and tested before any work
+        items, described = evaluation_items(metrics, args.data, args.images, args.seed)
+        key = jax.random.split(jax.random.key(args.seed), 3)[2]
+        show = not args.quiet and jax.process_index() == 0
+        with progress.bar(len(names), "transfer", unit="model", show=show) as bar:
+            rows = measure_transfer(v, (load_model(n, cache_dir=args.cache_dir) for n in names), items,
+                                    norm=norm, key=key, batch=args.batch, class_names=class_names(),
+                                    workers=args.workers, bar=bar)
+        result = {
+            "perturbation": str(Path(args.perturbation)), "source_model": (metrics or {}).get("model"),
+            "norm": norm, "norm_name": "l2" if norm == "2" else "linf", "eps": (metrics or {}).get("eps"),
+            "images": described, "seed": args.seed, "results": rows,
+        }
+        if jax.process_index() == 0:
+            write_json(out, result)
     return result | {"out": str(out)}
 
 
@@ -184,6 +209,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         result = transfer_command(parse_args(sys.argv[1:] if argv is None else argv))
     except (UsageError, data.DataError) as err:
         print(f"error: {err}", file=sys.stderr)
+        return 2
+    except OSError as err:
+        print(f"error: {' '.join(str(err).split())}", file=sys.stderr)
         return 2
     if jax.process_index() == 0:
         print(format_table(result))

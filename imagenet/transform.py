@@ -11,7 +11,9 @@ from __future__ import annotations
 import os
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
+
+from imagenet.images import read_image
 
 CROP_PADDING = 32
 
@@ -67,16 +69,10 @@ def preprocess_batch(images, resolution: int) -> np.ndarray:
 
 
 def load_image(path: str | os.PathLike) -> np.ndarray:
-    """Read an image file as uint8 RGB [h, w, 3].
+    """Read an image file as uint8 RGB [h, w, 3] under the one image policy (:mod:`imagenet.images`).
 
     Raises:
-      FileNotFoundError: the file does not exist.
-      ValueError: the file is not an image PIL can read.
+      imagenet.images.ImageRefused (a ValueError): missing, a folder, not an image,
+        truncated, too small, too large; the message is one line naming the file.
     """
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"image not found: {path}")
-    try:
-        with Image.open(path) as im:
-            return np.asarray(im.convert("RGB"))
-    except (UnidentifiedImageError, OSError) as err:
-        raise ValueError(f"cannot read image {path}: {err}") from None
+    return read_image(path)

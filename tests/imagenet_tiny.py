@@ -82,3 +82,28 @@ def write_bad_files(folder: Path) -> dict[str, str]:
     (folder / "cut.jpg").write_bytes(data[: len(data) // 2])
     Image.fromarray(smooth_image(rng, 8, 12)).save(folder / "thumb.png")
     return {"notes.jpg": "not_an_image", "cut.jpg": "truncated", "thumb.png": "too_small"}
+
+
+def write_big_png(path: Path, width: int, height: int) -> Path:
+    """A valid all-black 8-bit grayscale PNG of any size, written row block by row block.
+
+    Never holds the image in memory, so a test can make a 12000x12000 or a
+    20000x20000 file (a decompression bomb of a few hundred KB).
+    """
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    row = b"\0" * (width + 1)  # filter byte 0, then the row's pixels
+    block = max(1, 4_000_000 // len(row))
+    packer = zlib.compressobj(1)
+    with open(path, "wb") as f:
+        f.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)))
+        for top in range(0, height, block):
+            data = packer.compress(row * min(block, height - top))
+            if data:
+                f.write(chunk(b"IDAT", data))
+        f.write(chunk(b"IDAT", packer.flush()) + chunk(b"IEND", b""))
+    return path

@@ -38,8 +38,20 @@ def test_folder_errors(tmp_path):
     (tmp_path / "empty" / "notes.txt").write_text("x")
     with pytest.raises(data.DataError, match="no image files"):
         data.folder_items(tmp_path / "empty")
+    few = write_folder(tmp_path / "few", 5)
     with pytest.raises(data.DataError, match="need more than --val 5"):
-        data.split_items([data.Item("a.png", -1)] * 5, 10, 5, jax.random.key(0))
+        data.split_items(data.folder_items(few), 10, 5, jax.random.key(0))
+
+
+def test_a_folder_of_text_files_named_jpg_is_told_it_holds_no_image(tmp_path):
+    """Not an image comes first, before any count of files against --val."""
+    (tmp_path / "texts").mkdir()
+    for name in ("a.jpg", "b.jpg"):
+        (tmp_path / "texts" / name).write_text("just some notes\n")
+    with pytest.raises(data.DataError) as e:
+        data.split_items(data.folder_items(tmp_path / "texts"), 16, 2, jax.random.key(0))
+    message = str(e.value)
+    assert "a.jpg: not an image" in message and "--val" not in message and "\n" not in message
 
 
 def test_split_is_disjoint_seeded_and_sized(folder):
@@ -77,7 +89,8 @@ def test_odd_modes_become_rgb(tmp_path):
     assert np.all(np.abs(out["cmyk"].astype(int) - 255) <= 2)
     assert np.all(out["la"][:, :20] == 80) and np.all(out["la"][:, 20:] == 255)
     assert np.all(out["p"][:20] == (200, 100, 50)) and np.all(out["p"][20:] == 255)
-    assert out["i16"].min() == 0 and out["i16"].max() == 255  # stretched to 8 bits
+    # 16 bits scaled by 255/65535, not clipped (nor stretched to the image's own range)
+    np.testing.assert_array_equal(out["i16"][:, :, 0], np.round(deep / 257.0).astype(np.uint8))
     assert np.all(out["bw"] == 255)
 
 

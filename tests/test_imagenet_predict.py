@@ -75,7 +75,8 @@ def test_cli_json_one_object_per_image(image_files, weight_cache):
 @pytest.mark.parametrize("args,message", [
     (("predict", "--model", "resnet50", "X"), "unknown model 'resnet50'"),
     (("predict", "no/such/image.png"), "image not found: no/such/image.png"),
-    (("predict", "pytest.ini"), "cannot read image pytest.ini"),
+    (("predict", "pytest.ini"), "pytest.ini: not an image"),
+    (("predict", "tests"), "tests is a folder, not an image file"),
     (("nosuchcommand",), "unknown command 'nosuchcommand'"),
 ])
 def test_cli_bad_input_is_one_line_exit_2(args, message, tmp_path):

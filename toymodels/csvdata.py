@@ -111,7 +111,7 @@ def _parse_rows(rows, max_rows: int):
     else:
         missing = [c for c in ("x", "y", "label") if c not in header]
         raise DataError(f"CSV header is missing column(s) {', '.join(missing)}: "
-                        f"expected x,y,label (got {','.join(header)[:200]})")
+                        f"expected x,y,label (got {','.join(header)[:200]!r})")
     pts, names = [], []
     for i, row in enumerate(itertools.chain(pending, rows)):
         line = first + i
@@ -128,7 +128,7 @@ def _parse_rows(rows, max_rows: int):
             except ValueError:
                 raise DataError(f"row {line}: {'xy'[k]} is not a number: {cell[:40]!r}") from None
             if not np.isfinite(v):
-                raise DataError(f"row {line}: {'xy'[k]} is {cell!r}; only finite numbers are allowed")
+                raise DataError(f"row {line}: {'xy'[k]} is {cell[:40]!r}; only finite numbers are allowed")
             xy.append(v)
         label = row[cols[2]].strip()
         if not label:
