@@ -31,8 +31,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--render", metavar="JSON",
                    help="measure nothing: render the table of a saved --json output")
     p.add_argument("--skip", metavar="STAGE", action="append", default=[],
-                   help="leave out a stage: presets, imagenet or app (repeatable)")
-    p.add_argument("--seed", type=int, default=0, help="the shared task's seed (default 0)")
+                   help="leave out a stage: presets, imagenet, app or certified (repeatable)")
+    p.add_argument("--seed", type=int, default=0, help="the shared task's seed")
     return p.parse_args(argv)
 
 
