@@ -22,13 +22,13 @@ import streamlit as st
 
 from categories import (certify_sweep, crossings_measure, dominant_measure, family_of,
                         measure_normals, retrain_measure, transfer_on, transfer_summary)
-from drawing import (SupportMap, boundary_lines, draw_legend, figure_png, labels_of,
+from drawing import (SupportMap, boundary_lines, labels_of,
                      probe as probe_point, probe_spec as probe_chart_spec, probe_window,
                      random_deltas as deltas_on_sphere, region_image, support_map)
 from store import cache_dir
 from toymodels import Model, load_csv, load_or_train
 from app_pages.estimates import estimate_curves as attack_curves, estimates_at
-from app_pages.reading import Reading, read_at, sample_of_d, scan
+from app_pages.reading import Reading, flips_of, read_at, sample_of_d, scan
 
 MODEL_SLOTS = 12
 CERTIFY_SWEEP = (0.25, 0.5, 0.75, 1.0, 1.5, 2.0)  # the certificates' eps, as multiples of eps
@@ -115,13 +115,6 @@ def boundaries(model_key: str, _regions, bounds) -> list:
     return boundary_lines(_regions, bounds)
 
 
-@st.cache_resource(max_entries=64, show_spinner=False)
-def legend_png(num_classes: int, overlays: tuple, probe: bool) -> bytes:
-    return figure_png(draw_legend(num_classes, minimal="arrows" in overlays,
-                                  universal="universal" in overlays, random="random" in overlays,
-                                  probe=probe), dpi=100)
-
-
 @st.cache_resource(max_entries=32, show_spinner=False)
 def probe_spec(model_key: str, _regions, bounds, num_classes: int, _points) -> dict:
     return probe_chart_spec(_regions, bounds, num_classes, _points)
@@ -149,11 +142,22 @@ def random_deltas(model_key: str, norm: str, eps: float, _key, n: int) -> np.nda
     return deltas_on_sphere(_key, n, norm, eps)
 
 
-@st.cache_resource(max_entries=256, show_spinner="Probing the point...")
+@st.cache_resource(max_entries=256, show_spinner=False)
 def probe(model_key: str, norm: str, eps: float, point: tuple, _logits_fn, _udelta, _key):
-    """``(probe, (window regions, window bounds))`` of one point of the plane."""
-    probed = probe_point(_logits_fn, point, norm, eps, _udelta, _key)
-    return probed, probe_window(_logits_fn, probed, eps)
+    """The :class:`drawing.Probe` of one point of the plane (a click on the plane)."""
+    return probe_point(_logits_fn, point, norm, eps, _udelta, _key)
+
+
+@st.cache_resource(max_entries=64, show_spinner=False)
+def probe_magnified(model_key: str, norm: str, eps: float, point: tuple, _logits_fn, _probed):
+    """``(window regions, window bounds)`` around a probed point (the probe tab)."""
+    return probe_window(_logits_fn, _probed, eps)
+
+
+@st.cache_resource(max_entries=512, show_spinner=False)
+def flips(model_key: str, delta: tuple, _logits_fn, _x, _pred, _correct):
+    """``(flipped bool[n], share)``: the points of D that one delta flips."""
+    return flips_of(_logits_fn, _x, _pred, _correct, delta)
 
 
 # --- attacks ---------------------------------------------------------------------------------

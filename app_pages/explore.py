@@ -15,13 +15,14 @@ import streamlit as st
 
 from categories import FORMULAS, KEYS, NAMES, Rung, ladder, verdict_changes
 from drawing import (PROBE_REACH, SupportMap, curves_spec, draw_curves, draw_plane, figure_png,
-                     h_mask, overlay_layers, subset)
+                     h_mask, legend_entries, legend_html, overlay_layers, subset)
 from toymodels import model_bytes
 from app_pages import cached
 from app_pages.downloads import perturbations_npz
 from app_pages.estimates import attack_rows
+from app_pages.play import PLANE_CLICK, clickable, show_pad, take_clicks, yours_of
 from app_pages.reading import curves_of
-from app_pages.texts import EXPLANATIONS, HOW_TO_READ, MEASURES, norm_name
+from app_pages.texts import EXPLANATIONS, HOW_TO_READ, MEASURES, PAGE_CSS, norm_name
 from app_pages.urlstate import EPS_MAX, OVERLAYS
 from app_pages.view import View, current_view
 
@@ -36,7 +37,8 @@ class Plane(NamedTuple):
     regions: np.ndarray
     support: SupportMap
     layers: dict        # the overlays' arrays, keyword arguments of draw_plane
-    probed: tuple | None  # (Probe, (window regions, window bounds)) of the probed point
+    probed: object | None  # the drawing.Probe of the probed point
+    yours: tuple | None   # (your delta, flipped bool[n], share) from the delta pad
 
 
 class Curves(NamedTuple):
@@ -50,17 +52,26 @@ class Curves(NamedTuple):
 
 def page() -> None:
     """The explore page (the app's default)."""
+    take_clicks()           # a click on the plane or the pad, before the view is read
     view = current_view()
     if view is None:
         st.stop()
+    st.html(PAGE_CSS)
     rungs, verdict = ladder(view.reading.fractions, view.state.tau)
     show_title(view, verdict)
     show_ladder(view, rungs, verdict)
-    left, right = st.columns([1, 1], gap="medium")
+    yours = yours_of(view)
+    # the pills over both columns: in the plane's column the fourth was cut off
+    st.pills("overlays", list(OVERLAYS), key="overlays", selection_mode="multi",
+             format_func=OVERLAYS.get, persist_state="session",
+             help="D is dark, H (D's eps-neighbourhood) lighter, in D's true class colours")
+    left, right = st.columns([3, 2], gap="medium")
     with left:
-        plane = show_plane(view)
+        plane = show_plane(view, yours)
     with right:
-        curves = show_curves(view, verdict)
+        show_pad(view, yours)
+    left, right = st.columns([3, 2], gap="medium")
+    curves = show_curves(view, verdict, left, right)
     show_categories(view, rungs)
     read_tab, probe_tab, attack_tab, download_tab = st.tabs(TABS, key="section",
                                                            on_change="rerun")
@@ -94,7 +105,7 @@ def show_ladder(view: View, rungs: list[Rung], verdict) -> None:
     st.markdown(f"**The verdict ladder** at eps = {state.eps:g} ({norm_name(state.norm)}), "
                 f"tau = {state.tau:g}: the verdict is the highest category whose fraction "
                 "reaches tau.")
-    columns = st.columns(5)
+    columns = st.columns(5, gap="small")
     for column, rung in zip(columns, reversed(rungs)):
         column.metric(f"{rung.category} · {rung.fraction}(eps)", f"{rung.value:.3f}",
                       "≥ tau: holds" if rung.holds else "< tau", delta_arrow="off",
@@ -105,25 +116,24 @@ def show_ladder(view: View, rungs: list[Rung], verdict) -> None:
                            "≥ tau, else 1 if robust ≥ tau, else 1-2")
 
 
-def plane_png(view: View, plane: Plane, *, dpi: int, fast: bool = False, **style) -> bytes:
+def plane_png(view: View, plane: Plane, *, dpi: int | None, fast: bool = False, **style) -> bytes:
     """The plane of the view as PNG bytes: regions, boundaries, D and H, the points, the
-    overlays and the probed point; ``style``: draw_plane's ``legend``/``title``."""
+    overlays, the probed point and your delta; ``style``: draw_plane's ``legend``/``title``
+    (``dpi=None``: the Figure itself)."""
     state, task = view.state, view.task
     figure = draw_plane(
         plane.regions, task.bounds, num_classes=task.num_classes, support=plane.support.label,
         h=h_mask(plane.support, state.norm, state.eps), near=plane.support.near, x=view.x,
         y=view.y, pred=view.pred, eps=state.eps, norm=state.norm,
         boundaries=cached.boundaries(view.model_key, plane.regions, task.bounds),
-        probe=plane.probed[0]._asdict() if plane.probed else None, **style, **plane.layers)
-    return figure_png(figure, dpi=dpi, fast=fast)
+        probe=plane.probed._asdict() if plane.probed else None,
+        yours=plane.yours[:2] if plane.yours else None, **style, **plane.layers)
+    return figure if dpi is None else figure_png(figure, dpi=dpi, fast=fast)
 
 
-def show_plane(view: View) -> Plane:
-    """The overlay pills, the plane and its legend."""
+def show_plane(view: View, yours) -> Plane:
+    """The overlay pills, the plane (click it to probe a point) and its legend."""
     state, task = view.state, view.task
-    st.pills("overlays", list(OVERLAYS), key="overlays", selection_mode="multi",
-             format_func=OVERLAYS.get, persist_state="session",
-             help="D is dark, H (D's eps-neighbourhood) lighter, in D's true class colours")
     overlays = tuple(o for o in OVERLAYS if o in (st.session_state.get("overlays") or ()))
     layers = overlay_layers(view.model.logits_fn, view.x, view.pred, view.profile,
                             view.reading, overlays, norm=state.norm, eps=state.eps, key=view.key)
@@ -132,24 +142,27 @@ def show_plane(view: View) -> Plane:
         probed = cached.probe(view.model_key, state.norm, state.eps, state.probe,
                               view.model.logits_fn, view.reading.universal_delta, view.key)
     plane = Plane(cached.regions(view.model_key, view.model.logits_fn, task.bounds),
-                  cached.support(view.task_key, task), layers, probed)
-    st.image(plane_png(view, plane, dpi=90, fast=True, legend=False),
-             caption=f"The plane at eps = {state.eps:g} ({norm_name(state.norm)}): regions of "
-                     "f tinted by class, decision boundaries black, D dark and H lighter in D's "
-                     "true class colours.", width="stretch")
-    st.image(cached.legend_png(task.num_classes, overlays, probed is not None), width="stretch")
+                  cached.support(view.task_key, task), layers, probed, yours)
+    clickable(plane_png(view, plane, dpi=None, legend=False), PLANE_CLICK, task.bounds)
+    st.caption(f"The plane at eps = {state.eps:g} ({norm_name(state.norm)}): regions of f "
+               "tinted by class, decision boundaries black, D dark and H lighter in D's true "
+               "class colours. Click any point to probe it: its ball B_eps, its minimal "
+               "perturbation and rho (details in the tab \"Probe a point\").")
+    st.html(legend_html(legend_entries(
+        task.num_classes, minimal="arrows" in overlays, universal="universal" in overlays,
+        random="random" in overlays, probe=probed is not None, yours=yours is not None)))
     return plane
 
 
-def show_curves(view: View, verdict) -> Curves:
-    """The four fractions over eps (exact, and the attacks' dashed on request), and where
-    the verdict changes."""
+def show_curves(view: View, verdict, left, right) -> Curves:
+    """The four fractions over eps (exact, and the attacks' dashed on request) in ``left``,
+    and where the verdict changes in ``right``."""
     state = view.state
     curves = curves_of(view.profile)
     radii = np.asarray(view.profile.radii)
     changes = verdict_changes(radii, curves, state.tau)
     dashed = None
-    if st.toggle("attack estimates over eps (dashed)", key="dashed",
+    if left.toggle("attack estimates over eps (dashed)", key="dashed",
                  help="FGSM, PGD, DeepFool and the universal algorithms at 8 values of eps "
                       "(slow the first time, then cached)"):
         eps_values = tuple(float(e) for e in
@@ -157,15 +170,17 @@ def show_curves(view: View, verdict) -> Curves:
         dashed = (np.array(eps_values),
                   cached.estimate_curves(view.model_key, state.norm, eps_values,
                                          view.model.logits_fn, view.x, view.y, view.key))
-    st.vega_lite_chart(curves_spec(radii, curves, tau=state.tau, eps=state.eps, norm=state.norm,
-                                   estimates=dashed, changes=changes), width="stretch")
-    st.caption("The four fractions over eps (exact; dashed: attack estimates), the tau line, "
+    left.vega_lite_chart(curves_spec(radii, curves, tau=state.tau, eps=state.eps,
+                                     norm=state.norm, estimates=dashed, changes=changes),
+                         width="stretch")
+    right.caption("The four fractions of D (y) over eps (exact; dashed: attack estimates), "
+                  "the tau line, "
                "and where the verdict changes (dotted).")
     if changes:
-        st.markdown("The verdict changes at " + "; ".join(
+        right.markdown("The verdict changes at " + "; ".join(
             f"eps ≈ {e:.3f} ({a} → {b})" for e, a, b in changes) + f" (tau = {state.tau:g}).")
     else:
-        st.markdown(f"The verdict is {verdict} over the whole range (tau = {state.tau:g}).")
+        right.markdown(f"The verdict is {verdict} over the whole range (tau = {state.tau:g}).")
     return Curves(radii, curves, changes, dashed)
 
 
@@ -212,12 +227,13 @@ def show_probe(view: View, plane: Plane) -> None:
         if plane.probed is None:
             st.info("No point probed yet: click the chart or type x and y.")
         else:
-            show_probed_point(view, *plane.probed)
+            show_probed_point(view, plane.probed)
 
 
-def show_probed_point(view: View, probed, window) -> None:
+def show_probed_point(view: View, probed) -> None:
     state = view.state
-    window_regions, window_bounds = window
+    window_regions, window_bounds = cached.probe_magnified(
+        view.model_key, state.norm, state.eps, state.probe, view.model.logits_fn, probed)
     st.image(figure_png(draw_plane(
         window_regions, window_bounds, num_classes=view.task.num_classes,
         probe=probed._asdict(), eps=state.eps, norm=state.norm, legend=False, size=4.0,
@@ -282,4 +298,5 @@ def show_downloads(view: View, plane: Plane, curves: Curves, verdict) -> None:
     model_column.download_button("model parameters (.npz)", model_bytes(
         view.model, task_name=task.name, num_classes=task.num_classes),
         file_name=f"{task.name}-model.npz", mime="application/octet-stream")
-    st.caption("All files are .npz (numpy, no pickle): np.load(path) reads them.")
+    st.caption("The plane and the curves are PNG images; the perturbations and the model "
+               "parameters are .npz files (numpy, no pickle): np.load(path) reads them.")

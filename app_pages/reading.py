@@ -17,6 +17,7 @@ import numpy as np
 
 from attacks import parse_norm
 from categories import KEYS, Fractions, Profile, exact_at, scan_profile
+from drawing import labels_of
 from store import content_digest, save_npz
 from toymodels import TrainConfig, model_path, sample_of_d as setting_sample
 from app_pages.urlstate import EPS_MAX
@@ -88,6 +89,20 @@ def read_at(logits_fn, x, profile: Profile, norm, eps: float) -> Reading:
     return Reading(float(eps), values, np.asarray(fractions.universal_delta, np.float32),
                    np.asarray(fractions.universal_fooled, bool),
                    float(fractions.clean_accuracy))
+
+
+def flips_of(logits_fn, x, pred, correct, delta) -> tuple[np.ndarray, float]:
+    """The points of D that one delta flips: ``(flipped bool[n], share)``.
+
+    ``flipped`` is ``f(I + delta) != f(I)`` on the correctly classified points (False
+    elsewhere); ``share`` counts it among them, as :func:`categories.exact_at` counts
+    ``universal``, so your delta's share and the best delta's compare.
+    """
+    x = np.asarray(x, np.float32)
+    moved = labels_of(logits_fn, x + np.asarray(delta, np.float32)[None])
+    correct = np.asarray(correct, bool)
+    flipped = (moved != np.asarray(pred)) & correct
+    return flipped, float(flipped.sum() / max(int(correct.sum()), 1))
 
 
 def curves_of(profile: Profile) -> dict[str, np.ndarray]:

@@ -45,11 +45,13 @@ def state_now() -> ViewState:
     defaults for those not drawn yet)."""
     session = st.session_state
     values = {name: session[name] for name in FIELDS
-              if name in session and name not in ("overlays", "probe")}
+              if name in session and name not in ("overlays", "probe", "delta")}
     overlays = tuple(o for o in OVERLAYS if o in (session.get("overlays") or ()))
     px, py = session.get("probe_x"), session.get("probe_y")
     probe = (float(px), float(py)) if px is not None and py is not None else None
-    return dataclasses.replace(DEFAULT, **values, overlays=overlays, probe=probe)
+    delta = session.get("delta")
+    delta = (float(delta[0]), float(delta[1])) if delta is not None else None
+    return dataclasses.replace(DEFAULT, **values, overlays=overlays, probe=probe, delta=delta)
 
 
 def write_url(state: ViewState) -> None:

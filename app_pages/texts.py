@@ -34,8 +34,13 @@ HOW_TO_READ = """
 - The **verdict ladder** reads the four fractions from category 4 down: 4 if random ≥ tau,
   else 3 if universal ≥ tau, else 2 if pointwise ≥ tau, else 1 if robust ≥ tau, else
   "1-2". Move eps and tau in the sidebar; the model is not retrained.
-- **Probe a point**: click the plane to see a point's ball, its minimal perturbation and
-  how many boundaries the straight path crosses. **Attacks vs exact**: how far FGSM, PGD,
+- **Probe a point** (*for all I, exists delta*): click anywhere on the plane to mark that
+  point with its ball B_eps, its minimal perturbation and rho; the tab "Probe a point"
+  adds how many boundaries the straight paths cross.
+- **Play the delta pad** (*exists delta, for all I*): click the ball beside the plane to
+  choose one delta for all of D; the plane moves every point by it, rings the ones it
+  flips, and the score compares it with the best delta.
+- **Attacks vs exact**: how far FGSM, PGD,
   DeepFool and the universal algorithms fall short of the exact values.
 """
 
@@ -51,3 +56,19 @@ MEASURES = {
 def norm_name(norm: str) -> str:
     """How the pages write a norm: ``"l2"`` or ``"l∞"``."""
     return "l2" if norm == "2" else "l∞"
+
+
+# Page-wide style of the explore page: metric values, verdict names and formulas shrink
+# with the window instead of being cut ("0....", "universal perturbati...").
+PAGE_CSS = """<style>
+[data-testid="stMetricValue"] > div { font-size: clamp(1.1rem, 2.3vw, 2.25rem); }
+[data-testid="stMetricLabel"] p { font-size: clamp(0.65rem, 1.05vw, 0.875rem); }
+[data-testid="stMetricDelta"] { font-size: clamp(0.65rem, 1.05vw, 0.875rem); }
+[data-testid="stMetricValue"] *, [data-testid="stMetricDelta"] *,
+[data-testid="stMetricLabel"] * { white-space: normal !important; overflow: visible !important;
+  text-overflow: clip !important; word-break: normal !important;
+  overflow-wrap: normal !important; }
+[data-testid="stMetricDelta"] * { overflow-wrap: anywhere !important; }
+.st-key-pad_click iframe { max-width: 360px; }
+.katex-display > .katex { font-size: clamp(0.6em, calc((100vw - 400px) * 0.0175), 1.21em); }
+</style>"""

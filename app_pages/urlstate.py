@@ -49,6 +49,7 @@ class ViewState:
     tau: float = 0.8
     overlays: tuple[str, ...] = ("arrows",)
     probe: tuple[float, float] | None = None
+    delta: tuple[float, float] | None = None   # *your delta* on the delta pad
 
     def config(self) -> TrainConfig:
         """The model's training configuration (learning rate and batch of the presets)."""
@@ -118,6 +119,16 @@ def _probe(text):
     return point
 
 
+def _delta(text):
+    parts = text.split(",")
+    if len(parts) != 2:
+        raise ValueError("a delta is two numbers dx,dy")
+    delta = tuple(round(float(part), 4) for part in parts)
+    if not all(np.isfinite(c) and abs(c) <= EPS_MAX for c in delta):
+        raise ValueError(f"a delta must lie in [-{EPS_MAX}, {EPS_MAX}]^2")
+    return delta
+
+
 def _dataset(text):
     if text == UPLOAD:
         raise ValueError("an uploaded CSV cannot travel in a link: upload it again")
@@ -128,6 +139,7 @@ _PARSERS = {
     "dataset": _dataset, "width": _int_in(WIDTHS), "depth": _int_in(DEPTHS),
     "activation": _choice(tuple(ACTIVATIONS)), "steps": _int_in(STEPS), "seed": _seed,
     "norm": parse_norm, "eps": _eps, "tau": _tau, "overlays": _overlays, "probe": _probe,
+    "delta": _delta,
 }
 
 
@@ -168,6 +180,7 @@ def state_to_query(state: ViewState) -> dict[str, str]:
     query = {name: _as_text(getattr(state, name)) for name in FIELDS}
     if state.dataset == UPLOAD:
         del query["dataset"]
-    if state.probe is None:
-        del query["probe"]
+    for name in ("probe", "delta"):
+        if getattr(state, name) is None:
+            del query[name]
     return query

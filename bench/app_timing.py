@@ -43,6 +43,9 @@ GOALS = {"cold_start_s": 15.0, "eps_change_s": 0.5}
 SCRIPT_STATE = '[data-testid="stApp"]'
 ERRORS = '[data-testid="stException"], [data-testid="stAlertContentError"]'
 PLANE_CAPTION = "The plane at eps = "
+# the clickable pictures (streamlit-image-coordinates): the plane first, the delta pad second
+CLICKABLE = 'iframe[title="streamlit_image_coordinates.streamlit_image_coordinates"]'
+PLANE_FRAME = CLICKABLE
 
 
 def free_port() -> int:
@@ -115,18 +118,22 @@ def wait_page_complete(page, text: str | None = None, timeout: float = 120.0) ->
     want = text or PLANE_CAPTION
     while time.monotonic() < end:
         ready = page.evaluate(
-            """([want, app]) => {
-                const caps = [...document.querySelectorAll('[data-testid="stImageCaption"]')]
+            """([want, app, frame]) => {
+                const caps = [...document.querySelectorAll(
+                    '[data-testid="stImageCaption"], [data-testid="stCaptionContainer"]')]
                     .map(e => e.innerText);
                 const plane = caps.some(t => t.includes(want));
                 const verdict = [...document.querySelectorAll('[data-testid="stMetricLabel"]')]
                     .some(e => e.innerText.includes('verdict'));
                 const state = document.querySelector(app)?.dataset.testScriptState;
                 const stale = document.querySelector('[data-stale="true"]') !== null;
-                const img = document.querySelector('[data-testid="stImage"] img');
-                const loaded = img !== null && img.complete && img.naturalWidth > 0;
+                // the plane is a clickable image inside a component's iframe
+                const doc = document.querySelector(frame)?.contentDocument;
+                const img = doc?.querySelector('img#image')
+                    ?? document.querySelector('[data-testid="stImage"] img');
+                const loaded = img != null && img.complete && img.naturalWidth > 0;
                 return plane && verdict && state === 'notRunning' && !stale && loaded;
-            }""", [want, SCRIPT_STATE])
+            }""", [want, SCRIPT_STATE, PLANE_FRAME])
         if ready:
             return
         time.sleep(0.02)
@@ -194,6 +201,25 @@ def click_probe(page, fx: float, fy: float, *, tries: int = 4) -> None:
                 return
             time.sleep(0.2)
     raise TimeoutError(f"{tries} clicks on the probe chart did not set the probe")
+
+
+def click_image(page, index: int, fx: float, fy: float, until, timeout: float = 30.0) -> float:
+    """Clicks the clickable picture ``index`` (0: the plane, 1: the delta pad) at the
+    fractions ``(fx, fy)`` of its width and height (from the top left), and waits until
+    ``until()`` holds and the app is idle; returns the seconds from the click."""
+    frame = page.locator(CLICKABLE).nth(index)
+    frame.scroll_into_view_if_needed()
+    box = frame.bounding_box()
+    t0 = time.perf_counter()
+    page.mouse.click(box["x"] + fx * box["width"], box["y"] + fy * box["height"])
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if until() and page.evaluate("""() => document.querySelector('[data-testid="stApp"]')
+                ?.dataset.testScriptState === 'notRunning'
+                && document.querySelector('[data-stale="true"]') === null"""):
+            return time.perf_counter() - t0
+        time.sleep(0.02)
+    raise TimeoutError(f"the click on picture {index} had no effect within {timeout} s")
 
 
 def measure_app(quick: bool = True, *, first_ever: bool | None = None,

@@ -4,6 +4,8 @@ app, the command line and the tests draw the same pictures.
 
 - :mod:`drawing.plane`: the plane (regions, D, H, overlays), its legend, the curves over
   eps, the four presets side by side, PNG bytes of a figure;
+- :mod:`drawing.legend`: the plane's legend (matplotlib handles and HTML) and colours;
+- :mod:`drawing.pad`: pictures one clicks on (pixel to plane point) and the delta pad;
 - :mod:`drawing.planeview`: the arrays the plane is drawn from (regions over a grid,
   D's support, overlays, the probe of one point);
 - :mod:`drawing.charts`: the app's client-side charts as Vega-Lite specs;
@@ -21,6 +23,9 @@ Example:
 from drawing.charts import curves_spec, probe_spec
 from drawing.geometry import (certify_figure, crossings_figure, dominant_figure, normals_figure,
                               retrain_figure, transfer_figure)
+from drawing.legend import YOURS, legend_entries, legend_html
+from drawing.pad import (axes_box, draw_delta_pad, figure_rgb, pad_bounds, pixel_to_point,
+                         project_to_ball)
 from drawing.plane import (CLASS_COLORS, FOOLED, FRACTION_COLORS, KEPT, class_rgb, draw_curves,
                            draw_legend, draw_overview, draw_plane, figure_png, plane_rgb)
 from drawing.planeview import (GRID_RES, PROBE_REACH, Probe, SupportMap, boundary_lines, h_mask,
@@ -33,6 +38,8 @@ __all__ = [
     "transfer_figure",
     "CLASS_COLORS", "FOOLED", "FRACTION_COLORS", "KEPT", "class_rgb", "draw_curves", "draw_legend",
     "draw_overview", "draw_plane", "figure_png", "plane_rgb",
+    "YOURS", "legend_entries", "legend_html",
+    "axes_box", "draw_delta_pad", "figure_rgb", "pad_bounds", "pixel_to_point", "project_to_ball",
     "GRID_RES", "PROBE_REACH", "Probe", "SupportMap", "boundary_lines", "h_mask", "labels_of",
     "overlay_layers", "probe", "probe_window", "random_deltas", "region_image", "subset",
     "support_map",

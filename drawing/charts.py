@@ -53,7 +53,8 @@ def curves_spec(radii, curves: Mapping[str, np.ndarray], *, tau: float, eps: flo
                   for e, v in zip(r, values)]
     x = {"field": "eps", "type": "quantitative", "title": f"eps (l{'∞' if norm == 'inf' else '2'} norm)",
          "scale": {"domain": [0, float(r[-1])], "nice": False}}
-    y = {"field": "fraction", "type": "quantitative", "title": "fraction of D",
+    # no y title: Streamlit's frame cut its edge; the app's caption says what y is
+    y = {"field": "fraction", "type": "quantitative", "title": None,
          "scale": {"domain": [0, 1]}}
     color = {"field": "curve", "type": "nominal", "title": None,
              "scale": {"domain": list(ORDER), "range": [FRACTION_COLORS[k] for k in ORDER]},
@@ -61,12 +62,13 @@ def curves_spec(radii, curves: Mapping[str, np.ndarray], *, tau: float, eps: flo
     tip = [{"field": "curve", "type": "nominal"},
            {"field": "eps", "type": "quantitative", "format": ".3f"},
            {"field": "fraction", "type": "quantitative", "format": ".3f"}]
-    width = {"field": "curve", "type": "nominal", "legend": None,
-             "scale": {"domain": list(ORDER),
-                       "range": [5 if k == "pointwise" else 2.5 for k in ORDER]}}
-    layers = [{"data": {"values": exact}, "mark": {"type": "line"},
-               "encoding": {"x": x, "y": y, "color": color, "strokeWidth": width,
-                            "tooltip": tip}}]
+    # pointwise drawn first and wider, so it shows around universal where they are equal
+    under = [p for p in exact if p["curve"] == "pointwise"]
+    over = [p for p in exact if p["curve"] != "pointwise"]
+    layers = [{"data": {"values": under}, "mark": {"type": "line", "strokeWidth": 6},
+               "encoding": {"x": x, "y": y, "color": color, "tooltip": tip}},
+              {"data": {"values": over}, "mark": {"type": "line", "strokeWidth": 2.5},
+               "encoding": {"x": x, "y": y, "color": color, "tooltip": tip}}]
     if estimates is not None:
         ev, est = estimates
         dashed = [{"eps": round(float(e), 5), "fraction": round(float(v), 5), "curve": name}
@@ -81,26 +83,40 @@ def curves_spec(radii, curves: Mapping[str, np.ndarray], *, tau: float, eps: flo
     layers += [
         {"data": rule, "mark": {"type": "rule", "strokeDash": [8, 3, 2, 3], "color": "black"},
          "encoding": {"y": {"field": "tau", "type": "quantitative"}}},
-        {"data": rule, "mark": {"type": "text", "align": "left", "dx": 4, "dy": -7,
-                                "color": "black"},
-         "encoding": {"x": {"value": 0}, "y": {"field": "tau", "type": "quantitative"},
-                      "text": {"field": "tau_label"}}},
         {"data": rule, "mark": {"type": "rule", "color": "#333333", "strokeWidth": 1.5},
          "encoding": {"x": {"field": "eps", "type": "quantitative"}}},
-        {"data": rule, "mark": {"type": "text", "align": "left", "dx": 4, "color": "#333333"},
-         "encoding": {"x": {"field": "eps", "type": "quantitative"}, "y": {"value": 8},
-                      "text": {"field": "eps_label"}}},
     ]
     if changes:
-        ch = {"values": [{"eps": float(e), "label": f"{a} → {b}"} for e, a, b in changes]}
-        layers += [
-            {"data": ch, "mark": {"type": "rule", "strokeDash": [2, 3], "color": "#666666"},
-             "encoding": {"x": {"field": "eps", "type": "quantitative"}}},
-            {"data": ch, "mark": {"type": "text", "angle": 270, "dy": -6, "color": "#444444"},
-             "encoding": {"x": {"field": "eps", "type": "quantitative"},
-                          "y": {"value": height / 2}, "text": {"field": "label"}}},
-        ]
+        # dotted verticals, their labels in rows at the top (one row each, cycling over
+        # three), so neighbouring labels neither collide nor sit on the curves' middle
+        ch = {"values": [{"eps": float(e), "label": f"{a} → {b}", "row": 12 + 14 * (i % 3)}
+                         for i, (e, a, b) in enumerate(changes)]}
+        layers.append({"data": ch, "mark": {"type": "rule", "strokeDash": [2, 3],
+                                            "color": "#666666"},
+                       "encoding": {"x": {"field": "eps", "type": "quantitative"}}})
+        layers += _halo_text(ch, {"x": {"field": "eps", "type": "quantitative"},
+                                  "y": {"field": "row", "type": "quantitative", "scale": None},
+                                  "text": {"field": "label"}},
+                             align="left", dx=3, color="#444444")
+    # the tau and eps labels on a white halo, so no rule crosses their letters
+    layers += _halo_text(rule, {"x": {"value": 0}, "y": {"field": "tau",
+                                                         "type": "quantitative"},
+                                "text": {"field": "tau_label"}}, align="left", dx=4, dy=-8,
+                         color="black")
+    layers += _halo_text(rule, {"x": {"field": "eps", "type": "quantitative"},
+                                "y": {"datum": 0, "type": "quantitative"},
+                                "text": {"field": "eps_label"}},
+                         align="left", dx=4, dy=-8, color="#333333")
     return {"$schema": SCHEMA, "height": height, "layer": layers}
+
+
+def _halo_text(data, encoding, *, color, **mark) -> list[dict]:
+    """A text layer on a white outline of itself (two layers)."""
+    return [{"data": data, "mark": {"type": "text", "stroke": "white", "strokeWidth": 4,
+                                    "strokeJoin": "round", **mark},
+             "encoding": encoding},
+            {"data": data, "mark": {"type": "text", "color": color, **mark},
+             "encoding": encoding}]
 
 
 def probe_spec(regions, bounds, num_classes: int, points, *, step: int = 6,

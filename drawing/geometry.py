@@ -14,8 +14,10 @@ from __future__ import annotations
 import numpy as np
 from matplotlib.figure import Figure
 
-COLORS = {"robust": "#2b8a3e", "pointwise": "#1c7ed6", "universal": "#e8590c",
-          "random": "#862e9c", "certified": "#495057", "exact": "#2b8a3e", "attack": "#1c7ed6"}
+from drawing.plane import FRACTION_COLORS
+
+# the four fractions in the plane's colours (one colour per fraction on every page)
+COLORS = {**FRACTION_COLORS, "certified": "#495057", "exact": "#1565C0", "attack": "#8D6E63"}
 
 
 def normals_figure(angles, singular, random_singular, *, bins: int = 36,
@@ -49,7 +51,7 @@ def normals_figure(angles, singular, random_singular, *, bins: int = 36,
     ax2 = fig.add_subplot(1, 2, 2) if polar else fig.add_subplot(1, 1, 1)
     k = np.arange(1, len(s) + 1)
     if len(s):
-        ax2.plot(k, s / s[0], "o-", color="#e8590c", label="normals")
+        ax2.plot(k, s / s[0], "o-", color="#37474F", label="normals")
     if len(rs):
         ax2.plot(np.arange(1, len(rs) + 1), rs / rs[0], "s--", color="#868e96",
                  label="random unit vectors")
@@ -77,11 +79,11 @@ def crossings_figure(histograms: dict, *, title: str | None = None) -> Figure:
     ax = fig.add_subplot(1, 1, 1)
     top = max((len(h) for h in histograms.values()), default=1)
     width = 0.8 / max(len(histograms), 1)
-    colors = ["#e8590c", "#1c7ed6", "#862e9c", "#2b8a3e"]
+    colors = ["#8D6E63", "#1565C0", "#455A64", "#9E9D24"]   # kinds that are not a fraction
     for i, (kind, h) in enumerate(histograms.items()):
         h = np.pad(np.asarray(h, np.float64), (0, top - len(h)))
         ax.bar(np.arange(top) + (i - (len(histograms) - 1) / 2) * width, h, width,
-               label=kind, color=colors[i % len(colors)])
+               label=kind, color=COLORS.get(kind, colors[i % len(colors)]))
     ax.set_xticks(np.arange(top))
     ax.set_xlabel("boundaries crossed on the segment I -> I + delta")
     ax.set_ylabel("share of D")
@@ -176,7 +178,7 @@ def dominant_figure(counts, transitions=None, *, class_names=None,
     names = [str(c) for c in range(len(counts))] if class_names is None else list(class_names)
     fig = Figure(figsize=(9 if transitions is not None else 5, 3.6), layout="constrained")
     ax = fig.add_subplot(1, 2 if transitions is not None else 1, 1)
-    ax.bar(range(len(counts)), counts, color="#e8590c")
+    ax.bar(range(len(counts)), counts, color=COLORS["universal"])
     ax.set_xticks(range(len(counts)), names)
     ax.set_xlabel("class of f(I + delta)")
     ax.set_ylabel("fooled points")

@@ -27,26 +27,18 @@ from matplotlib import patheffects
 import numpy as np
 from matplotlib.collections import LineCollection, PatchCollection
 from matplotlib.figure import Figure
-from matplotlib.lines import Line2D
-from matplotlib.patches import Circle, Patch, Rectangle
+from matplotlib.patches import Circle, Rectangle
 
-CLASS_COLORS = ("#4C72B0", "#DD8452", "#55A868", "#C44E52", "#8172B3", "#937860",
-                "#DA8BC3", "#8C8C8C", "#CCB974", "#64B5CD")
+from drawing.legend import (CLASS_COLORS, D_TINT, FOOLED, H_TINT, KEPT, RANDOM_FLIPS,
+                            RANDOM_KEEPS, REGION_TINT, YOURS, class_rgb, legend_entries,
+                            legend_handles, tint as _tint)
+
+# one colour per fraction, on every page and in every download
 FRACTION_COLORS = {"robust": "#2E7D32", "pointwise": "#EF6C00", "universal": "#C62828",
                    "random": "#6A1B9A"}
-REGION_TINT, H_TINT, D_TINT = 0.22, 0.5, 0.9
-FOOLED = "#B00020"
-KEPT = "#555555"
-
-
-def class_rgb(num_classes: int) -> np.ndarray:
-    """``f[num_classes, 3]`` RGB colours of the classes (cycled past ten)."""
-    return np.array([matplotlib.colors.to_rgb(CLASS_COLORS[k % len(CLASS_COLORS)])
-                     for k in range(num_classes)])
-
-
-def _tint(rgb, a):
-    return 1.0 - a * (1.0 - rgb)
+LEGEND_FONT = 10       # points, in the downloaded plane (the app's legend is HTML)
+LEGEND_COLUMNS = 2
+LEGEND_ROW = 0.24       # inches per legend row
 
 
 def plane_rgb(regions, num_classes: int, *, support=None, h=None, near=None) -> np.ndarray:
@@ -88,7 +80,7 @@ def _arrows(ax, start, delta, color, width=0.004, zorder=5, **kw):
 
 def draw_plane(regions, bounds, *, num_classes: int, support=None, h=None, near=None,
                x=None, y=None, pred=None, minimal=None, balls=None, universal=None,
-               random=None, probe=None, eps: float | None = None, norm: str = "2",
+               random=None, probe=None, yours=None, eps: float | None = None, norm: str = "2",
                title: str | None = None, ax=None, legend: bool = True,
                size: float = 6.4, point_size: float | None = None,
                boundaries: Sequence[np.ndarray] | None = None) -> Figure:
@@ -107,6 +99,8 @@ def draw_plane(regions, bounds, *, num_classes: int, support=None, h=None, near=
       universal: ``(delta f[2], fooled bool[n])``: one arrow from D's centroid and the
         moved points ``x + delta`` (hollow, red edge where fooled).
       random: ``(start f[k, 2], delta f[k, 2], flipped bool[k])``: random deltas on S_eps.
+      yours: ``(delta f[2], flipped bool[n])``: *your delta* of the delta pad, drawn
+        like ``universal`` in its own colour.
       probe: ``{"point", "rho", "r"}`` (and optional ``"segments"``): a star, its
         eps-ball and its minimal perturbation.
       eps, norm: the radius and norm of the balls.
@@ -119,11 +113,12 @@ def draw_plane(regions, bounds, *, num_classes: int, support=None, h=None, near=
     Returns:
       The ``Figure``.
     """
+    entries = _entries(num_classes, minimal, universal, random, probe, yours)
+    bottom = 0.2 + -(-len(entries) // LEGEND_COLUMNS) * LEGEND_ROW if legend else 0.0
     if ax is None:
         # fixed margins (no layout engine): the plane fills the figure, the title and the
         # legend get fixed bands; this keeps a redraw cheap
         top = 0.4 if title else 0.0
-        bottom = 1.25 if legend else 0.0
         height = size + top + bottom
         fig = Figure(figsize=(size, height))
         ax = fig.add_axes((0.004, bottom / height, 0.992, size / height * 0.996))
@@ -145,13 +140,9 @@ def draw_plane(regions, bounds, *, num_classes: int, support=None, h=None, near=
     else:
         ax.add_collection(LineCollection(boundaries, colors="k", linewidths=1.1, zorder=2))
     rgb = class_rgb(num_classes)
-    if universal is not None and x is not None:
-        delta, fooled = np.asarray(universal[0]), np.asarray(universal[1], bool)
-        moved = np.asarray(x) + delta
-        ax.scatter(moved[:, 0], moved[:, 1], s=14, facecolors="none",
-                   edgecolors=np.where(fooled[:, None], matplotlib.colors.to_rgba(FOOLED),
-                                       matplotlib.colors.to_rgba("#444444", 0.5)),
-                   linewidths=0.7, zorder=3)
+    for moved_by, color in ((universal, FOOLED), (yours, YOURS)):
+        if moved_by is not None and x is not None:
+            _moved(ax, x, moved_by, color)
     if x is not None:
         x = np.asarray(x)
         ps = point_size if point_size is not None else max(2.0, min(10.0, 6000 / max(len(x), 1)))
@@ -174,18 +165,11 @@ def draw_plane(regions, bounds, *, num_classes: int, support=None, h=None, near=
     if random is not None:
         start, d, flipped = (np.asarray(a) for a in random)
         flipped = flipped.astype(bool)
-        _arrows(ax, start[~flipped], d[~flipped], "#1565C0", width=0.003)
-        _arrows(ax, start[flipped], d[flipped], "#E65100", width=0.003)
-    if universal is not None and x is not None:
-        anchor = np.asarray(x).mean(0)
-        tip = anchor + np.asarray(universal[0])
-        ax.annotate("", xy=tip, xytext=anchor, zorder=7,
-                    arrowprops=dict(arrowstyle="-|>", color="k", lw=3.2, mutation_scale=22,
-                                    shrinkA=0, shrinkB=0,
-                                    path_effects=[patheffects.withStroke(linewidth=6,
-                                                                         foreground="w")]))
-        ax.text(*tip, "  delta", fontsize=10, fontweight="bold", zorder=7, va="center",
-                path_effects=[patheffects.withStroke(linewidth=3, foreground="w")])
+        _arrows(ax, start[~flipped], d[~flipped], RANDOM_KEEPS, width=0.003)
+        _arrows(ax, start[flipped], d[flipped], RANDOM_FLIPS, width=0.003)
+    for moved_by, color, name in ((universal, "k", "delta"), (yours, YOURS, "your delta")):
+        if moved_by is not None and x is not None:
+            _delta_arrow(ax, np.asarray(x).mean(0), np.asarray(moved_by[0]), color, name)
     if probe is not None:
         _draw_probe_marks(ax, probe, eps, norm)
     ax.set_xlim(x0, x1)
@@ -196,19 +180,52 @@ def draw_plane(regions, bounds, *, num_classes: int, support=None, h=None, near=
     if title:
         ax.set_title(title, fontsize=11)
     if legend:
-        fig.legend(handles=_legend_handles(num_classes, minimal is not None,
-                                           universal is not None, random is not None,
-                                           probe is not None),
-                   loc="lower center", ncol=3, fontsize=8, frameon=False)
+        # the band under the plane is sized to the legend's rows, anchored at its top
+        fig.legend(handles=legend_handles(entries), loc="upper center",
+                   bbox_to_anchor=(0.5, (bottom - 0.08) / fig.get_figheight()),
+                   ncol=LEGEND_COLUMNS, fontsize=LEGEND_FONT, frameon=False,
+                   handlelength=1.6, columnspacing=1.2, borderaxespad=0)
     return fig
 
 
+def _entries(num_classes, minimal, universal, random, probe, yours):
+    return legend_entries(num_classes, minimal=minimal is not None,
+                          universal=universal is not None, random=random is not None,
+                          probe=probe is not None, yours=yours is not None)
+
+
+def _moved(ax, x, moved_by, color):
+    """The points ``x + delta``: hollow, with a thick ``color`` edge where flipped."""
+    delta, flipped = np.asarray(moved_by[0]), np.asarray(moved_by[1], bool)
+    moved = np.asarray(x) + delta
+    ax.scatter(moved[~flipped, 0], moved[~flipped, 1], s=14, facecolors="none",
+               edgecolors=[matplotlib.colors.to_rgba("#444444", 0.5)], linewidths=0.7,
+               zorder=3)
+    ax.scatter(moved[flipped, 0], moved[flipped, 1], s=18, facecolors="none",
+               edgecolors=color, linewidths=1.2, zorder=3)
+
+
+def _delta_arrow(ax, anchor, delta, color, name):
+    tip = anchor + delta
+    ax.annotate("", xy=tip, xytext=anchor, zorder=7,
+                arrowprops=dict(arrowstyle="-|>", color=color, lw=3.2, mutation_scale=22,
+                                shrinkA=0, shrinkB=0,
+                                path_effects=[patheffects.withStroke(linewidth=6,
+                                                                     foreground="w")]))
+    ax.text(*tip, f"  {name}", fontsize=10, fontweight="bold", zorder=7, va="center",
+            color=color, path_effects=[patheffects.withStroke(linewidth=3, foreground="w")])
+
+
 def draw_legend(num_classes: int, *, minimal: bool = False, universal: bool = False,
-                random: bool = False, probe: bool = False, size: tuple = (6.4, 0.9)) -> Figure:
-    """The plane's legend alone (the app draws it once per set of overlays)."""
-    fig = Figure(figsize=size)
-    fig.legend(handles=_legend_handles(num_classes, minimal, universal, random, probe),
-               loc="center", ncol=3, fontsize=8, frameon=False)
+                random: bool = False, probe: bool = False, yours: bool = False,
+                width: float = 6.4) -> Figure:
+    """The plane's legend alone, sized to its rows."""
+    entries = legend_entries(num_classes, minimal=minimal, universal=universal,
+                             random=random, probe=probe, yours=yours)
+    rows = -(-len(entries) // LEGEND_COLUMNS)
+    fig = Figure(figsize=(width, 0.15 + rows * LEGEND_ROW))
+    fig.legend(handles=legend_handles(entries), loc="center", ncol=LEGEND_COLUMNS,
+               fontsize=LEGEND_FONT, frameon=False, handlelength=1.6, columnspacing=1.2)
     return fig
 
 
@@ -226,33 +243,6 @@ def _draw_probe_marks(ax, probe, eps, norm):
         _arrows(ax, p, probe["r"], FOOLED, width=0.006, zorder=9)
     ax.scatter([p[0]], [p[1]], marker="*", s=220, c="yellow", edgecolors="k",
                linewidths=1.0, zorder=10)
-
-
-def _legend_handles(num_classes, minimal, universal, random, probe):
-    rgb = class_rgb(num_classes)
-    hs = [Patch(facecolor=_tint(rgb[k], D_TINT), edgecolor="none", label=f"D, class {k}")
-          for k in range(min(num_classes, 4))]
-    hs.append(Patch(facecolor=_tint(rgb[0], H_TINT), edgecolor="none",
-                    label="H = D + B_eps (lighter)"))
-    hs.append(Line2D([], [], color="k", linewidth=1.1, label="decision boundary"))
-    hs.append(Line2D([], [], marker="x", color="k", linestyle="none",
-                     label="misclassified point"))
-    if minimal:
-        hs.append(Line2D([], [], color=FOOLED, linewidth=2,
-                         label="minimal perturbation, rho <= eps"))
-        hs.append(Line2D([], [], color=KEPT, linewidth=2,
-                         label="minimal perturbation, rho > eps"))
-    if universal:
-        hs.append(Line2D([], [], color="k", linewidth=3, label="universal delta"))
-        hs.append(Line2D([], [], marker="o", markerfacecolor="none", markeredgecolor=FOOLED,
-                         linestyle="none", label="I + delta, fooled"))
-    if random:
-        hs.append(Line2D([], [], color="#E65100", linewidth=2, label="random delta, flips"))
-        hs.append(Line2D([], [], color="#1565C0", linewidth=2, label="random delta, no flip"))
-    if probe:
-        hs.append(Line2D([], [], marker="*", markersize=12, markerfacecolor="yellow",
-                         markeredgecolor="k", linestyle="none", label="probe"))
-    return hs
 
 
 def draw_curves(radii, curves: Mapping[str, np.ndarray], *, tau: float, eps: float,

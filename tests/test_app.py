@@ -211,3 +211,104 @@ def test_overview_draws_the_four_presets_with_their_verdicts():
     for _, row in table.iterrows():                            # the verdict of its fractions
         assert row["verdict"] == str(verdict({k: row[k] for k in KEYS}, 0.8))
     assert at.title[0].value == "The four categories, one preset each"
+
+
+# --- playing the quantifiers: clicks on the plane and the delta pad ----------------------------
+
+def _click(at, key, fx, fy, stamp, size=600):
+    """What ``streamlit-image-coordinates`` returns for a click at the fractions ``(fx, fy)``
+    of the image's displayed width and height (from its top left)."""
+    at.session_state[key] = {"x": fx * size, "y": fy * size, "width": size, "height": size,
+                             "unix_time": stamp}
+
+
+def _score(at):
+    return [m.value for m in at.markdown if "of D; the best delta flips" in m.value
+            or "Click the pad" in m.value]
+
+
+def test_a_click_on_the_plane_probes_that_point_and_links_it():
+    from drawing import pixel_to_point
+
+    at = _app(dataset="pancakes").run()
+    _ok(at)
+    assert "probe" not in at.query_params
+    box, bounds = at.session_state["_plane_click_map"]
+    _click(at, "plane_click", 0.75, 0.25, stamp=1)
+    at.run()
+    _ok(at)
+    want = pixel_to_point(450, 150, 600, 600, box, bounds)
+    assert want == pytest.approx((0.5, 0.5), abs=0.01)         # the plane's upper right
+    assert at.query_params["probe"] == f"{want[0]:g},{want[1]:g}"
+    captions = " ".join(c.value for c in at.caption)
+    assert "Click any point to probe it" in captions
+    at.session_state["section"] = "Probe a point"
+    at.run()                                                    # the same click: no change
+    _ok(at)
+    assert at.query_params["probe"] == f"{want[0]:g},{want[1]:g}"
+    assert at.number_input(key="probe_x").value == pytest.approx(want[0])
+    assert "rho(I) = " in " ".join(m.value for m in at.markdown)
+
+
+def test_the_delta_pad_scores_your_delta_nudges_and_reveals_the_best():
+    at = _app(dataset="pancakes").run()
+    _ok(at)
+    assert _score(at)[0].startswith("Click the pad to choose *your delta*")
+    assert at.button(key="clear_delta").disabled
+    box, _ = at.session_state["_pad_click_map"]
+    _click(at, "pad_click", box[2] - 0.01, 1 - (box[1] + box[3]) / 2, stamp=1)  # out of B_eps
+    at.run()
+    _ok(at)
+    dx, dy = (float(v) for v in at.query_params["delta"].split(","))
+    assert dx == pytest.approx(0.15, abs=1e-3) and dy == pytest.approx(0.0, abs=0.01)
+    line = _score(at)[0]
+    assert line.startswith("Your delta flips **") and "(exact)" in line
+    at.button(key="nudge_up").click().run()
+    _ok(at)
+    ndx, ndy = (float(v) for v in at.query_params["delta"].split(","))
+    assert ndy > dy and ndx ** 2 + ndy ** 2 <= 0.15 ** 2 + 1e-6  # up, kept inside B_eps
+    at.button(key="nudge_left").click().run()
+    _ok(at)
+    assert float(at.query_params["delta"].split(",")[0]) == pytest.approx(ndx - 0.0075, abs=1e-4)
+    best = float(_metrics(at)["3 · universal(eps)"])
+    assert f"the best delta flips **{best:.1%}**" in _score(at)[0]
+    at.button(key="reveal").click().run()
+    _ok(at)
+    assert any(c.value.startswith("best delta = (") for c in at.caption)
+    assert at.button(key="reveal").disabled
+    at.button(key="clear_delta").click().run()
+    _ok(at)
+    assert "delta" not in at.query_params
+
+
+def test_a_linked_delta_is_restored_and_kept_inside_a_smaller_ball():
+    at = _app(dataset="pancakes", delta="0.1,-0.05").run()
+    _ok(at)
+    assert at.query_params["delta"] == "0.1,-0.05"
+    assert any(c.value == "your delta = (0.1000, -0.0500)" for c in at.caption)
+    at.sidebar.slider(key="eps").set_value(0.05).run()           # the ball shrinks under it
+    _ok(at)
+    dx, dy = (float(v) for v in at.query_params["delta"].split(","))
+    assert dx ** 2 + dy ** 2 == pytest.approx(0.05 ** 2, rel=1e-3)
+    assert dx / dy == pytest.approx(-2, rel=1e-2)               # scaled, not moved
+
+
+@pytest.mark.parametrize("bad,why", [("0.1", "a delta is two numbers dx,dy"),
+                                     ("1,1", "a delta must lie in [-0.4, 0.4]^2"),
+                                     ("x,0", "not a number")])
+def test_a_bad_delta_in_a_link_warns_and_plays_without_one(bad, why):
+    at = _app(dataset="pancakes", delta=bad).run()
+    _ok(at)
+    assert f"Link: delta={bad} ignored: {why} (using none)" in [w.value for w in at.warning]
+    assert "delta" not in at.query_params
+    assert _score(at)[0].startswith("Click the pad")
+
+
+def test_the_downloads_caption_names_png_and_npz():
+    at = _app(dataset="pancakes")
+    at.session_state["section"] = "Downloads"
+    at.run()
+    _ok(at)
+    caption = " ".join(c.value for c in at.caption)
+    assert "The plane and the curves are PNG images" in caption
+    assert "the perturbations and the model parameters are .npz files" in caption

@@ -1,19 +1,24 @@
 """End to end in a real browser: ``streamlit run app.py`` headless, driven by Debian's
 Chromium through Playwright (the project's scripts/install.sh installs both).
 
-The server runs on a free loopback port with the test session's model cache; the page
-loads, eps changes by the slider's keyboard step, the test waits for the run to finish
-and the plane to be redrawn at the new eps, checks that no error element is shown, and
-saves a screenshot under the pytest tmp dir.
+The server runs on a free loopback port with the test session's model cache. One page
+load is played like a user would: eps changes by the slider's keyboard step; a click on
+the plane probes that point (marked on the plane, kept in the URL); a click on the delta
+pad chooses *your delta* and shows its score; and at 1000 and 1400 px no element of the
+page is clipped (bounding boxes against the viewport and their clipping containers).
+Screenshots go under the pytest tmp dir.
 """
 
+import io
 import os
 import shutil
 
+import numpy as np
 import pytest
 
-from bench.app_timing import (CHROMIUM, change_eps, click_probe, eps_slider, errors_on,
-                              launch_chromium, serve_app, wait_healthy, wait_page_complete)
+from bench.app_timing import (CHROMIUM, CLICKABLE, change_eps, click_image, click_probe,
+                              eps_slider, errors_on, launch_chromium, serve_app, wait_healthy,
+                              wait_idle, wait_page_complete)
 
 pytestmark = pytest.mark.slow
 
@@ -21,9 +26,70 @@ needs_browser = pytest.mark.skipif(
     not (os.path.exists(CHROMIUM) and shutil.which("chromium")),
     reason="Debian's chromium is not installed (scripts/install.sh installs it)")
 
+# Every visible element of the main area whose box leaves the viewport or the nearest
+# ancestor that clips it (overflow not visible), or whose text is cut by its own box.
+CLIPPED = """() => {
+    const main = document.querySelector('[data-testid="stMain"]');
+    const out = [];
+    const width = window.innerWidth;
+    for (const el of main.querySelectorAll('*')) {
+        if (el.closest('.katex-mathml')) continue;   // KaTeX's screen-reader copy, hidden
+        const r = el.getBoundingClientRect();
+        if (r.width < 1 || r.height < 1) continue;
+        const style = getComputedStyle(el);
+        if (style.visibility === 'hidden') continue;
+        const name = el.dataset?.testid || (typeof el.className === 'string' && el.className)
+            || el.tagName;
+        const label = String(name).slice(0, 40) + ': '
+            + (el.innerText ?? el.textContent ?? '').slice(0, 40);
+        if (r.left < -1 || r.right > width + 1) { out.push('viewport ' + label); continue; }
+        const leaf = [...el.childNodes].some(n => n.nodeType === 3 && n.textContent.trim());
+        if (leaf && el.scrollWidth > el.clientWidth + 1 && style.overflowX !== 'visible')
+            out.push('text cut ' + label);
+        let box = el.parentElement;
+        while (box && box !== main && getComputedStyle(box).overflowX === 'visible'
+               && getComputedStyle(box).overflowY === 'visible') box = box.parentElement;
+        if (!box || box === main || !leaf) continue;
+        // the text's own extent: text overflowing its element is not in the element's box
+        const range = document.createRange();
+        range.selectNodeContents(el);
+        const t = range.getBoundingClientRect();
+        const r2 = {left: Math.min(r.left, t.left), right: Math.max(r.right, t.right),
+                    top: Math.min(r.top, t.top), bottom: Math.max(r.bottom, t.bottom)};
+        if (r2.left < -1 || r2.right > width + 1) { out.push('viewport ' + label); continue; }
+        const b = box.getBoundingClientRect();
+        if (b.width < 1 || b.height < 1) continue;
+        if (r2.left < b.left - 1 || r2.right > b.right + 1 || r2.top < b.top - 1
+            || r2.bottom > b.bottom + 1) out.push('container ' + label + ` [${Math.round(r2.left)},`
+            + `${Math.round(r2.right)}]x[${Math.round(r2.top)},${Math.round(r2.bottom)}] in `
+            + `[${Math.round(b.left)},${Math.round(b.right)}]x[${Math.round(b.top)},`
+            + `${Math.round(b.bottom)}]`);
+    }
+    return out;
+}"""
+
+
+def _query(page) -> str:
+    """The page's query string as the browser has it now (``page.url`` can lag behind a
+    ``history.pushState`` made while the focus is inside a component's iframe)."""
+    from urllib.parse import unquote
+
+    return unquote(page.evaluate("() => location.search"))
+
+
+def _yellow_near(png: bytes, fx: float, fy: float, radius: int = 20) -> int:
+    """How many pure-yellow pixels (the probe's star) lie near ``(fx, fy)`` of the image."""
+    from PIL import Image
+
+    img = np.asarray(Image.open(io.BytesIO(png)).convert("RGB")).astype(int)
+    h, w = img.shape[:2]
+    cx, cy = int(fx * w), int(fy * h)
+    near = img[max(cy - radius, 0):cy + radius, max(cx - radius, 0):cx + radius]
+    return int(((near[..., 0] > 230) & (near[..., 1] > 230) & (near[..., 2] < 60)).sum())
+
 
 @needs_browser
-def test_page_loads_eps_changes_and_nothing_fails(tmp_path):
+def test_page_loads_eps_changes_clicks_play_and_nothing_is_clipped(tmp_path):
     from playwright.sync_api import sync_playwright
 
     query = "?dataset=pancakes&steps=200&width=32&depth=2&overlays=arrows,universal"
@@ -32,7 +98,7 @@ def test_page_loads_eps_changes_and_nothing_fails(tmp_path):
         try:
             with serve_app(log_path=str(tmp_path / "streamlit.log")) as (url, proc, _):
                 wait_healthy(url, proc)
-                page = browser.new_page(viewport={"width": 1600, "height": 2400})
+                page = browser.new_page(viewport={"width": 1400, "height": 1000})
                 page.goto(url + query)
                 wait_page_complete(page, timeout=300)
                 assert errors_on(page) == []
@@ -40,22 +106,52 @@ def test_page_loads_eps_changes_and_nothing_fails(tmp_path):
                 seconds = change_eps(page, "ArrowRight")
                 assert float(eps_slider(page).input_value()) == pytest.approx(0.155)
                 assert "eps=0.155" in page.url                      # the state is in the URL
-                plane = page.locator('[data-testid="stImage"] img').first
+                plane = page.locator(CLICKABLE).first
                 assert plane.bounding_box()["width"] > 300          # the figure is shown
                 assert page.locator('[data-testid="stMetricLabel"]').filter(
                     has_text="verdict").count() == 1                # the verdict
                 assert page.locator('[data-testid="stVegaLiteChart"]').count() >= 1  # curves
-                assert errors_on(page) == []
                 shot = tmp_path / "app.png"
                 page.screenshot(path=str(shot))
-                # click-to-probe: a click on the probe chart sets the probe (and the URL)
+                # for all I, exists delta: a click on the plane probes that point
+                probe_s = click_image(page, 0, 0.75, 0.25, lambda: "probe=" in _query(page),
+                                      timeout=120)
+                px, py = (float(v) for v in _query(page).split("probe=")[1].split("&")[0]
+                          .split(","))
+                assert px == pytest.approx(0.5, abs=0.03) and py == pytest.approx(0.5, abs=0.03)
+                assert page.get_by_text("probe (click the plane)").count() == 1  # legend
+                assert _yellow_near(plane.screenshot(), 0.75, 0.25) > 20  # the star, there
+                again_s = click_image(page, 0, 0.25, 0.75,
+                                      lambda: "probe=-0.5" in _query(page))
+                # exists delta, for all I: a click on the pad chooses your delta
+                pad_s = click_image(page, 1, 0.75, 0.47,
+                                    lambda: page.get_by_text("Your delta flips").count() == 1)
+                assert "delta=" in _query(page)
+                assert page.get_by_text("the best delta flips").count() == 1
+                assert errors_on(page) == []
+                # nothing clipped, at both widths (taller window: the whole page at once)
+                link = page.evaluate("() => location.href")
+                for width in (1400, 1000):
+                    # a fresh load at each width: the clickable pictures size their frames
+                    # when their image loads
+                    page.set_viewport_size({"width": width, "height": 3000})
+                    page.goto(link)
+                    wait_page_complete(page, timeout=120)
+                    page.wait_for_timeout(800)
+                    page.screenshot(path=str(tmp_path / f"app-{width}.png"))
+                    assert page.evaluate(CLIPPED) == [], width
+                    # and nothing collapsed: the eight formulas are drawn at a readable size
+                    assert page.evaluate("""() => [...document.querySelectorAll(
+                        '.katex-display .katex-html')].filter(e =>
+                        e.getBoundingClientRect().width > 100
+                        && parseFloat(getComputedStyle(e).fontSize) >= 9).length""") == 8, width
+                # the probe tab's own chart still probes too
+                page.set_viewport_size({"width": 1400, "height": 1400})
                 click_probe(page, 0.7, 0.3)
-                px, py = (float(page.get_by_label(f"probe {c}").input_value()) for c in "xy")
-                assert px > 0 and py > 0 and "probe=" in page.url
                 assert page.get_by_text("rho(I) = ").count() == 1
                 assert errors_on(page) == []
-                page.screenshot(path=str(tmp_path / "probe.png"), full_page=True)
-                print(f"screenshot: {shot} (eps change took {seconds:.2f} s)")
+                print(f"screenshot: {shot} (eps change {seconds:.2f} s, first probe click "
+                      f"{probe_s:.2f} s, next {again_s:.2f} s, delta pad {pad_s:.2f} s)")
         finally:
             browser.close()
     assert shot.stat().st_size > 50_000

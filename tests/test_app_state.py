@@ -43,9 +43,26 @@ def _below_the_line(n, deepest):
 def test_state_round_trips_through_the_query():
     state = ViewState(dataset="xor", width=16, depth=2, activation="tanh", steps=500,
                       seed=7, norm="inf", eps=0.235, tau=0.65,
-                      overlays=("balls", "universal"), probe=(0.125, -0.5))
-    back, warnings = state_from_query(state_to_query(state))
+                      overlays=("balls", "universal"), probe=(0.125, -0.5),
+                      delta=(0.0125, -0.2))
+    query = state_to_query(state)
+    assert query["delta"] == "0.0125,-0.2"
+    back, warnings = state_from_query(query)
     assert back == state and warnings == []
+    assert "delta" not in state_to_query(ViewState())         # no delta chosen: none linked
+
+
+@pytest.mark.parametrize("text,why", [
+    ("0.1", "a delta is two numbers dx,dy"),
+    ("0.1,0.2,0.3", "a delta is two numbers dx,dy"),
+    ("0.1,up", "not a number"),
+    ("0.5,0", "a delta must lie in [-0.4, 0.4]^2"),
+    ("nan,0", "a delta must lie in [-0.4, 0.4]^2"),
+])
+def test_a_bad_delta_keeps_none_and_says_why(text, why):
+    state, warnings = state_from_query({"delta": text})
+    assert state.delta is None
+    assert warnings == [f"delta={text} ignored: {why} (using none)"]
 
 
 def test_bad_query_values_keep_defaults_and_say_why():

@@ -7,16 +7,20 @@ Vega-Lite schema. (The app's state and readings are tests/test_app_state.py.)
 
 import io
 import json
+from html import escape
 
 import altair as alt
 import jax
 import jax.numpy as jnp
+import matplotlib.colors
 import matplotlib.image
 import numpy as np
 import pytest
 
 from categories import exact_at, scan_profile
 from drawing import charts as C
+from drawing import legend as L
+from drawing import pad as D
 from drawing import plane as P
 from drawing import planeview as V
 from toymodels import get_task, sample_of_d
@@ -148,8 +152,11 @@ def test_curves_and_probe_specs_are_valid_vega_lite():
                          estimates=(radii[::2], {k: v[::2] for k, v in curves.items()}),
                          changes=[(0.2, 1, 2)])
     alt.LayerChart.from_dict(spec)                   # validates against the schema
-    exact = spec["layer"][0]["data"]["values"]
-    assert len(exact) == 4 * 9 and exact[0] == {"eps": 0.0, "fraction": 1.0, "curve": "robust"}
+    under, over = (spec["layer"][i]["data"]["values"] for i in (0, 1))
+    # pointwise first and wider, so universal drawn over it leaves it visible
+    assert {p["curve"] for p in under} == {"pointwise"} and len(under) == 9
+    assert spec["layer"][0]["mark"]["strokeWidth"] > spec["layer"][1]["mark"]["strokeWidth"]
+    assert len(over) == 3 * 9 and over[0] == {"eps": 0.0, "fraction": 1.0, "curve": "robust"}
     texts = json.dumps(spec)
     assert "tau = 0.7" in texts and "eps = 0.2" in texts and "1 \\u2192 2" in texts
     regions = V.region_image(HALF, PLANE, res=60)
@@ -158,3 +165,82 @@ def test_curves_and_probe_specs_are_valid_vega_lite():
     cells = probe["layer"][0]["data"]["values"]
     assert len(cells) == 100 and probe["layer"][0]["params"][0]["name"] == "click"
     assert {c["class"] for c in cells if c["y"] > 0} == {"1"}
+
+
+# --- clicks: pixel -> plane point, the legend inside the figure, the delta pad -----------------
+
+@pytest.mark.parametrize("legend,title", [(False, None), (True, "a title")])
+def test_a_pixel_of_the_drawn_plane_maps_back_to_its_point(legend, title):
+    regions = np.zeros((60, 60), np.int32)
+    target = np.array([[0.37, -0.61]])
+    fig = P.draw_plane(regions, PLANE, num_classes=2, x=target, y=np.array([1]),
+                       point_size=30, legend=legend, title=title)
+    box = D.axes_box(fig)
+    rgb = D.figure_rgb(fig, dpi=90)
+    height, width = rgb.shape[:2]
+    # the point's marker is the only orange in the axes: its centre of mass is the point
+    orange = np.array(matplotlib.colors.to_rgb(P.CLASS_COLORS[1])) * 255
+    plane = np.zeros(rgb.shape[:2], bool)
+    plane[int((1 - box[3]) * height):int((1 - box[1]) * height),
+          int(box[0] * width):int(box[2] * width)] = True
+    rows, cols = np.nonzero((np.abs(rgb.astype(float) - orange).sum(-1) < 20) & plane)
+    assert len(rows) > 4
+    # the image shown at another size (the browser stretches it): the map scales with it
+    for scale in (1.0, 0.7, 1.9):
+        px, py = (cols.mean() + 0.5) * scale, (rows.mean() + 0.5) * scale
+        x, y = D.pixel_to_point(px, py, width * scale, height * scale, box, PLANE)
+        assert (x, y) == pytest.approx((0.37, -0.61), abs=2.5 / 576 * 2)
+    # the corners of the axes box are the corners of the plane
+    left, bottom, right, top = box
+    assert D.pixel_to_point(left * width, (1 - top) * height, width, height, box, PLANE) == \
+        pytest.approx((-1, 1))
+    assert D.pixel_to_point(right * 100, (1 - bottom) * 100, 100, 100, box, PLANE) == \
+        pytest.approx((1, -1))
+
+
+def test_the_downloaded_plane_legend_lies_inside_the_figure_and_is_readable():
+    regions = np.zeros((60, 60), np.int32)
+    x = np.array([[0.1, 0.2], [0.3, -0.2]])
+    fig = P.draw_plane(regions, PLANE, num_classes=3, x=x, y=np.array([0, 1]),
+                       minimal=(x, x * 0.1, np.array([True, False])), universal=(
+                           np.array([0.1, 0.0]), np.array([True, False])),
+                       random=(x, x * 0.1, np.array([True, False])), probe={
+                           "point": (0.0, 0.0), "rho": 0.1, "r": (0.1, 0.0)},
+                       yours=(np.array([0.0, 0.1]), np.array([False, True])), eps=0.1,
+                       title="all overlays")
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    legend = fig.legends[0]
+    frame = fig.bbox
+    inside = legend.get_window_extent(renderer)
+    assert inside.x0 >= frame.x0 and inside.x1 <= frame.x1
+    assert inside.y0 >= frame.y0 and inside.y1 <= fig.axes[0].get_window_extent(renderer).y0
+    assert legend.get_texts()[0].get_fontsize() >= 10
+    labels = [t.get_text() for t in legend.get_texts()]
+    assert "your delta" in labels and "probe (click the plane)" in labels
+
+
+def test_the_legend_html_names_every_entry():
+    entries = L.legend_entries(2, minimal=True, universal=True, random=True, probe=True,
+                               yours=True)
+    html = L.legend_html(entries)
+    assert all(escape(e.label) in html for e in entries)
+    assert len(L.legend_handles(entries)) == len(entries)
+
+
+@pytest.mark.parametrize("norm", ["2", "inf"])
+def test_the_delta_pad_draws_b_eps_to_scale_and_maps_its_clicks(norm):
+    eps = 0.15
+    fig = D.draw_delta_pad(norm, eps, delta=(0.05, -0.02), best=(0.1, 0.1), best_share=0.5)
+    box, bounds = D.axes_box(fig), D.pad_bounds(eps)
+    rgb = D.figure_rgb(fig, dpi=80)
+    height, width = rgb.shape[:2]
+    # the ball's fill (#FFF7C2) spans 2 eps of the pad's 2.6 eps across the middle row
+    row = int(round((1 - (box[1] + box[3]) / 2) * height))
+    fill = np.nonzero((np.abs(rgb[row].astype(int) - [255, 247, 194]).sum(-1) < 12))[0]
+    x_lo, _ = D.pixel_to_point(fill.min(), row, width, height, box, bounds)
+    x_hi, _ = D.pixel_to_point(fill.max() + 1, row, width, height, box, bounds)
+    assert x_lo == pytest.approx(-eps, abs=0.01) and x_hi == pytest.approx(eps, abs=0.01)
+    assert D.project_to_ball((0.3, 0.4), norm, eps) == (
+        (0.09, 0.12) if norm == "2" else (0.15, 0.15))
+    assert D.project_to_ball((0.01, -0.02), norm, eps) == (0.01, -0.02)

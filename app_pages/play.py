@@ -1,0 +1,138 @@
+"""Playing the quantifiers on the explore page: clicks on the plane and the delta pad.
+
+- *for all I, exists delta*: a click anywhere on the plane probes that point (its ball,
+  its minimal perturbation, rho, the boundaries its straight paths cross);
+- *exists delta, for all I*: a click on the delta pad (B_eps drawn to scale) sets *your
+  delta*; the plane shows every point of D moved by it, those it flips marked, and the
+  score against the best delta; buttons nudge it by small steps or reveal the best.
+
+Clicks arrive as pixels of the displayed image (``streamlit-image-coordinates``); each
+picture's pixel -> point map (:func:`drawing.pixel_to_point` through the axes' box) is kept
+in the session when the picture is drawn, and :func:`take_clicks` applies a new click at
+the start of the next run, before the view is read, so the page answers in one run.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+from streamlit_image_coordinates import streamlit_image_coordinates
+
+from drawing import (axes_box, draw_delta_pad, figure_rgb, pad_bounds, pixel_to_point,
+                     project_to_ball)
+from app_pages import cached
+from app_pages.sidebar import state_now
+from app_pages.urlstate import PROBE_LIMIT
+
+PLANE_CLICK, PAD_CLICK = "plane_click", "pad_click"
+NUDGE_STEPS = 20       # a nudge moves your delta by eps / NUDGE_STEPS
+NUDGES = {"nudge_left": ("←", -1, 0), "nudge_up": ("↑", 0, 1), "nudge_down": ("↓", 0, -1),
+          "nudge_right": ("→", 1, 0)}
+
+
+def _new_click(key: str):
+    """The component's click if it is one not applied yet, else None."""
+    click = st.session_state.get(key)
+    if not isinstance(click, dict) or not {"x", "y", "width", "height"} <= set(click):
+        return None
+    stamp = (click.get("unix_time"), click["x"], click["y"])
+    if st.session_state.get(f"_{key}_seen") == stamp:
+        return None
+    st.session_state[f"_{key}_seen"] = stamp
+    return click
+
+
+def take_clicks() -> None:
+    """Applies a new click on the plane (the probe) or on the pad (your delta), and brings
+    your delta back into B_eps when eps or the norm shrank the ball."""
+    session = st.session_state
+    state = state_now()
+    click, where = _new_click(PLANE_CLICK), session.get(f"_{PLANE_CLICK}_map")
+    if click is not None and where is not None:
+        x, y = pixel_to_point(click["x"], click["y"], click["width"], click["height"], *where)
+        if abs(x) <= PROBE_LIMIT and abs(y) <= PROBE_LIMIT:
+            session["probe_x"], session["probe_y"] = x, y
+    click, where = _new_click(PAD_CLICK), session.get(f"_{PAD_CLICK}_map")
+    if click is not None and where is not None:
+        delta = pixel_to_point(click["x"], click["y"], click["width"], click["height"], *where)
+        session["delta"] = project_to_ball(delta, state.norm, state.eps)
+    if session.get("delta") is not None:
+        inside = project_to_ball(session["delta"], state.norm, state.eps)
+        if inside != tuple(session["delta"]):
+            session["delta"] = inside
+            st.toast("Your delta was brought back into B_eps (eps or the norm changed).")
+
+
+def clickable(fig, key: str, bounds, *, dpi: int = 90, width: str = "stretch") -> None:
+    """Shows a figure as a clickable image (``width``: ``"stretch"`` fills the column,
+    ``"content"`` keeps the natural size unless the column is narrower) and keeps its
+    pixel -> point map for :func:`take_clicks`."""
+    st.session_state[f"_{key}_map"] = (axes_box(fig), bounds)
+    streamlit_image_coordinates(figure_rgb(fig, dpi), key=key, width=width,
+                                png_compression_level=1, cursor="crosshair")
+
+
+def _nudge(dx: int, dy: int, norm: str, eps: float) -> None:
+    now = st.session_state.get("delta") or (0.0, 0.0)
+    step = eps / NUDGE_STEPS
+    st.session_state["delta"] = project_to_ball((now[0] + dx * step, now[1] + dy * step),
+                                                norm, eps)
+
+
+def _reveal() -> None:
+    st.session_state["_reveal_best"] = True
+
+
+def _clear() -> None:
+    st.session_state["delta"] = None
+
+
+def score_line(yours: float | None, best: float) -> str:
+    """The game's score: your delta's share of D against the best delta's."""
+    if yours is None:
+        return (f"Click the pad to choose *your delta*; the best delta flips **{best:.1%}** "
+                "of D (exact).")
+    line = (f"Your delta flips **{yours:.1%}** of D; the best delta flips **{best:.1%}** "
+            "(exact).")
+    if yours > best + 1e-9:
+        line += (" You beat the exact search: its grid over B_eps missed your delta, so the "
+                 "exact value is a lower bound.")
+    return line
+
+
+def yours_of(view):
+    """``(delta, flipped bool[n], share)`` of your delta, or None when none is chosen."""
+    delta = view.state.delta
+    if delta is None:
+        return None
+    flipped, share = cached.flips(view.model_key, tuple(delta), view.model.logits_fn, view.x,
+                                  view.pred, np.asarray(view.profile.correct))
+    return np.asarray(delta, np.float32), flipped, share
+
+
+def show_pad(view, yours) -> None:
+    """The delta pad, the score, the nudges and the reveal button."""
+    state, reading = view.state, view.reading
+    best = reading.fractions["universal"]
+    revealed = bool(st.session_state.get("_reveal_best"))
+    st.markdown("**Play: exists delta, for all I.** Click the ball B_eps to choose one "
+                "delta for every point of D.")
+    fig = draw_delta_pad(state.norm, state.eps,
+                         delta=None if yours is None else yours[0],
+                         best=reading.universal_delta if revealed else None,
+                         best_share=best if revealed else None)
+    clickable(fig, PAD_CLICK, pad_bounds(state.eps), dpi=110)
+    st.markdown(score_line(None if yours is None else yours[2], best))
+    for column, (key, (label, dx, dy)) in zip(st.columns(4, gap="small"), NUDGES.items()):
+        column.button(label, key=key, on_click=_nudge, args=(dx, dy, state.norm, state.eps),
+                      help=f"move your delta by eps/{NUDGE_STEPS}", width="stretch")
+    st.button("reveal the best delta", key="reveal", on_click=_reveal, width="stretch",
+              disabled=revealed)
+    st.button("clear your delta", key="clear_delta", on_click=_clear, width="stretch",
+              disabled=yours is None)
+    if yours is not None:
+        st.caption(f"your delta = ({yours[0][0]:.4f}, {yours[0][1]:.4f})")
+    if revealed:
+        d = reading.universal_delta
+        st.caption(f"best delta = ({d[0]:.4f}, {d[1]:.4f}), the exact universal delta at "
+                   f"eps = {state.eps:g}")
