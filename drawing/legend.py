@@ -4,7 +4,7 @@ downloaded PNG) and HTML (the app, where it wraps to the column and stays readab
 Example:
     >>> entries = legend_entries(2, probe=True)
     >>> [e.label for e in entries][-1]
-    'probe (click the plane)'
+    'probed point'
     >>> "probe" in legend_html(entries)
     True
 """
@@ -71,7 +71,7 @@ def legend_entries(num_classes: int, *, minimal: bool = False, universal: bool =
         out += [Entry("line", YOURS, "your delta"),
                 Entry("ring", YOURS, "I + your delta, flipped")]
     if probe:
-        out.append(Entry("star", "#FFFF00", "probe (click the plane)"))
+        out.append(Entry("star", "#FFFF00", "probed point"))
     return out
 
 

@@ -119,7 +119,7 @@ def test_page_loads_eps_changes_clicks_play_and_nothing_is_clipped(tmp_path):
                 px, py = (float(v) for v in _query(page).split("probe=")[1].split("&")[0]
                           .split(","))
                 assert px == pytest.approx(0.5, abs=0.03) and py == pytest.approx(0.5, abs=0.03)
-                assert page.get_by_text("probe (click the plane)").count() == 1  # legend
+                assert page.get_by_text("probed point").count() == 1  # legend
                 assert _yellow_near(plane.screenshot(), 0.75, 0.25) > 20  # the star, there
                 again_s = click_image(page, 0, 0.25, 0.75,
                                       lambda: "probe=-0.5" in _query(page))

@@ -217,7 +217,7 @@ def test_the_downloaded_plane_legend_lies_inside_the_figure_and_is_readable():
     assert inside.y0 >= frame.y0 and inside.y1 <= fig.axes[0].get_window_extent(renderer).y0
     assert legend.get_texts()[0].get_fontsize() >= 10
     labels = [t.get_text() for t in legend.get_texts()]
-    assert "your delta" in labels and "probe (click the plane)" in labels
+    assert "your delta" in labels and "probed point" in labels
 
 
 def test_the_legend_html_names_every_entry():
