@@ -17,6 +17,7 @@ from typing import Mapping
 import numpy as np
 
 from attacks import parse_norm
+from categories import check_eps, check_seed
 from toymodels import ACTIVATIONS, TASK_NAMES, TrainConfig
 
 EPS_MAX = 0.4          # the eps slider's maximum: the profile is scanned once up to it
@@ -81,16 +82,15 @@ def _int_in(options):
 
 
 def _seed(text):
-    number = int(text)
-    if not 0 <= number < 2 ** 31:
-        raise ValueError("the seed must be a whole number from 0 to 2147483647")
-    return number
+    return check_seed(text)   # the command lines' rule
 
 
 def _eps(text):
-    eps = float(text)
-    if not (np.isfinite(eps) and 0 < eps <= EPS_MAX):
-        raise ValueError(f"eps must be in (0, {EPS_MAX}]")
+    # the command lines' rule, capped at the slider's maximum (the profile's reach)
+    try:
+        eps = check_eps(text, maximum=EPS_MAX)
+    except ValueError:
+        raise ValueError(f"eps must be in (0, {EPS_MAX}]") from None
     return round(eps, 4)
 
 

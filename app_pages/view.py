@@ -41,24 +41,28 @@ class View(NamedTuple):
 def current_task(state: ViewState) -> tuple[str, Task]:
     """``(task_key, task)`` of the state; an unusable CSV shows st.error and falls back.
 
-    The fallback is the last data set that worked in this session (else ``pancakes``).
+    The fallback is the last data set that worked in this session, an uploaded CSV
+    included (else ``pancakes``).
     """
-    fallback = st.session_state.get("_last_good", DEFAULT.dataset)
+    fallback_key, fallback = st.session_state.get("_last_good", (DEFAULT.dataset, None))
     if state.dataset != UPLOAD:
-        st.session_state["_last_good"] = state.dataset
+        st.session_state["_last_good"] = (state.dataset, None)
         return state.dataset, get_task(state.dataset)
+    if fallback is None:
+        fallback = get_task(fallback_key)
     upload = st.session_state.get("csv_file")
     if upload is None:
-        st.info(f"Upload a CSV of x,y,label rows in the sidebar; showing {fallback} meanwhile.")
-        return fallback, get_task(fallback)
+        st.info(f"Upload a CSV of x,y,label rows in the sidebar; showing {fallback.name} meanwhile.")
+        return fallback_key, fallback
     data = upload.getvalue()
     digest = hashlib.sha256(data).hexdigest()[:16]
     try:
         task = cached.csv_task(digest, upload.name, data)
     except DataError as e:
         st.error(f"{upload.name}: {e}")
-        st.info(f"Showing {fallback} until the CSV is fixed.")
-        return fallback, get_task(fallback)
+        st.info(f"Showing {fallback.name} until the CSV is fixed.")
+        return fallback_key, fallback
+    st.session_state["_last_good"] = (f"csv:{digest}", task)
     return f"csv:{digest}", task
 
 

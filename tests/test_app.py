@@ -165,6 +165,11 @@ def test_a_bad_csv_shows_the_problem_and_the_app_keeps_working():
     _ok(at)
     assert at.title[0].value.startswith("csv:ring.csv: category ")
     assert "dataset" not in at.query_params                  # an upload is not linkable
+    # a bad upload after a good one keeps the good CSV, not the default data set
+    at.sidebar.file_uploader[0].set_value(("points.csv", bad, "text/csv")).run()
+    assert not at.exception
+    assert [e.value for e in at.error] == ["points.csv: row 3: y is not a number: 'oops'"]
+    assert at.title[0].value.startswith("csv:ring.csv: category ")
 
 
 def test_attack_table_and_downloads():

@@ -26,7 +26,8 @@ def add_common_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--preset", default="all",
                    help="a preset or classic set, a comma-separated list, or 'all' (the four presets)")
     p.add_argument("--csv", help="a CSV of x,y,label rows to use instead of --preset")
-    p.add_argument("--max-rows", default="20000", help="refuse CSVs with more rows")
+    p.add_argument("--max-rows", default="20000",
+                   help="refuse CSVs with more rows (at most 1000000, which fits in memory)")
     p.add_argument("--norm", default="2", help="2 or inf")
     p.add_argument("--eps", default=None,
                    help="the radius (default: each task's own, 0.15 for the presets)")
