@@ -47,10 +47,11 @@ def documented_keys(command: str) -> tuple[set[str], set[str]]:
     return required, optional
 
 
-def assert_documented(command: str, output: dict) -> None:
-    """Every task's JSON has exactly the documented keys (optional ones may be missing)."""
+def assert_documented(command: str, output: dict, *, keyed_by_task: bool = True) -> None:
+    """The JSON has exactly the documented keys (optional ones may be missing): every
+    task's value for the categories commands, the object itself otherwise."""
     required, optional = documented_keys(command)
-    for task, value in output.items():
+    for task, value in (output.items() if keyed_by_task else [("-", output)]):
         keys = set(value)
         assert required <= keys, f"{command} {task}: documented but missing {required - keys}"
         assert keys <= required | optional, f"{command} {task}: undocumented {keys - required - optional}"

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import attacks
+from test_docs import assert_documented
 from imagenet import data, normals
 from imagenet_tiny import tiny_classifier, write_bad_files, write_folder
 
@@ -73,6 +74,7 @@ def test_cli_on_lite0_and_bundled_photos(tmp_path, capsys):
     assert normals.main(["--model", "lite0", "--images", "8", "--batch", "8", "--max-iter", "10",
                          "--out", str(tmp_path)]) == 0
     out = json.loads((tmp_path / "normals.json").read_text())
+    assert_documented("imagenet normals", out, keyed_by_task=False)     # docs/cli.md
     assert (tmp_path / "spectrum.png").stat().st_size > 10_000
     assert out["model"] == "efficientnet-lite0" and out["images"] == 8 and out["count"] >= 6
     assert 0 <= out["sigma_ratio"] <= 1 and out["random_sigma_ratio"] > 0.8

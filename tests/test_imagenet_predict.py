@@ -10,6 +10,7 @@ import pytest
 import skimage.data
 from PIL import Image
 
+from test_docs import assert_documented
 from imagenet import predict
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -67,6 +68,7 @@ def test_cli_json_one_object_per_image(image_files, weight_cache):
     lines = proc.stdout.strip().splitlines()
     assert len(lines) == 2
     first = json.loads(lines[0])
+    assert_documented("imagenet predict", first, keyed_by_task=False)   # docs/cli.md
     assert first["image"] == image_files[0]
     index, name, prob = first["top5"][0]
     assert (index, name) == (967, "espresso") and 0.9 < prob <= 1

@@ -15,6 +15,7 @@ import pytest
 from PIL import Image
 
 import attacks
+from test_docs import assert_documented
 from imagenet import artifacts, data, run, steps
 from imagenet.checkpoint import CHECKPOINT
 from imagenet.loop import run_universal
@@ -62,6 +63,7 @@ def test_metrics_re_measure_exactly(image_folder, classifier, tmp_path, method):
     assert v.shape == (32, 32, 3) and v.dtype == np.float32
     assert np.max(np.abs(v)) <= 10.0 + 1e-6
     assert json.loads((tmp_path / "metrics.json").read_text()) == json.loads(json.dumps(metrics))
+    assert_documented("imagenet run", metrics, keyed_by_task=False)     # docs/cli.md
     png = np.asarray(Image.open(tmp_path / "perturbation.png"))
     np.testing.assert_array_equal(png, artifacts.visible(v))
 

@@ -86,3 +86,23 @@ def test_transfer_cli_bad_input(tmp_path, capsys, source_run):
         code = transfer.main(argv)
         err = capsys.readouterr().err.strip()
         assert code == 2 and message in err and "\n" not in err, (argv, err)
+
+
+def test_transfer_json_has_the_documented_keys(source_run, tmp_path, monkeypatch):
+    """transfer.json as docs/cli.md lists it (the tiny model stands in for Lite0)."""
+    import json
+    import re
+
+    from imagenet import models
+    from test_docs import ROOT, assert_documented
+
+    out, _, _ = source_run
+    monkeypatch.setattr(models, "load_model", lambda name, cache_dir=None: tiny_classifier(0))
+    target = tmp_path / "t.json"
+    args = transfer.parse_args(["--perturbation", str(out), "--models", "lite0", "--batch", "4",
+                                "--out", str(target), "--quiet"])
+    transfer.transfer_command(args)
+    saved = json.loads(target.read_text())
+    assert_documented("imagenet transfer", saved, keyed_by_task=False)
+    row = re.search(r"^\| `results` \|[^|]*\|(.*)\|$", (ROOT / "docs/cli.md").read_text(), re.M)
+    assert set(saved["results"][0]) == set(re.findall(r"`([^`]+)`", row.group(1)))
