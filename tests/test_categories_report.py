@@ -90,7 +90,7 @@ def test_bad_input_is_one_line_exit_2(args, message, capsys):
     ("x,y,label\n1,zz,0\n2,2,1\n", "not a number"),
     ("x,y,label\n1,nan,0\n2,2,1\n", "only finite numbers"),
     ("x,y,label\n1,1,0\n2,2,0\n", "one class only"),
-    ("x,y,label\n" + "".join(f"{i},{i},{i % 2}\n" for i in range(30)), "more than the limit of 20"),
+    ("x,y,label\n" + "".join(f"{i},{i},{i % 2}\n" for i in range(30)), "more than 20 rows, the limit set by --max-rows"),
 ])
 def test_bad_csv_from_the_command_line(tmp_path, content, message):
     path = tmp_path / "bad.csv"
