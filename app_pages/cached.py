@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import collections
 import io
+import os
 import threading
 
 import jax
@@ -35,9 +36,16 @@ CERTIFY_SWEEP = (0.25, 0.5, 0.75, 1.0, 1.5, 2.0)  # the certificates' eps, as mu
 _LOCK = threading.Lock()
 
 
-def enable_compilation_cache() -> str:
+def enable_compilation_cache() -> str | None:
     """Keeps JAX's compiled programs on disk next to the model cache, so a restarted app
-    skips most compilation; returns the folder."""
+    skips most compilation; returns the folder (None when ``$ROBUSTNESS_JAX_CACHE`` is 0).
+
+    The test suite turns it off: the app's tests run in the same process as the ImageNet
+    tests, and XLA:CPU segfaulted writing an EfficientNet-Lite executable (with the native
+    depthwise kernel's custom calls) to the persistent cache.
+    """
+    if os.environ.get("ROBUSTNESS_JAX_CACHE") == "0":
+        return None
     folder = str(cache_dir("jax-compilation"))
     jax.config.update("jax_compilation_cache_dir", folder)
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)

@@ -11,6 +11,10 @@ import pytest
 # Tests never touch the user's cache: trained models and converted weights go to a
 # fresh folder per session (unless the caller chose one).
 os.environ.setdefault("ROBUSTNESS_CACHE", tempfile.mkdtemp(prefix="robustness-cache-"))
+# No persistent JAX compilation cache in the test process: the app (run in-process by
+# AppTest) would turn it on for every later test, and XLA:CPU segfaulted writing an
+# EfficientNet-Lite executable with the native kernel's custom calls to it (CI, lite1/lite2).
+os.environ.setdefault("ROBUSTNESS_JAX_CACHE", "0")
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
