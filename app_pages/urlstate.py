@@ -109,24 +109,23 @@ def _overlays(text):
     return tuple(s for s in OVERLAYS if s in names)
 
 
-def _probe(text):
+def _pair(text, *, what: str, axes: str, bounded: str, limit: float) -> tuple[float, float]:
+    """Two comma-separated numbers, rounded to 4 places, inside ``[-limit, limit]^2``."""
     parts = text.split(",")
     if len(parts) != 2:
-        raise ValueError("a probe is two numbers x,y")
-    point = tuple(round(float(part), 4) for part in parts)
-    if not all(np.isfinite(c) and abs(c) <= PROBE_LIMIT for c in point):
-        raise ValueError(f"the probe must lie in [-{PROBE_LIMIT}, {PROBE_LIMIT}]^2")
-    return point
+        raise ValueError(f"{what} is two numbers {axes}")
+    pair = tuple(round(float(part), 4) for part in parts)
+    if not all(np.isfinite(c) and abs(c) <= limit for c in pair):
+        raise ValueError(f"{bounded} must lie in [-{limit}, {limit}]^2")
+    return pair
+
+
+def _probe(text):
+    return _pair(text, what="a probe", axes="x,y", bounded="the probe", limit=PROBE_LIMIT)
 
 
 def _delta(text):
-    parts = text.split(",")
-    if len(parts) != 2:
-        raise ValueError("a delta is two numbers dx,dy")
-    delta = tuple(round(float(part), 4) for part in parts)
-    if not all(np.isfinite(c) and abs(c) <= EPS_MAX for c in delta):
-        raise ValueError(f"a delta must lie in [-{EPS_MAX}, {EPS_MAX}]^2")
-    return delta
+    return _pair(text, what="a delta", axes="dx,dy", bounded="a delta", limit=EPS_MAX)
 
 
 def _dataset(text):
