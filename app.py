@@ -3,7 +3,7 @@
 A router: the pages are functions of :mod:`app_pages` (UI only; every computation is in
 ``categories`` and ``toymodels``, every picture in ``drawing``). The sidebar (data set,
 model, norm, eps, tau) is shared by all pages and mirrored in the URL, so a link
-reproduces a view.
+reproduces a view; ``?hide=sidebar,nav`` hides the sidebar or the page list (a lecture).
 """
 
 import streamlit as st
@@ -12,15 +12,20 @@ import app_pages
 
 st.set_page_config(page_title="Robustness categories", page_icon="◐", layout="wide")
 
+hidden = app_pages.hidden_parts()       # ?hide=sidebar,nav: a lecture or an embedded view
 page = st.navigation([
     st.Page(app_pages.explore_page, title="Explore a model", icon=":material/travel_explore:",
             url_path="explore", default=True),
     st.Page(app_pages.presets_page, title="The four presets", icon=":material/grid_view:",
             url_path="presets"),
+    st.Page(app_pages.training_page, title="Watch it train", icon=":material/play_circle:",
+            url_path="train"),
     st.Page(app_pages.geometry_page, title="Geometry of the boundaries",
             icon=":material/architecture:", url_path="geometry"),
-])
+], position="hidden" if "nav" in hidden else "sidebar")
 app_pages.sidebar()
+if "sidebar" in hidden:
+    app_pages.hide_sidebar()
 app_pages.show_url_warnings()
 page.run()
 app_pages.write_url(app_pages.state_now())

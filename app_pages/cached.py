@@ -21,15 +21,15 @@ import jax
 import numpy as np
 import streamlit as st
 
-from categories import (certify_sweep, crossings_measure, dominant_measure, family_of,
+from categories import (Timeline, certify_sweep, fractions_over_training, crossings_measure, dominant_measure, family_of,
                         measure_normals, retrain_measure, transfer_on, transfer_summary)
-from drawing import (SupportMap, boundary_lines, labels_of,
+from drawing import (FRAME_RES, GRID_RES, Recording, SupportMap, boundary_lines, labels_of, record_training,
                      probe as probe_point, probe_spec as probe_chart_spec, probe_window,
                      random_deltas as deltas_on_sphere, region_image, support_map)
 from store import cache_dir
 from toymodels import Model, load_csv, load_or_train
 from app_pages.estimates import estimate_curves as attack_curves, estimates_at
-from app_pages.reading import Reading, flips_of, read_at, sample_of_d, scan
+from app_pages.reading import Reading, flips_of, flips_of_many, read_at, sample_of_d, scan
 
 MODEL_SLOTS = 12
 CERTIFY_SWEEP = (0.25, 0.5, 0.75, 1.0, 1.5, 2.0)  # the certificates' eps, as multiples of eps
@@ -101,6 +101,50 @@ def model_key_of(task_key: str, config) -> str:
     return f"{task_key}|{config}"
 
 
+# --- a training timeline ---------------------------------------------------------------------
+
+TIMELINE_SLOTS = 6
+
+
+@st.cache_resource(show_spinner=False)
+def timeline_runs() -> collections.OrderedDict:
+    """The process-wide LRU store of recorded training runs,
+    ``{(task_key, config, snapshots): drawing.Recording}``."""
+    return collections.OrderedDict()
+
+
+def train_timeline(run_key, task, config, snapshots: int, show=None) -> Recording:
+    """Trains ``config`` on the task afresh, recording ``snapshots`` snapshots and their
+    frames, and keeps the run (and the trained model, for the other pages).
+
+    Args:
+      show: called after each snapshot with ``(snapshot, frame, history)``, where
+        history holds the lists ``step``, ``loss`` and ``accuracy`` so far (a live view).
+    """
+    task_key = run_key[0]
+    run = record_training(task, config, snapshots, support=support(task_key, task, FRAME_RES).label,
+                          show=show)
+    trained = run.trained
+    with _LOCK:
+        runs = timeline_runs()
+        runs[run_key] = run
+        while len(runs) > TIMELINE_SLOTS:
+            runs.popitem(last=False)
+        models = model_store()
+        models[(task_key, config)] = Model(trained.logits_fn, config, trained.accuracy, False)
+        while len(models) > MODEL_SLOTS:
+            models.popitem(last=False)
+    return run
+
+
+@st.cache_resource(max_entries=32, show_spinner=False)
+def timeline(run_name: str, norm: str, eps: float, tau: float, task_key: str, seed: int, _task,
+             _snapshots) -> Timeline:
+    """The four fractions of every snapshot at eps on the sample of D (each measured once)."""
+    x, y, _ = sample(task_key, seed, _task)
+    return fractions_over_training(_snapshots, x, y, norm=norm, eps=eps, tau=tau)
+
+
 # --- D, the plane and the reading ----------------------------------------------------------
 
 @st.cache_resource(max_entries=32, show_spinner=False)
@@ -109,8 +153,8 @@ def sample(task_key: str, seed: int, _task):
 
 
 @st.cache_resource(max_entries=32, show_spinner=False)
-def support(task_key: str, _task) -> SupportMap:
-    return support_map(_task)
+def support(task_key: str, _task, res: int = GRID_RES) -> SupportMap:
+    return support_map(_task, res)
 
 
 @st.cache_resource(max_entries=32, show_spinner=False)
@@ -160,6 +204,14 @@ def probe(model_key: str, norm: str, eps: float, point: tuple, _logits_fn, _udel
 def probe_magnified(model_key: str, norm: str, eps: float, point: tuple, _logits_fn, _probed):
     """``(window regions, window bounds)`` around a probed point (the probe tab)."""
     return probe_window(_logits_fn, _probed, eps)
+
+
+@st.cache_resource(max_entries=256, show_spinner=False)
+def random_flips(model_key: str, norm: str, eps: float, _logits_fn, _x, _pred, _correct, _pool,
+                 drawn: int) -> tuple[np.ndarray, float]:
+    """``(shares f[drawn], every)``: the share of D each of the first ``drawn`` deltas of
+    the pool flips, and the share flipped by all of them."""
+    return flips_of_many(_logits_fn, _x, _pred, _correct, _pool[:drawn])
 
 
 @st.cache_resource(max_entries=512, show_spinner=False)

@@ -20,7 +20,8 @@ from toymodels import model_bytes
 from app_pages import cached
 from app_pages.downloads import perturbations_npz
 from app_pages.estimates import attack_rows
-from app_pages.play import PLANE_CLICK, clickable, show_pad, take_clicks, yours_of
+from app_pages.play import (PLANE_CLICK, clickable, show_pad, show_random_game, take_clicks,
+                            yours_of)
 from app_pages.reading import curves_of
 from app_pages.texts import EXPLANATIONS, HOW_TO_READ, MEASURES, PAGE_CSS, norm_name
 from app_pages.urlstate import EPS_MAX, OVERLAYS
@@ -70,6 +71,7 @@ def page() -> None:
         plane = show_plane(view, yours)
     with right:
         show_pad(view, yours)
+        show_random_game(view)
     left, right = st.columns([3, 2], gap="medium")
     curves = show_curves(view, verdict, left, right)
     show_categories(view, rungs)

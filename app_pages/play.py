@@ -4,7 +4,10 @@
   its minimal perturbation, rho, the boundaries its straight paths cross);
 - *exists delta, for all I*: a click on the delta pad (B_eps drawn to scale) sets *your
   delta*; the plane shows every point of D moved by it, those it flips marked, and the
-  score against the best delta; buttons nudge it by small steps or reveal the best.
+  score against the best delta; buttons nudge it by small steps or reveal the best;
+- *for all delta*: deltas drawn at random on S_eps, one after another, each becoming your
+  delta; the running share they flip converges to random(eps), and the points flipped by
+  every delta drawn so far are counted.
 
 Clicks arrive as pixels of the displayed image (``streamlit-image-coordinates``); each
 picture's pixel -> point map (:func:`drawing.pixel_to_point` through the axes' box) is kept
@@ -14,11 +17,12 @@ the start of the next run, before the view is read, so the page answers in one r
 
 from __future__ import annotations
 
+import jax
 import numpy as np
 import streamlit as st
 from streamlit_image_coordinates import streamlit_image_coordinates
 
-from drawing import (axes_box, draw_delta_pad, figure_rgb, pad_bounds, pixel_to_point,
+from drawing import (FRACTION_COLORS, axes_box, draw_delta_pad, figure_rgb, pad_bounds, pixel_to_point,
                      project_to_ball)
 from app_pages import cached
 from app_pages.sidebar import state_now
@@ -136,3 +140,64 @@ def show_pad(view, yours) -> None:
         d = reading.universal_delta
         st.caption(f"best delta = ({d[0]:.4f}, {d[1]:.4f}), the exact universal delta at "
                    f"eps = {state.eps:g}")
+
+
+RANDOM_POOL = 200      # the random deltas a session can draw at one (model, norm, eps)
+
+
+def _draw(n: int, pool) -> None:
+    drawn = min(st.session_state.get("_random_drawn", 0) + n, len(pool))
+    st.session_state["_random_drawn"] = drawn
+    st.session_state["delta"] = tuple(float(v) for v in pool[drawn - 1])
+
+
+def _forget_draws() -> None:
+    st.session_state["_random_drawn"] = 0
+
+
+def show_random_game(view) -> None:
+    """*For all delta*: draw deltas on S_eps one by one; the running share they flip
+    against random(eps), and the points that every delta drawn so far flips."""
+    state = view.state
+    signature = (view.model_key, state.norm, state.eps)
+    if st.session_state.get("_random_sig") != signature:     # another model or ball
+        st.session_state["_random_sig"], st.session_state["_random_drawn"] = signature, 0
+    pool = cached.random_deltas(view.model_key, state.norm, state.eps,
+                                jax.random.fold_in(view.key, 11), RANDOM_POOL)
+    drawn = int(st.session_state.get("_random_drawn", 0))
+    st.markdown("**Play: for all delta.** Draw deltas at random on S_eps (the sphere of "
+                "radius eps); each becomes your delta, moving all of D on the plane.")
+    one, ten, forget = st.columns(3, gap="small")
+    one.button("draw 1", key="draw_one", on_click=_draw, args=(1, pool), width="stretch",
+               disabled=drawn >= len(pool), help="draw one delta uniformly on S_eps")
+    ten.button("draw 10", key="draw_ten", on_click=_draw, args=(10, pool), width="stretch",
+               disabled=drawn >= len(pool))
+    forget.button("start over", key="draw_reset", on_click=_forget_draws, width="stretch",
+                  disabled=drawn == 0)
+    exact = view.reading.fractions["random"]
+    if drawn == 0:
+        st.caption(f"random(eps) = {exact:.1%} (exact): the share of D a delta drawn on S_eps "
+                   "flips, on average over the deltas.")
+        return
+    shares, every = cached.random_flips(view.model_key, state.norm, state.eps,
+                                        view.model.logits_fn, view.x, view.pred,
+                                        np.asarray(view.profile.correct), pool, drawn)
+    running = np.cumsum(shares) / np.arange(1, drawn + 1)
+    st.markdown(f"**{drawn}** deltas drawn: on average each flips **{running[-1]:.1%}** of D; "
+                f"random(eps) = **{exact:.1%}** (exact, the average over all of S_eps). "
+                f"Flipped by every delta drawn so far: **{every:.1%}** of D.")
+    if drawn > 1:
+        st.vega_lite_chart(_running_spec(running, exact), width="stretch")
+
+
+def _running_spec(running, exact: float) -> dict:
+    color = FRACTION_COLORS["random"]
+    rows = [{"draws": i + 1, "share": round(float(v), 4)} for i, v in enumerate(running)]
+    return {"height": 120, "layer": [
+        {"data": {"values": rows}, "mark": {"type": "line", "color": color, "point": True},
+         "encoding": {"x": {"field": "draws", "type": "quantitative", "title": "deltas drawn"},
+                      "y": {"field": "share", "type": "quantitative", "title": "running share",
+                            "scale": {"domain": [0, 1]}}}},
+        {"data": {"values": [{"exact": float(exact)}]},
+         "mark": {"type": "rule", "color": color, "strokeDash": [6, 3]},
+         "encoding": {"y": {"field": "exact", "type": "quantitative"}}}]}

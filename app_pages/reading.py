@@ -105,6 +105,19 @@ def flips_of(logits_fn, x, pred, correct, delta) -> tuple[np.ndarray, float]:
     return flipped, float(flipped.sum() / max(int(correct.sum()), 1))
 
 
+def flips_of_many(logits_fn, x, pred, correct, deltas) -> tuple[np.ndarray, float]:
+    """:func:`flips_of` for several deltas: ``(shares f[k], every)``, each delta's share
+    and the share of D that every one of the ``k`` deltas flips (the quantifier *for all
+    delta* over the deltas drawn)."""
+    x = np.asarray(x, np.float32)
+    deltas = np.asarray(deltas, np.float32).reshape(-1, 2)
+    moved = labels_of(logits_fn, (x[None] + deltas[:, None]).reshape(-1, 2)).reshape(len(deltas), -1)
+    correct = np.asarray(correct, bool)
+    flipped = (moved != np.asarray(pred)[None]) & correct[None]
+    count = max(int(correct.sum()), 1)
+    return flipped.sum(axis=1) / count, float(flipped.all(axis=0).sum() / count)
+
+
 def curves_of(profile: Profile) -> dict[str, np.ndarray]:
     """The profile's four curves over ``profile.radii`` as numpy arrays."""
     return {k: np.clip(np.asarray(getattr(profile, k), np.float64), 0, 1) for k in KEYS}

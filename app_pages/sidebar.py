@@ -11,8 +11,9 @@ import dataclasses
 import streamlit as st
 
 from toymodels import ACTIVATIONS, PRESETS, TASK_NAMES
-from app_pages.urlstate import (DEPTHS, EPS_MAX, EPS_STEP, FIELDS, OVERLAYS, STEPS, UPLOAD,
-                                WIDTHS, ViewState, state_from_query, state_to_query)
+from app_pages.urlstate import (BATCH_SIZES, DEPTHS, EPS_MAX, EPS_STEP, FIELDS, LEARNING_RATES,
+                                OVERLAYS, STEPS, UPLOAD, WEIGHT_DECAYS, WIDTHS, ViewState,
+                                state_from_query, state_to_query)
 
 DEFAULT = ViewState()
 
@@ -40,18 +41,34 @@ def _init_from_url() -> None:
     st.session_state["_initialised"] = True
 
 
+def hidden_parts() -> tuple[str, ...]:
+    """The parts of the page the link hides (``?hide=sidebar,nav``: a lecture or an
+    embedded view); reads the URL on a session's first run."""
+    _init_from_url()
+    return tuple(st.session_state.get("hide") or ())
+
+
+def hide_sidebar() -> None:
+    """Hides the sidebar and its expand arrow (the controls keep their values)."""
+    st.markdown("<style>[data-testid='stSidebar'], [data-testid='stSidebarCollapsedControl'],"
+                " [data-testid='stExpandSidebarButton'] {display: none !important}</style>",
+                unsafe_allow_html=True)
+
+
 def state_now() -> ViewState:
     """The :class:`~app_pages.urlstate.ViewState` of the widgets as they are now (the
     defaults for those not drawn yet)."""
     session = st.session_state
     values = {name: session[name] for name in FIELDS
-              if name in session and name not in ("overlays", "probe", "delta")}
+              if name in session and name not in ("overlays", "probe", "delta", "hide")}
     overlays = tuple(o for o in OVERLAYS if o in (session.get("overlays") or ()))
     px, py = session.get("probe_x"), session.get("probe_y")
     probe = (float(px), float(py)) if px is not None and py is not None else None
     delta = session.get("delta")
     delta = (float(delta[0]), float(delta[1])) if delta is not None else None
-    return dataclasses.replace(DEFAULT, **values, overlays=overlays, probe=probe, delta=delta)
+    hide = tuple(session.get("hide") or ())
+    return dataclasses.replace(DEFAULT, **values, overlays=overlays, probe=probe, delta=delta,
+                               hide=hide)
 
 
 def write_url(state: ViewState) -> None:
@@ -83,6 +100,13 @@ def sidebar() -> ViewState:
     right.selectbox("training steps", STEPS, key="steps")
     bar.number_input("seed", min_value=0, max_value=2 ** 31 - 1, step=1, key="seed",
                      help="one seed: the model's training and the sample of D")
+    with bar.expander("Optimiser (learning rate, batch, weight decay)"):
+        st.select_slider("learning rate", LEARNING_RATES, key="learning_rate",
+                         help="Adam's peak learning rate (cosine decay to 1% of it)")
+        st.select_slider("batch size", BATCH_SIZES, key="batch_size", help="points per step")
+        st.select_slider("weight decay", WEIGHT_DECAYS, key="weight_decay",
+                         format_func=lambda w: f"{w:g}",
+                         help="decoupled weight decay (AdamW); 0 trains with plain Adam")
     bar.header("Reading")
     bar.radio("norm", ("2", "inf"), key="norm", horizontal=True,
               format_func=lambda n: "l2" if n == "2" else "l∞",

@@ -25,11 +25,18 @@ EPS_STEP = 0.005
 WIDTHS = (4, 8, 16, 32, 64, 128, 256)
 DEPTHS = (1, 2, 3, 4, 5, 6)
 STEPS = (50, 100, 200, 500, 1000, 1500, 2000, 3000, 5000)
+LEARNING_RATES = (0.001, 0.003, 0.01, 0.03, 0.1)
+BATCH_SIZES = (16, 32, 64, 128, 256, 512)
+WEIGHT_DECAYS = (0.0, 0.0001, 0.001, 0.01, 0.1)
 OVERLAYS = {
     "arrows": "minimal perturbations",
     "balls": "eps-balls",
     "universal": "universal delta (before / after)",
     "random": "random deltas",
+}
+HIDEABLE = {           # what a link may hide, for a lecture or an embedded view (?hide=...)
+    "sidebar": "the sidebar (data set, model, eps, tau)",
+    "nav": "the list of pages",
 }
 UPLOAD = "csv"         # the dataset name of an uploaded CSV (not reproducible from a link)
 PROBE_LIMIT = 1.5      # a probed point lies in [-PROBE_LIMIT, PROBE_LIMIT]^2
@@ -45,17 +52,23 @@ class ViewState:
     activation: str = "relu"
     steps: int = 2000
     seed: int = 0
+    learning_rate: float = 0.01
+    batch_size: int = 256
+    weight_decay: float = 0.0
     norm: str = "2"
     eps: float = 0.15
     tau: float = 0.8
     overlays: tuple[str, ...] = ("arrows",)
     probe: tuple[float, float] | None = None
     delta: tuple[float, float] | None = None   # *your delta* on the delta pad
+    hide: tuple[str, ...] = ()                 # parts of the page a link hides (HIDEABLE)
 
     def config(self) -> TrainConfig:
-        """The model's training configuration (learning rate and batch of the presets)."""
+        """The model's training configuration (by default the presets' learning rate,
+        batch and no weight decay)."""
         return TrainConfig(width=self.width, depth=self.depth, activation=self.activation,
-                           steps=self.steps, seed=self.seed)
+                           steps=self.steps, seed=self.seed, learning_rate=self.learning_rate,
+                           batch_size=self.batch_size, weight_decay=self.weight_decay)
 
 
 FIELDS = tuple(f.name for f in dataclasses.fields(ViewState))  # the URL's parameter names
@@ -78,6 +91,16 @@ def _int_in(options):
         if number not in options:
             raise ValueError(f"choose one of {', '.join(map(str, options))}")
         return number
+    return parse
+
+
+def _float_in(options):
+    def parse(text):
+        number = float(text)
+        match = [o for o in options if abs(o - number) <= 1e-12 + 1e-9 * abs(o)]
+        if not match:
+            raise ValueError(f"choose one of {', '.join(f'{o:g}' for o in options)}")
+        return match[0]
     return parse
 
 
@@ -109,6 +132,14 @@ def _overlays(text):
     return tuple(s for s in OVERLAYS if s in names)
 
 
+def _hide(text):
+    names = tuple(s for s in (part.strip() for part in text.split(",")) if s)
+    unknown = [s for s in names if s not in HIDEABLE]
+    if unknown:
+        raise ValueError(f"cannot hide {unknown[0]!r}: choose from {', '.join(HIDEABLE)}")
+    return tuple(s for s in HIDEABLE if s in names)
+
+
 def _pair(text, *, what: str, axes: str, bounded: str, limit: float) -> tuple[float, float]:
     """Two comma-separated numbers, rounded to 4 places, inside ``[-limit, limit]^2``."""
     parts = text.split(",")
@@ -137,8 +168,10 @@ def _dataset(text):
 _PARSERS = {
     "dataset": _dataset, "width": _int_in(WIDTHS), "depth": _int_in(DEPTHS),
     "activation": _choice(tuple(ACTIVATIONS)), "steps": _int_in(STEPS), "seed": _seed,
+    "learning_rate": _float_in(LEARNING_RATES), "batch_size": _int_in(BATCH_SIZES),
+    "weight_decay": _float_in(WEIGHT_DECAYS),
     "norm": parse_norm, "eps": _eps, "tau": _tau, "overlays": _overlays, "probe": _probe,
-    "delta": _delta,
+    "delta": _delta, "hide": _hide,
 }
 
 
@@ -182,4 +215,6 @@ def state_to_query(state: ViewState) -> dict[str, str]:
     for name in ("probe", "delta"):
         if getattr(state, name) is None:
             del query[name]
+    if not state.hide:
+        del query["hide"]
     return query

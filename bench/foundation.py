@@ -13,7 +13,7 @@ import dataclasses
 import jax
 
 from bench.machine import mlp_flops, share_of_matmul
-from bench.measure import time_call
+from bench.measure import time_call, time_pair
 from toymodels import preset_config
 from toymodels import PRESETS, classify_grid, get_task, plane_grid, train
 
@@ -41,6 +41,33 @@ def time_presets(names=tuple(PRESETS), *, repeats: int = 3, steps: int | None = 
             t = time_call(lambda: train(get_task(name), config), warmup=1, repeats=repeats)
             out[name] = {**t.as_dict(), "steps": config.steps, "accuracy": t.value.accuracy}
     return out
+
+
+def time_timeline(name: str = "pancakes", *, snapshots: int = 40, repeats: int = 3,
+                  steps: int | None = None) -> dict:
+    """Training a preset plainly against training it for the app's timeline.
+
+    The timeline records ``snapshots`` snapshots, each with its frame (the regions over
+    the plane's grid, drawn as an RGB array): :func:`drawing.record_training`, as the
+    ``/train`` page does. Timed in alternation (:func:`bench.measure.time_pair`), warm.
+
+    Returns:
+      ``{"plain": timing, "timeline": timing, "ratio": {"median", "min", "max"},
+      "snapshots", "steps", "preset"}``: ``ratio`` is the timeline's time over the plain
+      run's, pair by pair (goal <= 1.5).
+    """
+    from drawing import FRAME_RES, record_training, support_map
+
+    task, config = get_task(name), preset_config(name)
+    if steps is not None:
+        config = dataclasses.replace(config, steps=steps)
+    support = support_map(task, FRAME_RES).label
+    with jax.numpy_dtype_promotion("standard"):
+        pair = time_pair(lambda: train(task, config).logits_fn,
+                         lambda: record_training(task, config, snapshots, support=support).frames,
+                         repeats=repeats)
+    return {"plain": pair.a.as_dict(), "timeline": pair.b.as_dict(), "ratio": pair.speedup(),
+            "snapshots": snapshots, "steps": config.steps, "preset": name}
 
 
 def time_grid(logits_fn, *, res: int = 1024, repeats: int = 5, matmul_size: int = 2048) -> dict:

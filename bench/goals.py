@@ -139,6 +139,14 @@ def goals(results: dict) -> list[Goal]:
         add("preset training, warm", name, t["median_s"], "<= 3 s",
             _judge(t["median_s"], lambda x: x <= 3.0),
             f"{t['steps']} steps; " + _timing_note(t, budget))
+    tl = results.get("timeline")
+    if tl:
+        r = tl["ratio"]
+        add("training with the timeline's snapshots, time over plain training", tl["preset"],
+            r["median"], "<= 1.5", _judge(r["median"], lambda x: x <= 1.5),
+            f"{tl['snapshots']} snapshots with their frames, {tl['steps']} steps; pairs "
+            f"{fmt(r['min'])}-{fmt(r['max'])}; plain {fmt_time(tl['plain']['median_s'])}, "
+            f"timeline {fmt_time(tl['timeline']['median_s'])}")
     img = results.get("imagenet")
     if img:
         fg = img["forward_gradient"]

@@ -21,7 +21,7 @@ import time
 from typing import Callable, NamedTuple
 
 from bench import peers
-from bench.foundation import time_grid, time_presets
+from bench.foundation import time_grid, time_presets, time_timeline
 from bench.exact_grid import exact_evaluations, run_exact
 from bench.machine import load_average, machine_info, matmul_peak, mlp_flops, share_of_matmul
 from bench.task import N_POINTS, SETTINGS, TASK_NAME, shared_task
@@ -189,6 +189,11 @@ def run_benchmark(budget: Budget = FULL, *, seed: int = 0,
     progress(f"preset training: {', '.join(budget.presets)}")
     out["presets"] = time_presets(budget.presets, repeats=budget.preset_repeats,
                                   steps=budget.train_steps)
+    out["timeline"] = None
+    if budget.presets:
+        progress("training with the timeline's snapshots against plain training")
+        out["timeline"] = time_timeline(budget.presets[0], repeats=budget.preset_repeats,
+                                        steps=budget.train_steps)
 
     out["imagenet"] = None
     if budget.imagenet:

@@ -27,6 +27,7 @@ from categories.checks import SEED_MAX, check_eps, check_seed
 from categories.report import KEYS, format_table, report_task
 from categories.retrain import (METHODS, Retrained, check_method, class_gaps, perturb, retrain,
                                 retrain_measure, retrain_report)
+from categories.timeline import Timeline, fractions_over_training, settled_at, timeline_caption
 from categories.transfer import (FAMILIES, Transfer, default_family, family_of, fooling_matrix,
                                  seed_family, transfer_matrix, transfer_on, transfer_report,
                                  transfer_summary, universal_delta)
@@ -49,6 +50,7 @@ __all__ = [
     "KEYS", "SEED_MAX", "check_eps", "check_seed", "format_table", "report_task",
     "METHODS", "Retrained", "check_method", "class_gaps", "perturb", "retrain", "retrain_measure",
     "retrain_report",
+    "Timeline", "fractions_over_training", "settled_at", "timeline_caption",
     "FAMILIES", "Transfer", "default_family", "family_of", "fooling_matrix", "seed_family",
     "transfer_matrix", "transfer_on", "transfer_report", "transfer_summary", "universal_delta",
     "DEFAULT_TAU", "FORMULAS", "FRACTION_OF", "NAMES", "Rung", "check_tau", "ladder", "verdict",

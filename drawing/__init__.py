@@ -9,6 +9,7 @@ app, the command line and the tests draw the same pictures.
 - :mod:`drawing.planeview`: the arrays the plane is drawn from (regions over a grid,
   D's support, overlays, the probe of one point);
 - :mod:`drawing.charts`: the app's client-side charts as Vega-Lite specs;
+- :mod:`drawing.frames`: frames of a training timeline as RGB arrays;
 - :mod:`drawing.geometry`: figures of the boundary geometry (normals, crossings,
   transfer, retraining, certificates, dominant labels).
 
@@ -20,7 +21,8 @@ Example:
     1
 """
 
-from drawing.charts import curves_spec, probe_spec
+from drawing.charts import curves_spec, loss_spec, probe_spec, timeline_spec
+from drawing.frames import FRAME_RES, Recording, boundary_cells, frame_rgb, record_training
 from drawing.geometry import (certify_figure, crossings_figure, dominant_figure, normals_figure,
                               retrain_figure, transfer_figure)
 from drawing.legend import YOURS, legend_entries, legend_html
@@ -33,7 +35,7 @@ from drawing.planeview import (GRID_RES, PROBE_REACH, Probe, SupportMap, boundar
                                region_image, subset, support_map)
 
 __all__ = [
-    "curves_spec", "probe_spec",
+    "curves_spec", "loss_spec", "probe_spec", "timeline_spec", "FRAME_RES", "Recording", "boundary_cells", "frame_rgb", "record_training",
     "certify_figure", "crossings_figure", "dominant_figure", "normals_figure", "retrain_figure",
     "transfer_figure",
     "CLASS_COLORS", "FOOLED", "FRACTION_COLORS", "KEPT", "class_rgb", "draw_curves", "draw_legend",

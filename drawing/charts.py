@@ -173,4 +173,77 @@ def probe_spec(regions, bounds, num_classes: int, points, *, step: int = 6,
     }
 
 
-__all__ = ["curves_spec", "probe_spec"]
+def timeline_spec(steps, fractions: Mapping[str, np.ndarray], *, tau: float, step: int,
+                  settled: int | None = None, height: int = 260) -> dict:
+    """The four fractions over training steps, the tau line, the shown step, and the
+    step from which the verdict no longer changes.
+
+    Args:
+      steps: ``i[S]`` the snapshots' steps; fractions: ``{fraction: f[S]}``.
+      tau: the share (horizontal line); step: the step shown now (solid vertical).
+      settled: the step the model falls into its final category (dotted vertical).
+
+    Returns:
+      A Vega-Lite specification.
+    """
+    steps = np.asarray(steps, int)
+    values = [{"step": int(s), "fraction": round(float(v), 5), "curve": name}
+              for name in ORDER for s, v in zip(steps, np.asarray(fractions[name], float))]
+    x = {"field": "step", "type": "quantitative", "title": "training step",
+         "scale": {"domain": [0, int(steps[-1])], "nice": False}}
+    y = {"field": "fraction", "type": "quantitative", "title": None, "scale": {"domain": [0, 1]}}
+    color = {"field": "curve", "type": "nominal", "title": None,
+             "scale": {"domain": list(ORDER), "range": [FRACTION_COLORS[k] for k in ORDER]},
+             "legend": {"orient": "right"}}
+    tip = [{"field": "curve", "type": "nominal"}, {"field": "step", "type": "quantitative"},
+           {"field": "fraction", "type": "quantitative", "format": ".3f"}]
+    marks = {"values": [{"tau": float(tau), "step": int(step), "tau_label": f"tau = {tau:g}",
+                         "step_label": f"step {int(step)}"}]}
+    layers = [
+        {"data": {"values": values}, "mark": {"type": "line", "point": True, "strokeWidth": 2.5},
+         "encoding": {"x": x, "y": y, "color": color, "tooltip": tip}},
+        {"data": marks, "mark": {"type": "rule", "strokeDash": [8, 3, 2, 3], "color": "black"},
+         "encoding": {"y": {"field": "tau", "type": "quantitative"}}},
+        {"data": marks, "mark": {"type": "rule", "color": "#333333", "strokeWidth": 1.5},
+         "encoding": {"x": {"field": "step", "type": "quantitative"}}},
+    ]
+    if settled is not None:
+        mark = {"values": [{"step": int(settled), "label": f"in its category from step {int(settled)}"}]}
+        layers.append({"data": mark, "mark": {"type": "rule", "strokeDash": [2, 3], "color": "#666666"},
+                       "encoding": {"x": {"field": "step", "type": "quantitative"}}})
+        layers += _halo_text(mark, {"x": {"field": "step", "type": "quantitative"},
+                                    "y": {"value": 12}, "text": {"field": "label"}},
+                             align="left", dx=3, color="#444444")
+    layers += _halo_text(marks, {"x": {"value": 0}, "y": {"field": "tau", "type": "quantitative"},
+                                 "text": {"field": "tau_label"}}, align="left", dx=4, dy=-8,
+                         color="black")
+    return {"$schema": SCHEMA, "height": height, "layer": layers}
+
+
+def loss_spec(steps, loss, accuracy, *, step: int, height: int = 180) -> dict:
+    """Training loss (left axis) and training accuracy (right axis) over steps, with the
+    shown step as a vertical rule. Arrays ``[S]`` in, a Vega-Lite specification out."""
+    rows = [{"step": int(s), "loss": round(float(l), 5), "accuracy": round(float(a), 5)}
+            for s, l, a in zip(np.asarray(steps, int), loss, accuracy)]
+    x = {"field": "step", "type": "quantitative", "title": "training step"}
+    return {
+        "$schema": SCHEMA, "height": height, "data": {"values": rows},
+        "layer": [
+            {"mark": {"type": "line", "color": "#37474F", "point": True},
+             "encoding": {"x": x, "y": {"field": "loss", "type": "quantitative",
+                                         "title": "training loss",
+                                         "axis": {"titleColor": "#37474F"}}}},
+            {"mark": {"type": "line", "color": "#1565C0", "strokeDash": [5, 3], "point": True},
+             "encoding": {"x": x, "y": {"field": "accuracy", "type": "quantitative",
+                                         "title": "training accuracy",
+                                         "scale": {"domain": [0, 1]},
+                                         "axis": {"titleColor": "#1565C0", "orient": "right"}}}},
+            {"data": {"values": [{"step": int(step)}]},
+             "mark": {"type": "rule", "color": "#333333", "strokeWidth": 1.5},
+             "encoding": {"x": {"field": "step", "type": "quantitative"}}},
+        ],
+        "resolve": {"scale": {"y": "independent"}},
+    }
+
+
+__all__ = ["curves_spec", "loss_spec", "probe_spec", "timeline_spec"]

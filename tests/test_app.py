@@ -192,12 +192,12 @@ def test_attack_table_and_downloads():
                       "model parameters (.npz)"]
 
 
-def test_the_router_serves_the_three_pages_at_their_old_urls():
+def test_the_router_serves_the_four_pages_at_their_urls():
     at = _app().run()
     _ok(at)
     pages = [(info["url_pathname"], info["page_name"]) for info in at._registered_pages.values()]
     assert pages == [("", "Explore a model"), ("presets", "The four presets"),
-                     ("geometry", "Geometry of the boundaries")]
+                     ("train", "Watch it train"), ("geometry", "Geometry of the boundaries")]
     _open(at, "geometry").run()
     _ok(at)
     assert at.title[0].value == "Geometry of the boundaries"
@@ -317,3 +317,46 @@ def test_the_downloads_caption_names_png_and_npz():
     caption = " ".join(c.value for c in at.caption)
     assert "The plane and the curves are PNG images" in caption
     assert "the perturbations and the model parameters are .npz files" in caption
+
+
+def test_drawing_random_deltas_plays_for_all_delta_and_converges_to_random():
+    at = _app(dataset="bubbles").run()
+    _ok(at)
+    assert at.button(key="draw_reset").disabled
+    at.button(key="draw_one").click().run()
+    _ok(at)
+    dx, dy = (float(v) for v in at.query_params["delta"].split(","))
+    assert (dx ** 2 + dy ** 2) ** 0.5 == pytest.approx(0.15, abs=2e-4)   # on S_eps (l2)
+    for _ in range(3):
+        at.button(key="draw_ten").click().run()
+    _ok(at)
+    line = [m.value for m in at.markdown if m.value.startswith("**31** deltas drawn")]
+    assert line, [m.value for m in at.markdown][-8:]
+    running = float(line[0].split("each flips **")[1].split("%")[0]) / 100
+    exact = float(_metrics(at)["4 · random(eps)"])
+    assert abs(running - exact) < 0.1             # 31 draws: near the average over S_eps
+    assert at.session_state["_random_sig"][0].startswith("bubbles|")
+    at.button(key="draw_reset").click().run()
+    assert not [m.value for m in at.markdown if "deltas drawn" in m.value]
+
+
+def test_flips_of_many_counts_each_delta_and_the_points_every_delta_flips():
+    from app_pages.reading import flips_of, flips_of_many
+    import jax.numpy as jnp
+    from jax.tree_util import Partial
+
+    def right_is_one(x):      # class 1 right of x = 0, else 0
+        return jnp.stack([-x[:, 0], x[:, 0]], axis=1)
+
+    f = Partial(right_is_one)
+    x = np.array([[-0.05, 0.0], [-0.5, 0.0], [0.3, 0.0], [-0.02, 1.0]], np.float32)
+    pred = np.array([0, 0, 1, 0])
+    correct = np.array([True, True, True, False])
+    deltas = np.array([[0.1, 0.0], [0.0, 0.1], [0.6, 0.0]], np.float32)
+    shares, every = flips_of_many(f, x, pred, correct, deltas)
+    np.testing.assert_allclose(shares, [1 / 3, 0.0, 2 / 3])
+    assert every == 0.0
+    for d, share in zip(deltas, shares):
+        assert flips_of(f, x, pred, correct, d)[1] == pytest.approx(share)
+    shares, every = flips_of_many(f, x, pred, correct, deltas[[0, 2]])
+    assert every == pytest.approx(1 / 3)          # only the first point is flipped by both

@@ -61,3 +61,34 @@ def test_grid_orientation_rows_are_y():
     f = jax.tree_util.Partial(lambda x: jax.numpy.stack([x[:, 1], -x[:, 1]], 1))
     lab = classify_grid(f, plane_grid(((-1, 1), (-1, 1)), 8))
     assert (lab[:4] == 1).all() and (lab[4:] == 0).all()
+
+
+def test_snapshots_record_the_run_and_do_not_change_the_model():
+    """Stopping 7 times to record gives the model of a plain run (one key per step,
+    whatever the chunks), and the last snapshot is that model."""
+    task, config = get_task("margins"), TrainConfig(steps=140, width=16, depth=2, seed=3)
+    plain = train(task, config)
+    snaps = []
+    recorded = train(task, config, chunks=7, on_snapshot=snaps.append)
+    assert [s.step for s in snaps] == [20, 40, 60, 80, 100, 120, 140]
+    for a, b, c in zip(*(jax.tree_util.tree_leaves(t) for t in
+                         (plain.logits_fn, recorded.logits_fn, snaps[-1].logits_fn))):
+        np.testing.assert_array_equal(a, b)
+        np.testing.assert_array_equal(a, c)
+    assert [s.loss for s in snaps] == recorded.history["loss"]
+    assert [s.accuracy for s in snaps] == recorded.history["accuracy"]
+    first, last = (jax.tree_util.tree_leaves(s.logits_fn) for s in (snaps[0], snaps[-1]))
+    assert any(not np.array_equal(u, v) for u, v in zip(first, last))   # each its own params
+
+
+def test_weight_decay_and_batch_size_reach_the_optimiser():
+    task, base = get_task("margins"), TrainConfig(steps=60, width=8, depth=1)
+    leaves = [jax.tree_util.tree_leaves(train(task, c).logits_fn) for c in (
+        base, TrainConfig(steps=60, width=8, depth=1, weight_decay=0.01),
+        TrainConfig(steps=60, width=8, depth=1, batch_size=32))]
+    for other in leaves[1:]:
+        assert any(not np.array_equal(u, v) for u, v in zip(leaves[0], other))
+    with pytest.raises(ValueError, match="batch size must be at least 1"):
+        train(task, TrainConfig(steps=5, batch_size=0))
+    with pytest.raises(ValueError, match=r"weight decay must be in \[0, 1\)"):
+        train(task, TrainConfig(steps=5, weight_decay=-0.1))

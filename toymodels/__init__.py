@@ -15,11 +15,11 @@ from toymodels.modelfile import LoadedModel, load_model, model_bytes, save_model
 from toymodels.presets import preset_config
 from toymodels.setting import (Model, Setting, check_points, load_or_train, make_setting,
                                model_path, sample_of_d)
-from toymodels.train import (TrainConfig, Trained, TrainingDiverged, train, train_chunk,
-                             training_set)
+from toymodels.train import (Snapshot, TrainConfig, Trained, TrainingDiverged, train,
+                             train_chunk, training_set)
 
 __all__ = ["ACTIVATIONS", "CLASSICS", "DEFAULT_EPS", "PRESETS", "TASK_NAMES", "DataError",
-           "Grid", "LoadedModel", "MLP", "Model", "Setting", "Task", "TrainConfig", "Trained",
+           "Grid", "LoadedModel", "MLP", "Model", "Setting", "Snapshot", "Task", "TrainConfig", "Trained",
            "TrainingDiverged", "apply_state", "check_points", "classify_grid", "create_model", "get_task",
            "load_csv", "load_model", "load_or_train", "logits_fn_of", "make_setting",
            "model_bytes", "model_path", "parse_csv", "plane_grid", "predict_in_chunks",

@@ -27,6 +27,10 @@ from toymodels.datasets import Task
 from toymodels.mlp import apply_state, create_model
 
 
+KEY_CHUNKS = 10   # how the training key is split (kept fixed so that the model does not
+                  # depend on how often training stops to report or record)
+
+
 class TrainingDiverged(RuntimeError):
     """The loss became NaN or infinite: lower the learning rate or change the model."""
 
@@ -43,6 +47,7 @@ class TrainConfig:
       learning_rate: peak Adam learning rate (cosine decay to 1% of it).
       batch_size: points per step.
       seed: the one seed every random choice derives from.
+      weight_decay: decoupled weight decay (AdamW) per unit of learning rate; 0 is Adam.
     """
 
     width: int = 64
@@ -52,6 +57,16 @@ class TrainConfig:
     learning_rate: float = 0.01
     batch_size: int = 256
     seed: int = 0
+    weight_decay: float = 0.0
+
+
+class Snapshot(NamedTuple):
+    """The model as it was after a chunk of training (what a training timeline shows)."""
+
+    step: int                         # optimisation steps done
+    loss: float                       # mean training loss over the chunk's steps
+    accuracy: float                   # accuracy on the training set
+    logits_fn: jax.tree_util.Partial  # f32[n, 2] -> f32[n, classes], the model at ``step``
 
 
 class Trained(NamedTuple):
@@ -101,9 +116,10 @@ def _loss(graphdef, params, x, y):
     return optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
 
 
-@functools.partial(jax.jit, static_argnames=("graphdef", "optimizer", "steps", "batch_size"))
-def train_chunk(graphdef, optimizer, params, opt_state, x, y, key, *, steps, batch_size):
-    """Runs ``steps`` Adam steps on random mini-batches; a pure function of the state.
+@functools.partial(jax.jit, static_argnames=("graphdef", "optimizer", "batch_size"))
+def train_steps(graphdef, optimizer, params, opt_state, x, y, keys, *, batch_size):
+    """Runs one Adam step per key of ``keys`` (``key[steps]``) on random mini-batches; a
+    pure function of the state.
 
     Returns:
       ``(params, opt_state, mean_loss)``.
@@ -116,14 +132,36 @@ def train_chunk(graphdef, optimizer, params, opt_state, x, y, key, *, steps, bat
         updates, opt_state = optimizer.update(grads, opt_state, params)
         return (optax.apply_updates(params, updates), opt_state), loss
 
-    (params, opt_state), losses = jax.lax.scan(train_step, (params, opt_state),
-                                               jax.random.split(key, steps))
+    (params, opt_state), losses = jax.lax.scan(train_step, (params, opt_state), keys)
     return params, opt_state, losses.mean()
 
 
+def train_chunk(graphdef, optimizer, params, opt_state, x, y, key, *, steps, batch_size):
+    """Runs ``steps`` Adam steps on random mini-batches drawn from ``key`` (split into one
+    key a step, :func:`train_steps`).
+
+    Returns:
+      ``(params, opt_state, mean_loss)``.
+    """
+    return train_steps(graphdef, optimizer, params, opt_state, x, y,
+                       jax.random.split(key, steps), batch_size=batch_size)
+
+
+def step_keys(key: jax.Array, steps: int) -> jax.Array:
+    """One key per optimisation step (``key[steps]``), the same however often training
+    stops to report: ``key`` is split into :data:`KEY_CHUNKS` chunk keys (fewer for
+    fewer steps), each into one key per step of its chunk."""
+    n = max(1, min(KEY_CHUNKS, steps))
+    sizes = [steps // n + (i < steps % n) for i in range(n)]
+    return jnp.concatenate([jax.random.split(k, size)
+                            for k, size in zip(jax.random.split(key, n), sizes)])
+
+
 @functools.cache
-def _optimizer(learning_rate: float, steps: int) -> optax.GradientTransformation:
+def _optimizer(learning_rate: float, steps: int, weight_decay: float = 0.0) -> optax.GradientTransformation:
     schedule = optax.cosine_decay_schedule(learning_rate, steps, alpha=0.01)
+    if weight_decay > 0:
+        return optax.adamw(schedule, weight_decay=weight_decay)
     return optax.adam(schedule)
 
 
@@ -133,14 +171,19 @@ def _accuracy(logits_fn, x, y):
 
 
 def train(task: Task, config: TrainConfig = TrainConfig(), *,
-          progress: Callable[[float, float], None] | None = None, chunks: int = 10) -> Trained:
+          progress: Callable[[float, float], None] | None = None, chunks: int = 10,
+          on_snapshot: Callable[[Snapshot], None] | None = None) -> Trained:
     """Trains an MLP on ``task``, deterministically from ``config.seed``.
 
     Args:
       task: the task to fit.
       config: model and optimiser settings.
       progress: called after each chunk with ``(fraction_done, loss)``.
-      chunks: number of progress reports (the steps are split evenly).
+      chunks: number of progress reports (the steps are split evenly); the trained
+        model does not depend on it (:func:`step_keys`).
+      on_snapshot: called after each chunk with the :class:`Snapshot` of the model
+        then (its parameters are a new pytree each time, so keeping them is free of
+        copies); the snapshots of a run are its training timeline.
 
     Returns:
       A :class:`Trained` whose ``logits_fn`` is a pytree classifier.
@@ -153,21 +196,27 @@ def train(task: Task, config: TrainConfig = TrainConfig(), *,
         raise ValueError(f"training steps must be at least 1, got {config.steps}")
     if not config.learning_rate > 0:
         raise ValueError(f"learning rate must be positive, got {config.learning_rate}")
+    if config.batch_size < 1:
+        raise ValueError(f"batch size must be at least 1, got {config.batch_size}")
+    if not 0 <= config.weight_decay < 1:
+        raise ValueError(f"weight decay must be in [0, 1), got {config.weight_decay}")
     key = jax.random.key(config.seed)
     k_data, k_init, k_train, k_eval = jax.random.split(key, 4)
     x, y = (jnp.asarray(a) for a in training_set(task, k_data))
     model = create_model(num_classes=task.num_classes, width=config.width, depth=config.depth,
                          activation=config.activation, rngs=nnx.Rngs(params=k_init))
     graphdef, params = nnx.split(model)
-    optimizer = _optimizer(config.learning_rate, config.steps)
+    optimizer = _optimizer(config.learning_rate, config.steps, config.weight_decay)
     opt_state = optimizer.init(params)
     chunks = max(1, min(chunks, config.steps))
     sizes = [config.steps // chunks + (i < config.steps % chunks) for i in range(chunks)]
+    keys = step_keys(k_train, config.steps)
     history = {"step": [], "loss": [], "accuracy": []}
     done = 0
-    for k, size in zip(jax.random.split(k_train, chunks), sizes):
-        params, opt_state, loss = train_chunk(graphdef, optimizer, params, opt_state, x, y, k,
-                                              steps=size, batch_size=min(config.batch_size, len(x)))
+    for size in sizes:
+        params, opt_state, loss = train_steps(graphdef, optimizer, params, opt_state, x, y,
+                                              keys[done:done + size],
+                                              batch_size=min(config.batch_size, len(x)))
         loss = float(loss)
         if not np.isfinite(loss):
             raise TrainingDiverged(
@@ -175,9 +224,12 @@ def train(task: Task, config: TrainConfig = TrainConfig(), *,
                 f"rate (now {config.learning_rate}) or change the model")
         done += size
         logits_fn = jax.tree_util.Partial(apply_state, graphdef, params)
+        accuracy = float(_accuracy(logits_fn, x, y))
         history["step"].append(done)
         history["loss"].append(loss)
-        history["accuracy"].append(float(_accuracy(logits_fn, x, y)))
+        history["accuracy"].append(accuracy)
+        if on_snapshot is not None:
+            on_snapshot(Snapshot(done, loss, accuracy, logits_fn))
         if progress is not None:
             progress(done / config.steps, loss)
     xe, ye = task.sample(k_eval, 2000)

@@ -1,0 +1,127 @@
+"""Watch a model train into its category (``/train``): the sidebar's model trained live,
+one frame per snapshot, then a timeline to play and scrub with the four fractions over
+training steps, so the moment the model falls into its category is visible."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from categories import NAMES, KEYS, settled_at, timeline_caption
+from drawing import FRACTION_COLORS, loss_spec, timeline_spec
+from app_pages import cached
+from app_pages.sidebar import state_now
+from app_pages.texts import norm_name
+from app_pages.view import current_task
+
+SNAPSHOT_CHOICES = (10, 20, 40)
+PLAY_EVERY = 0.35      # seconds between frames while the timeline plays
+
+
+def page() -> None:
+    """The training page (``/train``)."""
+    state = state_now()
+    st.title("Watch a model train into its category")
+    st.markdown(
+        "Training moves the decision boundaries. Press **Train and watch**: the sidebar's model "
+        "is trained from scratch while the plane shows its regions after every chunk of steps "
+        "(D shaded dark in its true colours, boundaries in black). Afterwards, each snapshot is "
+        "measured at the sidebar's eps, and the timeline below plays the regions and the four "
+        "fractions step by step: you see *when* the model falls into its category.")
+    task_key, task = current_task(state)
+    config = state.config()
+    left, right = st.columns([2, 3])
+    snapshots = left.select_slider("snapshots", SNAPSHOT_CHOICES, value=20, key="tl_snapshots",
+                                   help="how many times training stops to record the model")
+    right.caption(f"Model: {config.depth} hidden layers of {config.width} {config.activation} "
+                  f"units, {config.steps} steps, learning rate {config.learning_rate:g}, batch "
+                  f"{config.batch_size}, weight decay {config.weight_decay:g}, seed {config.seed} "
+                  "(change them in the sidebar).")
+    run_key = (task_key, config, snapshots)
+    if left.button("Train and watch", type="primary", key="tl_train"):
+        st.session_state["tl_index"] = max(SNAPSHOT_CHOICES)   # then the last snapshot
+        st.session_state["tl_playing"] = False
+        st.session_state.pop("tl_step", None)
+        if not _train_live(run_key, task, config, snapshots):
+            return
+    run = cached.timeline_runs().get(run_key)
+    if run is None:
+        st.info("Press **Train and watch** to train this model and record its timeline.")
+        return
+    with st.spinner(f"Measuring the {len(run.snapshots)} snapshots at eps = {state.eps:g}..."):
+        timeline = cached.timeline(cached.model_key_of(task_key, config) + f"|{snapshots}",
+                                   state.norm, state.eps, state.tau, task_key, state.seed, task,
+                                   run.snapshots)
+    st.subheader("The timeline")
+    st.markdown(f"**{timeline_caption(timeline)}**")
+    st.caption(f"Fractions measured exactly ({norm_name(state.norm)}) at eps = {state.eps:g} on "
+               f"the sample of D, for each snapshot; move eps or tau in the sidebar to measure "
+               "again (the training is kept).")
+    st.fragment(_player, run_every=PLAY_EVERY if st.session_state.get("tl_playing") else None)(
+        run, timeline)
+
+
+def _train_live(run_key, task, config, snapshots: int) -> bool:
+    """Trains with a live view (one frame and one loss point a snapshot); False on error."""
+    frame_slot, chart_slot = st.columns([1, 1])
+    frame, chart = frame_slot.empty(), chart_slot.empty()
+    status = st.empty()
+
+    def show(snapshot, image, history):
+        frame.image(image, caption=f"step {snapshot.step} of {config.steps}", width=420)
+        chart.vega_lite_chart(loss_spec(history["step"], history["loss"], history["accuracy"],
+                                        step=snapshot.step), width="stretch")
+        status.caption(f"Training: step {snapshot.step} of {config.steps}, loss "
+                       f"{snapshot.loss:.3f}, training accuracy {snapshot.accuracy:.3f}")
+
+    try:
+        cached.train_timeline(run_key, task, config, snapshots, show)
+    except ValueError as e:   # TrainingDiverged is a RuntimeError: below
+        st.error(f"Cannot train this model: {e}")
+        return False
+    except RuntimeError as e:
+        st.error(str(e))
+        return False
+    frame.empty(), chart.empty(), status.empty()
+    return True
+
+
+def _player(run, timeline) -> None:
+    """The timeline: play / pause, the step slider, the frame, the fractions and the loss."""
+    n = len(run.snapshots)
+    steps = [int(s) for s in timeline.steps]
+    index = min(int(st.session_state.get("tl_index", n - 1)), n - 1)
+    playing = st.session_state.get("tl_playing", False)
+    dragged = st.session_state.get("tl_step")
+    if dragged in steps and steps.index(dragged) != index:   # the user moved the slider
+        index, playing = steps.index(dragged), False
+    elif playing:
+        index = min(index + 1, n - 1)
+        playing = index < n - 1
+    st.session_state["tl_index"], st.session_state["tl_playing"] = index, playing
+    st.session_state["tl_step"] = steps[index]
+    buttons, slider = st.columns([1, 4])
+    if buttons.button("⏸ Pause" if playing else "▶ Play", key="tl_play",
+                      help="play the snapshots from the first (or from here)"):
+        if not playing and index >= n - 1:
+            st.session_state["tl_index"] = 0
+            st.session_state.pop("tl_step", None)
+        st.session_state["tl_playing"] = not playing
+        st.rerun()
+    slider.select_slider("training step", steps, key="tl_step",
+                         help="drag to scrub through the snapshots")
+    snap = run.snapshots[index]
+    left, right = st.columns([1, 1])
+    verdict = timeline.verdicts[index]
+    left.image(run.frames[index], width=420,
+               caption=f"step {snap.step}: verdict {verdict} ({NAMES.get(verdict, '')})")
+    cols = right.columns(4)
+    for col, k in zip(cols, KEYS):
+        col.markdown(f"<span style='color:{FRACTION_COLORS[k]};font-weight:600'>{k}</span><br>"
+                     f"<span style='font-size:1.5em'>{timeline.fractions[k][index]:.3f}</span>",
+                     unsafe_allow_html=True)
+    settled = settled_at(timeline)
+    right.vega_lite_chart(timeline_spec(timeline.steps, timeline.fractions, tau=timeline.tau,
+                                        step=snap.step, settled=int(timeline.steps[settled])),
+                          width="stretch")
+    right.vega_lite_chart(loss_spec(timeline.steps, timeline.loss, timeline.accuracy,
+                                    step=snap.step), width="stretch")

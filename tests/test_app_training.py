@@ -1,0 +1,127 @@
+"""The training page (``/train``) under AppTest: train live, then play and scrub the
+timeline; the timeline's numbers are the exact fractions of the snapshots."""
+
+import os
+
+import jax
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from categories import KEYS, exact_fractions, verdict
+
+APP = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "app.py")
+FAST = {"steps": "100", "width": "32", "depth": "2", "dataset": "pancakes"}
+
+
+def _train_page(**query) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=300)
+    at.query_params.update({**FAST, **{k: str(v) for k, v in query.items()}})
+    at.run()
+    hashes = [h for h, info in at._registered_pages.items() if info.get("url_pathname") == "train"]
+    assert len(hashes) == 1
+    at._page_hash = hashes[0]
+    return at.run()
+
+
+def _ok(at):
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+
+
+@pytest.fixture(scope="module")
+def trained_page():
+    at = _train_page()
+    _ok(at)
+    assert at.title[0].value == "Watch a model train into its category"
+    assert any("Press **Train and watch**" in i.value for i in at.info)
+    at.select_slider(key="tl_snapshots").set_value(10).run()
+    at.button(key="tl_train").click().run()
+    _ok(at)
+    return at
+
+
+def test_training_records_one_snapshot_a_chunk_and_shows_the_last(trained_page):
+    at = trained_page
+    slider = at.select_slider(key="tl_step")
+    assert list(slider.options) == [str(s) for s in range(10, 101, 10)]
+    assert slider.value == 100
+    assert at.subheader[0].value == "The timeline"
+    caption = at.markdown[[i for i, m in enumerate(at.markdown) if "category" in m.value
+                           and m.value.startswith("**")][0]].value
+    assert "eps = 0.15" in caption
+
+
+def test_timeline_numbers_are_the_snapshots_exact_fractions(trained_page):
+    from app_pages import cached
+    from toymodels import TrainConfig, get_task, train
+
+    runs = cached.timeline_runs()
+    (task_key, config, snapshots), run = next(iter(runs.items()))
+    assert (task_key, snapshots, config.steps) == ("pancakes", 10, 100)
+    # the last snapshot is the model itself: the same parameters as training without snapshots
+    alone = train(get_task("pancakes"), config)
+    last = run.snapshots[-1].logits_fn
+    for a, b in zip(jax.tree.leaves(alone.logits_fn), jax.tree.leaves(last)):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    x, y, _ = cached.sample("pancakes", 0, get_task("pancakes"))
+    timeline = cached.timeline(cached.model_key_of("pancakes", config) + "|10", "2", 0.15, 0.8,
+                               "pancakes", 0, get_task("pancakes"), run.snapshots)
+    for i in (0, 4, 9):
+        f = exact_fractions(run.snapshots[i].logits_fn, x, y, norm="2", eps=0.15)
+        got = {k: timeline.fractions[k][i] for k in KEYS}
+        assert got == pytest.approx({k: float(getattr(f, k)) for k in KEYS}, abs=1e-6)
+        assert timeline.verdicts[i] == verdict(got, 0.8)
+    assert run.frames[0].shape == run.frames[-1].shape and run.frames[0].dtype == np.uint8
+    assert not np.array_equal(run.frames[0], run.frames[-1])    # the boundaries moved
+
+
+def test_scrubbing_and_playing_move_through_the_snapshots(trained_page):
+    at = trained_page
+    at.select_slider(key="tl_step").set_value(50).run()
+    _ok(at)
+    captions = [c for image in at.get("image") for c in image.captions]
+    assert any(c.startswith("step 50: verdict") for c in captions), captions
+    at.button(key="tl_play").click().run()          # play from here: one snapshot a run
+    _ok(at)
+    assert at.button(key="tl_play").label.endswith("Pause")
+    seen = [int(at.select_slider(key="tl_step").value)]
+    for _ in range(2):
+        at.run()
+        seen.append(int(at.select_slider(key="tl_step").value))
+    assert seen == sorted(seen) and seen[-1] > seen[0] >= 50
+    at.button(key="tl_play").click().run()          # pause
+    assert at.button(key="tl_play").label.endswith("Play")
+    still = at.select_slider(key="tl_step").value
+    at.run()
+    assert at.select_slider(key="tl_step").value == still
+
+
+def test_optimiser_controls_reach_the_model_and_the_url():
+    at = _train_page(learning_rate="0.03", batch_size="64", weight_decay="0.001")
+    _ok(at)
+    assert "learning rate 0.03, batch 64, weight decay 0.001" in " ".join(c.value for c in at.caption)
+    at.sidebar.select_slider(key="batch_size").set_value(128).run()
+    assert at.query_params["batch_size"] == "128"
+    bad = AppTest.from_file(APP, default_timeout=300)
+    bad.query_params.update({**FAST, "learning_rate": "7", "weight_decay": "-1"})
+    bad.run()
+    warned = " ".join(w.value for w in bad.warning)
+    assert "learning_rate=7 ignored: choose one of 0.001, 0.003, 0.01, 0.03, 0.1" in warned
+    assert "weight_decay=-1 ignored" in warned
+
+
+def test_a_lecture_link_hides_the_sidebar_and_the_page_list_and_keeps_hiding():
+    at = AppTest.from_file(APP, default_timeout=300)
+    at.query_params.update({**FAST, "hide": "nav,sidebar"})
+    at.run()
+    _ok(at)
+    styles = [m.value for m in at.markdown if "stSidebar" in m.value]
+    assert styles and "display: none" in styles[0]
+    assert at.query_params["hide"] == "sidebar,nav"           # kept in the link, in order
+    plain = AppTest.from_file(APP, default_timeout=300)
+    plain.query_params.update({**FAST, "hide": "everything"})
+    plain.run()
+    assert not [m.value for m in plain.markdown if "stSidebar" in m.value]
+    assert any("hide=everything ignored: cannot hide 'everything'" in w.value for w in plain.warning)
+    assert "hide" not in plain.query_params
