@@ -21,7 +21,7 @@ import jax
 import numpy as np
 import streamlit as st
 
-from categories import (Timeline, certify_sweep, fractions_over_training, crossings_measure, dominant_measure, family_of,
+from categories import (Timeline, certified_fractions, certify_sweep, fractions_over_training, crossings_measure, dominant_measure, family_of,
                         measure_normals, retrain_measure, transfer_on, transfer_summary)
 from drawing import (FRAME_RES, GRID_RES, Recording, SupportMap, boundary_lines, labels_of, record_training,
                      probe as probe_point, probe_spec as probe_chart_spec, probe_window,
@@ -29,6 +29,7 @@ from drawing import (FRAME_RES, GRID_RES, Recording, SupportMap, boundary_lines,
 from store import cache_dir
 from toymodels import Model, load_csv, load_or_train
 from app_pages.estimates import estimate_curves as attack_curves, estimates_at
+from app_pages.texts import model_words
 from app_pages.reading import Reading, flips_of, flips_of_many, read_at, sample_of_d, scan
 
 MODEL_SLOTS = 12
@@ -77,8 +78,8 @@ def model_for(task_key: str, task, config) -> Model:
         if key in store:
             store.move_to_end(key)
             return store[key]
-    bar = st.progress(0.0, text=f"Training a {config.depth}x{config.width} {config.activation} "
-                                f"MLP on {task.name} ({config.steps} steps)...")
+    bar = st.progress(0.0, text=f"Training an MLP of {model_words(config)} on {task.name} "
+                                f"({config.steps} steps)...")
 
     def progress(done, loss):
         bar.progress(min(float(done), 1.0),
@@ -226,6 +227,17 @@ def flips(model_key: str, delta: tuple, _logits_fn, _x, _pred, _correct):
                                                   "universal algorithms...")
 def estimates(model_key: str, norm: str, eps: float, _logits_fn, _x, _y, _key) -> dict:
     return estimates_at(_logits_fn, _x, _y, norm, eps, _key)
+
+
+@st.cache_resource(max_entries=128, show_spinner="Proving the brackets (branch and bound over "
+                                                  "deltas, bound propagation)...")
+def brackets(model_key: str, norm: str, eps: float, _logits_fn, _x, _y) -> dict:
+    """The four fractions at eps as certified ``(lo, hi)`` (:func:`categories.certified_fractions`,
+    true labels: the points f classifies correctly count, as on the rest of the page)."""
+    found = certified_fractions(_logits_fn, np.asarray(_x, np.float32), np.asarray(_y),
+                                norm=norm, eps=float(eps))
+    return {k: tuple(float(v) for v in found[k]) for k in ("robust", "pointwise", "universal",
+                                                           "random")}
 
 
 @st.cache_resource(max_entries=32, show_spinner="Running the attacks over eps...")

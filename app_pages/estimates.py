@@ -23,27 +23,60 @@ def estimates_at(logits_fn, x, y, norm, eps: float, key) -> dict:
 
     Returns:
       ``{"fractions": {robust..random}, "by_attack": {name: share},
-      "universal_delta": f32[2]}`` as plain numbers.
+      "universal_delta": f32[2], "random_interval": (lo, hi)}`` as plain numbers.
     """
     found = estimate_fractions(logits_fn, jnp.asarray(x), jnp.asarray(y), norm=norm,
                                eps=float(eps), key=key)
     return {"fractions": {k: float(getattr(found, k)) for k in KEYS},
             "by_attack": {k: float(v) for k, v in found.by_attack.items()},
-            "universal_delta": np.asarray(found.universal_delta, np.float32)}
+            "universal_delta": np.asarray(found.universal_delta, np.float32),
+            "random_interval": tuple(float(v) for v in found.random_interval)}
 
 
-def attack_rows(by_attack: Mapping[str, float], exact: Mapping[str, float]) -> list[dict]:
-    """One row per attack: the fraction it estimates, its value, the exact value, the gap.
+def bracket_check(found: float, bracket, *, statistic: tuple | None = None) -> str:
+    """How an attack's figure (or a statistic's interval) sits against a certified bracket.
+
+    An attack's flips are real, so its share can never exceed ``hi``: one above it is a
+    bug, and is named so. A Monte Carlo estimate is a statistic, not an attack: it is
+    compared through its confidence interval ``statistic = (a, b)``.
+    """
+    lo, hi = bracket
+    tol = 1e-9
+    if statistic is not None:
+        a, b = statistic
+        if b < lo - tol or a > hi + tol:
+            return f"its 95% interval [{a:.3f}, {b:.3f}] misses the bracket"
+        return f"its 95% interval [{a:.3f}, {b:.3f}] overlaps the bracket"
+    if found > hi + tol:
+        return f"ABOVE hi by {found - hi:.3f}: a bug"
+    if found >= lo - tol:
+        return "inside the bracket (optimal)" if hi - lo <= tol else "inside the bracket"
+    return f"below lo by {lo - found:.3f}"
+
+
+def attack_rows(by_attack: Mapping[str, float], exact: Mapping[str, float],
+                brackets: Mapping[str, tuple] | None = None,
+                random_interval: tuple | None = None) -> list[dict]:
+    """One row per attack: the fraction it estimates, its value, the exact value, the gap,
+    and with ``brackets`` (certified ``(lo, hi)`` per fraction) the check against them.
 
     Every attack's flip is a witness, so ``found <= exact`` up to the exact values'
-    resolution; ``short`` is how far the attack falls short.
+    resolution; ``short`` is how far the attack falls short. The Monte Carlo ``random``
+    is a statistic (its ``short`` is None): it is compared through ``random_interval``.
     """
     rows = []
     for name, found in by_attack.items():
         fraction = ATTACK_FRACTION.get(name, "pointwise")
-        rows.append({"attack": name, "estimates": fraction, "found": float(found),
-                     "exact": float(exact[fraction]),
-                     "short": float(exact[fraction]) - float(found)})
+        statistic = name == "random"
+        row = {"attack": "Monte Carlo (64 directions)" if statistic else name,
+               "estimates": fraction, "found": float(found), "exact": float(exact[fraction]),
+               "short": None if statistic else float(exact[fraction]) - float(found)}
+        if brackets is not None:
+            lo, hi = brackets[fraction]
+            row["bracket"] = f"[{lo:.3f}, {hi:.3f}]"
+            row["check"] = bracket_check(float(found), (lo, hi),
+                                         statistic=random_interval if statistic else None)
+        rows.append(row)
     return rows
 
 

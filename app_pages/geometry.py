@@ -17,6 +17,7 @@ from categories import METHODS
 from drawing import (certify_figure, crossings_figure, dominant_figure, normals_figure,
                      retrain_figure, transfer_figure)
 from app_pages import cached
+from app_pages.texts import model_words
 from app_pages.view import View, current_view
 
 TABS = ("Normals", "Crossings", "Transfer", "Retraining", "Certificates", "Dominant labels")
@@ -157,7 +158,7 @@ def page() -> None:
     if view is None:
         st.stop()
     state = view.state
-    st.caption(f"{view.task.name}: {state.width}x{state.depth} {state.activation} MLP, "
+    st.caption(f"{view.task.name}: an MLP of {model_words(state)}, "
                f"{state.steps} steps, seed {state.seed}; norm l{state.norm}, eps = "
                f"{state.eps:g}, {len(view.x)} points of D.")
     tabs = st.tabs(TABS, key="geo_tab", on_change="rerun")

@@ -12,7 +12,7 @@ from toymodels import PRESETS
 from app_pages import cached
 from app_pages.reading import profile_path
 from app_pages.sidebar import state_now
-from app_pages.texts import norm_name
+from app_pages.texts import model_words, norm_name
 from app_pages.urlstate import ViewState
 
 OVERLAYS = ("arrows", "universal")
@@ -23,7 +23,7 @@ def page() -> None:
     """The presets page (``/presets``)."""
     state = state_now()
     st.title("The four categories, one preset each")
-    st.caption(f"The sidebar's model ({state.width}x{state.depth} {state.activation}, "
+    st.caption(f"The sidebar's model ({model_words(state)}, "
                f"{state.steps} steps, seed {state.seed}; by default the presets' own) trained "
                f"on each preset, read at eps = {state.eps:g} ({norm_name(state.norm)}) and "
                f"tau = {state.tau:g}; the presets are built for eps = 0.15. D dark, H lighter, "

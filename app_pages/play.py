@@ -62,9 +62,10 @@ def take_clicks() -> None:
         session["delta"] = project_to_ball(delta, state.norm, state.eps)
     if session.get("delta") is not None:
         inside = project_to_ball(session["delta"], state.norm, state.eps)
-        if inside != tuple(session["delta"]):
-            session["delta"] = inside
+        moved = float(np.max(np.abs(np.subtract(inside, session["delta"]))))
+        if moved > 1e-3 * state.eps:      # not the 4-digit rounding of a delta on S_eps
             st.toast("Your delta was brought back into B_eps (eps or the norm changed).")
+        session["delta"] = inside
 
 
 def clickable(fig, key: str, bounds, *, dpi: int = 90, width: str = "stretch") -> None:
@@ -145,10 +146,10 @@ def show_pad(view, yours) -> None:
 RANDOM_POOL = 200      # the random deltas a session can draw at one (model, norm, eps)
 
 
-def _draw(n: int, pool) -> None:
+def _draw(n: int, pool, norm: str, eps: float) -> None:
     drawn = min(st.session_state.get("_random_drawn", 0) + n, len(pool))
     st.session_state["_random_drawn"] = drawn
-    st.session_state["delta"] = tuple(float(v) for v in pool[drawn - 1])
+    st.session_state["delta"] = project_to_ball(pool[drawn - 1], norm, eps)
 
 
 def _forget_draws() -> None:
@@ -168,9 +169,9 @@ def show_random_game(view) -> None:
     st.markdown("**Play: for all delta.** Draw deltas at random on S_eps (the sphere of "
                 "radius eps); each becomes your delta, moving all of D on the plane.")
     one, ten, forget = st.columns(3, gap="small")
-    one.button("draw 1", key="draw_one", on_click=_draw, args=(1, pool), width="stretch",
+    one.button("draw 1", key="draw_one", on_click=_draw, args=(1, pool, state.norm, state.eps), width="stretch",
                disabled=drawn >= len(pool), help="draw one delta uniformly on S_eps")
-    ten.button("draw 10", key="draw_ten", on_click=_draw, args=(10, pool), width="stretch",
+    ten.button("draw 10", key="draw_ten", on_click=_draw, args=(10, pool, state.norm, state.eps), width="stretch",
                disabled=drawn >= len(pool))
     forget.button("start over", key="draw_reset", on_click=_forget_draws, width="stretch",
                   disabled=drawn == 0)
@@ -193,11 +194,12 @@ def show_random_game(view) -> None:
 def _running_spec(running, exact: float) -> dict:
     color = FRACTION_COLORS["random"]
     rows = [{"draws": i + 1, "share": round(float(v), 4)} for i, v in enumerate(running)]
-    return {"height": 120, "layer": [
-        {"data": {"values": rows}, "mark": {"type": "line", "color": color, "point": True},
+    return {"height": 150, "layer": [
+        {"data": {"values": rows},
+         "mark": {"type": "line", "color": color, "point": {"color": color}},
          "encoding": {"x": {"field": "draws", "type": "quantitative", "title": "deltas drawn"},
-                      "y": {"field": "share", "type": "quantitative", "title": "running share",
-                            "scale": {"domain": [0, 1]}}}},
+                      "y": {"field": "share", "type": "quantitative", "title": "mean share",
+                            "scale": {"domain": [0, 1]}, "axis": {"tickCount": 5}}}},
         {"data": {"values": [{"exact": float(exact)}]},
          "mark": {"type": "rule", "color": color, "strokeDash": [6, 3]},
          "encoding": {"y": {"field": "exact", "type": "quantitative"}}}]}

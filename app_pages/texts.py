@@ -53,6 +53,13 @@ MEASURES = {
 }
 
 
+def model_words(config) -> str:
+    """The model's size in words, the same on every page: "3 hidden layers of 64 relu units"
+    (``config``: a :class:`toymodels.TrainConfig` or a view state)."""
+    layers = "hidden layer" if config.depth == 1 else "hidden layers"
+    return f"{config.depth} {layers} of {config.width} {config.activation} units"
+
+
 def norm_name(norm: str) -> str:
     """How the pages write a norm: ``"l2"`` or ``"l∞"``."""
     return "l2" if norm == "2" else "l∞"

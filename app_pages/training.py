@@ -10,7 +10,7 @@ from categories import NAMES, KEYS, settled_at, timeline_caption
 from drawing import FRACTION_COLORS, loss_spec, timeline_spec
 from app_pages import cached
 from app_pages.sidebar import state_now
-from app_pages.texts import norm_name
+from app_pages.texts import model_words, norm_name
 from app_pages.view import current_task
 
 SNAPSHOT_CHOICES = (10, 20, 40)
@@ -32,8 +32,7 @@ def page() -> None:
     left, right = st.columns([2, 3])
     snapshots = left.select_slider("snapshots", SNAPSHOT_CHOICES, value=20, key="tl_snapshots",
                                    help="how many times training stops to record the model")
-    right.caption(f"Model: {config.depth} hidden layers of {config.width} {config.activation} "
-                  f"units, {config.steps} steps, learning rate {config.learning_rate:g}, batch "
+    right.caption(f"Model: {model_words(config)}, {config.steps} steps, learning rate {config.learning_rate:g}, batch "
                   f"{config.batch_size}, weight decay {config.weight_decay:g}, seed {config.seed} "
                   "(change them in the sidebar).")
     run_key = (task_key, config, snapshots)
@@ -114,11 +113,10 @@ def _player(run, timeline) -> None:
     verdict = timeline.verdicts[index]
     left.image(run.frames[index], width=420,
                caption=f"step {snap.step}: verdict {verdict} ({NAMES.get(verdict, '')})")
-    cols = right.columns(4)
-    for col, k in zip(cols, KEYS):
-        col.markdown(f"<span style='color:{FRACTION_COLORS[k]};font-weight:600'>{k}</span><br>"
-                     f"<span style='font-size:1.5em'>{timeline.fractions[k][index]:.3f}</span>",
-                     unsafe_allow_html=True)
+    right.markdown("<div style='display:flex;flex-wrap:wrap;gap:0.4em 1.6em'>" + "".join(
+        f"<span><span style='color:{FRACTION_COLORS[k]};font-weight:600'>{k}</span> "
+        f"<span style='font-size:1.35em'>{timeline.fractions[k][index]:.3f}</span></span>"
+        for k in KEYS) + "</div>", unsafe_allow_html=True)
     settled = settled_at(timeline)
     right.vega_lite_chart(timeline_spec(timeline.steps, timeline.fractions, tau=timeline.tau,
                                         step=snap.step, settled=int(timeline.steps[settled])),

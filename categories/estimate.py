@@ -31,6 +31,9 @@ import attacks
 from attacks import lp_norm, parse_norm
 
 
+RANDOM_Z = 1.96   # the normal quantile of random's 95% confidence interval
+
+
 class Estimates(NamedTuple):
     """Attack estimates at one eps (fractions of the correctly classified points)."""
 
@@ -41,6 +44,7 @@ class Estimates(NamedTuple):
     universal_delta: jax.Array  # f32[*shape] the best universal perturbation found
     by_attack: dict             # name -> fraction of D that attack alone fools
     clean_accuracy: jax.Array
+    random_interval: jax.Array = None  # f32[2] 95% confidence interval of ``random``
 
 
 def _flipped(logits_fn, x, delta, pred):
@@ -96,6 +100,10 @@ def estimate_fractions(logits_fn, x, y, *, norm, eps, key, pgd_steps: int = 20,
     rates = fooled.sum(1) / count
     best = rates.argmax()
     random = rates[2:].mean()
+    # the n_random directions are independent draws: a 95% interval for their mean
+    # (normal approximation; the rates lie in [0, 1])
+    half = RANDOM_Z * rates[2:].std(ddof=1) / jnp.sqrt(n_random) if n_random > 1 else jnp.inf
+    random_interval = jnp.clip(jnp.stack([random - half, random + half]), 0.0, 1.0)
     universal = rates[best]
     pointwise = share(f_fgsm | f_pgd | f_df | fooled[best])
     by_attack = {"fgsm": share(f_fgsm), "pgd": share(f_pgd), "deepfool": share(f_df),
@@ -103,4 +111,4 @@ def estimate_fractions(logits_fn, x, y, *, norm, eps, key, pgd_steps: int = 20,
                  "random": random}
     return Estimates(robust=1.0 - pointwise, pointwise=pointwise, universal=universal,
                      random=random, universal_delta=cands[best], by_attack=by_attack,
-                     clean_accuracy=correct.mean())
+                     clean_accuracy=correct.mean(), random_interval=random_interval)

@@ -177,13 +177,26 @@ def test_attack_table_and_downloads():
     at.session_state["section"] = "Attacks vs exact"
     at.run()
     _ok(at)
-    table = at.dataframe[-1].value
+    table, brackets = at.dataframe[-2].value, at.dataframe[-1].value
     assert list(table["attack"]) == ["fgsm", "pgd", "deepfool", "universal (DeepFool)",
-                                     "universal (SGD)", "random"]
-    # a flip an attack finds is real: per-point and universal attacks never beat the exact
-    # values (up to their resolution); random is Monte Carlo against quadrature
+                                     "universal (SGD)", "Monte Carlo (64 directions)"]
+    # a flip an attack finds is real: no attack passes the certified hi (a bug if one did),
+    # and the attacks never beat the exact search by more than its resolution
+    checks = list(table["against the bracket"])
+    assert not any(c.startswith("ABOVE") for c in checks), checks
+    assert checks[-1].startswith("its 95% interval [")
     exact_rows = table[table["estimates"] != "random"]
     assert (exact_rows["falls short by"] >= -0.01).all()
+    assert list(brackets["fraction"]) == list(KEYS)
+    assert (brackets["lo"] <= brackets["hi"]).all() and (brackets["width"] >= 0).all()
+    n = 1000
+    for k in ("pointwise", "universal"):                      # exact to the point
+        row = brackets[brackets["fraction"] == k].iloc[0]
+        assert row["width"] <= 1 / n + 1e-9
+        assert row["lo"] - 1 / n <= row["exact (search)"] <= row["hi"] + 1e-9
+    for found, bracket in zip(exact_rows["attack finds"], exact_rows["certified [lo, hi]"]):
+        hi = float(bracket.strip("[]").split(",")[1])
+        assert found <= hi + 1e-9
     at.session_state["section"] = "Downloads"
     at.run()
     _ok(at)

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from app_pages.downloads import perturbations_npz
-from app_pages.estimates import attack_rows
+from app_pages.estimates import attack_rows, bracket_check
 from app_pages.reading import read_at, sample_of_d, scan
 from app_pages.texts import EXPLANATIONS, MEASURES, norm_name
 from app_pages.urlstate import (OVERLAYS, UPLOAD, ViewState, state_from_query,
@@ -163,7 +163,24 @@ def test_attack_rows_measure_the_shortfall():
                        {"robust": 0.1, "pointwise": 0.9, "universal": 0.5, "random": 0.1})
     assert [(r["estimates"], r["exact"]) for r in rows] == [("pointwise", 0.9),
                                                            ("universal", 0.5), ("random", 0.1)]
-    assert rows[0]["short"] == pytest.approx(0.2) and rows[2]["short"] == pytest.approx(0.0)
+    assert rows[0]["short"] == pytest.approx(0.2) and rows[2]["short"] is None
+    assert rows[2]["attack"] == "Monte Carlo (64 directions)"
+
+
+def test_attacks_are_checked_against_the_certified_brackets():
+    brackets = {"robust": (0.1, 0.1), "pointwise": (0.9, 0.9), "universal": (0.48, 0.52),
+                "random": (0.09, 0.11)}
+    rows = attack_rows({"pgd": 0.7, "fgsm": 0.95, "universal (SGD)": 0.5, "random": 0.2},
+                       {"robust": 0.1, "pointwise": 0.9, "universal": 0.5, "random": 0.1},
+                       brackets, random_interval=(0.15, 0.25))
+    checks = {r["attack"]: r["check"] for r in rows}
+    assert checks == {"pgd": "below lo by 0.200", "fgsm": "ABOVE hi by 0.050: a bug",
+                      "universal (SGD)": "inside the bracket",
+                      "Monte Carlo (64 directions)":
+                          "its 95% interval [0.150, 0.250] misses the bracket"}
+    assert rows[0]["bracket"] == "[0.900, 0.900]"
+    assert bracket_check(0.9, (0.9, 0.9)) == "inside the bracket (optimal)"
+    assert bracket_check(0.3, (0.09, 0.11), statistic=(0.05, 0.095)).endswith("overlaps the bracket")
 
 
 def test_perturbations_npz_round_trips_without_pickle():
