@@ -20,8 +20,8 @@ from toymodels import model_bytes
 from app_pages import cached
 from app_pages.downloads import perturbations_npz
 from app_pages.estimates import attack_rows
-from app_pages.play import (PLANE_CLICK, clickable, show_pad, show_random_game, take_clicks,
-                            yours_of)
+from app_pages.play import (PLANE_CLICK, clickable, show_pad, show_random_game, show_sweep,
+                            take_clicks, yours_of)
 from app_pages.reading import curves_of
 from app_pages.texts import (EXPLANATIONS, HOW_TO_READ, MEASURES, PAGE_CSS, model_words,
                              norm_name)
@@ -179,6 +179,8 @@ def show_curves(view: View, verdict, left, right) -> Curves:
     right.caption("The four fractions of D (y) over eps (exact; dashed: attack estimates), "
                   "the tau line, "
                "and where the verdict changes (dotted).")
+    with right:
+        show_sweep()
     if changes:
         right.markdown("The verdict changes at " + "; ".join(
             f"eps ≈ {e:.3f} ({a} → {b})" for e, a, b in changes) + f" (tau = {state.tau:g}).")

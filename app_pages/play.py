@@ -17,6 +17,8 @@ the start of the next run, before the view is read, so the page answers in one r
 
 from __future__ import annotations
 
+import time
+
 import jax
 import numpy as np
 import streamlit as st
@@ -26,7 +28,7 @@ from drawing import (FRACTION_COLORS, axes_box, draw_delta_pad, figure_rgb, pad_
                      project_to_ball)
 from app_pages import cached
 from app_pages.sidebar import state_now
-from app_pages.urlstate import PROBE_LIMIT
+from app_pages.urlstate import EPS_MAX, EPS_STEP, PROBE_LIMIT
 
 PLANE_CLICK, PAD_CLICK = "plane_click", "pad_click"
 NUDGE_STEPS = 20       # a nudge moves your delta by eps / NUDGE_STEPS
@@ -203,3 +205,47 @@ def _running_spec(running, exact: float) -> dict:
         {"data": {"values": [{"exact": float(exact)}]},
          "mark": {"type": "rule", "color": color, "strokeDash": [6, 3]},
          "encoding": {"y": {"field": "exact", "type": "quantitative"}}}]}
+
+
+SWEEP_EVERY = 0.8      # seconds between frames of the eps sweep
+SWEEP_FRAMES = 24      # frames from the smallest eps to EPS_MAX
+
+
+def _toggle_sweep() -> None:
+    session = st.session_state
+    if session.get("_sweeping"):
+        session["_sweeping"] = False
+        return
+    session["_sweeping"], session["_sweep_last"] = True, time.monotonic()
+    if float(session.get("eps", 0.0)) >= EPS_MAX - 1e-9:    # from the start again
+        session["_eps_next"] = EPS_STEP
+
+
+def _sweep_tick() -> None:
+    """One frame of the sweep: the next eps, applied by the next full run (the sidebar's
+    slider takes it before it is drawn), until EPS_MAX."""
+    session = st.session_state
+    if not session.get("_sweeping"):
+        return
+    # a fragment also runs inside the full run its tick caused: wait for the timer's tick
+    if time.monotonic() - session.get("_sweep_last", 0.0) < 0.8 * SWEEP_EVERY:
+        return
+    session["_sweep_last"] = time.monotonic()
+    step = EPS_MAX / SWEEP_FRAMES
+    now = float(session.get("eps", EPS_STEP))
+    nxt = min(EPS_MAX, round(round((now + step) / EPS_STEP) * EPS_STEP, 4))
+    if nxt >= EPS_MAX - 1e-9:
+        session["_sweeping"] = False
+    session["_eps_next"] = nxt
+    st.rerun(scope="app")
+
+
+def show_sweep() -> None:
+    """*Animate eps*: a play button that sweeps eps up to its maximum; the plane, the
+    ladder and the curves follow, frame by frame."""
+    sweeping = bool(st.session_state.get("_sweeping"))
+    st.button("⏸ stop the eps sweep" if sweeping else "▶ sweep eps", key="eps_sweep",
+              on_click=_toggle_sweep, help=f"grow eps step by step up to {EPS_MAX} (the "
+              "model is not retrained); press again to stop")
+    if sweeping:
+        st.fragment(_sweep_tick, run_every=SWEEP_EVERY)()

@@ -86,6 +86,8 @@ def write_url(state: ViewState) -> None:
 def sidebar() -> ViewState:
     """Draws the controls (URL values on first run) and returns the state they set."""
     _init_from_url()
+    if "_eps_next" in st.session_state:        # a frame of the eps sweep (app_pages.play)
+        st.session_state["eps"] = st.session_state.pop("_eps_next")
     bar = st.sidebar
     bar.header("Data set D")
     bar.selectbox("dataset", TASK_NAMES + (UPLOAD,), key="dataset", format_func=dataset_label,

@@ -373,3 +373,22 @@ def test_flips_of_many_counts_each_delta_and_the_points_every_delta_flips():
         assert flips_of(f, x, pred, correct, d)[1] == pytest.approx(share)
     shares, every = flips_of_many(f, x, pred, correct, deltas[[0, 2]])
     assert every == pytest.approx(1 / 3)          # only the first point is flipped by both
+
+
+def test_the_eps_sweep_steps_eps_up_to_its_maximum_and_stops():
+    at = _app(dataset="margins", eps="0.35").run()
+    _ok(at)
+    at.button(key="eps_sweep").click().run()
+    _ok(at)
+    assert at.session_state["_sweeping"] and at.button(key="eps_sweep").label.startswith("⏸")
+    assert at.sidebar.slider(key="eps").value == 0.35          # no frame before the timer's
+    seen = []
+    while at.session_state["_sweeping"] and len(seen) < 8:
+        at.session_state["_sweep_last"] = 0.0                   # the timer's tick is due
+        at.run()
+        _ok(at)
+        seen.append(at.sidebar.slider(key="eps").value)
+    assert seen == [0.365, 0.38, 0.395, 0.4]                    # steps of EPS_MAX / 24, on the grid
+    assert not at.session_state["_sweeping"]                    # stopped at the maximum
+    assert at.query_params["eps"] == "0.4"
+    assert at.title[0].value.startswith("margins: category")
