@@ -16,6 +16,8 @@ hidden = app_pages.hidden_parts()       # ?hide=sidebar,nav: a lecture or an emb
 page = st.navigation([
     st.Page(app_pages.explore_page, title="Explore a model", icon=":material/travel_explore:",
             url_path="explore", default=True),
+    st.Page(app_pages.lesson_page, title="A lesson in eight steps", icon=":material/school:",
+            url_path="lesson"),
     st.Page(app_pages.presets_page, title="The four presets", icon=":material/grid_view:",
             url_path="presets"),
     st.Page(app_pages.training_page, title="Watch it train", icon=":material/play_circle:",

@@ -1,10 +1,11 @@
 """The Streamlit UI: the pages, the sidebar they share, and the UI's own state.
 
-``app.py`` routes between the four pages with ``st.navigation``; around each page it
+``app.py`` routes between the five pages with ``st.navigation``; around each page it
 draws the sidebar, shows the link's warnings, and writes the view back to the URL:
 
 - :func:`explore_page` (the default page): one model, its verdict ladder, the plane,
   the curves over eps, the four categories, probe, attacks and downloads;
+- :func:`lesson_page` (``/lesson``): the essay in eight steps, each with one thing to try;
 - :func:`presets_page` (``/presets``): the four presets side by side;
 - :func:`training_page` (``/train``): the sidebar's model trained live, then a timeline
   of its regions and four fractions to play and scrub;
@@ -25,6 +26,7 @@ Example:
 
 from app_pages.explore import page as explore_page
 from app_pages.geometry import page as geometry_page
+from app_pages.lesson import page as lesson_page
 from app_pages.overview import page as presets_page
 from app_pages.training import page as training_page
 from app_pages.sidebar import (hidden_parts, hide_sidebar, show_url_warnings, sidebar,
@@ -32,5 +34,5 @@ from app_pages.sidebar import (hidden_parts, hide_sidebar, show_url_warnings, si
 from app_pages.urlstate import ViewState, state_from_query, state_to_query
 
 __all__ = ["ViewState", "explore_page", "geometry_page", "hidden_parts", "hide_sidebar",
-           "presets_page", "show_url_warnings",
+           "lesson_page", "presets_page", "show_url_warnings",
            "sidebar", "state_from_query", "state_now", "state_to_query", "training_page", "write_url"]

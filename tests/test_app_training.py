@@ -125,3 +125,38 @@ def test_a_lecture_link_hides_the_sidebar_and_the_page_list_and_keeps_hiding():
     assert not [m.value for m in plain.markdown if "stSidebar" in m.value]
     assert any("hide=everything ignored: cannot hide 'everything'" in w.value for w in plain.warning)
     assert "hide" not in plain.query_params
+
+
+def _lesson(**query) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=300)
+    at.query_params.update({**FAST, **{k: str(v) for k, v in query.items()}})
+    at.run()
+    at._page_hash = [h for h, info in at._registered_pages.items()
+                     if info.get("url_pathname") == "lesson"][0]
+    return at.run()
+
+
+def test_the_lesson_walks_the_essay_with_one_thing_to_try_per_step():
+    from app_pages.lesson import STEPS
+    from categories import FORMULAS
+
+    at = _lesson(eps="0.1")
+    _ok(at)
+    assert at.title[0].value.startswith("A lesson")
+    assert len(STEPS) == 8
+    seen = []
+    for i in range(len(STEPS)):
+        at.session_state["lesson_step"] = i
+        at.run()
+        _ok(at)
+        head = at.subheader[0].value
+        seen.append(head)
+        assert head == f"{i + 1}. {STEPS[i].title}"
+        assert any(s.value.startswith("**Try this.**") for s in at.info)
+        if STEPS[i].category is not None:
+            assert at.latex[0].value.strip("$\n") == FORMULAS[STEPS[i].category]
+            assert f"{STEPS[i].preset} at eps = 0.1: robust" in " ".join(c.value for c in at.caption)
+    assert seen[2:6] == ["3. Category 1: no adversarial perturbations",
+                         "4. Category 2: adversarial perturbations",
+                         "5. Category 3: universal perturbations",
+                         "6. Category 4: all perturbations are adversarial"]
