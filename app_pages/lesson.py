@@ -11,7 +11,7 @@ import streamlit as st
 from categories import FORMULAS, NAMES
 from drawing import draw_overview, figure_png
 from toymodels import PRESETS
-from app_pages.overview import preset_panel
+from app_pages.overview import preset_legend, preset_panel
 from app_pages.sidebar import state_now
 from app_pages.texts import EXPLANATIONS, MEASURES
 
@@ -95,6 +95,11 @@ def page() -> None:
         query = {**{k: v for k, v in _link_base(state).items()}, **step.query}
         st.page_link(_page_of(step.page), label="Try it", icon=":material/arrow_forward:",
                      query_params=query)
+        back, forward = st.columns(2)
+        back.button("← previous step", key="lesson_back", on_click=_go, args=(index - 1,),
+                    disabled=index == 0, width="stretch")
+        forward.button("next step →", key="lesson_next", on_click=_go, args=(index + 1,),
+                       disabled=index == len(STEPS) - 1, width="stretch")
     if step.preset is not None:
         with picture:
             state = dataclasses.replace(state_now(), dataset=step.preset)
@@ -103,7 +108,12 @@ def page() -> None:
             st.image(figure_png(draw_overview([panel], size=4.2), dpi=100), width="stretch")
             st.caption(f"{step.preset} at eps = {state.eps:g}: robust {row['robust']:.2f}, "
                        f"pointwise {row['pointwise']:.2f}, universal {row['universal']:.2f}, "
-                       f"random {row['random']:.2f}.")
+                       f"random {row['random']:.2f}; regions tinted by class.")
+            st.html(preset_legend(PRESETS[step.preset].num_classes))
+
+
+def _go(index: int) -> None:
+    st.session_state["lesson_step"] = max(0, min(index, len(STEPS) - 1))
 
 
 def _link_base(state) -> dict:

@@ -7,7 +7,8 @@ import pandas as pd
 import streamlit as st
 
 from categories import KEYS, NAMES, ladder
-from drawing import draw_overview, figure_png, h_mask, overlay_layers
+from drawing import (draw_overview, figure_png, h_mask, legend_entries, legend_html,
+                     overlay_layers)
 from toymodels import PRESETS
 from app_pages import cached
 from app_pages.reading import profile_path
@@ -27,12 +28,22 @@ def page() -> None:
                f"{state.steps} steps, seed {state.seed}; by default the presets' own) trained "
                f"on each preset, read at eps = {state.eps:g} ({norm_name(state.norm)}) and "
                f"tau = {state.tau:g}; the presets are built for eps = 0.15. D dark, H lighter, "
-               "in D's true class colours; the black arrow is the universal perturbation, red "
-               "arrows the minimal perturbations within eps.")
+               "in D's true class colours; the black arrow is the best universal delta (not "
+               "drawn where it fools no point), red arrows the minimal perturbations within eps.")
     panels, rows = zip(*(preset_panel(state, name, task) for name, task in PRESETS.items()))
     st.image(figure_png(draw_overview(list(panels)), dpi=100), width="stretch")
+    st.html(preset_legend(max(task.num_classes for task in PRESETS.values())))
     st.dataframe(pd.DataFrame(list(rows)), hide_index=True, column_config={
         k: st.column_config.NumberColumn(format="%.3f") for k in KEYS + ("clean accuracy",)})
+
+
+def preset_legend(num_classes: int) -> str:
+    """The legend of the preset planes (HTML): D, H, boundaries, the minimal perturbations
+    within eps, the universal delta and the points it moves and flips."""
+    entries = [e for e in legend_entries(num_classes, minimal=True, universal=True)
+               if e.label != "minimal perturbation, rho > eps"]
+    return legend_html(entries) + ('<div style="font-size:0.85rem;color:#555">Grey rings: '
+                                   'I + universal delta where it does not flip I.</div>')
 
 
 def preset_panel(state: ViewState, name: str, task) -> tuple[dict, dict]:
@@ -53,6 +64,8 @@ def preset_panel(state: ViewState, name: str, task) -> tuple[dict, dict]:
                             norm=state.norm, eps=state.eps, key=key, n_arrows=N_ARROWS)
     start, r, within = layers["minimal"]     # only the arrows that reach a boundary in eps
     layers["minimal"] = (start[within], r[within], within[within])
+    if reading.fractions["universal"] <= 0:  # a delta that fools nothing: no arrow, no rings
+        layers["universal"] = None
     panel = dict(
         regions=regions, bounds=task.bounds, num_classes=task.num_classes,
         support=support.label, h=h_mask(support, state.norm, state.eps), near=support.near,

@@ -66,7 +66,7 @@ def _train_live(run_key, task, config, snapshots: int) -> bool:
     status = st.empty()
 
     def show(snapshot, image, history):
-        frame.image(image, caption=f"step {snapshot.step} of {config.steps}", width=420)
+        frame.image(image, caption=f"step {snapshot.step} of {config.steps}", width="stretch")
         chart.vega_lite_chart(loss_spec(history["step"], history["loss"], history["accuracy"],
                                         step=snapshot.step), width="stretch")
         status.caption(f"Training: step {snapshot.step} of {config.steps}, loss "
@@ -111,7 +111,7 @@ def _player(run, timeline) -> None:
     snap = run.snapshots[index]
     left, right = st.columns([1, 1])
     verdict = timeline.verdicts[index]
-    left.image(run.frames[index], width=420,
+    left.image(run.frames[index], width="stretch",
                caption=f"step {snap.step}: verdict {verdict} ({NAMES.get(verdict, '')})")
     right.markdown("<div style='display:flex;flex-wrap:wrap;gap:0.4em 1.6em'>" + "".join(
         f"<span><span style='color:{FRACTION_COLORS[k]};font-weight:600'>{k}</span> "
