@@ -37,7 +37,8 @@ CHROMIUM = "/usr/bin/chromium"
 # Chromium as root on a closed network: no sandbox, no GPU, no background traffic.
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--no-first-run", "--disable-dev-shm-usage"]
-GOALS = {"cold_start_s": 15.0, "eps_change_s": 0.5}
+GOALS = {"cold_start_s": 15.0, "eps_change_s": 0.5, "probe_click_s": 0.5, "delta_click_s": 0.5,
+         "timeline_frame_s": 0.2}
 
 # the app's script state (initial, running, rerunRequested, notRunning, ...)
 SCRIPT_STATE = '[data-testid="stApp"]'
@@ -222,9 +223,73 @@ def click_image(page, index: int, fx: float, fy: float, until, timeout: float = 
     raise TimeoutError(f"the click on picture {index} had no effect within {timeout} s")
 
 
+def _param(page, name: str) -> str | None:
+    """The value of the URL's query parameter ``name`` (None when absent)."""
+    from urllib.parse import parse_qs, urlparse
+
+    values = parse_qs(urlparse(page.url).query).get(name)
+    return values[-1] if values else None
+
+
+def time_clicks(page, index: int, name: str, points) -> list[float]:
+    """Clicks picture ``index`` at each of ``points`` (fractions of its box) and times each
+    click until the URL's ``name`` parameter changed and the page is redrawn."""
+    times = []
+    for fx, fy in points:
+        before = _param(page, name)
+        times.append(click_image(page, index, fx, fy,
+                                 until=lambda: _param(page, name) not in (None, before)))
+    return times
+
+
+def step_slider(page):
+    """The training timeline's step slider (a select-slider: its thumb takes arrow keys)."""
+    return page.locator('[data-testid="stSlider"]').filter(has_text="training step") \
+        .get_by_role("slider")
+
+
+def frame_caption(page) -> str:
+    """The caption of the timeline's frame ("step N: verdict ...")."""
+    caption = page.locator('[data-testid="stImageCaption"]').filter(has_text="verdict")
+    return caption.first.inner_text() if caption.count() else ""
+
+
+def wait_timeline(page, timeout: float = 120.0) -> None:
+    """Waits until the training page shows its timeline (a frame with its caption) and
+    the app is idle."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end and not frame_caption(page):
+        time.sleep(0.05)
+    if not frame_caption(page):
+        raise TimeoutError(f"no timeline within {timeout} s")
+    wait_idle(page, max(1.0, end - time.monotonic()))
+
+
+def time_timeline_frames(page, url: str, query: str, frames: int) -> list[float]:
+    """Trains on the ``/train`` page, then steps the timeline back ``frames`` times with
+    the slider's arrow key, timing each step until the frame's caption names the new step."""
+    page.goto(f"{url}/train?{query}")
+    wait_idle(page)
+    page.get_by_role("button", name="Train and watch").click()
+    wait_timeline(page, timeout=300)
+    times = []
+    for _ in range(frames):
+        before = frame_caption(page)
+        step_slider(page).focus()
+        t0 = time.perf_counter()
+        step_slider(page).press("ArrowLeft")
+        end = time.monotonic() + 30
+        while time.monotonic() < end and frame_caption(page) in ("", before):
+            time.sleep(0.01)
+        wait_idle(page)
+        times.append(time.perf_counter() - t0)
+    return times
+
+
 def measure_app(quick: bool = True, *, first_ever: bool | None = None,
                 screenshot: str | None = None) -> dict:
-    """Cold start and eps change of the app, in seconds.
+    """Cold start, eps change, clicks on the plane and the pad, and timeline frames of the
+    app, in seconds.
 
     Args:
       quick: fewer eps changes (5 instead of 15), and no first-ever start.
@@ -233,7 +298,8 @@ def measure_app(quick: bool = True, *, first_ever: bool | None = None,
 
     Returns:
       ``{"cold_start_s", "eps_change_s" (median), "eps_change_min_s", "eps_change_max_s",
-      "eps_changes", "first_ever_start_s" (if measured), "load_average_before",
+      "eps_changes", "probe_click_s", "delta_click_s", "timeline_frame_s" (medians over
+      "clicks" clicks and frames; "..._max_s" their slowest), "first_ever_start_s" (if measured), "load_average_before",
       "load_average_after" (the machine's 1-minute load: the figures scale with it on a
       shared CPU), "note"}``.
     """
@@ -257,6 +323,14 @@ def measure_app(quick: bool = True, *, first_ever: bool | None = None,
                 times = []
                 for i in range(5 if quick else 15):
                     times.append(change_eps(page, "ArrowRight" if i % 2 == 0 else "ArrowLeft"))
+                n = 5 if quick else 9
+                spots = [(0.3 + 0.4 * (i % 3) / 2, 0.3 + 0.4 * (i // 3 % 3) / 2) for i in range(n)]
+                clicks = {"probe_click": time_clicks(page, 0, "probe", spots),
+                          "delta_click": time_clicks(page, 1, "delta",
+                                                     [(0.5 + 0.25 * (x - 0.5), 0.5 + 0.25 * (y - 0.5))
+                                                      for x, y in spots])}
+                clicks["timeline_frame"] = time_timeline_frames(
+                    page, url, "dataset=pancakes&steps=500", n)
                 bad = errors_on(page)
                 if screenshot:
                     page.screenshot(path=screenshot, full_page=True)
@@ -266,6 +340,9 @@ def measure_app(quick: bool = True, *, first_ever: bool | None = None,
     out.update(load_average_after=round(os.getloadavg()[0], 2),
                eps_change_s=statistics.median(times), eps_change_min_s=min(times),
                eps_change_max_s=max(times), eps_changes=len(times),
+               **{f"{k}_s": statistics.median(v) for k, v in clicks.items()},
+               **{f"{k}_max_s": max(v) for k, v in clicks.items()},
+               clicks=len(clicks["probe_click"]),
                note=("errors on page: " + "; ".join(bad)) if bad else
                "pancakes preset, default view; cold start = fresh server, model cache on disk")
     return out

@@ -188,7 +188,10 @@ def goals(results: dict) -> list[Goal]:
             add("app cold start", None, None, "< 15 s", None, app.get("note", "skipped"))
         else:
             for key, label, limit in (("cold_start_s", "app cold start", 15.0),
-                                      ("eps_change_s", "app eps change", 0.5)):
+                                      ("eps_change_s", "app eps change", 0.5),
+                                      ("probe_click_s", "app click on the plane to probe", 0.5),
+                                      ("delta_click_s", "app click on the delta pad", 0.5),
+                                      ("timeline_frame_s", "app timeline frame to frame", 0.2)):
                 v = app.get(key)
                 add(label, None, v, f"< {limit:g} s", _judge(v, lambda x: x < limit),
                     app.get("note", ""))

@@ -4,21 +4,23 @@ Chromium through Playwright (the project's scripts/install.sh installs both).
 The server runs on a free loopback port with the test session's model cache. One page
 load is played like a user would: eps changes by the slider's keyboard step; a click on
 the plane probes that point (marked on the plane, kept in the URL); a click on the delta
-pad chooses *your delta* and shows its score; and at 1000 and 1400 px no element of the
-page is clipped (bounding boxes against the viewport and their clipping containers).
+pad chooses *your delta* and shows its score; the training page trains, steps its timeline
+back and plays it to the end; and at 1000 and 1400 px no element of either page is clipped (bounding boxes against the viewport and their clipping containers).
 Screenshots go under the pytest tmp dir.
 """
 
 import io
 import os
 import shutil
+import time
 
 import numpy as np
 import pytest
 
 from bench.app_timing import (CHROMIUM, CLICKABLE, change_eps, click_image, click_probe,
-                              eps_slider, errors_on, launch_chromium, serve_app, wait_healthy,
-                              wait_idle, wait_page_complete)
+                              eps_slider, errors_on, frame_caption, launch_chromium, serve_app,
+                              time_timeline_frames, wait_healthy, wait_idle, wait_page_complete,
+                              wait_timeline)
 
 pytestmark = pytest.mark.slow
 
@@ -150,8 +152,29 @@ def test_page_loads_eps_changes_clicks_play_and_nothing_is_clipped(tmp_path):
                 click_probe(page, 0.7, 0.3)
                 assert page.get_by_text("rho(I) = ").count() == 1
                 assert errors_on(page) == []
+                # watch it train: train live, scrub the timeline back, then play it
+                frames = time_timeline_frames(page, url, query[1:], 2)
+                caption = frame_caption(page)
+                assert caption.startswith("step ") and errors_on(page) == []
+                step = int(caption.split()[1].rstrip(":"))
+                assert step < 200                                    # two frames back
+                page.get_by_role("button", name="▶ Play").click()
+                end = time.monotonic() + 60
+                while time.monotonic() < end and not frame_caption(page).startswith("step 200:"):
+                    time.sleep(0.2)
+                assert frame_caption(page).startswith("step 200:")  # played to the last frame
+                wait_idle(page)
+                link = page.evaluate("() => location.href")
+                for width in (1400, 1000):
+                    page.set_viewport_size({"width": width, "height": 2000})
+                    page.goto(link)
+                    wait_timeline(page)           # the recorded run is kept: shown at once
+                    page.wait_for_timeout(500)
+                    page.screenshot(path=str(tmp_path / f"train-{width}.png"))
+                    assert page.evaluate(CLIPPED) == [], ("train", width)
                 print(f"screenshot: {shot} (eps change {seconds:.2f} s, first probe click "
-                      f"{probe_s:.2f} s, next {again_s:.2f} s, delta pad {pad_s:.2f} s)")
+                      f"{probe_s:.2f} s, next {again_s:.2f} s, delta pad {pad_s:.2f} s, "
+                      f"timeline frames {', '.join(f'{t:.2f}' for t in frames)} s)")
         finally:
             browser.close()
     assert shot.stat().st_size > 50_000
