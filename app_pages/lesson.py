@@ -11,9 +11,13 @@ import streamlit as st
 from categories import FORMULAS, NAMES
 from drawing import draw_overview, figure_png
 from toymodels import PRESETS
+from app_pages.explore import page as explore_page
+from app_pages.geometry import page as geometry_page
 from app_pages.overview import preset_legend, preset_panel
 from app_pages.sidebar import state_now
 from app_pages.texts import EXPLANATIONS, MEASURES
+from app_pages.training import page as training_page
+from app_pages.urlstate import state_to_query
 
 
 class Step(NamedTuple):
@@ -118,8 +122,6 @@ def _go(index: int) -> None:
 
 def _link_base(state) -> dict:
     """The sidebar's model and reading, so a link keeps what the learner chose."""
-    from app_pages.urlstate import state_to_query
-
     query = state_to_query(state)
     return {k: query[k] for k in ("width", "depth", "activation", "steps", "seed", "norm", "eps",
                                   "tau") if k in query}
@@ -127,7 +129,5 @@ def _link_base(state) -> dict:
 
 def _page_of(url_path: str):
     """The router's page at ``url_path`` (a ``st.Page`` registered by ``app.py``)."""
-    from app_pages import explore_page, geometry_page, training_page
-
     target = {"": explore_page, "geometry": geometry_page, "train": training_page}[url_path]
     return st.Page(target, url_path=url_path or "explore", default=not url_path)
