@@ -25,10 +25,10 @@ from app_pages.play import (PLANE_CLICK, clickable, show_pad, show_random_game, 
 from app_pages.reading import curves_of
 from app_pages.texts import (EXPLANATIONS, HOW_TO_READ, MEASURES, PAGE_CSS, model_words,
                              norm_name)
-from app_pages.urlstate import EPS_MAX, OVERLAYS
+from app_pages.urlstate import EPS_MAX, OVERLAYS, SECTIONS
 from app_pages.view import View, current_view
 
-TABS = ["How to read this page", "Probe a point", "Attacks vs exact", "Downloads"]
+TABS = list(SECTIONS)
 DASHED_EPS = 8          # the attack estimates over eps are computed at this many eps
 PROBE_CHART_POINTS = 300
 
@@ -173,12 +173,22 @@ def show_curves(view: View, verdict, left, right) -> Curves:
         dashed = (np.array(eps_values),
                   cached.estimate_curves(view.model_key, state.norm, eps_values,
                                          view.model.logits_fn, view.x, view.y, view.key))
+    bands = None
+    if left.toggle("certified brackets over eps (bands)", key="bands",
+                   help="the proven [lo, hi] of each fraction at 8 values of eps, as bands "
+                        "under the curves (slow the first time, then cached)"):
+        eps_values = tuple(float(e) for e in
+                           np.linspace(EPS_MAX / DASHED_EPS, EPS_MAX, DASHED_EPS).round(4))
+        bands = (np.array(eps_values),
+                 cached.bracket_curves(view.model_key, state.norm, eps_values,
+                                       view.model.logits_fn, view.x, view.y))
     left.vega_lite_chart(curves_spec(radii, curves, tau=state.tau, eps=state.eps,
-                                     norm=state.norm, estimates=dashed, changes=changes),
+                                     norm=state.norm, estimates=dashed, changes=changes,
+                                     brackets=bands),
                          width="stretch")
-    right.caption("The four fractions of D (y) over eps (exact; dashed: attack estimates), "
-                  "the tau line, "
-               "and where the verdict changes (dotted).")
+    right.caption("The four fractions of D (y) over eps (exact; dashed: attack estimates; "
+                  "bands: certified brackets, the true value proven inside), the tau line, and "
+                  "where the verdict changes (dotted).")
     with right:
         show_sweep()
     if changes:

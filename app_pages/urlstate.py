@@ -38,6 +38,7 @@ HIDEABLE = {           # what a link may hide, for a lecture or an embedded view
     "sidebar": "the sidebar (data set, model, eps, tau)",
     "nav": "the list of pages",
 }
+SECTIONS = ("How to read this page", "Probe a point", "Attacks vs exact", "Downloads")
 UPLOAD = "csv"         # the dataset name of an uploaded CSV (not reproducible from a link)
 PROBE_LIMIT = 1.5      # a probed point lies in [-PROBE_LIMIT, PROBE_LIMIT]^2
 
@@ -62,6 +63,9 @@ class ViewState:
     probe: tuple[float, float] | None = None
     delta: tuple[float, float] | None = None   # *your delta* on the delta pad
     hide: tuple[str, ...] = ()                 # parts of the page a link hides (HIDEABLE)
+    section: str = SECTIONS[0]                 # the explore page's open tab
+    dashed: bool = False                       # attack estimates over eps shown
+    bands: bool = False                        # certified brackets over eps shown
 
     def config(self) -> TrainConfig:
         """The model's training configuration (by default the presets' learning rate,
@@ -132,6 +136,14 @@ def _overlays(text):
     return tuple(s for s in OVERLAYS if s in names)
 
 
+def _flag(text):
+    if text.lower() in ("1", "true", "yes", "on"):
+        return True
+    if text.lower() in ("0", "false", "no", "off"):
+        return False
+    raise ValueError("write 1 or 0")
+
+
 def _hide(text):
     names = tuple(s for s in (part.strip() for part in text.split(",")) if s)
     unknown = [s for s in names if s not in HIDEABLE]
@@ -171,7 +183,8 @@ _PARSERS = {
     "learning_rate": _float_in(LEARNING_RATES), "batch_size": _int_in(BATCH_SIZES),
     "weight_decay": _float_in(WEIGHT_DECAYS),
     "norm": parse_norm, "eps": _eps, "tau": _tau, "overlays": _overlays, "probe": _probe,
-    "delta": _delta, "hide": _hide,
+    "delta": _delta, "hide": _hide, "section": _choice(SECTIONS), "dashed": _flag,
+    "bands": _flag,
 }
 
 
@@ -215,6 +228,10 @@ def state_to_query(state: ViewState) -> dict[str, str]:
     for name in ("probe", "delta"):
         if getattr(state, name) is None:
             del query[name]
-    if not state.hide:
-        del query["hide"]
+    for name in ("hide", "section", "dashed", "bands"):   # left out while at their defaults
+        if getattr(state, name) == getattr(ViewState, name):
+            del query[name]
+    for name in ("dashed", "bands"):
+        if name in query:
+            query[name] = "1"
     return query

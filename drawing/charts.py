@@ -31,7 +31,8 @@ SCHEMA = "https://vega.github.io/schema/vega-lite/v5.json"
 
 def curves_spec(radii, curves: Mapping[str, np.ndarray], *, tau: float, eps: float,
                 norm: str = "2", estimates: tuple | None = None,
-                changes: Sequence[tuple] = (), height: int = 330) -> dict:
+                changes: Sequence[tuple] = (), height: int = 330,
+                brackets: tuple | None = None) -> dict:
     """The four fractions over eps (solid: exact; dashed: attack estimates), the tau
     line, the current eps, and where the verdict changes.
 
@@ -40,6 +41,8 @@ def curves_spec(radii, curves: Mapping[str, np.ndarray], *, tau: float, eps: flo
       tau: the share (horizontal line); eps: the current radius (vertical line).
       estimates: ``(eps_values f[E], {fraction: f[E]})``.
       changes: ``[(eps, verdict_before, verdict_after)]`` (dotted verticals, labelled).
+      brackets: ``(eps_values f[B], {fraction: [(lo, hi)] * B})``: certified brackets,
+        drawn as translucent bands in each fraction's colour, under the curves.
 
     Returns:
       A Vega-Lite specification.
@@ -63,9 +66,27 @@ def curves_spec(radii, curves: Mapping[str, np.ndarray], *, tau: float, eps: flo
            {"field": "eps", "type": "quantitative", "format": ".3f"},
            {"field": "fraction", "type": "quantitative", "format": ".3f"}]
     # pointwise drawn first and wider, so it shows around universal where they are equal
+    bands = []
+    if brackets is not None:
+        bv, bb = brackets
+        band = [{"eps": round(float(e), 5), "lo": round(float(lo), 5), "hi": round(float(hi), 5),
+                 "curve": name} for name in ORDER for e, (lo, hi) in zip(bv, bb[name])]
+        bands = [{"data": {"values": band},
+                  "mark": {"type": "area", "opacity": 0.28, "line": False},
+                  "encoding": {"x": x, "y": {"field": "lo", "type": "quantitative", "title": None,
+                                             "scale": {"domain": [0, 1]}},
+                               "y2": {"field": "hi"}, "color": color,
+                               "tooltip": [{"field": "curve", "type": "nominal"},
+                                           {"field": "eps", "type": "quantitative", "format": ".3f"},
+                                           {"field": "lo", "type": "quantitative", "format": ".4f"},
+                                           {"field": "hi", "type": "quantitative", "format": ".4f"}]}},
+                 {"data": {"values": band},
+                  "mark": {"type": "tick", "thickness": 2, "size": 9},
+                  "encoding": {"x": x, "y": {"field": "hi", "type": "quantitative"},
+                               "color": color}}]
     under = [p for p in exact if p["curve"] == "pointwise"]
     over = [p for p in exact if p["curve"] != "pointwise"]
-    layers = [{"data": {"values": under}, "mark": {"type": "line", "strokeWidth": 6},
+    layers = bands + [{"data": {"values": under}, "mark": {"type": "line", "strokeWidth": 6},
                "encoding": {"x": x, "y": y, "color": color, "tooltip": tip}},
               {"data": {"values": over}, "mark": {"type": "line", "strokeWidth": 2.5},
                "encoding": {"x": x, "y": y, "color": color, "tooltip": tip}}]

@@ -393,3 +393,19 @@ def test_the_eps_sweep_steps_eps_up_to_its_maximum_and_stops():
     assert not at.session_state["_sweeping"]                    # stopped at the maximum
     assert at.query_params["eps"] == "0.4"
     assert at.title[0].value.startswith("margins: category")
+
+
+def test_a_link_keeps_the_open_tab_and_the_curve_toggles():
+    at = _app(dataset="margins", section="Downloads", dashed="0", bands="1").run()
+    _ok(at)
+    assert at.session_state["section"] == "Downloads"
+    assert [b.label for b in at.get("download_button")][0] == "the plane (PNG)"   # tab open
+    assert at.toggle(key="bands").value and not at.toggle(key="dashed").value
+    query = dict(at.query_params)
+    assert query["section"] == "Downloads" and query["bands"] == "1" and "dashed" not in query
+    spec = [c for c in at.get("arrow_vega_lite_chart")] or at.get("vega_lite_chart")
+    layers = spec[0].proto.spec if hasattr(spec[0], "proto") else ""
+    assert '"y2"' in layers and '"hi"' in layers                 # the bands are drawn
+    bad = _app(section="Nowhere", dashed="maybe").run()
+    warned = " ".join(w.value for w in bad.warning)
+    assert "section=Nowhere ignored" in warned and "dashed=maybe ignored: write 1 or 0" in warned

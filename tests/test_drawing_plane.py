@@ -244,3 +244,17 @@ def test_the_delta_pad_draws_b_eps_to_scale_and_maps_its_clicks(norm):
     assert D.project_to_ball((0.3, 0.4), norm, eps) == (
         (0.09, 0.12) if norm == "2" else (0.15, 0.15))
     assert D.project_to_ball((0.01, -0.02), norm, eps) == (0.01, -0.02)
+
+
+def test_the_curves_carry_certified_bands_under_them():
+    from drawing import curves_spec
+
+    radii = np.linspace(0.05, 0.4, 8)
+    curves = {k: np.linspace(0, 1, 8) for k in ("robust", "pointwise", "universal", "random")}
+    brackets = (radii[::2], {k: [(0.1, 0.2)] * 4 for k in curves})
+    plain = curves_spec(radii, curves, tau=0.8, eps=0.15)
+    banded = curves_spec(radii, curves, tau=0.8, eps=0.15, brackets=brackets)
+    assert len(banded["layer"]) == len(plain["layer"]) + 2
+    area = banded["layer"][0]
+    assert area["mark"]["type"] == "area" and area["encoding"]["y2"] == {"field": "hi"}
+    assert len(area["data"]["values"]) == 16 and area["data"]["values"][0]["hi"] == 0.2
