@@ -221,10 +221,11 @@ def _as_text(value) -> str:
 
 
 def state_to_query(state: ViewState) -> dict[str, str]:
-    """The query parameters of ``state`` (an uploaded CSV is left out: it cannot be linked)."""
+    """The query parameters of ``state`` (an uploaded CSV as ``dataset=csv``: its rows
+    cannot travel in a link, and the link says so when opened)."""
+    # an uploaded CSV stays named (dataset=csv), so the link reopens with a warning that
+    # says to upload it again instead of silently showing another data set
     query = {name: _as_text(getattr(state, name)) for name in FIELDS}
-    if state.dataset == UPLOAD:
-        del query["dataset"]
     for name in ("probe", "delta"):
         if getattr(state, name) is None:
             del query[name]

@@ -87,11 +87,13 @@ def test_query_values_are_normalised():
                         "(using none)"]
 
 
-def test_an_uploaded_csv_is_not_put_in_a_link():
+def test_a_link_from_an_uploaded_csv_says_to_upload_it_again():
     q = state_to_query(ViewState(dataset=UPLOAD))
-    assert "dataset" not in q and "probe" not in q
-    _, warnings = state_from_query({"dataset": UPLOAD})
-    assert "upload it again" in warnings[0]
+    assert q["dataset"] == UPLOAD and "probe" not in q
+    state, warnings = state_from_query(q)
+    assert warnings == ["dataset=csv ignored: an uploaded CSV cannot travel in a link: upload "
+                        "it again (using pancakes)"]
+    assert state.dataset == "pancakes"
 
 
 def test_texts_cover_the_four_categories():
