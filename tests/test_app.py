@@ -164,7 +164,7 @@ def test_a_bad_csv_shows_the_problem_and_the_app_keeps_working():
     at.sidebar.file_uploader[0].set_value(("ring.csv", buf.getvalue().encode(), "text/csv")).run()
     _ok(at)
     assert at.title[0].value.startswith("csv:ring.csv: category ")
-    assert "dataset" not in at.query_params                  # an upload is not linkable
+    assert at.query_params["dataset"] == "csv"   # named, so its link says to upload it again
     # a bad upload after a good one keeps the good CSV, not the default data set
     at.sidebar.file_uploader[0].set_value(("points.csv", bad, "text/csv")).run()
     assert not at.exception
