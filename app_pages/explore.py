@@ -20,12 +20,13 @@ from toymodels import model_bytes
 from app_pages import cached
 from app_pages.downloads import perturbations_npz
 from app_pages.estimates import attack_rows
-from app_pages.play import (PLANE_CLICK, clickable, show_pad, show_random_game, show_sweep,
-                            take_clicks, yours_of)
+from app_pages.sidebar import state_now
+from app_pages.play import (PLANE_CLICK, clickable, show_canvas, show_pad, show_random_game,
+                            show_sweep, take_clicks, yours_of)
 from app_pages.reading import curves_of
 from app_pages.texts import (EXPLANATIONS, HOW_TO_READ, MEASURES, PAGE_CSS, model_words,
                              norm_name)
-from app_pages.urlstate import EPS_MAX, OVERLAYS, SECTIONS
+from app_pages.urlstate import DRAWN, EPS_MAX, OVERLAYS, SECTIONS
 from app_pages.view import View, current_view
 
 TABS = list(SECTIONS)
@@ -55,6 +56,8 @@ class Curves(NamedTuple):
 def page() -> None:
     """The explore page (the app's default)."""
     take_clicks()           # a click on the plane or the pad, before the view is read
+    if state_now().dataset == DRAWN:
+        show_canvas()
     view = current_view()
     if view is None:
         st.stop()

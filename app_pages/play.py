@@ -24,13 +24,14 @@ import numpy as np
 import streamlit as st
 from streamlit_image_coordinates import streamlit_image_coordinates
 
-from drawing import (FRACTION_COLORS, axes_box, draw_delta_pad, figure_rgb, pad_bounds, pixel_to_point,
+from drawing import (CANVAS_BOUNDS, FRACTION_COLORS, axes_box, draw_canvas, draw_delta_pad, figure_rgb, pad_bounds, pixel_to_point,
                      project_to_ball)
 from app_pages import cached
 from app_pages.sidebar import state_now
 from app_pages.urlstate import EPS_MAX, EPS_STEP, PROBE_LIMIT
 
-PLANE_CLICK, PAD_CLICK = "plane_click", "pad_click"
+PLANE_CLICK, PAD_CLICK, CANVAS_CLICK = "plane_click", "pad_click", "canvas_click"
+DRAW_CLASSES = 3       # the classes one may draw
 NUDGE_STEPS = 20       # a nudge moves your delta by eps / NUDGE_STEPS
 NUDGES = {"nudge_left": ("←", -1, 0), "nudge_up": ("↑", 0, 1), "nudge_down": ("↓", 0, -1),
           "nudge_right": ("→", 1, 0)}
@@ -62,6 +63,13 @@ def take_clicks() -> None:
     if click is not None and where is not None:
         delta = pixel_to_point(click["x"], click["y"], click["width"], click["height"], *where)
         session["delta"] = project_to_ball(delta, state.norm, state.eps)
+    click, where = _new_click(CANVAS_CLICK), session.get(f"_{CANVAS_CLICK}_map")
+    if click is not None and where is not None:
+        x, y = pixel_to_point(click["x"], click["y"], click["width"], click["height"], *where)
+        (x0, x1), (y0, y1) = CANVAS_BOUNDS
+        if x0 <= x <= x1 and y0 <= y <= y1:
+            session["drawn_points"] = [*(session.get("drawn_points") or []),
+                                       (x, y, int(session.get("draw_class", 0)))]
     if session.get("delta") is not None:
         inside = project_to_ball(session["delta"], state.norm, state.eps)
         moved = float(np.max(np.abs(np.subtract(inside, session["delta"]))))
@@ -249,3 +257,35 @@ def show_sweep() -> None:
               "model is not retrained); press again to stop")
     if sweeping:
         st.fragment(_sweep_tick, run_every=SWEEP_EVERY)()
+
+
+def _undo_point() -> None:
+    st.session_state["drawn_points"] = (st.session_state.get("drawn_points") or [])[:-1]
+
+
+def _clear_points() -> None:
+    st.session_state["drawn_points"] = []
+
+
+def show_canvas() -> None:
+    """*Draw your own D*: an empty plane where each click adds a point of the chosen
+    class; the model is trained on the points (as on an uploaded CSV) once two classes
+    have a few points each, and retrained as points are added."""
+    points = st.session_state.get("drawn_points") or []
+    st.markdown("**Draw your own D.** Choose a class, then click the canvas to add points "
+                "of it; the model below trains on your points.")
+    left, right = st.columns([3, 2], gap="medium")
+    with left:
+        fig = draw_canvas([p[:2] for p in points], [p[2] for p in points],
+                          num_classes=DRAW_CLASSES)
+        clickable(fig, CANVAS_CLICK, CANVAS_BOUNDS, dpi=90)
+    with right:
+        st.radio("class of the next point", list(range(DRAW_CLASSES)), key="draw_class",
+                 horizontal=True, format_func=lambda c: f"class {c}")
+        counts = [sum(1 for p in points if p[2] == c) for c in range(DRAW_CLASSES)]
+        st.caption(f"{len(points)} points: " + ", ".join(
+            f"class {c}: {n}" for c, n in enumerate(counts)))
+        st.button("undo the last point", key="draw_undo", on_click=_undo_point,
+                  disabled=not points, width="stretch")
+        st.button("clear the canvas", key="draw_clear", on_click=_clear_points,
+                  disabled=not points, width="stretch")

@@ -12,7 +12,7 @@ import streamlit as st
 
 from toymodels import ACTIVATIONS, PRESETS, TASK_NAMES
 from app_pages.urlstate import (BATCH_SIZES, DEPTHS, EPS_MAX, EPS_STEP, FIELDS, LEARNING_RATES,
-                                OVERLAYS, STEPS, UPLOAD, WEIGHT_DECAYS, WIDTHS, ViewState,
+                                OVERLAYS, STEPS, UPLOAD, DRAWN, WEIGHT_DECAYS, WIDTHS, ViewState,
                                 state_from_query, state_to_query)
 
 DEFAULT = ViewState()
@@ -22,6 +22,8 @@ def dataset_label(name: str) -> str:
     """The data set's name in the sidebar's list (a preset says which category it is for)."""
     if name == UPLOAD:
         return "upload a CSV (x,y,label)"
+    if name == DRAWN:
+        return "draw your own (click to add points)"
     if name in PRESETS:
         return f"{name}  (built for category {PRESETS[name].expected})"
     return name
@@ -90,7 +92,7 @@ def sidebar() -> ViewState:
         st.session_state["eps"] = st.session_state.pop("_eps_next")
     bar = st.sidebar
     bar.header("Data set D")
-    bar.selectbox("dataset", TASK_NAMES + (UPLOAD,), key="dataset", format_func=dataset_label,
+    bar.selectbox("dataset", TASK_NAMES + (UPLOAD, DRAWN), key="dataset", format_func=dataset_label,
                   help="The four presets are built to land in categories 1-4 at eps = 0.15.")
     if st.session_state["dataset"] == UPLOAD:
         bar.file_uploader("CSV with x,y,label rows", type=["csv", "txt"], key="csv_file")

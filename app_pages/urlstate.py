@@ -40,6 +40,7 @@ HIDEABLE = {           # what a link may hide, for a lecture or an embedded view
 }
 SECTIONS = ("How to read this page", "Probe a point", "Attacks vs exact", "Downloads")
 UPLOAD = "csv"         # the dataset name of an uploaded CSV (not reproducible from a link)
+DRAWN = "draw"         # the dataset name of points drawn by hand on the explore page
 PROBE_LIMIT = 1.5      # a probed point lies in [-PROBE_LIMIT, PROBE_LIMIT]^2
 
 
@@ -174,6 +175,8 @@ def _delta(text):
 def _dataset(text):
     if text == UPLOAD:
         raise ValueError("an uploaded CSV cannot travel in a link: upload it again")
+    if text == DRAWN:
+        raise ValueError("points drawn by hand cannot travel in a link: draw them again")
     return _choice(TASK_NAMES)(text)
 
 

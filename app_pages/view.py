@@ -21,7 +21,7 @@ from toymodels import DataError, Model, Task, TrainingDiverged, get_task
 from app_pages import cached
 from app_pages.reading import Reading, profile_path
 from app_pages.sidebar import DEFAULT, state_now
-from app_pages.urlstate import UPLOAD, ViewState
+from app_pages.urlstate import DRAWN, UPLOAD, ViewState
 
 
 class View(NamedTuple):
@@ -45,6 +45,8 @@ def current_task(state: ViewState) -> tuple[str, Task]:
     included (else ``pancakes``).
     """
     fallback_key, fallback = st.session_state.get("_last_good", (DEFAULT.dataset, None))
+    if state.dataset == DRAWN:
+        return drawn_task(fallback_key, fallback)
     if state.dataset != UPLOAD:
         st.session_state["_last_good"] = (state.dataset, None)
         return state.dataset, get_task(state.dataset)
@@ -64,6 +66,31 @@ def current_task(state: ViewState) -> tuple[str, Task]:
         return fallback_key, fallback
     st.session_state["_last_good"] = (f"csv:{digest}", task)
     return f"csv:{digest}", task
+
+
+MIN_DRAWN = 4          # points per class before a model is trained on a drawing
+
+
+def drawn_task(fallback_key: str, fallback) -> tuple[str, Task]:
+    """The task of the points drawn so far (:func:`app_pages.play.show_canvas`), as a CSV
+    of them; until two classes have :data:`MIN_DRAWN` points each, the fallback."""
+    points = st.session_state.get("drawn_points") or []
+    labels = [c for _, _, c in points]
+    counts = {c: labels.count(c) for c in set(labels)}
+    if len([c for c in counts.values() if c >= MIN_DRAWN]) < 2:
+        if fallback is None:
+            fallback = get_task(fallback_key)
+        st.info(f"Draw at least {MIN_DRAWN} points of two classes on the canvas above; "
+                f"showing {fallback.name} meanwhile.")
+        return fallback_key, fallback
+    data = ("x,y,label\n" + "".join(f"{x},{y},{c}\n" for x, y, c in points)).encode()
+    digest = hashlib.sha256(data).hexdigest()[:16]
+    try:
+        task = cached.csv_task(digest, "drawn points", data)
+    except DataError as e:
+        st.error(f"drawn points: {e}")
+        return fallback_key, fallback if fallback is not None else get_task(fallback_key)
+    return f"drawn:{digest}", task
 
 
 def current_view() -> View | None:

@@ -26,8 +26,8 @@ from drawing.frames import FRAME_RES, Recording, boundary_cells, frame_rgb, reco
 from drawing.geometry import (certify_figure, crossings_figure, dominant_figure, normals_figure,
                               retrain_figure, transfer_figure)
 from drawing.legend import YOURS, legend_entries, legend_html
-from drawing.pad import (axes_box, draw_delta_pad, figure_rgb, pad_bounds, pixel_to_point,
-                         project_to_ball)
+from drawing.pad import (CANVAS_BOUNDS, axes_box, draw_canvas, draw_delta_pad, figure_rgb,
+                         pad_bounds, pixel_to_point, project_to_ball)
 from drawing.plane import (CLASS_COLORS, FOOLED, FRACTION_COLORS, KEPT, class_rgb, draw_curves,
                            draw_legend, draw_overview, draw_plane, figure_png, plane_rgb)
 from drawing.planeview import (GRID_RES, PROBE_REACH, Probe, SupportMap, boundary_lines, h_mask,
@@ -35,9 +35,11 @@ from drawing.planeview import (GRID_RES, PROBE_REACH, Probe, SupportMap, boundar
                                region_image, subset, support_map)
 
 __all__ = [
-    "curves_spec", "loss_spec", "probe_spec", "timeline_spec", "FRAME_RES", "Recording", "boundary_cells", "frame_rgb", "record_training",
+    "curves_spec", "loss_spec", "probe_spec", "timeline_spec",
+    "FRAME_RES", "Recording", "boundary_cells", "frame_rgb", "record_training",
     "certify_figure", "crossings_figure", "dominant_figure", "normals_figure", "retrain_figure",
     "transfer_figure",
+    "CANVAS_BOUNDS", "draw_canvas",
     "CLASS_COLORS", "FOOLED", "FRACTION_COLORS", "KEPT", "class_rgb", "draw_curves", "draw_legend",
     "draw_overview", "draw_plane", "figure_png", "plane_rgb",
     "YOURS", "legend_entries", "legend_html",

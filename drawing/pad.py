@@ -126,5 +126,40 @@ def draw_delta_pad(norm, eps: float, *, delta=None, best=None, size: float = 3.2
     return fig
 
 
-__all__ = ["PAD_MARGIN", "axes_box", "draw_delta_pad", "figure_rgb", "pad_bounds", "pixel_to_point",
+CANVAS_BOUNDS = ((-1.0, 1.0), (-1.0, 1.0))   # where one draws D (a CSV's own scaling)
+
+
+def draw_canvas(points, labels, *, num_classes: int = 3, size: float = 4.2) -> Figure:
+    """An empty plane to draw D on: the points added so far in their class colours.
+
+    Args:
+      points: ``f[n, 2]`` in :data:`CANVAS_BOUNDS`; labels: ``i[n]`` their classes.
+      num_classes: the classes one may draw (their colours).
+      size: the figure's side in inches.
+
+    Returns:
+      The ``Figure`` (its axes' box: :func:`axes_box`).
+    """
+    from drawing.legend import class_rgb
+
+    fig = Figure(figsize=(size, size))
+    ax = fig.add_axes((0.1, 0.08, 0.86, 0.86))
+    rgb = class_rgb(num_classes)
+    points, labels = np.asarray(points, float).reshape(-1, 2), np.asarray(labels, int)
+    for k in range(num_classes):
+        mine = points[labels == k]
+        ax.scatter(mine[:, 0], mine[:, 1], s=36, color=rgb[k], edgecolors="k", linewidths=0.6,
+                   label=f"class {k}", zorder=3)
+    (x0, x1), (y0, y1) = CANVAS_BOUNDS
+    ax.set_xlim(x0, x1)
+    ax.set_ylim(y0, y1)
+    ax.set_aspect("equal")
+    ax.grid(color="#DDDDDD", linewidth=0.6, zorder=0)
+    ax.tick_params(labelsize=8)
+    if len(points):
+        ax.legend(loc="upper right", fontsize=8, framealpha=0.85)
+    return fig
+
+
+__all__ = ["CANVAS_BOUNDS", "PAD_MARGIN", "axes_box", "draw_canvas", "draw_delta_pad", "figure_rgb", "pad_bounds", "pixel_to_point",
            "project_to_ball"]

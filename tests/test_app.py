@@ -409,3 +409,35 @@ def test_a_link_keeps_the_open_tab_and_the_curve_toggles():
     bad = _app(section="Nowhere", dashed="maybe").run()
     warned = " ".join(w.value for w in bad.warning)
     assert "section=Nowhere ignored" in warned and "dashed=maybe ignored: write 1 or 0" in warned
+
+
+def test_drawing_your_own_d_adds_points_where_clicked_and_trains_on_them():
+    from drawing import pixel_to_point
+
+    at = _app().run()
+    at.sidebar.selectbox(key="dataset").set_value("draw").run()
+    _ok(at)
+    assert any("Draw at least 4 points of two classes" in i.value for i in at.info)
+    assert at.title[0].value.startswith("pancakes: ")        # meanwhile, the last data set
+    box, bounds = at.session_state["_canvas_click_map"]
+    stamp = 0
+    for cls, (cx, cy) in ((0, (0.3, 0.3)), (1, (0.7, 0.7))):
+        at.radio(key="draw_class").set_value(cls).run()
+        for dx, dy in ((0, 0), (0.04, 0), (0, 0.04), (0.04, 0.04), (0.02, 0.02)):
+            stamp += 1
+            _click(at, "canvas_click", cx + dx, cy + dy, stamp)
+            at.run()
+    _ok(at)
+    points = at.session_state["drawn_points"]
+    assert len(points) == 10 and [p[2] for p in points] == [0] * 5 + [1] * 5
+    want = pixel_to_point(0.3 * 600, 0.3 * 600, 600, 600, box, bounds)
+    assert points[0][:2] == pytest.approx(want)                 # where the click landed
+    assert at.title[0].value.startswith("csv:drawn points: category ")
+    assert at.query_params["dataset"] == "draw"
+    at.button(key="draw_undo").click().run()
+    assert len(at.session_state["drawn_points"]) == 9
+    at.button(key="draw_clear").click().run()
+    assert at.session_state["drawn_points"] == []
+    link = _app(dataset="draw").run()
+    assert any("dataset=draw ignored: points drawn by hand cannot travel in a link"
+               in w.value for w in link.warning)
