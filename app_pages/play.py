@@ -178,7 +178,8 @@ def show_random_game(view) -> None:
     drawn = int(st.session_state.get("_random_drawn", 0))
     st.markdown("**Play: for all delta.** Draw deltas at random on S_eps (the sphere of "
                 "radius eps); each becomes your delta, moving all of D on the plane.")
-    one, ten, forget = st.columns(3, gap="small")
+    one, ten = st.columns(2, gap="small")
+    forget = st
     one.button("draw 1", key="draw_one", on_click=_draw, args=(1, pool, state.norm, state.eps), width="stretch",
                disabled=drawn >= len(pool), help="draw one delta uniformly on S_eps")
     ten.button("draw 10", key="draw_ten", on_click=_draw, args=(10, pool, state.norm, state.eps), width="stretch",

@@ -48,6 +48,8 @@ def test_brackets_on_every_task_are_exact_to_the_point(task, norm):
         b = certified_fractions(s.logits_fn, s.x, s.y, norm=norm, eps=eps)
         _check(b)
         _recheck(s.logits_fn, s.x, b)
+        if eps != EPS[norm][1]:       # today's search against the bracket: at the middle eps
+            continue
         ex = exact_fractions(s.logits_fn, s.x, s.y, norm=norm, eps=eps)
         # today's exact values are witnessed flips: never above hi
         assert float(ex.universal) <= b["universal"][1] + 1e-6, (eps, ex, b["universal"])

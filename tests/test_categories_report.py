@@ -25,7 +25,9 @@ KEYS = ("robust", "pointwise", "universal", "random")
 @pytest.mark.parametrize("norm", ["2", "inf"])
 def test_each_preset_lands_in_its_category_with_margin(norm, seed):
     for name in PRESETS:
-        r = report_task(name, norm=norm, seed=seed, n_points=600)
+        # the brackets of every preset are proven in test_categories_certified
+        r = report_task(name, norm=norm, seed=seed, n_points=600, certified=False)
+        assert r["certified"] is None
         assert r["verdict"] == r["expected"], (name, r["exact"])
         assert MARGINS[name](r["exact"]), (name, r["exact"])
         assert r["clean_accuracy"] >= 0.99, (name, r["clean_accuracy"])

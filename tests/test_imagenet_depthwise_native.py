@@ -23,6 +23,15 @@ SHAPES = [(2, 7, 8, 5, 3, 1), (2, 9, 10, 3, 5, 2), (3, 8, 9, 20, 3, 2), (2, 11, 
           (1, 6, 6, 16, 3, 2), (2, 5, 7, 48, 5, 2), (1, 3, 3, 17, 5, 1)]
 
 
+def _value_and_pullback(f, g, *args):
+    """``f(*args)`` and the pullback of the cotangent ``g``, in one jitted program (one
+    compilation a shape instead of one per eager op)."""
+    def both(g, *args):
+        value, pull = jax.vjp(f, *args)
+        return value, pull(g)
+    return jax.jit(both)(g, *args)
+
+
 def shifted(z, offset, kernel, out_offset, stride):
     return relu6(depthwise_shift(relu6(z + offset), kernel, stride) + out_offset)
 
@@ -37,24 +46,25 @@ def operands(n, h, w, c, k, seed=0):
 @pytest.mark.parametrize("n,h,w,c,k,stride", SHAPES)
 def test_native_depthwise_matches_shift_and_its_gradients(n, h, w, c, k, stride):
     x, _, kernel, _, key = operands(n, h, w, c, k)
-    want, pull_want = jax.vjp(lambda x, kk: depthwise_shift(x, kk, stride), x, kernel)
-    got, pull_got = jax.vjp(lambda x, kk: native.depthwise(x, kk, stride), x, kernel)
-    assert got.shape == want.shape == (n, -(-h // stride), -(-w // stride), c)
+    g = jax.random.normal(key, (n, -(-h // stride), -(-w // stride), c))
+    want, pulled_want = _value_and_pullback(lambda x, kk: depthwise_shift(x, kk, stride), g, x, kernel)
+    got, pulled_got = _value_and_pullback(lambda x, kk: native.depthwise(x, kk, stride), g, x, kernel)
+    assert got.shape == want.shape == g.shape
     np.testing.assert_allclose(got, want, atol=1e-5, rtol=1e-5)
-    g = jax.random.normal(key, want.shape)
-    for a, b in zip(pull_got(g), pull_want(g)):
+    for a, b in zip(pulled_got, pulled_want):
         np.testing.assert_allclose(a, b, atol=1e-4, rtol=1e-5)
 
 
 @pytest.mark.parametrize("n,h,w,c,k,stride", SHAPES)
 def test_activated_depthwise_matches_its_composition(n, h, w, c, k, stride):
     z, offset, kernel, out_offset, key = operands(n, h, w, c, k, seed=1)
-    want, pull_want = jax.vjp(lambda *a: shifted(*a, stride), z, offset, kernel, out_offset)
-    got, pull_got = jax.vjp(lambda *a: native.activated_depthwise(*a, stride), z, offset, kernel, out_offset)
+    g = jax.random.normal(key, (n, -(-h // stride), -(-w // stride), c))
+    args = (z, offset, kernel, out_offset)
+    want, pulled_want = _value_and_pullback(lambda *a: shifted(*a, stride), g, *args)
+    got, pulled_got = _value_and_pullback(lambda *a: native.activated_depthwise(*a, stride), g, *args)
     np.testing.assert_allclose(got, want, atol=1e-5, rtol=1e-5)
     assert 0.0 < float(jnp.mean((got > 0) & (got < 6))) < 1.0  # some outputs are clipped, some not
-    g = jax.random.normal(key, want.shape)
-    for name, a, b in zip(("z", "offset", "kernel", "out_offset"), pull_got(g), pull_want(g)):
+    for name, a, b in zip(("z", "offset", "kernel", "out_offset"), pulled_got, pulled_want):
         np.testing.assert_allclose(a, b, atol=1e-4, rtol=1e-4, err_msg=name)
 
 
