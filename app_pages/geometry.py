@@ -79,7 +79,9 @@ def show_transfer(view: View) -> None:
                         view.y, view.key)
     st.pyplot(transfer_figure(r["names"], r["matrix"]))
     st.caption(f"Diagonal: each model's own universal fraction. Mean off the diagonal: "
-               f"{r['off_diagonal_mean']:.3f} (a 'doubly universal' perturbation transfers).")
+               f"{r['off_diagonal_mean']:.3f}: when it is high, one perturbation fools most points "
+               "of most models, universal across inputs and across networks at once ('doubly "
+               "universal', Moosavi-Dezfooli et al.).")
 
 
 def retrain_table(r: dict) -> dict:
@@ -126,8 +128,11 @@ def show_certificates(view: View) -> None:
     columns[2].metric("attack robust", f"{r['attack_robust'][i]:.3f}")
     st.pyplot(certify_figure(r["eps"], r["certified_robust"], r["exact_robust"],
                              r["attack_robust"], eps=eps))
-    st.caption("Interval bound propagation through the MLP with input splitting certifies a "
-               "lower bound; the attacks give an upper bound: certified <= exact <= attack.")
+    st.caption("Certified: interval bound propagation (bounds on every neuron over the whole "
+               "ball, layer by layer) with input splitting (the ball cut into smaller boxes "
+               "until each is proven) proves a lower bound on robust; the attacks give an "
+               "upper bound: certified <= exact <= attack. Where certified equals exact, its "
+               "wide grey line shows under the exact one.")
 
 
 def show_dominant(view: View) -> None:
