@@ -114,27 +114,30 @@ def timeline_runs() -> collections.OrderedDict:
     return collections.OrderedDict()
 
 
-def train_timeline(run_key, task, config, snapshots: int, show=None) -> Recording:
+def train_timeline(run_key, task, config, snapshots: int, show=None,
+                   stop_at: float | None = None) -> Recording:
     """Trains ``config`` on the task afresh, recording ``snapshots`` snapshots and their
     frames, and keeps the run (and the trained model, for the other pages).
 
     Args:
       show: called after each snapshot with ``(snapshot, frame, history)``, where
-        history holds the lists ``step``, ``loss`` and ``accuracy`` so far (a live view).
+        history holds the lists ``step``, ``loss``, ``accuracy`` and ``held_out`` so far.
+      stop_at: stop once the accuracy on a fresh sample of D reaches it.
     """
     task_key = run_key[0]
     run = record_training(task, config, snapshots, support=support(task_key, task, FRAME_RES).label,
-                          show=show)
+                          show=show, stop_at=stop_at)
     trained = run.trained
     with _LOCK:
         runs = timeline_runs()
         runs[run_key] = run
         while len(runs) > TIMELINE_SLOTS:
             runs.popitem(last=False)
-        models = model_store()
-        models[(task_key, config)] = Model(trained.logits_fn, config, trained.accuracy, False)
-        while len(models) > MODEL_SLOTS:
-            models.popitem(last=False)
+        if not run.stopped:        # a run cut short is not the model of ``config``
+            models = model_store()
+            models[(task_key, config)] = Model(trained.logits_fn, config, trained.accuracy, False)
+            while len(models) > MODEL_SLOTS:
+                models.popitem(last=False)
     return run
 
 

@@ -14,6 +14,7 @@ from app_pages.texts import model_words, norm_name
 from app_pages.view import current_task
 
 SNAPSHOT_CHOICES = (10, 20, 40)
+STOP_CHOICES = (None, 0.9, 0.95, 0.99, 1.0)
 PLAY_EVERY = 0.35      # seconds between frames while the timeline plays
 
 
@@ -32,26 +33,35 @@ def page() -> None:
     left, right = st.columns([2, 3])
     snapshots = left.select_slider("snapshots", SNAPSHOT_CHOICES, value=20, key="tl_snapshots",
                                    help="how many times training stops to record the model")
+    stop_at = left.select_slider(
+        "stop when the accuracy on D reaches", STOP_CHOICES, value=None, key="tl_stop",
+        format_func=lambda v: "never (all steps)" if v is None else f"{v:g}",
+        help="a stop condition: training ends at the first snapshot whose accuracy on a fresh "
+             "sample of D reaches it")
     right.caption(f"Model: {model_words(config)}, {config.steps} steps, learning rate {config.learning_rate:g}, batch "
                   f"{config.batch_size}, weight decay {config.weight_decay:g}, seed {config.seed} "
                   "(change them in the sidebar).")
-    run_key = (task_key, config, snapshots)
+    run_key = (task_key, config, snapshots, stop_at)
     if left.button("Train and watch", type="primary", key="tl_train"):
         st.session_state["tl_index"] = max(SNAPSHOT_CHOICES)   # then the last snapshot
         st.session_state["tl_playing"] = False
         st.session_state.pop("tl_step", None)
-        if not _train_live(run_key, task, config, snapshots):
+        if not _train_live(run_key, task, config, snapshots, stop_at):
             return
     run = cached.timeline_runs().get(run_key)
     if run is None:
         st.info("Press **Train and watch** to train this model and record its timeline.")
         return
     with st.spinner(f"Measuring the {len(run.snapshots)} snapshots at eps = {state.eps:g}..."):
-        timeline = cached.timeline(cached.model_key_of(task_key, config) + f"|{snapshots}",
+        timeline = cached.timeline(cached.model_key_of(task_key, config) + f"|{snapshots}|{stop_at}",
                                    state.norm, state.eps, state.tau, task_key, state.seed, task,
                                    run.snapshots)
     st.subheader("The timeline")
     st.markdown(f"**{timeline_caption(timeline)}**")
+    if run.stopped:
+        st.caption(f"Training stopped at step {run.snapshots[-1].step} of {config.steps}: the "
+                   f"accuracy on a fresh sample of D reached {stop_at:g} (the other pages keep "
+                   "the fully trained model).")
     st.caption(f"Fractions measured exactly ({norm_name(state.norm)}) at eps = {state.eps:g} on "
                f"the sample of D, for each snapshot; move eps or tau in the sidebar to measure "
                "again (the training is kept).")
@@ -59,7 +69,7 @@ def page() -> None:
         run, timeline)
 
 
-def _train_live(run_key, task, config, snapshots: int) -> bool:
+def _train_live(run_key, task, config, snapshots: int, stop_at) -> bool:
     """Trains with a live view (one frame and one loss point a snapshot); False on error."""
     frame_slot, chart_slot = st.columns([1, 1])
     frame, chart = frame_slot.empty(), chart_slot.empty()
@@ -68,12 +78,14 @@ def _train_live(run_key, task, config, snapshots: int) -> bool:
     def show(snapshot, image, history):
         frame.image(image, caption=f"step {snapshot.step} of {config.steps}", width="stretch")
         chart.vega_lite_chart(loss_spec(history["step"], history["loss"], history["accuracy"],
-                                        step=snapshot.step), width="stretch")
+                                        held_out=history["held_out"], step=snapshot.step),
+                              width="stretch")
         status.caption(f"Training: step {snapshot.step} of {config.steps}, loss "
-                       f"{snapshot.loss:.3f}, training accuracy {snapshot.accuracy:.3f}")
+                       f"{snapshot.loss:.3f}, accuracy {snapshot.accuracy:.3f} on the training "
+                       f"set and {history['held_out'][-1]:.3f} on a fresh sample of D")
 
     try:
-        cached.train_timeline(run_key, task, config, snapshots, show)
+        cached.train_timeline(run_key, task, config, snapshots, show, stop_at)
     except ValueError as e:   # TrainingDiverged is a RuntimeError: below
         st.error(f"Cannot train this model: {e}")
         return False
@@ -122,4 +134,4 @@ def _player(run, timeline) -> None:
                                         step=snap.step, settled=int(timeline.steps[settled])),
                           width="stretch")
     right.vega_lite_chart(loss_spec(timeline.steps, timeline.loss, timeline.accuracy,
-                                    step=snap.step), width="stretch")
+                                    held_out=run.held_out, step=snap.step), width="stretch")

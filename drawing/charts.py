@@ -241,24 +241,36 @@ def timeline_spec(steps, fractions: Mapping[str, np.ndarray], *, tau: float, ste
     return {"$schema": SCHEMA, "height": height, "layer": layers}
 
 
-def loss_spec(steps, loss, accuracy, *, step: int, height: int = 180) -> dict:
-    """Training loss (left axis) and training accuracy (right axis) over steps, with the
-    shown step as a vertical rule. Arrays ``[S]`` in, a Vega-Lite specification out."""
-    rows = [{"step": int(s), "loss": round(float(l), 5), "accuracy": round(float(a), 5)}
-            for s, l, a in zip(np.asarray(steps, int), loss, accuracy)]
+def loss_spec(steps, loss, accuracy, *, step: int, held_out=None, height: int = 180) -> dict:
+    """Training loss (left axis), training accuracy and accuracy on a fresh sample of D
+    (right axis) over steps, with the shown step as a vertical rule. Arrays ``[S]`` in
+    (``held_out`` optional), a Vega-Lite specification out."""
+    held_out = [None] * len(loss) if held_out is None else list(held_out)
+    rows = []
+    for s, l, a, h in zip(np.asarray(steps, int), loss, accuracy, held_out):
+        rows.append({"step": int(s), "loss": round(float(l), 5), "value": round(float(a), 5),
+                     "accuracy": "training set"})
+        if h is not None:
+            rows.append({"step": int(s), "value": round(float(h), 5),
+                         "accuracy": "fresh sample of D"})
     x = {"field": "step", "type": "quantitative", "title": "training step"}
+    losses = [r for r in rows if "loss" in r]
     return {
-        "$schema": SCHEMA, "height": height, "data": {"values": rows},
+        "$schema": SCHEMA, "height": height,
         "layer": [
-            {"mark": {"type": "line", "color": "#37474F", "point": True},
+            {"data": {"values": losses}, "mark": {"type": "line", "color": "#37474F", "point": True},
              "encoding": {"x": x, "y": {"field": "loss", "type": "quantitative",
                                          "title": "training loss",
                                          "axis": {"titleColor": "#37474F"}}}},
-            {"mark": {"type": "line", "color": "#1565C0", "strokeDash": [5, 3], "point": True},
-             "encoding": {"x": x, "y": {"field": "accuracy", "type": "quantitative",
-                                         "title": "training accuracy",
-                                         "scale": {"domain": [0, 1]},
-                                         "axis": {"titleColor": "#1565C0", "orient": "right"}}}},
+            {"data": {"values": rows},
+             "mark": {"type": "line", "strokeDash": [5, 3], "point": True},
+             "encoding": {"x": x, "y": {"field": "value", "type": "quantitative",
+                                         "title": "accuracy", "scale": {"domain": [0, 1]},
+                                         "axis": {"titleColor": "#1565C0", "orient": "right"}},
+                          "color": {"field": "accuracy", "type": "nominal", "title": None,
+                                    "scale": {"domain": ["training set", "fresh sample of D"],
+                                              "range": ["#1565C0", "#00897B"]},
+                                    "legend": {"orient": "bottom"}}}},
             {"data": {"values": [{"step": int(step)}]},
              "mark": {"type": "rule", "color": "#333333", "strokeWidth": 1.5},
              "encoding": {"x": {"field": "step", "type": "quantitative"}}},

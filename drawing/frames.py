@@ -17,10 +17,11 @@ from __future__ import annotations
 
 from typing import Callable, NamedTuple
 
+import jax
 import numpy as np
 
 from drawing.plane import plane_rgb
-from drawing.planeview import region_image
+from drawing.planeview import labels_of, region_image
 from toymodels import Snapshot, TrainConfig, Trained, train
 
 FRAME_RES = 120        # cells a side of a timeline frame (the plane picture uses GRID_RES)
@@ -59,10 +60,16 @@ class Recording(NamedTuple):
     trained: Trained        # the model at the end (the same as training without recording)
     snapshots: tuple        # (toymodels.Snapshot,) * S, in training order
     frames: tuple           # (u8[h, w, 3],) * S, one frame a snapshot
+    held_out: tuple         # (float,) * S accuracy on a fresh sample of D at each snapshot
+    stopped: bool           # the stop condition ended training before its last step
+
+
+HELD_OUT = 1000         # points of the fresh sample of D a recording measures accuracy on
 
 
 def record_training(task, config: TrainConfig, snapshots: int, *, support=None,
-                    show: Callable[[Snapshot, np.ndarray, dict], None] | None = None) -> Recording:
+                    show: Callable[[Snapshot, np.ndarray, dict], None] | None = None,
+                    stop_at: float | None = None) -> Recording:
     """Trains ``config`` on ``task``, stopping ``snapshots`` times to record the model and
     draw its frame.
 
@@ -72,13 +79,17 @@ def record_training(task, config: TrainConfig, snapshots: int, *, support=None,
       support: ``i32[FRAME_RES, FRAME_RES]`` D's true class per cell of the frames'
         grid (:attr:`drawing.SupportMap.label` of ``support_map(task, FRAME_RES)``), or None.
       show: called after each snapshot with ``(snapshot, frame, history)``; history holds
-        the lists ``step``, ``loss`` and ``accuracy`` so far (a live view).
+        the lists ``step``, ``loss``, ``accuracy`` (on the training set) and ``held_out``
+        (on a fresh sample of D, drawn from ``fold_in(key(config.seed), 1)``) so far.
+      stop_at: stop training once the accuracy on the fresh sample of D reaches it.
 
     Returns:
       A :class:`Recording`.
     """
     snaps, frames = [], []
-    history = {"step": [], "loss": [], "accuracy": []}
+    history = {"step": [], "loss": [], "accuracy": [], "held_out": []}
+    xt, yt = task.sample(jax.random.fold_in(jax.random.key(config.seed), 1), HELD_OUT)
+    xt, yt = np.asarray(xt, np.float32), np.asarray(yt)
     if support is not None and np.shape(support) != (FRAME_RES, FRAME_RES):
         raise ValueError(f"support must be {FRAME_RES} x {FRAME_RES} cells, got {np.shape(support)}")
     scale = max(1, FRAME_PIXELS // FRAME_RES)
@@ -88,13 +99,17 @@ def record_training(task, config: TrainConfig, snapshots: int, *, support=None,
         frame = frame_rgb(regions, task.num_classes, support=support, scale=scale)
         snaps.append(snap)
         frames.append(frame)
-        for k in history:
+        for k in ("step", "loss", "accuracy"):
             history[k].append(getattr(snap, k))
+        held_out = float((labels_of(snap.logits_fn, xt) == yt).mean())
+        history["held_out"].append(held_out)
         if show is not None:
             show(snap, frame, history)
+        return stop_at is not None and held_out >= stop_at
 
     trained = train(task, config, chunks=snapshots, on_snapshot=record)
-    return Recording(trained, tuple(snaps), tuple(frames))
+    stopped = snaps[-1].step < config.steps
+    return Recording(trained, tuple(snaps), tuple(frames), tuple(history["held_out"]), stopped)
 
 
 __all__ = ["FRAME_RES", "Recording", "boundary_cells", "frame_rgb", "record_training"]

@@ -57,15 +57,16 @@ def test_timeline_numbers_are_the_snapshots_exact_fractions(trained_page):
     from toymodels import TrainConfig, get_task, train
 
     runs = cached.timeline_runs()
-    (task_key, config, snapshots), run = next(iter(runs.items()))
-    assert (task_key, snapshots, config.steps) == ("pancakes", 10, 100)
+    (task_key, config, snapshots, stop_at), run = next(iter(runs.items()))
+    assert (task_key, snapshots, config.steps, stop_at) == ("pancakes", 10, 100, None)
+    assert not run.stopped and len(run.held_out) == 10 and 0 <= min(run.held_out) <= 1
     # the last snapshot is the model itself: the same parameters as training without snapshots
     alone = train(get_task("pancakes"), config)
     last = run.snapshots[-1].logits_fn
     for a, b in zip(jax.tree.leaves(alone.logits_fn), jax.tree.leaves(last)):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
     x, y, _ = cached.sample("pancakes", 0, get_task("pancakes"))
-    timeline = cached.timeline(cached.model_key_of("pancakes", config) + "|10", "2", 0.15, 0.8,
+    timeline = cached.timeline(cached.model_key_of("pancakes", config) + "|10|None", "2", 0.15, 0.8,
                                "pancakes", 0, get_task("pancakes"), run.snapshots)
     for i in (0, 4, 9):
         f = exact_fractions(run.snapshots[i].logits_fn, x, y, norm="2", eps=0.15)
@@ -160,3 +161,25 @@ def test_the_lesson_walks_the_essay_with_one_thing_to_try_per_step():
                          "4. Category 2: adversarial perturbations",
                          "5. Category 3: universal perturbations",
                          "6. Category 4: all perturbations are adversarial"]
+
+
+def test_a_stop_condition_ends_training_at_the_first_snapshot_that_meets_it():
+    at = _train_page(steps="500")
+    at.select_slider(key="tl_snapshots").set_value(10).run()
+    at.select_slider(key="tl_stop").set_value(0.9).run()
+    at.button(key="tl_train").click().run()
+    _ok(at)
+    from app_pages import cached
+
+    key, run = [(k, r) for k, r in cached.timeline_runs().items() if k[3] == 0.9][0]
+    assert run.stopped and run.snapshots[-1].step < 500
+    assert run.held_out[-1] >= 0.9 and all(h < 0.9 for h in run.held_out[:-1])
+    steps = [int(s) for s in at.select_slider(key="tl_step").options]
+    assert steps[-1] == run.snapshots[-1].step
+    assert any(c.value.startswith(f"Training stopped at step {steps[-1]} of 500")
+               for c in at.caption)
+    # a cut-short run is not the model of its config: the other pages keep the full one
+    full = cached.model_store()[(key[0], key[1])].logits_fn
+    import jax
+    assert any(not np.array_equal(a, b) for a, b in
+               zip(jax.tree.leaves(full), jax.tree.leaves(run.trained.logits_fn)))

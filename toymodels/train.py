@@ -183,7 +183,8 @@ def train(task: Task, config: TrainConfig = TrainConfig(), *,
         model does not depend on it (:func:`step_keys`).
       on_snapshot: called after each chunk with the :class:`Snapshot` of the model
         then (its parameters are a new pytree each time, so keeping them is free of
-        copies); the snapshots of a run are its training timeline.
+        copies); the snapshots of a run are its training timeline. A true return value
+        stops training there (a stop condition): the result is the model at that step.
 
     Returns:
       A :class:`Trained` whose ``logits_fn`` is a pytree classifier.
@@ -228,8 +229,8 @@ def train(task: Task, config: TrainConfig = TrainConfig(), *,
         history["step"].append(done)
         history["loss"].append(loss)
         history["accuracy"].append(accuracy)
-        if on_snapshot is not None:
-            on_snapshot(Snapshot(done, loss, accuracy, logits_fn))
+        if on_snapshot is not None and on_snapshot(Snapshot(done, loss, accuracy, logits_fn)):
+            break                                   # the caller's stop condition holds
         if progress is not None:
             progress(done / config.steps, loss)
     xe, ye = task.sample(k_eval, 2000)
