@@ -17,7 +17,6 @@ the start of the next run, before the view is read, so the page answers in one r
 
 from __future__ import annotations
 
-import time
 
 import jax
 import numpy as np
@@ -225,7 +224,8 @@ def _toggle_sweep() -> None:
     if session.get("_sweeping"):
         session["_sweeping"] = False
         return
-    session["_sweeping"], session["_sweep_last"] = True, time.monotonic()
+    session["_sweeping"] = True
+    session.pop("_sweep_rerun", None)
     if float(session.get("eps", 0.0)) >= EPS_MAX - 1e-9:    # from the start again
         session["_eps_next"] = EPS_STEP
 
@@ -236,10 +236,11 @@ def _sweep_tick() -> None:
     session = st.session_state
     if not session.get("_sweeping"):
         return
-    # a fragment also runs inside the full run its tick caused: wait for the timer's tick
-    if time.monotonic() - session.get("_sweep_last", 0.0) < 0.8 * SWEEP_EVERY:
+    # a fragment also runs inside the full run its own tick caused: that run only shows
+    # the frame; the next frame waits for the timer
+    if session.pop("_sweep_rerun", False):
         return
-    session["_sweep_last"] = time.monotonic()
+    session["_sweep_rerun"] = True
     step = EPS_MAX / SWEEP_FRAMES
     now = float(session.get("eps", EPS_STEP))
     nxt = min(EPS_MAX, round(round((now + step) / EPS_STEP) * EPS_STEP, 4))

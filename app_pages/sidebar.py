@@ -33,8 +33,11 @@ def _init_from_url() -> None:
     """On a session's first run, puts the URL's (validated) values into the widgets."""
     if st.session_state.get("_initialised"):
         return
-    state, warnings = state_from_query(st.query_params.to_dict())
+    query = st.query_params.to_dict()
+    state, warnings = state_from_query(query)
     for name in FIELDS:
+        if name in st.session_state and name not in query:
+            continue          # set before the first run (a test harness): the link says nothing
         value = getattr(state, name)
         st.session_state[name] = list(value) if name == "overlays" else value
     if state.probe is not None:

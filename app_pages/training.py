@@ -131,7 +131,8 @@ def _player(run, timeline) -> None:
         for k in KEYS) + "</div>", unsafe_allow_html=True)
     settled = settled_at(timeline)
     right.vega_lite_chart(timeline_spec(timeline.steps, timeline.fractions, tau=timeline.tau,
-                                        step=snap.step, settled=int(timeline.steps[settled])),
-                          width="stretch")
-    right.vega_lite_chart(loss_spec(timeline.steps, timeline.loss, timeline.accuracy,
-                                    held_out=run.held_out, step=snap.step), width="stretch")
+                                        step=snap.step, settled=int(timeline.steps[settled]),
+                                        legend=False), width="stretch")
+    right.caption("The four fractions over training steps, in the colours named above.")
+    st.vega_lite_chart(loss_spec(timeline.steps, timeline.loss, timeline.accuracy,
+                                 held_out=run.held_out, step=snap.step), width="stretch")

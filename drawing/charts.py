@@ -27,6 +27,7 @@ from drawing.plane import CLASS_COLORS, FRACTION_COLORS
 
 ORDER = ("robust", "pointwise", "universal", "random")
 SCHEMA = "https://vega.github.io/schema/vega-lite/v5.json"
+PADDING = {"left": 8, "right": 8, "top": 4, "bottom": 4}   # axis text inside Streamlit's frame
 
 
 def curves_spec(radii, curves: Mapping[str, np.ndarray], *, tau: float, eps: float,
@@ -195,7 +196,7 @@ def probe_spec(regions, bounds, num_classes: int, points, *, step: int = 6,
 
 
 def timeline_spec(steps, fractions: Mapping[str, np.ndarray], *, tau: float, step: int,
-                  settled: int | None = None, height: int = 260) -> dict:
+                  settled: int | None = None, height: int = 260, legend: bool = True) -> dict:
     """The four fractions over training steps, the tau line, the shown step, and the
     step from which the verdict no longer changes.
 
@@ -203,6 +204,7 @@ def timeline_spec(steps, fractions: Mapping[str, np.ndarray], *, tau: float, ste
       steps: ``i[S]`` the snapshots' steps; fractions: ``{fraction: f[S]}``.
       tau: the share (horizontal line); step: the step shown now (solid vertical).
       settled: the step the model falls into its final category (dotted vertical).
+      legend: draw the colour legend (off where the page names the colours itself).
 
     Returns:
       A Vega-Lite specification.
@@ -215,7 +217,7 @@ def timeline_spec(steps, fractions: Mapping[str, np.ndarray], *, tau: float, ste
     y = {"field": "fraction", "type": "quantitative", "title": None, "scale": {"domain": [0, 1]}}
     color = {"field": "curve", "type": "nominal", "title": None,
              "scale": {"domain": list(ORDER), "range": [FRACTION_COLORS[k] for k in ORDER]},
-             "legend": {"orient": "right"}}
+             "legend": {"orient": "right"} if legend else None}
     tip = [{"field": "curve", "type": "nominal"}, {"field": "step", "type": "quantitative"},
            {"field": "fraction", "type": "quantitative", "format": ".3f"}]
     marks = {"values": [{"tau": float(tau), "step": int(step), "tau_label": f"tau = {tau:g}",
@@ -238,7 +240,7 @@ def timeline_spec(steps, fractions: Mapping[str, np.ndarray], *, tau: float, ste
     layers += _halo_text(marks, {"x": {"value": 0}, "y": {"field": "tau", "type": "quantitative"},
                                  "text": {"field": "tau_label"}}, align="left", dx=4, dy=-8,
                          color="black")
-    return {"$schema": SCHEMA, "height": height, "layer": layers}
+    return {"$schema": SCHEMA, "height": height, "padding": PADDING, "layer": layers}
 
 
 def loss_spec(steps, loss, accuracy, *, step: int, held_out=None, height: int = 180) -> dict:
@@ -256,12 +258,12 @@ def loss_spec(steps, loss, accuracy, *, step: int, held_out=None, height: int = 
     x = {"field": "step", "type": "quantitative", "title": "training step"}
     losses = [r for r in rows if "loss" in r]
     return {
-        "$schema": SCHEMA, "height": height,
+        "$schema": SCHEMA, "height": height, "padding": PADDING,
         "layer": [
-            {"data": {"values": losses}, "mark": {"type": "line", "color": "#37474F", "point": True},
+            {"data": {"values": losses}, "mark": {"type": "line", "color": "#9E9E9E", "point": True},
              "encoding": {"x": x, "y": {"field": "loss", "type": "quantitative",
-                                         "title": "training loss",
-                                         "axis": {"titleColor": "#37474F"}}}},
+                                         "title": "loss (grey)",
+                                         "axis": {"titleColor": "#757575"}}}},
             {"data": {"values": rows},
              "mark": {"type": "line", "strokeDash": [5, 3], "point": True},
              "encoding": {"x": x, "y": {"field": "value", "type": "quantitative",
@@ -270,7 +272,7 @@ def loss_spec(steps, loss, accuracy, *, step: int, held_out=None, height: int = 
                           "color": {"field": "accuracy", "type": "nominal", "title": None,
                                     "scale": {"domain": ["training set", "fresh sample of D"],
                                               "range": ["#1565C0", "#00897B"]},
-                                    "legend": {"orient": "bottom"}}}},
+                                    "legend": {"orient": "right"}}}},
             {"data": {"values": [{"step": int(step)}]},
              "mark": {"type": "rule", "color": "#333333", "strokeWidth": 1.5},
              "encoding": {"x": {"field": "step", "type": "quantitative"}}},

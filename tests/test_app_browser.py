@@ -39,7 +39,10 @@ CLIPPED = """() => {
         const r = el.getBoundingClientRect();
         if (r.width < 1 || r.height < 1) continue;
         const style = getComputedStyle(el);
-        if (style.visibility === 'hidden') continue;
+        if (style.visibility === 'hidden' || style.opacity === '0') continue;
+        // a slider's keyboard input rides on its thumb, unpainted (no border, no
+        // background): at the right end it reaches past the page without showing
+        if (el.tagName === 'INPUT' && el.type === 'range') continue;
         const name = el.dataset?.testid || (typeof el.className === 'string' && el.className)
             || el.tagName;
         const label = String(name).slice(0, 40) + ': '
