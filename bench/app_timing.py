@@ -224,10 +224,12 @@ def click_image(page, index: int, fx: float, fy: float, until, timeout: float = 
 
 
 def _param(page, name: str) -> str | None:
-    """The value of the URL's query parameter ``name`` (None when absent)."""
-    from urllib.parse import parse_qs, urlparse
+    """The value of the URL's query parameter ``name`` (None when absent), as the browser
+    has it now (``page.url`` lags behind a ``history.pushState`` made while the focus is
+    inside a component's iframe: the clicks on the plane and the pad)."""
+    from urllib.parse import parse_qs
 
-    values = parse_qs(urlparse(page.url).query).get(name)
+    values = parse_qs(page.evaluate("() => location.search").lstrip("?")).get(name)
     return values[-1] if values else None
 
 
