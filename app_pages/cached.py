@@ -41,9 +41,8 @@ def enable_compilation_cache() -> str | None:
     """Keeps JAX's compiled programs on disk next to the model cache, so a restarted app
     skips most compilation; returns the folder (None when ``$ROBUSTNESS_JAX_CACHE`` is 0).
 
-    The test suite turns it off: the app's tests run in the same process as the ImageNet
-    tests, and XLA:CPU segfaulted writing an EfficientNet-Lite executable (with the native
-    depthwise kernel's custom calls) to the persistent cache.
+    The test suite turns it off, so that the tests never write to the user's cache
+    directory and every test compiles what it runs.
     """
     if os.environ.get("ROBUSTNESS_JAX_CACHE") == "0":
         return None

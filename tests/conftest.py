@@ -12,8 +12,9 @@ import pytest
 # fresh folder per session (unless the caller chose one).
 os.environ.setdefault("ROBUSTNESS_CACHE", tempfile.mkdtemp(prefix="robustness-cache-"))
 # No persistent JAX compilation cache in the test process: the app (run in-process by
-# AppTest) would turn it on for every later test, and XLA:CPU segfaulted writing an
-# EfficientNet-Lite executable with the native kernel's custom calls to it (CI, lite1/lite2).
+# AppTest) would turn it on for every later test. (An XLA:CPU segfault compiling Lite1/Lite2
+# late in a single-process run was first blamed on it, wrongly: JAX 0.10 compiles through
+# the same path without a cache directory; see test_lite1_lite2_smoke.)
 os.environ.setdefault("ROBUSTNESS_JAX_CACHE", "0")
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
