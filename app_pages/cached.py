@@ -89,11 +89,17 @@ def model_for(task_key: str, task, config) -> Model:
         model = load_or_train(task, config, progress=progress)
     finally:
         bar.empty()
+    keep_model(key, model)
+    return model
+
+
+def keep_model(key, model: Model) -> None:
+    """Puts ``model`` in the LRU store under ``(task_key, config)``, dropping the oldest."""
+    store = model_store()
     with _LOCK:
         store[key] = model
         while len(store) > MODEL_SLOTS:
             store.popitem(last=False)
-    return model
 
 
 def model_key_of(task_key: str, config) -> str:
@@ -132,11 +138,8 @@ def train_timeline(run_key, task, config, snapshots: int, show=None,
         runs[run_key] = run
         while len(runs) > TIMELINE_SLOTS:
             runs.popitem(last=False)
-        if not run.stopped:        # a run cut short is not the model of ``config``
-            models = model_store()
-            models[(task_key, config)] = Model(trained.logits_fn, config, trained.accuracy, False)
-            while len(models) > MODEL_SLOTS:
-                models.popitem(last=False)
+    if not run.stopped:            # a run cut short is not the model of ``config``
+        keep_model((task_key, config), Model(trained.logits_fn, config, trained.accuracy, False))
     return run
 
 

@@ -167,21 +167,19 @@ def show_curves(view: View, verdict, left, right) -> Curves:
     curves = curves_of(view.profile)
     radii = np.asarray(view.profile.radii)
     changes = verdict_changes(radii, curves, state.tau)
-    dashed = None
+    # the attacks and the brackets over eps, each at the same DASHED_EPS radii on request
+    eps_values = tuple(float(e) for e in
+                       np.linspace(EPS_MAX / DASHED_EPS, EPS_MAX, DASHED_EPS).round(4))
+    dashed = bands = None
     if left.toggle("attack estimates over eps (dashed)", key="dashed",
                  help="FGSM, PGD, DeepFool and the universal algorithms at 8 values of eps "
                       "(slow the first time, then cached)"):
-        eps_values = tuple(float(e) for e in
-                           np.linspace(EPS_MAX / DASHED_EPS, EPS_MAX, DASHED_EPS).round(4))
         dashed = (np.array(eps_values),
                   cached.estimate_curves(view.model_key, state.norm, eps_values,
                                          view.model.logits_fn, view.x, view.y, view.key))
-    bands = None
     if left.toggle("certified brackets over eps (bands)", key="bands",
                    help="the proven [lo, hi] of each fraction at 8 values of eps, as bands "
                         "under the curves (slow the first time, then cached)"):
-        eps_values = tuple(float(e) for e in
-                           np.linspace(EPS_MAX / DASHED_EPS, EPS_MAX, DASHED_EPS).round(4))
         bands = (np.array(eps_values),
                  cached.bracket_curves(view.model_key, state.norm, eps_values,
                                        view.model.logits_fn, view.x, view.y))

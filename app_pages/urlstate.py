@@ -129,12 +129,20 @@ def _tau(text):
     return round(tau, 4)
 
 
-def _overlays(text):
-    names = tuple(s for s in (part.strip() for part in text.split(",")) if s)
-    unknown = [s for s in names if s not in OVERLAYS]
-    if unknown:
-        raise ValueError(f"unknown overlay {unknown[0]!r}: choose from {', '.join(OVERLAYS)}")
-    return tuple(s for s in OVERLAYS if s in names)
+def _names_in(options, refusal: str):
+    """A parser of comma-separated names out of ``options``, returned in their order;
+    ``refusal`` words the first unknown name (``{!r}``-formatted into it)."""
+    def parse(text):
+        names = tuple(s for s in (part.strip() for part in text.split(",")) if s)
+        unknown = [s for s in names if s not in options]
+        if unknown:
+            raise ValueError(f"{refusal.format(unknown[0])}: choose from {', '.join(options)}")
+        return tuple(s for s in options if s in names)
+    return parse
+
+
+_overlays = _names_in(OVERLAYS, "unknown overlay {!r}")
+_hide = _names_in(HIDEABLE, "cannot hide {!r}")
 
 
 def _flag(text):
@@ -143,14 +151,6 @@ def _flag(text):
     if text.lower() in ("0", "false", "no", "off"):
         return False
     raise ValueError("write 1 or 0")
-
-
-def _hide(text):
-    names = tuple(s for s in (part.strip() for part in text.split(",")) if s)
-    unknown = [s for s in names if s not in HIDEABLE]
-    if unknown:
-        raise ValueError(f"cannot hide {unknown[0]!r}: choose from {', '.join(HIDEABLE)}")
-    return tuple(s for s in HIDEABLE if s in names)
 
 
 def _pair(text, *, what: str, axes: str, bounded: str, limit: float) -> tuple[float, float]:
