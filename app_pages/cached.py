@@ -27,10 +27,11 @@ from drawing import (FRAME_RES, GRID_RES, Recording, SupportMap, boundary_lines,
                      probe as probe_point, probe_spec as probe_chart_spec, probe_window,
                      random_deltas as deltas_on_sphere, region_image, support_map)
 from store import cache_dir
-from toymodels import Model, load_csv, load_or_train
+from toymodels import Model, load_csv, load_or_train, points_task
 from app_pages.estimates import estimate_curves as attack_curves, estimates_at
 from app_pages.texts import model_words
-from app_pages.reading import Reading, flips_of, flips_of_many, read_at, sample_of_d, scan
+from app_pages.reading import (N_POINTS, Reading, flips_of, flips_of_many, read_at, sample_of_d,
+                               scan)
 
 MODEL_SLOTS = 12
 CERTIFY_SWEEP = (0.25, 0.5, 0.75, 1.0, 1.5, 2.0)  # the certificates' eps, as multiples of eps
@@ -62,6 +63,17 @@ enable_compilation_cache()
 def csv_task(digest: str, name: str, _data: bytes):
     """The task of an uploaded CSV (raises :class:`toymodels.DataError` if unusable)."""
     return load_csv(io.BytesIO(_data), name=name)
+
+
+@st.cache_resource(max_entries=16, show_spinner=False)
+def drawn_task(digest: str, points: tuple):
+    """The task of points drawn by hand, ``((x, y, class), ...)``, kept where they were
+    drawn (the canvas is the plane); its classes are the classes drawn, numbered as drawn."""
+    xy = np.array([p[:2] for p in points], np.float32)
+    labels = np.array([p[2] for p in points], np.int32)
+    drawn = sorted(set(labels.tolist()))
+    return points_task(xy, labels, name="drawn", description=(
+        f"{len(xy)} points on the canvas, of classes {', '.join(map(str, drawn))}."))
 
 
 @st.cache_resource(show_spinner=False)
@@ -145,17 +157,19 @@ def train_timeline(run_key, task, config, snapshots: int, show=None,
 
 @st.cache_resource(max_entries=32, show_spinner=False)
 def timeline(run_name: str, norm: str, eps: float, tau: float, task_key: str, seed: int, _task,
-             _snapshots) -> Timeline:
-    """The four fractions of every snapshot at eps on the sample of D (each measured once)."""
-    x, y, _ = sample(task_key, seed, _task)
+             _snapshots, n: int = N_POINTS) -> Timeline:
+    """The four fractions of every snapshot at eps on the sample of D (``n`` points; each
+    measured once)."""
+    x, y, _ = sample(task_key, seed, _task, n)
     return fractions_over_training(_snapshots, x, y, norm=norm, eps=eps, tau=tau)
 
 
 # --- D, the plane and the reading ----------------------------------------------------------
 
 @st.cache_resource(max_entries=32, show_spinner=False)
-def sample(task_key: str, seed: int, _task):
-    return sample_of_d(_task, seed)
+def sample(task_key: str, seed: int, _task, n: int = N_POINTS):
+    """The sample of D (``n`` points of a named task; a data-defined task's own points)."""
+    return sample_of_d(_task, seed, n)
 
 
 @st.cache_resource(max_entries=32, show_spinner=False)

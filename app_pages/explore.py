@@ -20,13 +20,13 @@ from toymodels import model_bytes
 from app_pages import cached
 from app_pages.downloads import perturbations_npz
 from app_pages.estimates import attack_rows
-from app_pages.sidebar import state_now
+from app_pages.sidebar import DEFAULT, state_now
 from app_pages.play import (PLANE_CLICK, clickable, show_canvas, show_pad, show_random_game,
-                            show_sweep, take_clicks, yours_of)
+                            show_sweep, start_button, take_clicks, yours_of)
 from app_pages.reading import curves_of
 from app_pages.texts import (EXPLANATIONS, HOW_TO_READ, MEASURES, PAGE_CSS, model_words,
                              norm_name)
-from app_pages.urlstate import DRAWN, EPS_MAX, OVERLAYS, SECTIONS
+from app_pages.urlstate import DRAWN, EPS_MAX, OVERLAYS, SECTIONS, UPLOAD
 from app_pages.view import View, current_view
 
 TABS = list(SECTIONS)
@@ -94,15 +94,27 @@ def page() -> None:
             show_downloads(view, plane, curves, verdict)
 
 
+def title_of(view: View) -> str:
+    """The data set's name as the page's title shows it: a preset with the sidebar's own
+    number of points or noise says so (``pancakes, 300 points, noise 0.05``)."""
+    state, task = view.state, view.task
+    if task.name == state.dataset or state.dataset in (DRAWN, UPLOAD):
+        return task.name
+    changed = ([f"{state.points} points"] if state.points != DEFAULT.points else []) + (
+        [f"noise {state.noise:g}"] if state.noise else [])
+    return ", ".join([state.dataset, *changed])
+
+
 def show_title(view: View, verdict) -> None:
     state, task = view.state, view.task
-    st.title(f"{task.name}: category {verdict}, {NAMES[verdict]}")
+    st.title(f"{title_of(view)}: category {verdict}, {NAMES[verdict]}")
     built = (f" Built for category {task.expected} at eps = {task.default_eps}."
              if task.expected else "")
+    noise = f", noise {task.noise:g}" if task.noise else ""
     st.caption(f"{task.description}{built} Model: {model_words(state)}, "
                f"{state.steps} steps, seed {state.seed}; clean accuracy on "
-               f"D {view.reading.clean_accuracy:.1%} ({len(view.x)} points, the fractions "
-               "count the correct ones).")
+               f"D {view.reading.clean_accuracy:.1%} ({len(view.x)} points{noise}, the "
+               "fractions count the correct ones).")
 
 
 def show_ladder(view: View, rungs: list[Rung], verdict) -> None:
@@ -157,6 +169,8 @@ def show_plane(view: View, yours) -> Plane:
     st.html(legend_html(legend_entries(
         task.num_classes, minimal="arrows" in overlays, universal="universal" in overlays,
         random="random" in overlays, probe=probed is not None, yours=yours is not None)))
+    if state.dataset not in (DRAWN, UPLOAD):
+        start_button(state.dataset)
     return plane
 
 

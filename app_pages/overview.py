@@ -9,10 +9,10 @@ import streamlit as st
 from categories import KEYS, NAMES, ladder
 from drawing import (draw_overview, figure_png, h_mask, legend_entries, legend_html,
                      overlay_layers)
-from toymodels import PRESETS
+from toymodels import PRESETS, task_variant
 from app_pages import cached
 from app_pages.reading import profile_path
-from app_pages.sidebar import state_now
+from app_pages.sidebar import DEFAULT, state_now
 from app_pages.texts import model_words, norm_name
 from app_pages.urlstate import ViewState
 
@@ -29,7 +29,10 @@ def page() -> None:
                f"on each preset, read at eps = {state.eps:g} ({norm_name(state.norm)}) and "
                f"tau = {state.tau:g}; the presets are built for eps = 0.15. D dark, H lighter, "
                "in D's true class colours; the black arrow is the best universal delta (not "
-               "drawn where it fools no point), red arrows the minimal perturbations within eps.")
+               "drawn where it fools no point), red arrows the minimal perturbations within eps."
+               + (f" D: {state.points} points, noise {state.noise:g} (the sidebar's; the "
+                  "presets' own are 1000 and 0)."
+                  if (state.points, state.noise) != (DEFAULT.points, DEFAULT.noise) else ""))
     panels, rows = zip(*(preset_panel(state, name, task) for name, task in PRESETS.items()))
     st.image(figure_png(draw_overview(list(panels)), dpi=100), width="stretch")
     st.html(preset_legend(max(task.num_classes for task in PRESETS.values())))
@@ -50,15 +53,16 @@ def preset_panel(state: ViewState, name: str, task) -> tuple[dict, dict]:
     """One preset read at the state's eps: its panel (keyword arguments of a plane in
     :func:`drawing.draw_overview`) and its row of the table."""
     config = state.config()
-    model = cached.model_for(name, task, config)
-    model_key = cached.model_key_of(name, config)
-    x, y, key = cached.sample(name, state.seed, task)
+    task = task_variant(task, points=state.points, noise=state.noise)   # the sidebar's D
+    model = cached.model_for(task.name, task, config)
+    model_key = cached.model_key_of(task.name, config)
+    x, y, key = cached.sample(task.name, state.seed, task, state.points)
     profile = cached.profile(model_key, state.norm, model.logits_fn, x, y,
                              profile_path(task, config, state.norm))
     reading = cached.reading(model_key, state.norm, state.eps, model.logits_fn, x, profile)
     pred = cached.predictions(model_key, model.logits_fn, x)
     regions = cached.regions(model_key, model.logits_fn, task.bounds)
-    support = cached.support(name, task)
+    support = cached.support(task.name, task)
     _, verdict = ladder(reading.fractions, state.tau)
     layers = overlay_layers(model.logits_fn, x, pred, profile, reading, OVERLAYS,
                             norm=state.norm, eps=state.eps, key=key, n_arrows=N_ARROWS)

@@ -12,8 +12,8 @@ import streamlit as st
 
 from toymodels import ACTIVATIONS, PRESETS, TASK_NAMES
 from app_pages.urlstate import (BATCH_SIZES, DEPTHS, EPS_MAX, EPS_STEP, FIELDS, LEARNING_RATES,
-                                OVERLAYS, STEPS, UPLOAD, DRAWN, WEIGHT_DECAYS, WIDTHS, ViewState,
-                                state_from_query, state_to_query)
+                                NOISES, OVERLAYS, POINTS, STEPS, UPLOAD, DRAWN, WEIGHT_DECAYS,
+                                WIDTHS, ViewState, state_from_query, state_to_query)
 
 DEFAULT = ViewState()
 
@@ -23,7 +23,7 @@ def dataset_label(name: str) -> str:
     if name == UPLOAD:
         return "upload a CSV (x,y,label)"
     if name == DRAWN:
-        return "draw your own (click to add points)"
+        return "draw your own D (canvas)"
     if name in PRESETS:
         return f"{name}  (built for category {PRESETS[name].expected})"
     return name
@@ -99,6 +99,21 @@ def sidebar() -> ViewState:
                   help="The four presets are built to land in categories 1-4 at eps = 0.15.")
     if st.session_state["dataset"] == UPLOAD:
         bar.file_uploader("CSV with x,y,label rows", type=["csv", "txt"], key="csv_file")
+    own = st.session_state["dataset"] == UPLOAD         # a CSV's points are its own
+    bar.select_slider("number of points of D", POINTS, key="points", disabled=own,
+                      help="How many points of D are measured: the four fractions count "
+                           "among them, and the plane draws them. The model trains on twice as "
+                           "many points of D (the four presets also on plane points labelled by "
+                           f"their intended regions). The presets' own: {DEFAULT.points}. A "
+                           "change retrains. When drawing: how many points \"start from\" "
+                           "loads. (Not for an uploaded CSV: its points are its own.)")
+    bar.select_slider("noise (spread of D)", NOISES, key="noise", disabled=own,
+                      format_func=lambda v: f"{v:g}",
+                      help="Every point of D, for training and for measuring, moved by Gaussian "
+                           "noise of this standard deviation (the plane is [-1, 1]²; eps is "
+                           "0.15 by default). Labels stay, so noisy points can land in another "
+                           "class's region. 0: D as built (the presets' own). A change "
+                           "retrains; the same seed gives the same points.")
     bar.header("Model")
     left, right = bar.columns(2)
     left.selectbox("width", WIDTHS, key="width", help="units per hidden layer")

@@ -55,7 +55,7 @@ def page() -> None:
     with st.spinner(f"Measuring the {len(run.snapshots)} snapshots at eps = {state.eps:g}..."):
         timeline = cached.timeline(cached.model_key_of(task_key, config) + f"|{snapshots}|{stop_at}",
                                    state.norm, state.eps, state.tau, task_key, state.seed, task,
-                                   run.snapshots)
+                                   run.snapshots, state.points)
     st.subheader("The timeline")
     st.markdown(f"**{timeline_caption(timeline)}**")
     if run.stopped:

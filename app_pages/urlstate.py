@@ -18,10 +18,12 @@ import numpy as np
 
 from attacks import parse_norm
 from categories import check_eps, check_seed
-from toymodels import ACTIVATIONS, TASK_NAMES, TrainConfig
+from toymodels import ACTIVATIONS, DEFAULT_POINTS, TASK_NAMES, TrainConfig
 
 EPS_MAX = 0.4          # the eps slider's maximum: the profile is scanned once up to it
 EPS_STEP = 0.005
+POINTS = (50, 100, 200, 300, 500, 1000, 2000)   # the sample of D (training draws twice as many)
+NOISES = (0.0, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.2)   # std of D's jitter, plane units
 WIDTHS = (4, 8, 16, 32, 64, 128, 256)
 DEPTHS = (1, 2, 3, 4, 5, 6)
 STEPS = (50, 100, 200, 500, 1000, 1500, 2000, 3000, 5000)
@@ -49,6 +51,8 @@ class ViewState:
     """Everything a link reproduces: the data set, the model, and the reading of it."""
 
     dataset: str = "pancakes"
+    points: int = DEFAULT_POINTS               # the sample of D (a preset's own: 1000)
+    noise: float = 0.0                         # Gaussian jitter of D's points (a preset's own: 0)
     width: int = 64
     depth: int = 3
     activation: str = "relu"
@@ -181,7 +185,7 @@ def _dataset(text):
 
 
 _PARSERS = {
-    "dataset": _dataset, "width": _int_in(WIDTHS), "depth": _int_in(DEPTHS),
+    "dataset": _dataset, "points": _int_in(POINTS), "noise": _float_in(NOISES), "width": _int_in(WIDTHS), "depth": _int_in(DEPTHS),
     "activation": _choice(tuple(ACTIVATIONS)), "steps": _int_in(STEPS), "seed": _seed,
     "learning_rate": _float_in(LEARNING_RATES), "batch_size": _int_in(BATCH_SIZES),
     "weight_decay": _float_in(WEIGHT_DECAYS),

@@ -17,7 +17,7 @@ import numpy as np
 import streamlit as st
 
 from categories import Profile
-from toymodels import DataError, Model, Task, TrainingDiverged, get_task
+from toymodels import DataError, Model, Task, TrainingDiverged, get_task, task_variant
 from app_pages import cached
 from app_pages.reading import Reading, profile_path
 from app_pages.sidebar import DEFAULT, state_now
@@ -49,9 +49,9 @@ def current_task(state: ViewState) -> tuple[str, Task]:
         return drawn_task(fallback_key, fallback)
     if state.dataset != UPLOAD:
         st.session_state["_last_good"] = (state.dataset, None)
-        return state.dataset, get_task(state.dataset)
+        return named_task(state.dataset, state)
     if fallback is None:
-        fallback = get_task(fallback_key)
+        fallback_key, fallback = named_task(fallback_key, state)
     upload = st.session_state.get("csv_file")
     if upload is None:
         st.info(f"Upload a CSV of x,y,label rows in the sidebar; showing {fallback.name} meanwhile.")
@@ -68,29 +68,33 @@ def current_task(state: ViewState) -> tuple[str, Task]:
     return f"csv:{digest}", task
 
 
+def named_task(name: str, state: ViewState) -> tuple[str, Task]:
+    """``(task_key, task)`` of a preset or classic set with the state's number of points
+    and noise (:func:`toymodels.task_variant`: the task itself at the preset's own values;
+    the key names them, so a change retrains and rescans)."""
+    task = task_variant(get_task(name), points=state.points, noise=state.noise)
+    return task.name, task
+
+
 MIN_DRAWN = 4          # points per class before a model is trained on a drawing
 
 
 def drawn_task(fallback_key: str, fallback) -> tuple[str, Task]:
-    """The task of the points drawn so far (:func:`app_pages.play.show_canvas`), as a CSV
-    of them; until two classes have :data:`MIN_DRAWN` points each, the fallback."""
+    """The task of the points drawn so far (:func:`app_pages.play.show_canvas`), kept
+    where they were drawn; until two classes have :data:`MIN_DRAWN` points each, the
+    fallback."""
     points = st.session_state.get("drawn_points") or []
     labels = [c for _, _, c in points]
     counts = {c: labels.count(c) for c in set(labels)}
     if len([c for c in counts.values() if c >= MIN_DRAWN]) < 2:
         if fallback is None:
-            fallback = get_task(fallback_key)
+            fallback_key, fallback = named_task(fallback_key, state_now())
         st.info(f"Draw at least {MIN_DRAWN} points of two classes on the canvas above; "
                 f"showing {fallback.name} meanwhile.")
         return fallback_key, fallback
-    data = ("x,y,label\n" + "".join(f"{x},{y},{c}\n" for x, y, c in points)).encode()
+    data = "".join(f"{x},{y},{c};" for x, y, c in points).encode()
     digest = hashlib.sha256(data).hexdigest()[:16]
-    try:
-        task = cached.csv_task(digest, "drawn points", data)
-    except DataError as e:
-        st.error(f"drawn points: {e}")
-        return fallback_key, fallback if fallback is not None else get_task(fallback_key)
-    return f"drawn:{digest}", task
+    return f"drawn:{digest}", cached.drawn_task(digest, tuple(points))
 
 
 def current_view() -> View | None:
@@ -108,7 +112,7 @@ def current_view() -> View | None:
         st.error(f"Cannot train this model: {e}")
         return None
     model_key = cached.model_key_of(task_key, config)
-    x, y, key = cached.sample(task_key, state.seed, task)
+    x, y, key = cached.sample(task_key, state.seed, task, state.points)
     profile = cached.profile(model_key, state.norm, model.logits_fn, x, y,
                              profile_path(task, config, state.norm))
     reading = cached.reading(model_key, state.norm, state.eps, model.logits_fn, x, profile)

@@ -143,21 +143,24 @@ def draw_canvas(points, labels, *, num_classes: int = 3, size: float = 4.2) -> F
     from drawing.legend import class_rgb
 
     fig = Figure(figsize=(size, size))
-    ax = fig.add_axes((0.1, 0.08, 0.86, 0.86))
+    ax = fig.add_axes((0.1, 0.07, 0.86, 0.83))
     rgb = class_rgb(num_classes)
     points, labels = np.asarray(points, float).reshape(-1, 2), np.asarray(labels, int)
+    # a few drawn points large, a data set's hundreds smaller (the same ink in all)
+    area = 36.0 * min(1.0, np.sqrt(120 / max(len(points), 1)))
     for k in range(num_classes):
         mine = points[labels == k]
-        ax.scatter(mine[:, 0], mine[:, 1], s=36, color=rgb[k], edgecolors="k", linewidths=0.6,
-                   label=f"class {k}", zorder=3)
+        ax.scatter(mine[:, 0], mine[:, 1], s=max(area, 5.0), color=rgb[k], edgecolors="k",
+                   linewidths=0.6 if area >= 12 else 0.3, label=f"class {k}", zorder=3)
     (x0, x1), (y0, y1) = CANVAS_BOUNDS
     ax.set_xlim(x0, x1)
     ax.set_ylim(y0, y1)
     ax.set_aspect("equal")
     ax.grid(color="#DDDDDD", linewidth=0.6, zorder=0)
     ax.tick_params(labelsize=8)
-    if len(points):
-        ax.legend(loc="upper right", fontsize=8, framealpha=0.85)
+    if len(points):            # above the canvas: inside, it would hide points
+        ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=num_classes, fontsize=8,
+                  frameon=False, handletextpad=0.2, columnspacing=1.2, borderaxespad=0.2)
     return fig
 
 

@@ -137,13 +137,17 @@ def test_overlays_and_the_link_restore_a_view():
 
 
 def test_a_bad_link_warns_and_falls_back_to_defaults():
-    at = _app(dataset="cats", eps="2", tau="zero").run()
+    at = _app(dataset="cats", eps="2", tau="zero", points="7", noise="lots").run()
     _ok(at)
     warnings = " ".join(w.value for w in at.warning)
     assert "dataset=cats ignored" in warnings and "eps=2 ignored" in warnings
     assert "tau=zero ignored: not a number" in warnings
+    assert ("points=7 ignored: choose one of 50, 100, 200, 300, 500, 1000, 2000 (using 1000)"
+            in warnings)
+    assert "noise=lots ignored: not a number (using 0.0)" in warnings
     assert at.title[0].value.startswith("pancakes: ")
-    assert at.query_params["eps"] == "0.15"
+    assert "(1000 points, the fractions count" in at.caption[0].value
+    assert at.query_params["eps"] == "0.15" and at.query_params["points"] == "1000"
 
 
 def test_a_bad_csv_shows_the_problem_and_the_app_keeps_working():
@@ -432,7 +436,7 @@ def test_drawing_your_own_d_adds_points_where_clicked_and_trains_on_them():
     assert len(points) == 10 and [p[2] for p in points] == [0] * 5 + [1] * 5
     want = pixel_to_point(0.3 * 600, 0.3 * 600, 600, 600, box, bounds)
     assert points[0][:2] == pytest.approx(want)                 # where the click landed
-    assert at.title[0].value.startswith("csv:drawn points: category ")
+    assert at.title[0].value.startswith("drawn: category ")
     assert at.query_params["dataset"] == "draw"
     at.button(key="draw_undo").click().run()
     assert len(at.session_state["drawn_points"]) == 9
@@ -441,3 +445,64 @@ def test_drawing_your_own_d_adds_points_where_clicked_and_trains_on_them():
     link = _app(dataset="draw").run()
     assert any("dataset=draw ignored: points drawn by hand cannot travel in a link"
                in w.value for w in link.warning)
+
+
+# --- D's number of points and noise, and drawing on a data set's points -------------------------
+
+def _fractions(at):
+    return {k: float(v) for k, v in _metrics(at).items() if k != "verdict: category"}
+
+
+def test_the_number_of_points_and_the_noise_of_d_retrain_and_travel_in_the_link():
+    from app_pages import cached
+
+    at = _app(dataset="margins", points="50", noise="0.2").run()
+    _ok(at)
+    assert at.sidebar.select_slider(key="points").value == 50
+    assert at.sidebar.select_slider(key="noise").value == 0.2
+    assert "(50 points, noise 0.2, the fractions count" in at.caption[0].value
+    assert (at.query_params["points"], at.query_params["noise"]) == ("50", "0.2")
+    noisy = _fractions(at)
+    at.sidebar.select_slider(key="noise").set_value(0.0).run()
+    _ok(at)
+    assert at.query_params["noise"] == "0.0"
+    assert "(50 points, the fractions count" in at.caption[0].value
+    clean = _fractions(at)
+    assert clean["1 · robust(eps)"] == 1.0 > noisy["1 · robust(eps)"]   # margins, as built
+    trained = {k[0] for k in cached.model_store() if k[0].startswith("margins")}
+    assert {"margins-n50-noise0.2", "margins-n50"} <= trained       # each change retrained
+    at.sidebar.select_slider(key="points").set_value(1000).run()    # the preset's own D
+    _ok(at)
+    assert at.query_params["points"] == "1000"
+    assert "(1000 points, the fractions count" in at.caption[0].value
+    assert at.title[0].value.startswith("margins: category 1")
+
+
+def test_drawing_on_a_data_sets_points_erases_adds_and_undoes():
+    at = _app(dataset="margins", points="50").run()
+    _ok(at)
+    at.button(key="draw_on_preset").click().run()
+    _ok(at)
+    points = at.session_state["drawn_points"]
+    assert at.sidebar.selectbox(key="dataset").value == "draw"
+    assert len(points) == 50 and {p[2] for p in points} == {0, 1, 2}   # margins' classes
+    assert at.title[0].value.startswith("drawn: category ")
+    assert at.selectbox(key="draw_from").value == "margins"
+    box, bounds = at.session_state["_canvas_click_map"]
+    (left, bottom, right, top) = box
+    x0, y0 = points[0][:2]                                       # erase the first point
+    fx = left + (x0 - bounds[0][0]) / (bounds[0][1] - bounds[0][0]) * (right - left)
+    fy = 1 - (bottom + (y0 - bounds[1][0]) / (bounds[1][1] - bounds[1][0]) * (top - bottom))
+    at.radio(key="draw_class").set_value(-1)
+    _click(at, "canvas_click", fx, fy, stamp=1)
+    at.run()
+    _ok(at)
+    assert at.session_state["drawn_points"] == points[1:]
+    assert at.caption[0].value.startswith("49 points: class 0: ")
+    at.button(key="draw_undo").click().run()
+    assert at.session_state["drawn_points"] == points            # the erased point is back
+    at.button(key="draw_clear").click().run()
+    assert at.session_state["drawn_points"] == []
+    at.button(key="draw_undo").click().run()
+    _ok(at)
+    assert at.session_state["drawn_points"] == points            # and so is the drawing

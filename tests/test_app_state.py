@@ -21,7 +21,7 @@ from app_pages.texts import EXPLANATIONS, MEASURES, norm_name
 from app_pages.urlstate import (OVERLAYS, UPLOAD, ViewState, state_from_query,
                                 state_to_query)
 from drawing import labels_of, random_deltas
-from toymodels import TrainConfig, get_task, load_csv, load_or_train
+from toymodels import TrainConfig, get_task, load_csv, load_or_train, task_variant, training_set
 
 
 def _halfplane_logits(x):
@@ -41,12 +41,13 @@ def _below_the_line(n, deepest):
 # --- the URL state ----------------------------------------------------------------------
 
 def test_state_round_trips_through_the_query():
-    state = ViewState(dataset="xor", width=16, depth=2, activation="tanh", steps=500,
-                      seed=7, norm="inf", eps=0.235, tau=0.65,
+    state = ViewState(dataset="xor", points=300, noise=0.075, width=16, depth=2,
+                      activation="tanh", steps=500, seed=7, norm="inf", eps=0.235, tau=0.65,
                       overlays=("balls", "universal"), probe=(0.125, -0.5),
                       delta=(0.0125, -0.2))
     query = state_to_query(state)
     assert query["delta"] == "0.0125,-0.2"
+    assert (query["points"], query["noise"]) == ("300", "0.075")
     back, warnings = state_from_query(query)
     assert back == state and warnings == []
     assert "delta" not in state_to_query(ViewState())         # no delta chosen: none linked
@@ -128,6 +129,28 @@ def test_sample_is_the_reports_sample_and_csv_sets_use_their_points():
     xc, yc, _ = sample_of_d(csv, 0)
     np.testing.assert_array_equal(xc, csv.points[0])
     np.testing.assert_array_equal(yc, [0, 1, 0])
+
+
+def test_points_and_noise_make_a_seeded_variant_of_d_that_trains_on_twice_its_points():
+    xor, pancakes = get_task("xor"), get_task("pancakes")
+    assert task_variant(xor, points=1000, noise=0.0) is xor          # the preset's own values
+    noisy = task_variant(xor, points=200, noise=0.1)
+    assert noisy is task_variant(xor, points=200, noise=0.1)          # one object per variant
+    assert (noisy.name, noisy.train_points, noisy.noise) == ("xor-n200-noise0.1", 400, 0.1)
+    x, y, _ = sample_of_d(noisy, 4, n=200)
+    x2, y2, _ = sample_of_d(noisy, 4, n=200)
+    np.testing.assert_array_equal(x, x2)                              # the same seed, same D
+    xc, yc, _ = sample_of_d(xor, 4, n=200)
+    np.testing.assert_array_equal(y, yc)                              # labels kept ...
+    moved = np.linalg.norm(x - xc, axis=1)
+    assert 0.05 < np.median(moved) < 0.2 and np.abs(x).max() <= 0.98  # ... points jittered
+    key = jax.random.key(0)
+    assert len(training_set(noisy, key)[0]) == 400                    # xor trains on D alone
+    assert len(training_set(xor, key)[0]) == 2000
+    preset = len(training_set(pancakes, key)[0])
+    assert len(training_set(task_variant(pancakes, points=50), key)[0]) == preset - 2000 + 100
+    with pytest.raises(ValueError, match="points must be at least 1"):
+        task_variant(xor, points=0)
 
 
 # --- readings -------------------------------------------------------------------------------

@@ -7,20 +7,22 @@ Example:
     (3, 64)
 """
 
-from toymodels.csvdata import DataError, load_csv, parse_csv
-from toymodels.datasets import CLASSICS, DEFAULT_EPS, PRESETS, TASK_NAMES, Task, get_task
+from toymodels.csvdata import DataError, load_csv, parse_csv, points_task
+from toymodels.datasets import (CLASSICS, DEFAULT_EPS, DEFAULT_POINTS, PRESETS, TASK_NAMES, Task,
+                                get_task)
 from toymodels.grid import Grid, classify_grid, plane_grid, predict_in_chunks
 from toymodels.mlp import ACTIVATIONS, MLP, apply_state, create_model, logits_fn_of
 from toymodels.modelfile import LoadedModel, load_model, model_bytes, save_model
 from toymodels.presets import preset_config
 from toymodels.setting import (Model, Setting, check_points, load_or_train, make_setting,
                                model_path, sample_of_d)
+from toymodels.variant import task_variant
 from toymodels.train import (Snapshot, TrainConfig, Trained, TrainingDiverged, train,
                              train_chunk, training_set)
 
-__all__ = ["ACTIVATIONS", "CLASSICS", "DEFAULT_EPS", "PRESETS", "TASK_NAMES", "DataError",
+__all__ = ["ACTIVATIONS", "CLASSICS", "DEFAULT_EPS", "DEFAULT_POINTS", "PRESETS", "TASK_NAMES", "DataError",
            "Grid", "LoadedModel", "MLP", "Model", "Setting", "Snapshot", "Task", "TrainConfig", "Trained",
            "TrainingDiverged", "apply_state", "check_points", "classify_grid", "create_model", "get_task",
            "load_csv", "load_model", "load_or_train", "logits_fn_of", "make_setting",
-           "model_bytes", "model_path", "parse_csv", "plane_grid", "predict_in_chunks",
-           "preset_config", "sample_of_d", "save_model", "train", "train_chunk", "training_set"]
+           "model_bytes", "model_path", "parse_csv", "plane_grid", "points_task", "predict_in_chunks",
+           "preset_config", "sample_of_d", "save_model", "task_variant", "train", "train_chunk", "training_set"]

@@ -171,13 +171,29 @@ def load_csv(source, *, name: str = "csv", max_rows: int = MAX_ROWS,
     lo, hi = pts.min(0), pts.max(0)
     scale = max(float((hi - lo).max()) / 1.8, 1e-12)
     x = ((pts - (lo + hi) / 2) / scale).astype(np.float32)
+    return points_task(x, labels, name=f"csv:{name}", default_eps=default_eps,
+                       description=f"{len(x)} points of {len(classes)} classes "
+                                   f"({', '.join(classes[:6])}) from {name}, rescaled into "
+                                   "the plane.")
+
+
+def points_task(x, labels, *, name: str, description: str, num_classes: int | None = None,
+                default_eps: float = 0.1) -> Task:
+    """A :class:`~toymodels.datasets.Task` whose D is the points ``x`` (already in the
+    plane ``[-1, 1]^2``, kept where they are) with classes ``labels``; sampling D draws
+    from them with replacement (what an uploaded CSV and points drawn by hand become).
+
+    Args:
+      num_classes: the classes (default: the largest label + 1).
+    """
+    x, labels = np.asarray(x, np.float32).reshape(-1, 2), np.asarray(labels, np.int32)
     xj, yj = jnp.asarray(x), jnp.asarray(labels)
 
     def sampler(key, n):
         idx = jax.random.randint(key, (n,), 0, len(x))
         return xj[idx], yj[idx]
 
-    return Task(name=f"csv:{name}", num_classes=len(classes), bounds=PLANE, expected=None,
+    classes = int(labels.max()) + 1 if num_classes is None else num_classes
+    return Task(name=name, num_classes=classes, bounds=PLANE, expected=None,
                 default_eps=default_eps, sampler=sampler, points=(x, labels),
-                description=f"{len(x)} points of {len(classes)} classes "
-                            f"({', '.join(classes[:6])}) from {name}, rescaled into the plane.")
+                description=description)

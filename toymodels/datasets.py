@@ -34,6 +34,8 @@ import jax.numpy as jnp
 import numpy as np
 
 DEFAULT_EPS = 0.15
+DEFAULT_POINTS = 1000  # the sample of D measured (the report's); training draws twice as many
+_NOISE_STREAM = 0x6E6F  # fold_in constant of the noise's key: D's own draw is unchanged
 PLANE = ((-1.0, 1.0), (-1.0, 1.0))
 
 RegionFn = Callable[[np.ndarray], np.ndarray]
@@ -55,6 +57,9 @@ class Task:
       region: ``f64[m, 2] -> i32[m]``, the intended classifier (training labels for
         plane points), or ``None`` when only the data points are known (CSV).
       points: for data-defined tasks, the fixed points ``(x, y)`` of D.
+      noise: standard deviation of the Gaussian jitter added to every point of D (labels
+        kept, points clipped into the plane); 0 is D as built (:func:`toymodels.task_variant`).
+      train_points: how many points of D the training set draws (:func:`toymodels.training_set`).
     """
 
     name: str
@@ -66,6 +71,8 @@ class Task:
     sampler: SamplerFn
     region: RegionFn | None = None
     points: tuple[np.ndarray, np.ndarray] | None = None
+    noise: float = 0.0
+    train_points: int = 2 * DEFAULT_POINTS
 
     def sample(self, key: jax.Array, n: int) -> tuple[jax.Array, jax.Array]:
         """Draws ``n`` points of D with their true labels.
@@ -78,7 +85,14 @@ class Task:
           ``(x, y)``: ``f32[n, 2]`` points and ``i32[n]`` labels.
         """
         x, y = self.sampler(key, n)
-        return jnp.asarray(x, jnp.float32), jnp.asarray(y, jnp.int32)
+        x = jnp.asarray(x, jnp.float32)
+        if self.noise > 0:       # the same points as without noise, each moved a little
+            jitter = jax.random.normal(jax.random.fold_in(key, _NOISE_STREAM), x.shape)
+            (x0, x1), (y0, y1) = self.bounds
+            margin = 0.01 * (x1 - x0)
+            x = jnp.clip(x + self.noise * jitter, jnp.array([x0, y0]) + margin,
+                         jnp.array([x1, y1]) - margin).astype(jnp.float32)
+        return x, jnp.asarray(y, jnp.int32)
 
     def support_label(self, points: np.ndarray, radius: float | None = None) -> np.ndarray:
         """Labels the plane points that lie in (a thin neighbourhood of) D's support.

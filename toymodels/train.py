@@ -79,13 +79,15 @@ class Trained(NamedTuple):
 
 
 def training_set(task: Task, key: jax.Array, n_uniform: int = 4000, n_boundary: int = 3000,
-                 n_d: int = 2000) -> tuple[np.ndarray, np.ndarray]:
+                 n_d: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Builds the points that shape the model's boundaries.
 
     Args:
       task: the task; tasks without an intended classifier train on D alone.
       key: a ``jax.random.key``.
-      n_uniform, n_boundary, n_d: how many plane, near-boundary and D points.
+      n_uniform, n_boundary, n_d: how many plane, near-boundary and D points (``n_d``
+        by default the task's ``train_points``, 2000 unless :func:`toymodels.task_variant`
+        changed it).
 
     Returns:
       ``(x f32[m, 2], y i32[m])``.
@@ -93,6 +95,7 @@ def training_set(task: Task, key: jax.Array, n_uniform: int = 4000, n_boundary: 
     k_u, k_c, k_d = jax.random.split(key, 3)
     if task.points is not None:
         return task.points[0].astype(np.float32), task.points[1].astype(np.int32)
+    n_d = task.train_points if n_d is None else n_d
     xd, yd = (np.asarray(a) for a in task.sample(k_d, n_d))
     if task.region is None:
         return xd.astype(np.float32), yd.astype(np.int32)
