@@ -6,6 +6,7 @@ Usage:
     python -m bench --json         # one JSON object instead of the table
     python -m bench --markdown docs/benchmarks.md   # also write the table to a file
     python -m bench --render run.json               # the table of a saved --json run
+    python -m bench --gpu          # only the GPU check (bench.gpu; --gpu --help for its flags)
 
 Optional peers: ``pip install -r requirements-bench.txt`` then
 ``pip install --no-deps torchattacks==3.5.1``; a missing peer shows as 'not installed'.
@@ -31,8 +32,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--render", metavar="JSON",
                    help="measure nothing: render the table of a saved --json output")
     p.add_argument("--skip", metavar="STAGE", action="append", default=[],
-                   help="leave out a stage: presets, imagenet, app or certified (repeatable)")
+                   help="leave out a stage: presets, imagenet, imagenet-art, app or certified "
+                        "(repeatable)")
     p.add_argument("--seed", type=int, default=0, help="the shared task's seed")
+    p.add_argument("--gpu", action="store_true",
+                   help="run only the GPU check and exit (bench.gpu: tests, EfficientNet "
+                        "float32/bfloat16 ladders, universal runs; --gpu --help for its flags)")
     return p.parse_args(argv)
 
 
@@ -53,6 +58,11 @@ def load_results(path: str) -> dict:
 
 
 def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if "--gpu" in argv:  # its own flags: the check is a separate command behind one flag
+        from bench.gpu import main as gpu_main
+
+        return gpu_main([a for a in argv if a != "--gpu"], prog="python -m bench --gpu")
     try:
         args = parse_args(argv)
     except UsageError as e:

@@ -36,6 +36,47 @@ def _timing_note(entry: dict, budget: str) -> str:
     return f"{spread}; {budget} run" if budget != "full" else spread
 
 
+def imagenet_art_goals(r: dict | None) -> list[Goal]:
+    """The goals of the ImageNet stage against ART (none if the stage was skipped).
+
+    Per pass, Algorithm 1's training fooling rate at least ART's (seeds averaged; a run
+    that stopped at the target keeps its last rate); at least 10 times faster to the
+    same rate; a held-out rate at least ART's.
+
+    Args:
+      r: the run's ``imagenet_vs_art`` (:func:`bench.imagenet_art.measure_imagenet_art`).
+
+    Returns:
+      Three goals, not measured when ART is missing.
+    """
+    if not r:
+        return []
+    setting = "lite0, linf 10"
+    names = ("ImageNet universal: Algorithm 1's training fooling rate >= ART's, every pass",
+             "ImageNet universal: Algorithm 1 vs ART UniversalPerturbation (speedup to the same "
+             "fooling rate)",
+             "ImageNet universal: Algorithm 1's held-out fooling rate >= ART's")
+    if r.get("status") != "measured":
+        note = f"ART {r.get('status', 'not measured')}"
+        return [Goal(name, setting, None, target, None, note)
+                for name, target in zip(names, (">= 0", ">= 10", ">= ART's"))]
+    ours, art = r["history_mean"]["deepfool"], r["history_mean"]["art"]
+    margin = min(a - b for a, b in zip(ours, art))
+    seeds = f"{r['seeds']} seed{'s' if r['seeds'] > 1 else ''}, {r['images']} photos"
+    per_pass = (f"ours - ART, worst pass; per pass ({seeds}): ours "
+                + ", ".join(f"{h:.3f}" for h in ours) + "; ART " + ", ".join(f"{h:.3f}" for h in art))
+    t = r["time_to_target_s"]
+    speed = (f"to a fooling rate of {r['target_rate']:.3f}: ART {fmt_time(t['art'])}, ours "
+             f"{fmt_time(t['deepfool'])} (per seed "
+             + ", ".join(fmt(x) for x in r["speedup_by_seed"]) + ")")
+    held = r["art_heldout_fooling_rate"]
+    return [Goal(names[0], setting, margin, ">= 0", _judge(margin, lambda x: x >= -1e-9), per_pass),
+            Goal(names[1], setting, r["speedup"], ">= 10", _judge(r["speedup"], lambda x: x >= 10), speed),
+            Goal(names[2], setting, r["heldout_fooling_rate"], f">= {held:.3f}",
+                 _judge(r["heldout_fooling_rate"], lambda x: x >= held - 1e-9),
+                 f"{r['val']} held-out photos, {seeds}; the final v of each")]
+
+
 def goals(results: dict) -> list[Goal]:
     """Every goal of the benchmark issue and of the benchmark lines of the other issues."""
     budget = results["budget"]
@@ -182,6 +223,7 @@ def goals(results: dict) -> list[Goal]:
             add("universal algorithm run, share of forward+gradient images/s", None, None,
                 ">= 0.60", None, f"not run in the {budget} budget (compiling the DeepFool "
                                   f"step alone takes ~30 s)")
+    out += imagenet_art_goals(results.get("imagenet_vs_art"))
     app = results.get("app")
     if app:
         if app.get("status") != "measured":

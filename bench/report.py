@@ -63,6 +63,69 @@ def _setting_rows(name: str, r: dict, peers: dict) -> list[list]:
     return rows
 
 
+def imagenet_art_lines(r: dict | None, art_version: str) -> list[str]:
+    """The section "ImageNet: universal perturbations against ART" (none if the stage was skipped).
+
+    Args:
+      r: the run's ``imagenet_vs_art`` (:func:`bench.imagenet_art.measure_imagenet_art`).
+      art_version: ART's version, or ``"not installed"``.
+
+    Returns:
+      Markdown lines.
+    """
+    if not r:
+        return []
+    lines = ["## ImageNet: universal perturbations against ART", ""]
+    if r.get("status") != "measured":
+        return lines + [f"ART {r.get('status', 'not measured')}: not measured "
+                        "(`pip install -r requirements-bench.txt`).", ""]
+    target = r["target_rate"]
+    reached = ("0.8" if target >= 0.8 else
+               f"{target:.3f}, the best rate ART and Algorithm 1 both reach on every seed")
+    lines += [f"EfficientNet-Lite0, linf eps 10 pixel units (10/255 on ART's [0, 1] inputs), "
+              f"{r['images']} bundled training photos and {r['val']} held out, at most "
+              f"{passes(r['passes'])}, {r['seeds']} seed{'s averaged' if r['seeds'] > 1 else ''}; "
+              f"every rate by {r['evaluator']}. Target rate: {reached}.", ""]
+    rows = []
+    for side, label, prefix, speedup in (
+            ("art", f"ART UniversalPerturbation {art_version} (DeepFool, ART's defaults)", "art_", None),
+            ("deepfool", "imagenet.run_universal (deepfool, Algorithm 1)", "", "speedup"),
+            ("sgd", "imagenet.run_universal (sgd)", "sgd_", "sgd_speedup")):
+        ratio = "-" if r.get(speedup) is None else f"ours {r[speedup]:.1f}x faster"
+        rows.append([label, fmt_time(r["time_to_target_s"][side]),
+                     "/".join("-" if k is None else str(k) for k in r["passes_to_target"][side]),
+                     ", ".join(f"{h:.3f}" for h in r["history_mean"][side]),
+                     fmt(r[f"{prefix}fooling_rate"]), fmt(r[f"{prefix}heldout_fooling_rate"]), ratio])
+    lines += table(["method", f"time to {target:.3f}", "passes to it (per seed)",
+                    "training fooling rate after each pass", "final training", "held-out", "ratio"],
+                   rows)
+    notes = [f"Where the time goes: ART {r['art_torch_share']:.0%} in torch forward and backward "
+             f"passes (PyTorchClassifier predict and class_gradient), "
+             f"{r['art_gradients_per_image_pass']:.0f} class gradients (each a forward and a "
+             f"backward pass of one image) per image and pass; the project "
+             f"{fmt(r['images_per_s']['deepfool'])} images/s (deepfool) and "
+             f"{fmt(r['images_per_s']['sgd'])} images/s (sgd), decoding included, compilation "
+             "left out (one untimed run first).",
+             "ART's own fooling rates (on x + v clipped to [0, 1]), per seed: "
+             + "; ".join(", ".join(f"{h:.3f}" for h in hs) for hs in r["history"]["art_own"]) + "."]
+    d = r.get("defect") or {}
+    if d.get("line"):
+        zero = sum(1 for c in d["checks"] if c["step"] == 0)
+        rng = d.get("ratio_range")
+        check = (f"{fmt(d['ratio_median'])}x ({fmt(rng[0])}-{fmt(rng[1])}x)" if rng else "not found")
+        notes.append(
+            f"ART's DeepFool defect: `{d['file']}` line {d['line']}, `{d['text']}`, subtracts the "
+            f"logit of the label's position in the top-{d['nb_grads']} set (a class id 0-"
+            f"{d['nb_grads'] - 1}) instead of the label's own logit whenever nb_grads is below "
+            f"the number of classes. Check on {len(d['checks'])} training photo{'s' if len(d['checks']) > 1 else ''}: ART's first "
+            f"DeepFool step (max_iter=1, nb_grads={d['nb_grads']}) over the distance to the "
+            f"decision boundary along it (searched on the torch model): {check}"
+            + (f"; {zero} of them a zero step (that class is in the top-{d['nb_grads']} set: "
+               "DeepFool stands still for its 100 iterations)" if zero else "") + ".")
+    lines += [f"- {n}" for n in notes] + [""]
+    return lines
+
+
 def markdown(results: dict) -> str:
     """The whole report: header, comparison tables, hot paths, foundation, goals."""
     m, task = results["machine"], results["task"]
@@ -151,6 +214,8 @@ def markdown(results: dict) -> str:
               "FLOPs a point; EfficientNet: 2 x forward FLOPs)", ""]
     lines += table(["hot path", "time", "GFLOP/s", "matmul beside it, GFLOP/s",
                      "share of the matmul's rate (pairs)"], rows)
+
+    lines += imagenet_art_lines(results.get("imagenet_vs_art"), peers["art"])
 
     cert = results.get("certified")
     if cert:

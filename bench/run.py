@@ -3,8 +3,9 @@
 Three budgets: :data:`FULL` (the table of the README), :data:`QUICK` (under two
 minutes on a quiet machine: fewer repeats, no warm-up of the peers, ART's universal
 algorithm for one pass, timed against the project's at one pass, the brute force timed on
-1/64 of its lattice, no ``universal_update`` on ImageNet), :data:`SMOKE` (tiny sizes,
-the test suite's check of the plumbing only).
+1/64 of its lattice, no ``universal_update`` on ImageNet; ART's ``UniversalPerturbation``
+on ImageNet for one seed and at most 3 passes, which alone can take minutes),
+:data:`SMOKE` (tiny sizes, the test suite's check of the plumbing only, no ImageNet).
 
 Example (the smoke budget, ~20 s):
     >>> results = run_benchmark(SMOKE)
@@ -22,6 +23,7 @@ from typing import Callable, NamedTuple
 
 from bench import peers
 from bench.foundation import time_grid, time_presets, time_timeline
+from bench.imagenet_art import ArtBudget
 from bench.exact_grid import exact_evaluations, run_exact
 from bench.machine import load_average, machine_info, matmul_peak, mlp_flops, share_of_matmul
 from bench.task import N_POINTS, SETTINGS, TASK_NAME, shared_task
@@ -52,6 +54,7 @@ class Budget(NamedTuple):
     certified: bool = True           # the certified brackets (categories.certified)
     certified_repeats: int = 5
     certified_radii: int = 24        # radii of the timed certified curve
+    imagenet_art: ArtBudget | None = ArtBudget()  # ART's UniversalPerturbation vs run_universal
 
 
 FULL = Budget(mode="full")
@@ -60,16 +63,17 @@ QUICK = Budget(mode="quick",
                               art_passes=1, grid_stride=64),
                 preset_repeats=1, grid_res=512, matmul_sizes=(1024, 2048), matmul_repeats=3,
                 certified_repeats=3,
-                imagenet_batch=4, imagenet_repeats=1, imagenet_pairs=5, imagenet_universal=False)
+                imagenet_batch=4, imagenet_repeats=1, imagenet_pairs=5, imagenet_universal=False,
+                imagenet_art=ArtBudget(seeds=1, passes=3, check_images=2))
 SMOKE = Budget(mode="smoke", settings=SETTINGS[2:], n_points=40, train_steps=30,
                 toy=ToyBudget(repeats=1, slow_repeats=1, slow_warmup=0, uap_passes=1,
                               art_passes=1, grid_stride=256, pgd_steps=4, ceiling_restarts=2,
                               deepfool_iter=5),
                 presets=(), preset_repeats=1, grid_res=32, matmul_sizes=(128,),
                 matmul_repeats=1, imagenet=False, app=False, certified_repeats=1,
-                certified_radii=3)
+                certified_radii=3, imagenet_art=None)
 BUDGETS = {"full": FULL, "quick": QUICK, "smoke": SMOKE}
-STAGES = ("presets", "imagenet", "app", "certified")  # the stages a run can skip
+STAGES = ("presets", "imagenet", "imagenet-art", "app", "certified")  # the stages a run can skip
 
 
 def without(budget: Budget, stages) -> Budget:
@@ -79,6 +83,7 @@ def without(budget: Budget, stages) -> Budget:
         raise ValueError(f"unknown stage {bad[0]!r}: choose from {', '.join(STAGES)}")
     return budget._replace(**{"presets": () if "presets" in stages else budget.presets,
                               "imagenet": budget.imagenet and "imagenet" not in stages,
+                              "imagenet_art": None if "imagenet-art" in stages else budget.imagenet_art,
                               "app": budget.app and "app" not in stages,
                               "certified": budget.certified and "certified" not in stages})
 
@@ -143,7 +148,8 @@ def run_benchmark(budget: Budget = FULL, *, seed: int = 0,
       ``{"machine", "budget", "matmul_peak_gflops", <HEADLINE figures by setting>,
       "task", "settings": {setting: figures}, "deepfool", "hot_paths", "certified",
       "presets",
-      "imagenet", "app", "peers", "seconds"}``.
+      "imagenet", "imagenet_vs_art" (:func:`bench.imagenet_art.measure_imagenet_art`), "app",
+      "peers", "seconds"}``.
     """
     start = time.perf_counter()
     out = {"machine": machine_info(), "budget": budget.mode,
@@ -206,6 +212,12 @@ def run_benchmark(budget: Budget = FULL, *, seed: int = 0,
                                            pairs=budget.imagenet_pairs,
                                            peak_gflops=peak["gflops"],
                                            universal=budget.imagenet_universal, seed=seed)
+    out["imagenet_vs_art"] = None
+    if budget.imagenet_art:
+        progress("ImageNet: ART UniversalPerturbation against imagenet.run_universal")
+        from bench.imagenet_art import measure_imagenet_art
+
+        out["imagenet_vs_art"] = measure_imagenet_art(budget.imagenet_art, progress=progress)
     out["app"] = None
     if budget.app:
         progress("app timing")
