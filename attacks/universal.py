@@ -53,12 +53,14 @@ from attacks.norms import lp_norm, parse_norm, project
 from attacks.passes import best_of_restarts, best_over_passes
 
 AGGREGATES = ("sum", "mean")
+PUSH = 0.0  # the inner step's own overshoot (see universal_update's ``push``)
 
 
-def _update(logits_fn, v, x, labels, valid, eps, overshoot, reach, *, norm, top_k, max_iter,
+def _update(logits_fn, v, x, labels, valid, eps, overshoot, reach, push, *, norm, top_k, max_iter,
             aggregate, chunk):
     """Traceable one-mini-batch update; ``valid: bool[b]`` masks padding rows; points whose
-    DeepFool perturbation is longer than ``reach * eps`` are left out.
+    DeepFool perturbation is longer than ``reach * eps`` are left out; each point's DeepFool
+    perturbation is lengthened by ``1 + push`` before it is added.
 
     Returns ``(v, fooled)``: the new ``v`` and ``bool[b]``, the valid rows that the ``v`` in
     force when their piece came up already fooled (Algorithm 1 skips them). One forward pass
@@ -79,7 +81,7 @@ def _update(logits_fn, v, x, labels, valid, eps, overshoot, reach, *, norm, top_
                            top_k=top_k, max_iter=max_iter, logits=logits)
         active = active & (lp_norm(r, norm) <= reach * eps)
         r = jnp.where(active.reshape((-1,) + (1,) * (x.ndim - 1)), r, 0.0)
-        dv = jnp.sum(r, axis=0)
+        dv = (1.0 + push) * jnp.sum(r, axis=0)
         if aggregate == "mean":
             dv = dv / jnp.maximum(jnp.sum(active), 1).astype(dv.dtype)
         return project((v + dv)[None], norm, eps)[0], ok & ~unfooled
@@ -92,10 +94,10 @@ def _update(logits_fn, v, x, labels, valid, eps, overshoot, reach, *, norm, top_
 
 
 @functools.partial(jax.jit, static_argnames=("norm", "top_k", "max_iter", "aggregate", "chunk"))
-def _universal_update(logits_fn, v, x, labels, valid, eps, overshoot, reach, *, norm, top_k,
+def _universal_update(logits_fn, v, x, labels, valid, eps, overshoot, reach, push, *, norm, top_k,
                       max_iter, aggregate, chunk):
     labels = reference_labels(logits_fn, x, labels)
-    return _update(logits_fn, v, x, labels, valid, eps, overshoot, reach, norm=norm, top_k=top_k,
+    return _update(logits_fn, v, x, labels, valid, eps, overshoot, reach, push, norm=norm, top_k=top_k,
                    max_iter=max_iter, aggregate=aggregate, chunk=chunk)
 
 
@@ -109,7 +111,7 @@ def _check(aggregate, chunk, batch_size):
 
 def universal_update(logits_fn, v, x, labels=None, *, norm, eps, top_k: int = 10,
                      overshoot=0.02, max_iter: int = 10, aggregate: str = "sum",
-                     chunk: int | None = None, reach=float("inf"), mask=None,
+                     chunk: int | None = None, reach=float("inf"), push=PUSH, mask=None,
                      with_fooled: bool = False):
     """One mini-batch step of Algorithm 1, for runners that stream data and checkpoint.
 
@@ -128,6 +130,10 @@ def universal_update(logits_fn, v, x, labels=None, *, norm, eps, top_k: int = 10
         reach: traced; points whose DeepFool perturbation from ``x + v`` is longer than
             ``reach * eps`` are left out of the update (``inf``, the default, keeps all, as
             Algorithm 1 does).
+        push: traced; each point's DeepFool perturbation ``r`` enters the update as
+            ``(1 + push) r``: DeepFool's own small ``overshoot`` leaves a point just past the
+            boundary, where the next updates of ``v`` undo it; a push carries it further in,
+            so it stays fooled (DeepFool itself stays the minimal perturbation).
         mask: ``bool[b]``, the rows to use (``None``: all); padding rows are False and add
             nothing to the update or to ``fooled``.
         with_fooled: also return which rows were already fooled (static).
@@ -161,7 +167,7 @@ def universal_update(logits_fn, v, x, labels=None, *, norm, eps, top_k: int = 10
     v, fooled = _universal_update(
         as_logits_fn(logits_fn), v, x, as_labels(labels, x.shape[0]), valid,
         jnp.asarray(eps, x.dtype), jnp.asarray(overshoot, x.dtype), jnp.asarray(reach, x.dtype),
-        norm=parse_norm(norm), top_k=int(top_k), max_iter=int(max_iter), aggregate=aggregate,
+        jnp.asarray(push, x.dtype), norm=parse_norm(norm), top_k=int(top_k), max_iter=int(max_iter), aggregate=aggregate,
         chunk=chunk)
     return (v, fooled) if with_fooled else v
 
@@ -169,13 +175,13 @@ def universal_update(logits_fn, v, x, labels=None, *, norm, eps, top_k: int = 10
 @functools.partial(jax.jit, static_argnames=(
     "norm", "top_k", "max_iter", "aggregate", "chunk", "batch_size", "restarts"))
 def _universal(logits_fn, x, labels, eps, key, overshoot, target_rate, max_passes, focus_reach,
-               *, norm, top_k, max_iter, aggregate, chunk, batch_size, restarts):
+               push, *, norm, top_k, max_iter, aggregate, chunk, batch_size, restarts):
     labels = reference_labels(logits_fn, x, labels)
     explore = (max_passes + 1) // 2          # passes of plain Algorithm 1, then focused ones
 
     def update(p, v, idx, ok):
         reach = jnp.where(p < explore, jnp.inf, focus_reach).astype(x.dtype)
-        v, _ = _update(logits_fn, v, x[idx], labels[idx], ok, eps, overshoot, reach, norm=norm,
+        v, _ = _update(logits_fn, v, x[idx], labels[idx], ok, eps, overshoot, reach, push, norm=norm,
                        top_k=top_k, max_iter=max_iter, aggregate=aggregate, chunk=chunk)
         return v
 
@@ -194,7 +200,7 @@ def universal_perturbation(logits_fn, x, labels=None, *, norm, eps, key, batch_s
                            max_passes: int = 10, target_rate=1.0, restarts: int = 4,
                            top_k: int = 10, overshoot=0.02, max_iter: int = 10,
                            aggregate: str = "sum", chunk: int | None = None,
-                           focus_reach=1.0) -> jax.Array:
+                           focus_reach=1.0, push=PUSH) -> jax.Array:
     """One perturbation in B_eps that fools as many points of ``x`` as it can.
 
     Args:
@@ -214,6 +220,7 @@ def universal_perturbation(logits_fn, x, labels=None, *, norm, eps, key, batch_s
             :func:`universal_update`.
         focus_reach: the ``reach`` of the second half of the passes, traced (``inf`` makes
             every pass plain Algorithm 1).
+        push: the inner step's own overshoot, traced, as in :func:`universal_update`.
 
     Returns:
         ``f32[*shape]`` (``x.shape[1:]``): the best ``v`` seen, ``|v|_p <= eps``.
@@ -228,6 +235,7 @@ def universal_perturbation(logits_fn, x, labels=None, *, norm, eps, key, batch_s
     return _universal(as_logits_fn(logits_fn), x, as_labels(labels, x.shape[0]),
                       jnp.asarray(eps, x.dtype), key, jnp.asarray(overshoot, x.dtype),
                       jnp.asarray(target_rate, jnp.float32), jnp.asarray(max_passes, jnp.int32),
-                      jnp.asarray(focus_reach, x.dtype), norm=parse_norm(norm), top_k=int(top_k),
+                      jnp.asarray(focus_reach, x.dtype), jnp.asarray(push, x.dtype),
+                      norm=parse_norm(norm), top_k=int(top_k),
                       max_iter=int(max_iter), aggregate=aggregate, chunk=chunk,
                       batch_size=int(batch_size), restarts=int(restarts))

@@ -42,6 +42,8 @@ _PHASES = ("train", "evaluate", "done")
 # the RunState fields kept in the checkpoint's JSON meta (the arrays are v and best_v)
 META_FIELDS = ("best_rate", "best_hist", "history", "pass_index", "batch_index", "phase", "skipped",
                "images_used", "correct", "labelled", "attack_images", "attack_seconds")
+# kept too, but optional (a checkpoint written before Algorithm 1 compacted its batches has none)
+PENDING_FIELDS = ("pending_items", "pending_labels")
 
 
 @dataclasses.dataclass
@@ -62,6 +64,9 @@ class RunState:
     labelled: int = 0
     attack_images: int = 0
     attack_seconds: float = 0.0
+    # Algorithm 1's images waiting for a full batch (imagenet.steps.Pending): item indices, clean labels
+    pending_items: list[int] = dataclasses.field(default_factory=list)
+    pending_labels: list[int] = dataclasses.field(default_factory=list)
 
 
 def fingerprint(model: str, resolution: int, config: RunConfig, splits: Splits) -> str:
@@ -96,9 +101,12 @@ def _check_meta(meta, n_reasons: int) -> str | None:
         return "a counter is not a whole number"
     if not all(isinstance(meta[k], number) for k in ("best_rate", "attack_seconds")) or meta["phase"] not in _PHASES:
         return "the best rate, the timing or the phase is not valid"
-    lists = (("history", number, None), ("best_hist", int, None), ("skipped", int, n_reasons))
+    pending = meta.get("pending_items", [])
+    lists = (("history", number, None), ("best_hist", int, None), ("skipped", int, n_reasons),
+             ("pending_items", int, None),
+             ("pending_labels", int, len(pending) if isinstance(pending, list) else None))
     for k, kind, size in lists:
-        value = meta[k]
+        value = meta.get(k, [])
         if not isinstance(value, list) or not all(isinstance(x, kind) for x in value) or \
                 (size is not None and len(value) != size):
             return f"{k} is not a list of numbers" + ("" if size is None else f" of length {size}")
@@ -155,7 +163,7 @@ def save_checkpoint(path: Path, state: RunState, key_data: np.ndarray, tag: str)
     """Write ``state`` beside the checkpoint, verify it, then rename it over the old one (process 0 only)."""
     if jax.process_index() != 0:
         return
-    meta = {k: getattr(state, k) for k in META_FIELDS}
+    meta = {k: getattr(state, k) for k in META_FIELDS + PENDING_FIELDS}
     meta["fingerprint"] = tag
     staged = path.with_name(STAGED)
     write_bytes(staged, npz_bytes({"v": state.v, "best_v": state.best_v, "key": key_data}, meta))
@@ -173,6 +181,7 @@ def load_checkpoint(path: Path, key_data: np.ndarray, tag: str, resolution: int 
         raise ArgumentError(f"{path} is a checkpoint of a run with other settings (model, data, seed or "
                             "attack options); use the same options or another --out")
     fields = {k: meta[k] for k in META_FIELDS}
+    fields.update({k: meta[k] for k in PENDING_FIELDS if k in meta})
     return RunState(v=arrays["v"], best_v=arrays["best_v"], **fields)
 
 

@@ -44,16 +44,23 @@ def pass_order(key: jax.Array, pass_index: int, n: int) -> np.ndarray:
 
 
 def step_function(config: RunConfig, dp: sharding.DataParallel):
-    """(step, eps, extra): the jitted update with its static options bound, and its two traced scalars.
+    """(step, eps, extra): the jitted update with its static options bound, and its traced scalars.
 
-    ``extra`` is DeepFool's overshoot, or the sgd step length (default ``eps / 4``).
+    For ``deepfool`` the step is :func:`imagenet.steps.compact_step` and ``extra`` is
+    ``(overshoot, push)``; for ``sgd`` it is :func:`imagenet.steps.sgd_step` and ``extra`` is
+    ``(step length,)`` (default ``eps / 4``).
     """
     jitted = steps.compiled_steps(dp)
     if config.method == "deepfool":
-        step = functools.partial(jitted["deepfool"], norm=config.norm, top_k=config.top_k, max_iter=config.max_iter)
-        return step, np.float32(config.eps), np.float32(config.overshoot)
+        step = functools.partial(jitted["compact"], batch=config.batch, **_deepfool_options(config))
+        return step, np.float32(config.eps), (np.float32(config.overshoot), np.float32(config.push))
     step = functools.partial(jitted["sgd"], norm=config.norm, loss=config.loss)
-    return step, np.float32(config.eps), np.float32(config.eps / 4 if config.step_size is None else config.step_size)
+    return step, np.float32(config.eps), (np.float32(config.eps / 4 if config.step_size is None
+                                                      else config.step_size),)
+
+
+def _deepfool_options(config: RunConfig) -> dict:
+    return dict(norm=config.norm, top_k=config.top_k, max_iter=config.max_iter)
 
 
 class Throughput:
@@ -98,6 +105,12 @@ class LabelCache:
         known[:len(index)] = self.labels[index]
         return sharding.put_batch(self.dp, known[self.rows])
 
+    def indices(self, index: np.ndarray) -> jax.Array:
+        """The batch's item indices (``index``), padded with -1, as this process's rows of a global array."""
+        padded = np.full(self.padded, -1, np.int32)
+        padded[:len(index)] = index
+        return sharding.put_batch(self.dp, padded[self.rows])
+
     def update(self, index: np.ndarray, clean: jax.Array) -> None:
         """Keep the step's clean labels (i32[padded], replicated) of the batch's items."""
         self.labels[index] = sharding.fetch(clean)[:len(index)]
@@ -122,6 +135,7 @@ class _Run:
     bar: object = None
     timer: Throughput = dataclasses.field(default_factory=Throughput)
     labels: LabelCache | None = None
+    pending: steps.Pending | None = None  # Algorithm 1's images waiting for a full batch
 
     def batches(self, items, **kwargs):
         return steps.device_batches(items, self.config.batch, self.classifier.resolution, self.dp,
@@ -139,9 +153,48 @@ def _attack_batch(r: _Run, step, eps, extra, v, x, mask, codes, index):
     """
     if jax.process_count() == 1 and not np.any(sharding.fetch(mask)):
         return v, 0, 0, steps.reason_counts(codes)
-    v, fooled, valid, skipped, clean = step(r.logits_fn, v, x, mask, codes, eps, extra, known=r.labels.known(index))
+    known = r.labels.known(index)
+    if r.config.method == "deepfool":
+        v, r.pending, fooled, valid, skipped, clean = step(r.logits_fn, v, r.pending, x, mask, codes,
+                                                           r.labels.indices(index), eps, *extra, known=known)
+    else:
+        v, fooled, valid, skipped, clean = step(r.logits_fn, v, x, mask, codes, eps, *extra, known=known)
     r.labels.update(index, clean)
     return v, fooled, valid, skipped
+
+
+def _restore_pending(r: _Run, state: RunState) -> steps.Pending:
+    """The pending images of ``state`` (a checkpoint's item indices), decoded again in their order."""
+    padded = sharding.padded_batch_size(r.config.batch, r.dp)
+    shape = (padded, r.classifier.resolution, r.classifier.resolution, 3)
+    if not state.pending_items:
+        return sharding.put_replicated(r.dp, steps.empty_pending(shape))
+    order = np.asarray(state.pending_items)
+    x, mask, _, _ = next(r.batches(r.splits.train, order=order))
+    labels = np.full(padded, -1, np.int32)
+    labels[:len(order)] = state.pending_labels
+    items = jnp.where(mask, r.labels.indices(order), -1)
+    return steps.Pending(x, items, sharding.put_batch(r.dp, labels[r.labels.rows]))
+
+
+def _keep_pending(r: _Run, state: RunState) -> None:
+    """Write the pending images' item indices and labels into ``state`` (for its checkpoint)."""
+    if r.pending is None:
+        state.pending_items, state.pending_labels = [], []
+        return
+    items, labels = sharding.fetch(r.pending.items), sharding.fetch(r.pending.labels)
+    waiting = items >= 0
+    state.pending_items = [int(i) for i in items[waiting]]
+    state.pending_labels = [int(i) for i in labels[waiting]]
+
+
+def _end_pass(r: _Run, eps, extra, v):
+    """Algorithm 1's update on the images still pending at the end of a pass."""
+    if r.config.method != "deepfool":
+        return v
+    flush = steps.compiled_steps(r.dp)["flush"]
+    v, r.pending = flush(r.logits_fn, v, r.pending, eps, *extra, **_deepfool_options(r.config))
+    return v
 
 
 def _count_batch(state: RunState, valid: int, skipped) -> None:
@@ -167,6 +220,8 @@ def train_pass(r: _Run, state: RunState, v: jax.Array, stop_after: int | None) -
     r.timer.start_pass()
     if r.labels is None:
         r.labels = LabelCache(n_train, r.config, r.dp)
+    if r.config.method == "deepfool" and (r.pending is None or state.batch_index == 0):
+        r.pending = _restore_pending(r, state)
     for x, mask, _, codes in r.batches(r.splits.train, order=order, start_batch=state.batch_index):
         index = order[state.batch_index * batch:(state.batch_index + 1) * batch]
         v, fooled, valid, skipped = _attack_batch(r, step, eps, extra, v, x, mask, codes, index)
@@ -178,11 +233,14 @@ def train_pass(r: _Run, state: RunState, v: jax.Array, stop_after: int | None) -
             return None
         if state.batch_index % r.checkpoint_every == 0 and state.batch_index < n_batches:
             state.v = sharding.fetch(v)
+            _keep_pending(r, state)
             r.save(state)
     if state.pass_index == 0 and state.images_used == 0:
         raise data.DataError(f"no readable image among the {n_train} training files "
                              f"(skipped: {data.skipped_counts(state.skipped)})")
+    v = _end_pass(r, eps, extra, v)
     state.v = sharding.fetch(v)
+    _keep_pending(r, state)
     state.phase, state.batch_index = "evaluate", 0
     r.save(state)
     return v

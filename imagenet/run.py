@@ -30,7 +30,7 @@ from imagenet.checkpoint import check_out_folder
 from imagenet.images import REASON_TEXT
 from imagenet.loop import run_universal
 from imagenet.outputs import output_folder
-from imagenet.runconfig import PAPER_EPS, ArgumentError, RunConfig
+from imagenet.runconfig import PAPER_EPS, PUSH, ArgumentError, RunConfig
 from imagenet.splits import build_splits
 from store import OneLineParser, UsageError
 
@@ -55,6 +55,9 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     p.add_argument("--top-k", type=int, default=10, help="DeepFool candidate classes")
     p.add_argument("--overshoot", type=float, default=0.02, help="DeepFool overshoot")
     p.add_argument("--max-iter", type=int, default=10, help="DeepFool iterations per update")
+    p.add_argument("--push", type=float, default=PUSH,
+                   help=f"Algorithm 1's own overshoot: each DeepFool step enters v lengthened by 1+push, so the "
+                        f"image stays fooled after later updates (default {PUSH})")
     p.add_argument("--step-size", type=float, default=None, help="sgd step length (default: eps/4)")
     p.add_argument("--out", default=None, help="output folder (default: runs/<model>-<method>-<norm>)")
     p.add_argument("--resume", action="store_true", help="continue the run checkpointed in --out")
@@ -78,7 +81,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
     eps = PAPER_EPS[norm] if args.eps is None else args.eps
     return RunConfig(norm=norm, eps=eps, method=args.method, batch=args.batch, seed=args.seed,
                      passes=args.passes, target=args.target, top_k=args.top_k, overshoot=args.overshoot,
-                     max_iter=args.max_iter, step_size=args.step_size).validated()
+                     max_iter=args.max_iter, push=args.push, step_size=args.step_size).validated()
 
 
 def run_command(args: argparse.Namespace) -> dict:

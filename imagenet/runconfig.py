@@ -25,6 +25,7 @@ from store import UsageError
 METHODS = ("deepfool", "sgd")
 LOSSES = ("margin", "ce")
 PAPER_EPS = {"inf": 10.0, "2": 2000.0}  # the paper's budgets in pixel scale [0, 255]
+PUSH = 2.0  # Algorithm 1's inner-step overshoot on ImageNet, chosen by measurement (docs/imagenet.md)
 SEED_MAX = 2**31 - 1  # the categories command line's and the app's range too
 
 
@@ -52,6 +53,8 @@ class RunConfig:
       passes: most passes over the training images.
       target: stop once the fooling rate on the training images reaches this.
       top_k, overshoot, max_iter: DeepFool's.
+      push: Algorithm 1's own overshoot: each unfooled image's DeepFool perturbation is
+        added to v lengthened by (1 + push), so the image stays fooled after later updates.
       step_size: sgd step length in the norm (None: eps / 4).
       loss: sgd loss, "margin" or "ce".
     """
@@ -66,6 +69,7 @@ class RunConfig:
     top_k: int = 10
     overshoot: float = 0.02
     max_iter: int = 10
+    push: float = PUSH
     step_size: float | None = None
     loss: str = "margin"
 
@@ -86,9 +90,11 @@ class RunConfig:
                 raise ArgumentError(f"{flag} must be at least {least}, got {value}")
         if not 0 < self.target <= 1:
             raise ArgumentError(f"--target must be in (0, 1], got {self.target}")
+        if not (isinstance(self.push, (int, float)) and math.isfinite(self.push) and self.push >= 0):
+            raise ArgumentError(f"--push must be a number >= 0 (0: DeepFool's step as it is), got {self.push}")
         if self.step_size is not None and not self.step_size > 0:
             raise ArgumentError(f"--step-size must be positive, got {self.step_size}")
         if self.loss not in LOSSES:
             raise ArgumentError(f"loss must be margin or ce, got {self.loss!r}")
-        return dataclasses.replace(self, norm=norm, eps=float(self.eps))
+        return dataclasses.replace(self, norm=norm, eps=float(self.eps), push=float(self.push))
 

@@ -9,7 +9,7 @@ one device, on all devices of a host and across hosts (see imagenet.sharding).
 from __future__ import annotations
 
 import functools
-from typing import Sequence
+from typing import NamedTuple, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -40,34 +40,92 @@ def clean_labels(logits_fn, x, mask, known=None):
     return jnp.where(mask, clean, -1)
 
 
-def deepfool_step(logits_fn, v, x, mask, codes, eps, overshoot, *, norm, top_k, max_iter, known=None):
-    """One batch of Algorithm 1 with padding and skipped files masked out.
+class Pending(NamedTuple):
+    """The images of a pass still unfooled when they came up, waiting for a full batch.
 
-    Before DeepFool's linearisations: the clean labels (a forward pass unless ``known``
-    has them all, see :func:`clean_labels`), and a forward pass of ``x + v``, whose
-    logits both count the images the old ``v`` fools and start DeepFool.
+    ``P`` is the padded batch size; rows whose ``items`` is -1 are empty.
+    """
+
+    x: jax.Array        # f32[P, res, res, 3]
+    items: jax.Array    # i32[P], the training item index of each row (-1: empty)
+    labels: jax.Array   # i32[P], each row's clean label
+
+
+def empty_pending(shape, dtype=jnp.float32) -> Pending:
+    """A :class:`Pending` with no image, for batches of ``shape`` (``(P, res, res, 3)``)."""
+    return Pending(jnp.zeros(shape, dtype), jnp.full(shape[:1], -1, jnp.int32),
+                   jnp.full(shape[:1], -1, jnp.int32))
+
+
+def _pending_update(logits_fn, v, pending: Pending, eps, overshoot, push, *, norm, top_k, max_iter):
+    """Algorithm 1's update of ``v`` on the pending rows (the empty ones masked)."""
+    return attacks.universal_update(logits_fn, v, pending.x, pending.labels, norm=norm, eps=eps, top_k=top_k,
+                                    overshoot=overshoot, max_iter=max_iter, push=push,
+                                    mask=pending.items >= 0)
+
+
+def compact_step(logits_fn, v, pending: Pending, x, mask, codes, items, eps, overshoot, push, *, norm, top_k,
+                 max_iter, batch, known=None):
+    """One batch of Algorithm 1 in which only the unfooled images pay for DeepFool.
+
+    A forward pass of ``x + v`` finds the batch's images that ``v`` already fools
+    (Algorithm 1 skips them); the others join ``pending`` (in arrival order). Once
+    ``batch`` images are pending, DeepFool runs on exactly those (each one tested
+    again against the ``v`` in force then) and updates ``v``; the rest wait for the
+    next batches. So the costly linearisations run on full batches of unfooled
+    images, not on batches where the fooled are masked out. (``batch``, not the
+    padded ``P``, makes a batch full, so the updates are the same on any number of
+    devices.)
 
     Args:
-      logits_fn: classifier pytree; v: f32[res, res, 3]; x: f32[b, res, res, 3];
-      mask: bool[b]; codes: i32[b] skip reasons; eps, overshoot: traced scalars;
-      known: i32[b] clean labels from an earlier pass (-1: unknown), or None.
+      logits_fn: classifier pytree; v: f32[res, res, 3]; pending: the waiting images
+      (at most ``batch - 1``); x: f32[P, res, res, 3]; mask: bool[P]; codes: i32[P]
+      skip reasons; items: i32[P] the rows' training item indices (-1 for padding);
+      eps, overshoot, push: traced scalars; batch: images per update (static, <= P);
+      known: i32[P] clean labels from an earlier pass (-1: unknown), or None.
 
     Returns:
-      (new v, i32 images of the batch fooled by the old v, i32 images in the batch,
-      i32[6] skip counts, i32[b] clean labels (-1 on masked rows)).
+      (new v, new pending, i32 images of the batch fooled by the old v, i32 images in
+      the batch, i32[6] skip counts, i32[P] clean labels (-1 on masked rows)).
     """
     clean = clean_labels(logits_fn, x, mask, known)
-    v, fooled = attacks.universal_update(logits_fn, v, x, clean, norm=norm, eps=eps, top_k=top_k,
-                                         overshoot=overshoot, max_iter=max_iter, mask=mask,
-                                         with_fooled=True)
-    return v, jnp.sum(fooled), jnp.sum(mask), reason_counts(codes), clean
+    fooled = mask & (attacks.predict(logits_fn, x + v) != clean)
+    arrived = Pending(x, jnp.where(mask & ~fooled, items, -1), clean)
+    rows = pending.x.shape[0]
+    both = jax.tree.map(lambda a, b: jnp.concatenate([a, b]), pending, arrived)
+    order = jnp.argsort(both.items < 0, stable=True)          # waiting rows first, oldest first
+    both = jax.tree.map(lambda a: a[order], both)
+    head = jax.tree.map(lambda a: a[:rows], both)
+
+    def update():
+        first = head._replace(items=jnp.where(jnp.arange(rows) < batch, head.items, -1))
+        rest = jax.tree.map(lambda a: a[batch:batch + rows], both)
+        return _pending_update(logits_fn, v, first, eps, overshoot, push, norm=norm, top_k=top_k,
+                               max_iter=max_iter), rest
+
+    v, pending = lax.cond(jnp.sum(both.items >= 0) >= batch, update, lambda: (v, head))
+    return v, pending, jnp.sum(fooled), jnp.sum(mask), reason_counts(codes), clean
+
+
+def flush_step(logits_fn, v, pending: Pending, eps, overshoot, push, *, norm, top_k, max_iter):
+    """The end of a pass: the update on the images still pending (a partial batch), if any.
+
+    Returns:
+      (new v, an empty Pending).
+    """
+    v = lax.cond(jnp.any(pending.items >= 0),
+                 lambda: _pending_update(logits_fn, v, pending, eps, overshoot, push, norm=norm, top_k=top_k,
+                                         max_iter=max_iter),
+                 lambda: v)
+    return v, empty_pending(pending.x.shape, pending.x.dtype)
 
 
 def sgd_step(logits_fn, v, x, mask, codes, eps, step_size, *, norm, loss, known=None):
     """One masked ascent step on the batch's mean attack loss (as attacks.sgd_universal_step).
 
     Returns:
-      as deepfool_step.
+      (new v, i32 images of the batch fooled by the old v, i32 images in the batch,
+      i32[6] skip counts, i32[b] clean labels (-1 on masked rows)).
     """
     clean = clean_labels(logits_fn, x, mask, known)
     weight = mask.astype(x.dtype)
@@ -106,10 +164,11 @@ def evaluate_batch(logits_fn, v, x, mask, labels, codes):
 
 @functools.cache
 def compiled_steps(dp: sharding.DataParallel):
-    """The three steps jitted for ``dp``: outputs replicated, inputs as placed."""
+    """The steps jitted for ``dp``: outputs replicated, inputs as placed."""
     out = dp.replicated
     return {
-        "deepfool": jax.jit(deepfool_step, static_argnames=("norm", "top_k", "max_iter"), out_shardings=out),
+        "compact": jax.jit(compact_step, static_argnames=("norm", "top_k", "max_iter", "batch"), out_shardings=out),
+        "flush": jax.jit(flush_step, static_argnames=("norm", "top_k", "max_iter"), out_shardings=out),
         "sgd": jax.jit(sgd_step, static_argnames=("norm", "loss"), out_shardings=out),
         "evaluate": jax.jit(evaluate_batch, out_shardings=out),
     }

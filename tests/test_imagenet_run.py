@@ -1,5 +1,6 @@
 """The universal-perturbation runner: metrics that re-measure exactly, masking, kill -9 and resume, CLI errors."""
 
+import functools
 import json
 import os
 import signal
@@ -100,19 +101,50 @@ def test_masked_rows_change_nothing(classifier):
     f = classifier.logits_fn
     v0 = jnp.asarray(rng.uniform(-3, 3, (32, 32, 3)).astype(np.float32))
 
-    deepfool_step = jax.jit(steps.deepfool_step, static_argnames=("norm", "top_k", "max_iter"))
-    v, fooled, valid, skipped, clean = deepfool_step(f, v0, junk, mask, codes, 8.0, 0.02, norm="inf", top_k=5,
-                                                     max_iter=10)
-    ref = attacks.universal_update(f, v0, x[mask], norm="inf", eps=8.0, top_k=5, max_iter=10)
-    np.testing.assert_allclose(v, ref, atol=1e-5)
+    options = dict(norm="inf", top_k=5, max_iter=10)
+    compact = jax.jit(functools.partial(steps.compact_step, batch=6), static_argnames=tuple(options))
+    flush = jax.jit(steps.flush_step, static_argnames=tuple(options))
+    items = np.where(mask, np.arange(6), -1).astype(np.int32)
+    clean_v0 = np.asarray(attacks.predict(f, x[mask]))
+    unfooled = np.zeros(6, bool)
+    unfooled[mask] = np.asarray(attacks.predict(f, x[mask] + v0)) == clean_v0
+    v, pending, fooled, valid, skipped, clean = compact(f, v0, steps.empty_pending(x.shape), junk, mask, codes,
+                                                        items, 8.0, 0.02, 0.0, **options)
     assert int(valid) == 4 and np.asarray(skipped).tolist() == [4, 0, 2, 0, 0, 0]
-    assert int(fooled) == int(np.sum(np.asarray(attacks.predict(f, x[mask] + v0)) != attacks.predict(f, x[mask])))
-    assert not np.allclose(v, v0)
+    assert int(fooled) == int(np.sum(~unfooled[mask])) and unfooled.sum() > 0
+    # fewer than a batch of unfooled images: they wait, v is unchanged, the fooled are not kept
+    np.testing.assert_array_equal(v, v0)
+    waiting = np.asarray(pending.items)
+    assert waiting.tolist() == items[unfooled].tolist() + [-1] * (6 - unfooled.sum())
+    # at the end of the pass they are used, exactly as the batch of the usable rows alone
+    flushed, empty = flush(f, v, pending, 8.0, 0.02, 0.0, **options)
+    ref = attacks.universal_update(f, v0, x[mask], norm="inf", eps=8.0, top_k=5, max_iter=10)
+    np.testing.assert_allclose(flushed, ref, atol=1e-5)
+    assert not np.allclose(flushed, v0) and (np.asarray(empty.items) == -1).all()
     # the clean labels come back for the next pass (-1 on masked rows), and given back they change nothing
-    np.testing.assert_array_equal(np.asarray(clean)[mask], attacks.predict(f, x[mask]))
+    np.testing.assert_array_equal(np.asarray(clean)[mask], clean_v0)
     assert (np.asarray(clean)[~mask] == -1).all()
-    again = deepfool_step(f, v0, junk, mask, codes, 8.0, 0.02, norm="inf", top_k=5, max_iter=10, known=clean)
-    np.testing.assert_array_equal(again[0], v)
+    again = compact(f, v0, steps.empty_pending(x.shape), junk, mask, codes, items, 8.0, 0.02, 0.0, known=clean,
+                    **options)
+    np.testing.assert_array_equal(again[1].items, pending.items)
+    # the next batches fill the pending ones up: one update on the first full batch, oldest first
+    k = int(unfooled.sum())
+    later = [pending]
+    v_full, rest = v0, pending
+    arrivals = 0
+    while True:
+        v_full, rest, *_ = compact(f, v_full, rest, junk, mask, codes, items + 10 * (arrivals + 1), 8.0, 0.02, 0.0,
+                                   **options)
+        arrivals += 1
+        if k * (arrivals + 1) >= 6:
+            break
+        np.testing.assert_array_equal(v_full, v0)
+    waited = [i for a in range(arrivals + 1) for i in (items[unfooled] + 10 * a).tolist()]
+    batch_rows = np.concatenate([x[unfooled]] * (arrivals + 1))[:6]
+    labels = np.concatenate([np.asarray(attacks.predict(f, x[unfooled]))] * (arrivals + 1))[:6]
+    ref = attacks.universal_update(f, v0, batch_rows, labels, norm="inf", eps=8.0, top_k=5, max_iter=10)
+    np.testing.assert_allclose(v_full, ref, atol=1e-5)
+    assert np.asarray(rest.items).tolist() == waited[6:] + [-1] * (12 - len(waited))
 
     sgd_step = jax.jit(steps.sgd_step, static_argnames=("norm", "loss"))
     v, *_, clean = sgd_step(f, v0, junk, mask, codes, 8.0, 2.0, norm="2", loss="margin")
@@ -120,6 +152,25 @@ def test_masked_rows_change_nothing(classifier):
     np.testing.assert_allclose(v, ref, atol=1e-5)
     np.testing.assert_array_equal(sgd_step(f, v0, junk, mask, codes, 8.0, 2.0, norm="2", loss="margin",
                                            known=clean)[0], v)
+
+
+def test_resume_with_images_pending_is_bit_identical(image_folder, classifier, tmp_path):
+    """A run stopped while unfooled images wait for a full batch decodes them again on resume: same v, bit for bit."""
+    splits = build_splits(str(image_folder), 12, 2, seed=1)
+    config = RunConfig(eps=10.0, batch=3, passes=2, target=1.0, seed=1, push=0.5)
+    whole = run_universal(classifier, splits, config, tmp_path / "whole", progress=False, checkpoint_every=1)
+    stopped_with_pending = 0
+    for stop in range(2, 9):  # stopped before step `stop` is saved: the checkpoint is after step stop - 1
+        out = tmp_path / f"stop{stop}"
+        assert run_universal(classifier, splits, config, out, progress=False, checkpoint_every=1,
+                             stop_after=stop) is None
+        _, meta = load_npz(out / CHECKPOINT)
+        stopped_with_pending += bool(meta["pending_items"])
+        assert len(meta["pending_items"]) == len(meta["pending_labels"]) < 3
+        resumed = run_universal(classifier, splits, config, out, resume=True, progress=False, checkpoint_every=1)
+        assert resumed["fooling_rate_history"] == whole["fooling_rate_history"]
+        assert np.load(out / "perturbation.npy").tobytes() == np.load(tmp_path / "whole" / "perturbation.npy").tobytes()
+    assert stopped_with_pending > 0  # the case under test did occur
 
 
 def test_checkpoint_guards(image_folder, classifier, tmp_path):
