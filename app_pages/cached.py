@@ -155,6 +155,33 @@ def train_timeline(run_key, task, config, snapshots: int, show=None,
     return run
 
 
+@st.cache_resource(show_spinner=False)
+def _frame_pngs() -> dict:
+    """``{id(run): (run, [PNG bytes or None] * S)}``: the frames of the recorded runs,
+    encoded once each (a timeline tick then sends bytes, not an array to encode)."""
+    return {}
+
+
+def frame_png(run: Recording, index: int) -> bytes:
+    """The PNG bytes of frame ``index`` of a recorded run (encoded on first use)."""
+    from PIL import Image
+
+    store = _frame_pngs()
+    with _LOCK:
+        entry = store.get(id(run))
+        if entry is None or entry[0] is not run:
+            kept = {id(r) for r in timeline_runs().values()}
+            for gone in [k for k in store if k not in kept]:
+                del store[gone]
+            entry = store[id(run)] = (run, [None] * len(run.frames))
+    pngs = entry[1]
+    if pngs[index] is None:
+        buf = io.BytesIO()
+        Image.fromarray(np.asarray(run.frames[index])).save(buf, format="PNG")
+        pngs[index] = buf.getvalue()
+    return pngs[index]
+
+
 @st.cache_resource(max_entries=32, show_spinner=False)
 def timeline(run_name: str, norm: str, eps: float, tau: float, task_key: str, seed: int, _task,
              _snapshots, n: int = N_POINTS) -> Timeline:
@@ -175,6 +202,14 @@ def sample(task_key: str, seed: int, _task, n: int = N_POINTS):
 @st.cache_resource(max_entries=32, show_spinner=False)
 def support(task_key: str, _task, res: int = GRID_RES) -> SupportMap:
     return support_map(_task, res)
+
+
+@st.cache_resource(max_entries=128, show_spinner=False)
+def picture(key: tuple, _draw) -> tuple[bytes, tuple]:
+    """A clickable picture (the plane, the delta pad) as ``(PNG bytes, axes box)``, drawn
+    by ``_draw()`` once per ``key``, which names everything it is drawn from: a view seen
+    before (an eps, a probe, a delta) sends bytes instead of rendering a figure again."""
+    return _draw()
 
 
 @st.cache_resource(max_entries=32, show_spinner=False)

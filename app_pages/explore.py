@@ -3,9 +3,16 @@
 Top to bottom: the title and the model, the verdict ladder, the plane beside the curves
 over eps, one panel per category, and four tabs (how to read the page, probe a point,
 attacks against the exact values, downloads) that compute only when open.
+
+The plane and the games beside it (the delta pad, the random deltas) are one fragment
+(:func:`show_play`): a click on the plane or the pad, a nudge or a draw reruns only
+them (and writes the link), not the whole page; when an open tab shows the probe or
+your delta too, the whole page runs.
 """
 
 from __future__ import annotations
+
+import dataclasses
 
 from typing import NamedTuple
 
@@ -14,15 +21,16 @@ import pandas as pd
 import streamlit as st
 
 from categories import FORMULAS, KEYS, NAMES, Rung, ladder, verdict_changes
-from drawing import (PROBE_REACH, SupportMap, curves_spec, draw_curves, draw_plane, figure_png,
-                     h_mask, legend_entries, legend_html, overlay_layers, subset)
+from drawing import (PROBE_REACH, curves_spec, draw_curves, draw_plane, figure_png,
+                     legend_entries, legend_html, subset)
 from toymodels import model_bytes
 from app_pages import cached
 from app_pages.downloads import perturbations_npz
 from app_pages.estimates import attack_rows
-from app_pages.sidebar import DEFAULT, state_now
-from app_pages.play import (PLANE_CLICK, clickable, show_canvas, show_pad, show_random_game,
-                            show_sweep, start_button, take_clicks, yours_of)
+from app_pages.sidebar import DEFAULT, state_now, write_url
+from app_pages.pictures import Plane, clickable, layered, plane_of, plane_png
+from app_pages.play import (PLANE_CLICK, show_canvas, show_pad, show_random_game, show_sweep,
+                            start_button, take_clicks, yours_of)
 from app_pages.reading import curves_of
 from app_pages.texts import (EXPLANATIONS, HOW_TO_READ, MEASURES, PAGE_CSS, model_words,
                              norm_name)
@@ -32,16 +40,6 @@ from app_pages.view import View, current_view
 TABS = list(SECTIONS)
 DASHED_EPS = 8          # the attack estimates over eps are computed at this many eps
 PROBE_CHART_POINTS = 300
-
-
-class Plane(NamedTuple):
-    """What the plane is drawn from (shown on the page, offered as a download)."""
-
-    regions: np.ndarray
-    support: SupportMap
-    layers: dict        # the overlays' arrays, keyword arguments of draw_plane
-    probed: object | None  # the drawing.Probe of the probed point
-    yours: tuple | None   # (your delta, flipped bool[n], share) from the delta pad
 
 
 class Curves(NamedTuple):
@@ -65,17 +63,11 @@ def page() -> None:
     rungs, verdict = ladder(view.reading.fractions, view.state.tau)
     show_title(view, verdict)
     show_ladder(view, rungs, verdict)
-    yours = yours_of(view)
     # the pills over both columns: in the plane's column the fourth was cut off
     st.pills("overlays", list(OVERLAYS), key="overlays", selection_mode="multi",
              format_func=OVERLAYS.get, persist_state="session",
              help="D is dark, H (D's eps-neighbourhood) lighter, in D's true class colours")
-    left, right = st.columns([3, 2], gap="medium")
-    with left:
-        plane = show_plane(view, yours)
-    with right:
-        show_pad(view, yours)
-        show_random_game(view)
+    show_play(view)
     left, right = st.columns([3, 2], gap="medium")
     curves = show_curves(view, verdict, left, right)
     show_categories(view, rungs)
@@ -85,13 +77,44 @@ def page() -> None:
         st.markdown(HOW_TO_READ)
     with probe_tab:
         if probe_tab.open:
-            show_probe(view, plane)
+            show_probe(view, plane_of(view, yours_of(view)))
     with attack_tab:
         if attack_tab.open:
             show_attacks(view, verdict)
     with download_tab:
         if download_tab.open:
-            show_downloads(view, plane, curves, verdict)
+            show_downloads(view, plane_of(view, yours_of(view)), curves, verdict)
+
+
+# the tabs that show the probe or your delta too: with one open, a click reruns the page
+SHOWS_PLAY = (SECTIONS[1], SECTIONS[3])
+
+
+@st.fragment
+def show_play(view: View) -> None:
+    """The plane (click it to probe a point) beside the delta pad and the random deltas:
+    a fragment, so a click, a nudge or a draw reruns only this part of the page.
+
+    In a rerun of the fragment alone, ``view`` is the one of the last full run: the
+    click is applied here, and the view takes the probe and your delta it sets; any
+    other change (a data set started from the plane's points), or an open tab that shows
+    the probe or your delta, reruns the whole page instead.
+    """
+    take_clicks()                     # a no-op in a full run: the page took the click
+    state = state_now()
+    if state != view.state:
+        same = dataclasses.replace(state, probe=view.state.probe, delta=view.state.delta)
+        if same != view.state or state.section in SHOWS_PLAY:
+            st.rerun(scope="app")
+        view = view._replace(state=state)
+    yours = yours_of(view)
+    left, right = st.columns([3, 2], gap="medium")
+    with left:
+        show_plane(view, yours)
+    with right:
+        show_pad(view, yours)
+        show_random_game(view)
+    write_url(state_now())            # the link, also when only the fragment ran
 
 
 def title_of(view: View) -> str:
@@ -134,44 +157,34 @@ def show_ladder(view: View, rungs: list[Rung], verdict) -> None:
                            "≥ tau, else 1 if robust ≥ tau, else 1-2")
 
 
-def plane_png(view: View, plane: Plane, *, dpi: int | None, fast: bool = False, **style) -> bytes:
-    """The plane of the view as PNG bytes: regions, boundaries, D and H, the points, the
-    overlays, the probed point and your delta; ``style``: draw_plane's ``legend``/``title``
-    (``dpi=None``: the Figure itself)."""
+def show_plane(view: View, yours) -> None:
+    """The plane (click it to probe a point) and its legend."""
     state, task = view.state, view.task
-    figure = draw_plane(
-        plane.regions, task.bounds, num_classes=task.num_classes, support=plane.support.label,
-        h=h_mask(plane.support, state.norm, state.eps), near=plane.support.near, x=view.x,
-        y=view.y, pred=view.pred, eps=state.eps, norm=state.norm,
-        boundaries=cached.boundaries(view.model_key, plane.regions, task.bounds),
-        probe=plane.probed._asdict() if plane.probed else None,
-        yours=plane.yours[:2] if plane.yours else None, **style, **plane.layers)
-    return figure if dpi is None else figure_png(figure, dpi=dpi, fast=fast)
+    overlays = state.overlays
+    # drawn once per everything it is drawn from (the sample of D: task, seed, points); the
+    # probe and your delta's arrow are marks above the rest: a click on the plane renders
+    # only its marks over the plane drawn before
+    base = ("plane", view.model_key, view.task_key, state.seed, state.points, state.norm,
+            state.eps, overlays, state.delta)
 
+    def draw():
+        plane = plane_of(view, yours)
+        marks = plane.probed is not None or plane.yours is not None
+        return layered(base, lambda: plane_png(view, plane, dpi=None, legend=False,
+                                                layer="base"),
+                       (lambda: plane_png(view, plane, dpi=None, legend=False,
+                                          layer="marks")) if marks else None, 90)
 
-def show_plane(view: View, yours) -> Plane:
-    """The overlay pills, the plane (click it to probe a point) and its legend."""
-    state, task = view.state, view.task
-    overlays = tuple(o for o in OVERLAYS if o in (st.session_state.get("overlays") or ()))
-    layers = overlay_layers(view.model.logits_fn, view.x, view.pred, view.profile,
-                            view.reading, overlays, norm=state.norm, eps=state.eps, key=view.key)
-    probed = None
-    if state.probe is not None:
-        probed = cached.probe(view.model_key, state.norm, state.eps, state.probe,
-                              view.model.logits_fn, view.reading.universal_delta, view.key)
-    plane = Plane(cached.regions(view.model_key, view.model.logits_fn, task.bounds),
-                  cached.support(view.task_key, task), layers, probed, yours)
-    clickable(plane_png(view, plane, dpi=None, legend=False), PLANE_CLICK, task.bounds)
+    clickable(cached.picture(base + (state.probe,), draw), PLANE_CLICK, task.bounds)
     st.caption(f"The plane at eps = {state.eps:g} ({norm_name(state.norm)}): regions of f "
                "tinted by class, decision boundaries black, D dark and H lighter in D's true "
                "class colours. Click any point to probe it: its ball B_eps, its minimal "
                "perturbation and rho (details in the tab \"Probe a point\").")
     st.html(legend_html(legend_entries(
         task.num_classes, minimal="arrows" in overlays, universal="universal" in overlays,
-        random="random" in overlays, probe=probed is not None, yours=yours is not None)))
+        random="random" in overlays, probe=state.probe is not None, yours=yours is not None)))
     if state.dataset not in (DRAWN, UPLOAD):
         start_button(state.dataset)
-    return plane
 
 
 def show_curves(view: View, verdict, left, right) -> Curves:
@@ -197,9 +210,11 @@ def show_curves(view: View, verdict, left, right) -> Curves:
         bands = (np.array(eps_values),
                  cached.bracket_curves(view.model_key, state.norm, eps_values,
                                        view.model.logits_fn, view.x, view.y))
+    # eps and tau in a named dataset: an eps change sends the same spec with one new row,
+    # which the browser swaps in place instead of drawing the chart anew
     left.vega_lite_chart(curves_spec(radii, curves, tau=state.tau, eps=state.eps,
                                      norm=state.norm, estimates=dashed, changes=changes,
-                                     brackets=bands),
+                                     brackets=bands, marks="now"),
                          width="stretch")
     right.caption("The four fractions of D (y) over eps (exact; dashed: attack estimates; "
                   "bands: certified brackets, the true value proven inside), the tau line, and "

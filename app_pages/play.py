@@ -13,20 +13,22 @@ Clicks arrive as pixels of the displayed image (``streamlit-image-coordinates``)
 picture's pixel -> point map (:func:`drawing.pixel_to_point` through the axes' box) is kept
 in the session when the picture is drawn, and :func:`take_clicks` applies a new click at
 the start of the next run, before the view is read, so the page answers in one run.
+
+The pictures are PNG bytes drawn once per everything they are drawn from, the pad in two
+layers (:mod:`app_pages.pictures`).
 """
 
 from __future__ import annotations
 
-
 import jax
 import numpy as np
 import streamlit as st
-from streamlit_image_coordinates import streamlit_image_coordinates
 
-from drawing import (CANVAS_BOUNDS, FRACTION_COLORS, axes_box, draw_canvas, draw_delta_pad, figure_rgb, pad_bounds, pixel_to_point,
-                     project_to_ball)
+from drawing import (CANVAS_BOUNDS, FRACTION_COLORS, draw_canvas, draw_delta_pad, pad_bounds,
+                     pixel_to_point, project_to_ball)
 from toymodels import TASK_NAMES
 from app_pages import cached
+from app_pages.pictures import clickable, layered
 from app_pages.sidebar import state_now
 from app_pages.urlstate import DRAWN, EPS_MAX, EPS_STEP, PROBE_LIMIT
 from app_pages.view import named_task
@@ -88,15 +90,6 @@ def take_clicks() -> None:
         session["delta"] = inside
 
 
-def clickable(fig, key: str, bounds, *, dpi: int = 90, width: str = "stretch") -> None:
-    """Shows a figure as a clickable image (``width``: ``"stretch"`` fills the column,
-    ``"content"`` keeps the natural size unless the column is narrower) and keeps its
-    pixel -> point map for :func:`take_clicks`."""
-    st.session_state[f"_{key}_map"] = (axes_box(fig), bounds)
-    streamlit_image_coordinates(figure_rgb(fig, dpi), key=key, width=width,
-                                png_compression_level=1, cursor="crosshair")
-
-
 def _nudge(dx: int, dy: int, norm: str, eps: float) -> None:
     now = st.session_state.get("delta") or (0.0, 0.0)
     step = eps / NUDGE_STEPS
@@ -142,11 +135,16 @@ def show_pad(view, yours) -> None:
     revealed = bool(st.session_state.get("_reveal_best"))
     st.markdown("**Play: exists delta, for all I.** Click the ball B_eps to choose one "
                 "delta for every point of D.")
-    fig = draw_delta_pad(state.norm, state.eps,
-                         delta=None if yours is None else yours[0],
-                         best=reading.universal_delta if revealed else None,
-                         best_share=best if revealed else None)
-    clickable(fig, PAD_CLICK, pad_bounds(state.eps), dpi=110)
+    delta = None if yours is None else tuple(float(v) for v in yours[0])
+    shown = tuple(float(v) for v in reading.universal_delta) if revealed else None
+    share = best if revealed else None
+    base = ("pad", state.norm, state.eps, shown, share)
+    picture = cached.picture(base + (delta,), lambda: layered(
+        base, lambda: draw_delta_pad(state.norm, state.eps, best=shown, best_share=share,
+                                     layer="base"),
+        None if delta is None else lambda: draw_delta_pad(state.norm, state.eps, delta=delta,
+                                                          layer="marks"), 110))
+    clickable(picture, PAD_CLICK, pad_bounds(state.eps))
     st.markdown(score_line(None if yours is None else yours[2], best))
     for column, (key, (label, dx, dy)) in zip(st.columns(4, gap="small"), NUDGES.items()):
         column.button(label, key=key, on_click=_nudge, args=(dx, dy, state.norm, state.eps),

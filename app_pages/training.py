@@ -123,16 +123,19 @@ def _player(run, timeline) -> None:
     snap = run.snapshots[index]
     left, right = st.columns([1, 1])
     verdict = timeline.verdicts[index]
-    left.image(run.frames[index], width="stretch",
+    left.image(cached.frame_png(run, index), width="stretch",
                caption=f"step {snap.step}: verdict {verdict} ({NAMES.get(verdict, '')})")
     right.markdown("<div style='display:flex;flex-wrap:wrap;gap:0.4em 1.6em'>" + "".join(
         f"<span><span style='color:{FRACTION_COLORS[k]};font-weight:600'>{k}</span> "
         f"<span style='font-size:1.35em'>{timeline.fractions[k][index]:.3f}</span></span>"
         for k in KEYS) + "</div>", unsafe_allow_html=True)
     settled = settled_at(timeline)
+    # the shown step in a named dataset: the next frame sends the same specs with one new
+    # row each, which the browser swaps in place instead of drawing both charts anew
     right.vega_lite_chart(timeline_spec(timeline.steps, timeline.fractions, tau=timeline.tau,
                                         step=snap.step, settled=int(timeline.steps[settled]),
-                                        legend=False), width="stretch")
+                                        legend=False, marks="now"), width="stretch")
     right.caption("The four fractions over training steps, in the colours named above.")
     st.vega_lite_chart(loss_spec(timeline.steps, timeline.loss, timeline.accuracy,
-                                 held_out=run.held_out, step=snap.step), width="stretch")
+                                 held_out=run.held_out, step=snap.step, marks="now"),
+                       width="stretch")

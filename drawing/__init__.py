@@ -27,7 +27,7 @@ from drawing.geometry import (certify_figure, crossings_figure, dominant_figure,
                               retrain_figure, transfer_figure)
 from drawing.legend import YOURS, legend_entries, legend_html
 from drawing.pad import (CANVAS_BOUNDS, axes_box, draw_canvas, draw_delta_pad, figure_rgb,
-                         pad_bounds, pixel_to_point, project_to_ball)
+                         figure_rgba, over, pad_bounds, pixel_to_point, project_to_ball)
 from drawing.plane import (CLASS_COLORS, FOOLED, FRACTION_COLORS, KEPT, class_rgb, draw_curves,
                            draw_legend, draw_overview, draw_plane, figure_png, plane_rgb)
 from drawing.planeview import (GRID_RES, PROBE_REACH, Probe, SupportMap, boundary_lines, h_mask,
@@ -43,7 +43,7 @@ __all__ = [
     "CLASS_COLORS", "FOOLED", "FRACTION_COLORS", "KEPT", "class_rgb", "draw_curves", "draw_legend",
     "draw_overview", "draw_plane", "figure_png", "plane_rgb",
     "YOURS", "legend_entries", "legend_html",
-    "axes_box", "draw_delta_pad", "figure_rgb", "pad_bounds", "pixel_to_point", "project_to_ball",
+    "axes_box", "draw_delta_pad", "figure_rgb", "figure_rgba", "over", "pad_bounds", "pixel_to_point", "project_to_ball",
     "GRID_RES", "PROBE_REACH", "Probe", "SupportMap", "boundary_lines", "h_mask", "labels_of",
     "overlay_layers", "probe", "probe_window", "random_deltas", "region_image", "subset",
     "support_map",

@@ -8,6 +8,12 @@ Streamlit, and no Altair either: building the dict directly takes a millisecond,
 an Altair chart with its DataFrames and schema validation takes ~0.1-0.3 s, which
 counts on every eps change.
 
+The marks that move (the current eps and tau, the shown training step) can go into a
+named top-level dataset (``marks="now"``): a page that redraws a chart with only them
+changed then sends the very same spec and new rows, and Streamlit's frontend swaps the
+rows in the chart's Vega view instead of building the chart anew (a redraw of a few
+milliseconds instead of ~0.1-0.3 s).
+
 Example:
     >>> import numpy as np
     >>> curves = {k: np.linspace(0, 1, 5) for k in ("pointwise", "universal", "random")}
@@ -30,10 +36,18 @@ SCHEMA = "https://vega.github.io/schema/vega-lite/v5.json"
 PADDING = {"left": 8, "right": 8, "top": 4, "bottom": 4}   # axis text inside Streamlit's frame
 
 
+def _moving(rows: list[dict], name: str | None) -> tuple[dict, dict]:
+    """``(data, datasets)``: the moving marks' rows inline (``name`` None), or as the
+    named dataset ``name`` (the spec then holds only the name)."""
+    if name is None:
+        return {"values": rows}, {}
+    return {"name": name}, {name: rows}
+
+
 def curves_spec(radii, curves: Mapping[str, np.ndarray], *, tau: float, eps: float,
                 norm: str = "2", estimates: tuple | None = None,
                 changes: Sequence[tuple] = (), height: int = 330,
-                brackets: tuple | None = None) -> dict:
+                brackets: tuple | None = None, marks: str | None = None) -> dict:
     """The four fractions over eps (solid: exact; dashed: attack estimates), the tau
     line, the current eps, and where the verdict changes.
 
@@ -44,6 +58,8 @@ def curves_spec(radii, curves: Mapping[str, np.ndarray], *, tau: float, eps: flo
       changes: ``[(eps, verdict_before, verdict_after)]`` (dotted verticals, labelled).
       brackets: ``(eps_values f[B], {fraction: [(lo, hi)] * B})``: certified brackets,
         drawn as translucent bands in each fraction's colour, under the curves.
+      marks: the name of a top-level dataset for the tau and eps lines and labels (so
+        that an eps or tau change sends the same spec with new rows), or None: inline.
 
     Returns:
       A Vega-Lite specification.
@@ -100,8 +116,8 @@ def curves_spec(radii, curves: Mapping[str, np.ndarray], *, tau: float, eps: flo
                        "mark": {"type": "line", "strokeDash": [6, 4], "point": True,
                                 "strokeWidth": 1.6},
                        "encoding": {"x": x, "y": y, "color": color, "tooltip": tip}})
-    rule = {"values": [{"tau": float(tau), "eps": float(eps), "tau_label": f"tau = {tau:g}",
-                        "eps_label": f"eps = {eps:g}"}]}
+    rule, datasets = _moving([{"tau": float(tau), "eps": float(eps), "tau_label": f"tau = {tau:g}",
+                               "eps_label": f"eps = {eps:g}"}], marks)
     layers += [
         {"data": rule, "mark": {"type": "rule", "strokeDash": [8, 3, 2, 3], "color": "black"},
          "encoding": {"y": {"field": "tau", "type": "quantitative"}}},
@@ -129,7 +145,8 @@ def curves_spec(radii, curves: Mapping[str, np.ndarray], *, tau: float, eps: flo
                                 "y": {"datum": 0, "type": "quantitative"},
                                 "text": {"field": "eps_label"}},
                          align="left", dx=4, dy=-8, color="#333333")
-    return {"$schema": SCHEMA, "height": height, "layer": layers}
+    spec = {"$schema": SCHEMA, "height": height, "layer": layers}
+    return {**spec, "datasets": datasets} if datasets else spec
 
 
 def _halo_text(data, encoding, *, color, **mark) -> list[dict]:
@@ -196,7 +213,8 @@ def probe_spec(regions, bounds, num_classes: int, points, *, step: int = 6,
 
 
 def timeline_spec(steps, fractions: Mapping[str, np.ndarray], *, tau: float, step: int,
-                  settled: int | None = None, height: int = 260, legend: bool = True) -> dict:
+                  settled: int | None = None, height: int = 260, legend: bool = True,
+                  marks: str | None = None) -> dict:
     """The four fractions over training steps, the tau line, the shown step, and the
     step from which the verdict no longer changes.
 
@@ -205,6 +223,8 @@ def timeline_spec(steps, fractions: Mapping[str, np.ndarray], *, tau: float, ste
       tau: the share (horizontal line); step: the step shown now (solid vertical).
       settled: the step the model falls into its final category (dotted vertical).
       legend: draw the colour legend (off where the page names the colours itself).
+      marks: the name of a top-level dataset for the tau line and the shown step (so
+        that the next frame sends the same spec with new rows), or None: inline.
 
     Returns:
       A Vega-Lite specification.
@@ -220,14 +240,14 @@ def timeline_spec(steps, fractions: Mapping[str, np.ndarray], *, tau: float, ste
              "legend": {"orient": "right"} if legend else None}
     tip = [{"field": "curve", "type": "nominal"}, {"field": "step", "type": "quantitative"},
            {"field": "fraction", "type": "quantitative", "format": ".3f"}]
-    marks = {"values": [{"tau": float(tau), "step": int(step), "tau_label": f"tau = {tau:g}",
-                         "step_label": f"step {int(step)}"}]}
+    now, datasets = _moving([{"tau": float(tau), "step": int(step), "tau_label": f"tau = {tau:g}",
+                              "step_label": f"step {int(step)}"}], marks)
     layers = [
         {"data": {"values": values}, "mark": {"type": "line", "point": True, "strokeWidth": 2.5},
          "encoding": {"x": x, "y": y, "color": color, "tooltip": tip}},
-        {"data": marks, "mark": {"type": "rule", "strokeDash": [8, 3, 2, 3], "color": "black"},
+        {"data": now, "mark": {"type": "rule", "strokeDash": [8, 3, 2, 3], "color": "black"},
          "encoding": {"y": {"field": "tau", "type": "quantitative"}}},
-        {"data": marks, "mark": {"type": "rule", "color": "#333333", "strokeWidth": 1.5},
+        {"data": now, "mark": {"type": "rule", "color": "#333333", "strokeWidth": 1.5},
          "encoding": {"x": {"field": "step", "type": "quantitative"}}},
     ]
     if settled is not None:
@@ -237,16 +257,20 @@ def timeline_spec(steps, fractions: Mapping[str, np.ndarray], *, tau: float, ste
         layers += _halo_text(mark, {"x": {"field": "step", "type": "quantitative"},
                                     "y": {"value": 12}, "text": {"field": "label"}},
                              align="left", dx=3, color="#444444")
-    layers += _halo_text(marks, {"x": {"value": 0}, "y": {"field": "tau", "type": "quantitative"},
+    layers += _halo_text(now, {"x": {"value": 0}, "y": {"field": "tau", "type": "quantitative"},
                                  "text": {"field": "tau_label"}}, align="left", dx=4, dy=-8,
                          color="black")
-    return {"$schema": SCHEMA, "height": height, "padding": PADDING, "layer": layers}
+    spec = {"$schema": SCHEMA, "height": height, "padding": PADDING, "layer": layers}
+    return {**spec, "datasets": datasets} if datasets else spec
 
 
-def loss_spec(steps, loss, accuracy, *, step: int, held_out=None, height: int = 180) -> dict:
+def loss_spec(steps, loss, accuracy, *, step: int, held_out=None, height: int = 180,
+              marks: str | None = None) -> dict:
     """Training loss (left axis), training accuracy and accuracy on a fresh sample of D
     (right axis) over steps, with the shown step as a vertical rule. Arrays ``[S]`` in
-    (``held_out`` optional), a Vega-Lite specification out."""
+    (``held_out`` optional), a Vega-Lite specification out (``marks``: the shown step's
+    rule in that named dataset, as in :func:`timeline_spec`)."""
+    now, datasets = _moving([{"step": int(step)}], marks)
     held_out = [None] * len(loss) if held_out is None else list(held_out)
     rows = []
     for s, l, a, h in zip(np.asarray(steps, int), loss, accuracy, held_out):
@@ -273,11 +297,12 @@ def loss_spec(steps, loss, accuracy, *, step: int, held_out=None, height: int = 
                                     "scale": {"domain": ["training set", "fresh sample of D"],
                                               "range": ["#1565C0", "#00897B"]},
                                     "legend": {"orient": "right"}}}},
-            {"data": {"values": [{"step": int(step)}]},
+            {"data": now,
              "mark": {"type": "rule", "color": "#333333", "strokeWidth": 1.5},
              "encoding": {"x": {"field": "step", "type": "quantitative"}}},
         ],
         "resolve": {"scale": {"y": "independent"}},
+        **({"datasets": datasets} if datasets else {}),
     }
 
 

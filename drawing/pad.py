@@ -36,6 +36,24 @@ def figure_rgb(fig: Figure, dpi: int = 90) -> np.ndarray:
     return np.asarray(canvas.buffer_rgba())[..., :3].copy()
 
 
+def figure_rgba(fig: Figure, dpi: int = 90) -> np.ndarray:
+    """The figure rendered as ``u8[h, w, 4]`` (a transparent layer: :func:`over`)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    fig.set_dpi(dpi)
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    return np.asarray(canvas.buffer_rgba()).copy()
+
+
+def over(base: np.ndarray, layer: np.ndarray) -> np.ndarray:
+    """``layer`` (``u8[h, w, 4]``, straight alpha) composited over ``base`` (``u8[h, w,
+    3]``): what drawing the layer's artists on the base would give, to a level or so."""
+    alpha = layer[..., 3:].astype(np.float32) / 255.0
+    out = layer[..., :3] * alpha + base * (1.0 - alpha)
+    return (out + 0.5).astype(np.uint8)
+
+
 def axes_box(fig: Figure, index: int = 0) -> tuple[float, float, float, float]:
     """``(left, bottom, right, top)`` of the figure's axes ``index`` in fractions of the
     figure (after the equal aspect has shrunk it), as the saved PNG shows it."""
@@ -78,7 +96,7 @@ def pad_bounds(eps: float) -> tuple[tuple[float, float], tuple[float, float]]:
 
 
 def draw_delta_pad(norm, eps: float, *, delta=None, best=None, size: float = 3.2,
-                   best_share: float | None = None) -> Figure:
+                   best_share: float | None = None, layer: str = "all") -> Figure:
     """The delta pad: ``B_eps`` (a disc in l2, a square in linf) to scale, with ticks in
     units of delta, *your delta* (an arrow from 0) and, once revealed, the best delta.
 
@@ -88,13 +106,28 @@ def draw_delta_pad(norm, eps: float, *, delta=None, best=None, size: float = 3.2
       best: the best (universal) delta to reveal, or None.
       size: the figure's side in inches.
       best_share: the best delta's share of D, written beside it.
+      layer: ``"all"``; ``"base"``: all but your delta; ``"marks"``: your delta alone, on
+        a transparent figure with the axes at the same place (``"marks"`` over
+        ``"base"``, :func:`over`, is ``"all"``: your delta is drawn above the rest).
 
     Returns:
       The ``Figure`` (its axes' box: :func:`axes_box`).
     """
+    if layer not in ("all", "base", "marks"):
+        raise ValueError(f"layer must be 'all', 'base' or 'marks', not {layer!r}")
     fig = Figure(figsize=(size, size))
     ax = fig.add_axes((0.2, 0.14, 0.76, 0.76))
     (r0, r1), _ = pad_bounds(eps)
+    if layer == "marks":
+        fig.patch.set_alpha(0.0)
+        ax.set_axis_off()
+        _your_delta(ax, delta)
+        ax.set_xlim(r0, r1)
+        ax.set_ylim(r0, r1)
+        ax.set_aspect("equal")
+        return fig
+    if layer == "base":
+        delta = None
     ball = (Rectangle((-eps, -eps), 2 * eps, 2 * eps) if parse_norm(norm) == "inf"
             else Circle((0, 0), eps))
     ball.set(facecolor="#FFF7C2", edgecolor="k", linewidth=1.4, zorder=1)
@@ -109,12 +142,7 @@ def draw_delta_pad(norm, eps: float, *, delta=None, best=None, size: float = 3.2
                     arrowprops=dict(arrowstyle="-|>", color="k", lw=2, shrinkA=0, shrinkB=0))
         label = "best" if best_share is None else f"best: {best_share:.0%}"
         ax.text(*b, f" {label}", fontsize=8, fontweight="bold", zorder=3, va="bottom")
-    if delta is not None:
-        d = np.asarray(delta, float)
-        ax.annotate("", xy=d, xytext=(0, 0), zorder=4,
-                    arrowprops=dict(arrowstyle="-|>", color=YOURS, lw=2.4, shrinkA=0,
-                                    shrinkB=0))
-        ax.scatter([d[0]], [d[1]], s=50, color=YOURS, edgecolors="k", zorder=5)
+    _your_delta(ax, delta)
     ax.set_xlim(r0, r1)
     ax.set_ylim(r0, r1)
     ax.set_aspect("equal")
@@ -124,6 +152,15 @@ def draw_delta_pad(norm, eps: float, *, delta=None, best=None, size: float = 3.2
     ax.set_xlabel("delta x", fontsize=9, labelpad=1)
     ax.set_ylabel("delta y", fontsize=9, labelpad=1)
     return fig
+
+
+def _your_delta(ax, delta) -> None:
+    if delta is not None:
+        d = np.asarray(delta, float)
+        ax.annotate("", xy=d, xytext=(0, 0), zorder=4,
+                    arrowprops=dict(arrowstyle="-|>", color=YOURS, lw=2.4, shrinkA=0,
+                                    shrinkB=0))
+        ax.scatter([d[0]], [d[1]], s=50, color=YOURS, edgecolors="k", zorder=5)
 
 
 CANVAS_BOUNDS = ((-1.0, 1.0), (-1.0, 1.0))   # where one draws D (a CSV's own scaling)
@@ -164,5 +201,6 @@ def draw_canvas(points, labels, *, num_classes: int = 3, size: float = 4.2) -> F
     return fig
 
 
-__all__ = ["CANVAS_BOUNDS", "PAD_MARGIN", "axes_box", "draw_canvas", "draw_delta_pad", "figure_rgb", "pad_bounds", "pixel_to_point",
+__all__ = ["CANVAS_BOUNDS", "PAD_MARGIN", "axes_box", "draw_canvas", "draw_delta_pad", "figure_rgb",
+           "figure_rgba", "over", "pad_bounds", "pixel_to_point",
            "project_to_ball"]

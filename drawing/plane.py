@@ -83,7 +83,7 @@ def draw_plane(regions, bounds, *, num_classes: int, support=None, h=None, near=
                random=None, probe=None, yours=None, eps: float | None = None, norm: str = "2",
                title: str | None = None, ax=None, legend: bool = True,
                size: float = 6.4, point_size: float | None = None,
-               boundaries: Sequence[np.ndarray] | None = None) -> Figure:
+               boundaries: Sequence[np.ndarray] | None = None, layer: str = "all") -> Figure:
     """Draws the plane: regions, boundaries, D, H, the points and the chosen overlays.
 
     Args:
@@ -109,10 +109,17 @@ def draw_plane(regions, bounds, *, num_classes: int, support=None, h=None, near=
       point_size: marker area of D's points (default from n).
       boundaries: precomputed boundary polylines (``f[m, 2]`` each, e.g. from
         :func:`drawing.boundary_lines`); contoured from ``regions`` if None.
+      layer: ``"all"``; ``"base"``: all but the marks drawn above everything else (your
+        delta's arrow and the probe); ``"marks"``: only those, on a transparent figure
+        with the axes at the same place, so that ``"marks"`` over ``"base"``
+        (:func:`drawing.over`) is ``"all"``, and a new probe redraws only its marks.
 
     Returns:
       The ``Figure``.
     """
+    if layer not in ("all", "base", "marks"):
+        raise ValueError(f"layer must be 'all', 'base' or 'marks', not {layer!r}")
+    marks_only, with_marks = layer == "marks", layer != "base"
     entries = _entries(num_classes, minimal, universal, random, probe, yours)
     bottom = 0.2 + -(-len(entries) // LEGEND_COLUMNS) * LEGEND_ROW if legend else 0.0
     if ax is None:
@@ -125,6 +132,9 @@ def draw_plane(regions, bounds, *, num_classes: int, support=None, h=None, near=
     else:
         fig = ax.figure
     (x0, x1), (y0, y1) = bounds
+    if marks_only:
+        _marks(fig, ax, x, yours, probe, eps, norm, bounds)
+        return fig
     regions = np.asarray(regions)
     img = plane_rgb(regions, num_classes, support=support, h=h, near=near)
     ax.imshow(img, origin="lower", extent=(x0, x1, y0, y1), interpolation="nearest",
@@ -167,10 +177,11 @@ def draw_plane(regions, bounds, *, num_classes: int, support=None, h=None, near=
         flipped = flipped.astype(bool)
         _arrows(ax, start[~flipped], d[~flipped], RANDOM_KEEPS, width=0.003)
         _arrows(ax, start[flipped], d[flipped], RANDOM_FLIPS, width=0.003)
-    for moved_by, color, name in ((universal, "k", "delta"), (yours, YOURS, "your delta")):
+    for moved_by, color, name in ((universal, "k", "delta"),
+                                  (yours if with_marks else None, YOURS, "your delta")):
         if moved_by is not None and x is not None:
             _delta_arrow(ax, np.asarray(x).mean(0), np.asarray(moved_by[0]), color, name)
-    if probe is not None:
+    if probe is not None and with_marks:
         _draw_probe_marks(ax, probe, eps, norm)
     ax.set_xlim(x0, x1)
     ax.set_ylim(y0, y1)
@@ -186,6 +197,21 @@ def draw_plane(regions, bounds, *, num_classes: int, support=None, h=None, near=
                    ncol=LEGEND_COLUMNS, fontsize=LEGEND_FONT, frameon=False,
                    handlelength=1.6, columnspacing=1.2, borderaxespad=0)
     return fig
+
+
+def _marks(fig, ax, x, yours, probe, eps, norm, bounds):
+    """The ``"marks"`` layer of :func:`draw_plane`: your delta's arrow and the probe, on a
+    transparent figure whose axes (limits, aspect, place) are those of the plane."""
+    fig.patch.set_alpha(0.0)
+    ax.set_axis_off()
+    if yours is not None and x is not None:
+        _delta_arrow(ax, np.asarray(x).mean(0), np.asarray(yours[0]), YOURS, "your delta")
+    if probe is not None:
+        _draw_probe_marks(ax, probe, eps, norm)
+    (x0, x1), (y0, y1) = bounds
+    ax.set_xlim(x0, x1)
+    ax.set_ylim(y0, y1)
+    ax.set_aspect("equal")
 
 
 def _entries(num_classes, minimal, universal, random, probe, yours):

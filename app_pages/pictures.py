@@ -1,0 +1,112 @@
+"""The clickable pictures of the explore page (the plane, the delta pad, the canvas) as
+PNG bytes, and what the plane is drawn from.
+
+A picture is drawn once per everything it is drawn from (:func:`app_pages.cached.picture`),
+and in two layers where a click changes only marks above the rest (the probe, your
+delta: ``layer=`` of :func:`drawing.draw_plane` and :func:`drawing.draw_delta_pad`), so
+a click renders its marks alone over the base drawn before, and a view seen before (an
+eps, a probe, a delta) sends bytes without rendering a figure at all.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import NamedTuple
+
+import numpy as np
+import streamlit as st
+from streamlit_image_coordinates import streamlit_image_coordinates
+
+from drawing import (SupportMap, axes_box, draw_plane, figure_png, figure_rgb, figure_rgba,
+                     h_mask, over, overlay_layers)
+from app_pages import cached
+from app_pages.view import View
+
+class Plane(NamedTuple):
+    """What the plane is drawn from (shown on the page, offered as a download)."""
+
+    regions: np.ndarray
+    support: SupportMap
+    layers: dict        # the overlays' arrays, keyword arguments of draw_plane
+    probed: object | None  # the drawing.Probe of the probed point
+    yours: tuple | None   # (your delta, flipped bool[n], share) from the delta pad
+
+
+class _Png:
+    """PNG bytes already encoded, as ``streamlit_image_coordinates`` takes a picture (an
+    object with ``save``): it base64-encodes them as they are, without encoding again."""
+
+    def __init__(self, data: bytes):
+        self.data = data
+
+    def save(self, buffer, format: str = "PNG", **_) -> None:  # noqa: A002 - PIL's name
+        buffer.write(self.data)
+
+
+def _png(rgb) -> bytes:
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(rgb).save(buffer, format="PNG", compress_level=1)
+    return buffer.getvalue()
+
+
+def picture_of(fig, dpi: int = 90) -> tuple[bytes, tuple]:
+    """``(PNG bytes, axes box)`` of a figure as a clickable picture shows it (light
+    compression: it is encoded for the browser on the loopback, once per view)."""
+    box = axes_box(fig)
+    return _png(figure_rgb(fig, dpi)), box
+
+
+def layered(base_key: tuple, base, marks, dpi: int) -> tuple[bytes, tuple]:
+    """``(PNG bytes, axes box)`` of a picture drawn in two layers (the ``layer=`` of
+    :func:`drawing.draw_plane` and :func:`drawing.draw_delta_pad`): the base, rendered
+    once per ``base_key`` (:func:`app_pages.cached.picture`), and the marks above it (a
+    probe, your delta), rendered alone and composited over it (``marks``: a function
+    giving their figure, or None for none), so a click renders only its marks."""
+    def draw_base():
+        fig = base()
+        return figure_rgb(fig, dpi), axes_box(fig)
+
+    rgb, box = cached.picture(base_key, draw_base)
+    return _png(rgb if marks is None else over(rgb, figure_rgba(marks(), dpi))), box
+
+
+def clickable(fig, key: str, bounds, *, dpi: int = 90, width: str = "stretch") -> None:
+    """Shows a figure, or a ``(PNG bytes, axes box)`` from :func:`picture_of`, as a
+    clickable image (``width``: ``"stretch"`` fills the column, ``"content"`` keeps the
+    natural size unless the column is narrower) and keeps its pixel -> point map for
+    :func:`take_clicks`."""
+    png, box = fig if isinstance(fig, tuple) else picture_of(fig, dpi)
+    st.session_state[f"_{key}_map"] = (box, bounds)
+    streamlit_image_coordinates(_Png(png), key=key, width=width, cursor="crosshair")
+
+
+
+def plane_png(view: View, plane: Plane, *, dpi: int | None, fast: bool = False, **style) -> bytes:
+    """The plane of the view as PNG bytes: regions, boundaries, D and H, the points, the
+    overlays, the probed point and your delta; ``style``: draw_plane's ``legend``/``title``
+    (``dpi=None``: the Figure itself)."""
+    state, task = view.state, view.task
+    figure = draw_plane(
+        plane.regions, task.bounds, num_classes=task.num_classes, support=plane.support.label,
+        h=h_mask(plane.support, state.norm, state.eps), near=plane.support.near, x=view.x,
+        y=view.y, pred=view.pred, eps=state.eps, norm=state.norm,
+        boundaries=cached.boundaries(view.model_key, plane.regions, task.bounds),
+        probe=plane.probed._asdict() if plane.probed else None,
+        yours=plane.yours[:2] if plane.yours else None, **style, **plane.layers)
+    return figure if dpi is None else figure_png(figure, dpi=dpi, fast=fast)
+
+
+def plane_of(view: View, yours) -> Plane:
+    """What the plane is drawn from: regions, D's support, the overlays, the probe."""
+    state, task = view.state, view.task
+    layers = overlay_layers(view.model.logits_fn, view.x, view.pred, view.profile,
+                            view.reading, state.overlays, norm=state.norm, eps=state.eps,
+                            key=view.key)
+    probed = None
+    if state.probe is not None:
+        probed = cached.probe(view.model_key, state.norm, state.eps, state.probe,
+                              view.model.logits_fn, view.reading.universal_delta, view.key)
+    return Plane(cached.regions(view.model_key, view.model.logits_fn, task.bounds),
+                 cached.support(view.task_key, task), layers, probed, yours)
