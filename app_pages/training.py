@@ -7,7 +7,7 @@ from __future__ import annotations
 import streamlit as st
 
 from categories import NAMES, KEYS, settled_at, timeline_caption
-from drawing import FRACTION_COLORS, loss_spec, timeline_spec
+from drawing import DEFAULT_SNAPSHOTS, FRACTION_COLORS, loss_spec, timeline_spec
 from app_pages import cached
 from app_pages.sidebar import state_now
 from app_pages.texts import model_words, norm_name
@@ -31,7 +31,7 @@ def page() -> None:
     task_key, task = current_task(state)
     config = state.config()
     left, right = st.columns([2, 3])
-    snapshots = left.select_slider("snapshots", SNAPSHOT_CHOICES, value=20, key="tl_snapshots",
+    snapshots = left.select_slider("snapshots", SNAPSHOT_CHOICES, value=DEFAULT_SNAPSHOTS, key="tl_snapshots",
                                    help="how many times training stops to record the model")
     stop_at = left.select_slider(
         "stop when the accuracy on D reaches", STOP_CHOICES, value=None, key="tl_stop",

@@ -43,11 +43,12 @@ def time_presets(names=tuple(PRESETS), *, repeats: int = 3, steps: int | None = 
     return out
 
 
-def time_timeline(name: str = "pancakes", *, snapshots: int = 40, repeats: int = 3,
+def time_timeline(name: str = "pancakes", *, snapshots: int | None = None, repeats: int = 3,
                   steps: int | None = None) -> dict:
     """Training a preset plainly against training it for the app's timeline.
 
-    The timeline records ``snapshots`` snapshots, each with its frame (the regions over
+    The timeline records ``snapshots`` snapshots (default: the ``/train`` page's,
+    :data:`drawing.DEFAULT_SNAPSHOTS`), each with its frame (the regions over
     the plane's grid, drawn as an RGB array): :func:`drawing.record_training`, as the
     ``/train`` page does. Timed in alternation (:func:`bench.measure.time_pair`), warm.
 
@@ -56,7 +57,9 @@ def time_timeline(name: str = "pancakes", *, snapshots: int = 40, repeats: int =
       "snapshots", "steps", "preset"}``: ``ratio`` is the timeline's time over the plain
       run's, pair by pair (goal <= 1.5).
     """
-    from drawing import FRAME_RES, record_training, support_map
+    from drawing import DEFAULT_SNAPSHOTS, FRAME_RES, record_training, support_map
+
+    snapshots = DEFAULT_SNAPSHOTS if snapshots is None else snapshots
 
     task, config = get_task(name), preset_config(name)
     if steps is not None:

@@ -126,6 +126,15 @@ def imagenet_art_lines(r: dict | None, art_version: str) -> list[str]:
     return lines
 
 
+def _remeasured(results: dict) -> list[str]:
+    """A line naming the stages measured again later (``results["remeasured"]``: stage -> note)."""
+    again = results.get("remeasured") or {}
+    if not again:
+        return []
+    return ["Stages measured again later, each in one run (their figures below replace the run "
+            "above's): " + "; ".join(f"**{stage}** {note}" for stage, note in again.items()) + ".", ""]
+
+
 def markdown(results: dict) -> str:
     """The whole report: header, comparison tables, hot paths, foundation, goals."""
     m, task = results["machine"], results["task"]
@@ -150,6 +159,7 @@ def markdown(results: dict) -> str:
              f"torchattacks {peers['torchattacks']}. Budget: **{results['budget']}** "
              f"(`python -m bench{'' if results['budget'] == 'full' else ' --' + results['budget']}`), "
              f"{results['seconds']:.0f} s in all." + load, "",
+             *_remeasured(results),
              f"Machine limit: float32 matmul peak **{results['matmul_peak_gflops']:.1f} GFLOP/s** "
              f"(best run; " + ", ".join(f"{k}^2: {v['best_gflops']:.1f} best, "
                                         f"{v['median_gflops']:.1f} median"

@@ -22,7 +22,7 @@ Example:
 """
 
 from drawing.charts import curves_spec, loss_spec, probe_spec, timeline_spec
-from drawing.frames import FRAME_RES, Recording, boundary_cells, frame_rgb, record_training
+from drawing.frames import DEFAULT_SNAPSHOTS, FRAME_RES, Recording, boundary_cells, frame_rgb, record_training
 from drawing.geometry import (certify_figure, crossings_figure, dominant_figure, normals_figure,
                               retrain_figure, transfer_figure)
 from drawing.legend import YOURS, legend_entries, legend_html
@@ -36,7 +36,7 @@ from drawing.planeview import (GRID_RES, PROBE_REACH, Probe, SupportMap, boundar
 
 __all__ = [
     "curves_spec", "loss_spec", "probe_spec", "timeline_spec",
-    "FRAME_RES", "Recording", "boundary_cells", "frame_rgb", "record_training",
+    "DEFAULT_SNAPSHOTS", "FRAME_RES", "Recording", "boundary_cells", "frame_rgb", "record_training",
     "certify_figure", "crossings_figure", "dominant_figure", "normals_figure", "retrain_figure",
     "transfer_figure",
     "CANVAS_BOUNDS", "draw_canvas",

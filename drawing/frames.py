@@ -67,6 +67,9 @@ class Recording(NamedTuple):
 HELD_OUT = 1000         # points of the fresh sample of D a recording measures accuracy on
 
 
+DEFAULT_SNAPSHOTS = 20  # the /train page's default number of snapshots (10, 20 or 40)
+
+
 def record_training(task, config: TrainConfig, snapshots: int, *, support=None,
                     show: Callable[[Snapshot, np.ndarray, dict], None] | None = None,
                     stop_at: float | None = None) -> Recording:
