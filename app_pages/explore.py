@@ -146,7 +146,9 @@ def show_ladder(view: View, rungs: list[Rung], verdict) -> None:
     st.markdown(f"**The verdict ladder** at eps = {state.eps:g} ({norm_name(state.norm)}), "
                 f"tau = {state.tau:g}: the verdict is the highest category whose fraction "
                 "reaches tau.")
-    columns = st.columns(5, gap="small")
+    # the verdict's column is wider: its pill holds the category's name ("universal
+    # perturbations"), which broke mid-word at 1000 px in five equal columns
+    columns = st.columns([1, 1, 1, 1, 1.5], gap="small")
     for column, rung in zip(columns, reversed(rungs)):
         column.metric(f"{rung.category} · {rung.fraction}(eps)", f"{rung.value:.3f}",
                       "≥ tau: holds" if rung.holds else "< tau", delta_arrow="off",
@@ -254,39 +256,41 @@ def _set_probe_from_click() -> None:
 
 
 def show_probe(view: View, plane: Plane) -> None:
-    """A clickable chart of the plane and the probed point's ball, rho and crossings."""
+    """A clickable chart of the plane and the probed point's ball, rho and crossings.
+
+    Stacked, not side by side: at 1000 px two columns clipped the chart, the typed
+    coordinates and the table's last column.
+    """
     task = view.task
-    left, right = st.columns([1, 1])
-    with left:
-        spec = cached.probe_spec(view.model_key, plane.regions, task.bounds, task.num_classes,
-                                 view.x[subset(len(view.x), PROBE_CHART_POINTS)])
-        st.markdown("**Click the plane** (or type a point) to probe it.")
-        st.vega_lite_chart(spec, key="probe_chart", on_select=_set_probe_from_click,
-                           selection_mode="click", width="content")
-        x_column, y_column = st.columns(2)
-        x_column.number_input("probe x", min_value=-1.5, max_value=1.5, step=0.01, value=None,
-                              key="probe_x", format="%.3f", persist_state="session")
-        y_column.number_input("probe y", min_value=-1.5, max_value=1.5, step=0.01, value=None,
-                              key="probe_y", format="%.3f", persist_state="session")
-    with right:
-        if plane.probed is None:
-            st.info("No point probed yet: click the chart or type x and y.")
-        else:
-            show_probed_point(view, plane.probed)
+    spec = cached.probe_spec(view.model_key, plane.regions, task.bounds, task.num_classes,
+                             view.x[subset(len(view.x), PROBE_CHART_POINTS)])
+    st.markdown("**Click the plane** (or type a point) to probe it.")
+    st.vega_lite_chart(spec, key="probe_chart", on_select=_set_probe_from_click,
+                       selection_mode="click", width="content")
+    x_column, y_column = st.columns(2)
+    x_column.number_input("probe x", min_value=-1.5, max_value=1.5, step=0.01, value=None,
+                          key="probe_x", format="%.3f", persist_state="session")
+    y_column.number_input("probe y", min_value=-1.5, max_value=1.5, step=0.01, value=None,
+                          key="probe_y", format="%.3f", persist_state="session")
+    if plane.probed is None:
+        st.info("No point probed yet: click the chart or type x and y.")
+    else:
+        show_probed_point(view, plane.probed)
 
 
 def show_probed_point(view: View, probed) -> None:
     state = view.state
     window_regions, window_bounds = cached.probe_magnified(
         view.model_key, state.norm, state.eps, state.probe, view.model.logits_fn, probed)
-    st.image(figure_png(draw_plane(
+    picture, words = st.columns([1, 1], gap="medium")
+    picture.image(figure_png(draw_plane(
         window_regions, window_bounds, num_classes=view.task.num_classes,
         probe=probed._asdict(), eps=state.eps, norm=state.norm, legend=False, size=4.0,
-        title=f"around ({probed.point[0]:.3f}, {probed.point[1]:.3f})"), dpi=100))
+        title=f"around ({probed.point[0]:.3f}, {probed.point[1]:.3f})"), dpi=100), width=360)
     rho = f"{probed.rho:.4f}" if np.isfinite(probed.rho) else f"> {PROBE_REACH}"
     inside = "inside" if np.isfinite(probed.rho) and probed.rho <= state.eps else "outside"
-    st.markdown(f"f(I) = class **{probed.label}**; rho(I) = **{rho}** (the nearest boundary "
-                f"is {inside} B_eps; red arrow: the minimal perturbation).")
+    words.markdown(f"f(I) = class **{probed.label}**; rho(I) = **{rho}** (the nearest boundary "
+                   f"is {inside} B_eps; red arrow: the minimal perturbation).")
     rows = [{"segment I → I + delta": name, "crossings": str(count),
              "f(I + delta)": f"class {end}",
              "label changed": "yes" if end != probed.label else "no"}
