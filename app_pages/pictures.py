@@ -10,12 +10,14 @@ eps, a probe, a delta) sends bytes without rendering a figure at all.
 
 from __future__ import annotations
 
+import base64
 import io
+from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 import streamlit as st
-from streamlit_image_coordinates import streamlit_image_coordinates
+import streamlit.components.v1 as components
 
 from drawing import (SupportMap, axes_box, draw_plane, figure_png, figure_rgb, figure_rgba,
                      h_mask, over, overlay_layers)
@@ -32,15 +34,11 @@ class Plane(NamedTuple):
     yours: tuple | None   # (your delta, flipped bool[n], share) from the delta pad
 
 
-class _Png:
-    """PNG bytes already encoded, as ``streamlit_image_coordinates`` takes a picture (an
-    object with ``save``): it base64-encodes them as they are, without encoding again."""
-
-    def __init__(self, data: bytes):
-        self.data = data
-
-    def save(self, buffer, format: str = "PNG", **_) -> None:  # noqa: A002 - PIL's name
-        buffer.write(self.data)
+# The clickable image: streamlit-image-coordinates 0.4.1's frontend, kept in
+# clickable_image/ with one change (its frame follows a window resize; see its LICENSE).
+# It answers a click with {x, y, width, height, unix_time}: pixels of the shown image.
+_clickable_image = components.declare_component(
+    "clickable_image", path=str(Path(__file__).with_name("clickable_image")))
 
 
 def _png(rgb) -> bytes:
@@ -79,7 +77,9 @@ def clickable(fig, key: str, bounds, *, dpi: int = 90, width: str = "stretch") -
     :func:`take_clicks`."""
     png, box = fig if isinstance(fig, tuple) else picture_of(fig, dpi)
     st.session_state[f"_{key}_map"] = (box, bounds)
-    streamlit_image_coordinates(_Png(png), key=key, width=width, cursor="crosshair")
+    _clickable_image(src="data:image/png;base64," + base64.b64encode(png).decode("ascii"), height=None,
+                     width=width, use_column_width=None, key=key, click_and_drag=False,
+                     cursor="crosshair")
 
 
 

@@ -9,7 +9,7 @@
   delta; the running share they flip converges to random(eps), and the points flipped by
   every delta drawn so far are counted.
 
-Clicks arrive as pixels of the displayed image (``streamlit-image-coordinates``); each
+Clicks arrive as pixels of the displayed image (``app_pages.pictures``' clickable image); each
 picture's pixel -> point map (:func:`drawing.pixel_to_point` through the axes' box) is kept
 in the session when the picture is drawn, and :func:`take_clicks` applies a new click at
 the start of the next run, before the view is read, so the page answers in one run.

@@ -43,8 +43,8 @@ GOALS = {"cold_start_s": 15.0, "eps_change_s": 0.5, "probe_click_s": 0.5, "delta
 SCRIPT_STATE = '[data-testid="stApp"]'
 ERRORS = '[data-testid="stException"], [data-testid="stAlertContentError"]'
 PLANE_CAPTION = "The plane at eps = "
-# the clickable pictures (streamlit-image-coordinates): the plane first, the delta pad second
-CLICKABLE = 'iframe[title="streamlit_image_coordinates.streamlit_image_coordinates"]'
+# the clickable pictures (app_pages.pictures, after streamlit-image-coordinates): the plane first, the delta pad second
+CLICKABLE = 'iframe[title="app_pages.pictures.clickable_image"]'
 PLANE_FRAME = CLICKABLE
 
 
