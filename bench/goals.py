@@ -205,23 +205,21 @@ def goals(results: dict) -> list[Goal]:
                 note = (f"{r['images_per_s']:.2f} images/s over a whole run ({r['images']} "
                         f"bundled photos, {len(r['fooling_rate_history'])} of at most "
                         f"{r['passes']} passes, linf 10; fooling rate after each pass {hist})")
-                if method == "deepfool" and v < 0.60:
-                    uu = img.get("universal_update") or {}
-                    cost = uu.get("gradient_passes_per_image")
-                    note += ("; an image not yet fooled needs DeepFool: each linearisation is "
-                             "1 forward + 9 input gradients (top_k=10), about 5 forward+gradient "
-                             "passes, and it takes ~3 of them"
-                             + (f" (one step on unfooled images: {cost:.0f} passes an image)"
-                                if cost else "")
-                             + "; 60% needs <= 1.7 passes an image, so only passes where most "
-                               "images are already fooled can come near it")
+                if method == "deepfool":
+                    note += ("; an image not yet fooled needs DeepFool (the runner's 5 candidate "
+                             "classes: 1 forward + 4 input gradients a linearisation); the push keeps "
+                             "images fooled and only the unfooled pay, so most of a run's images cost "
+                             "one forward pass")
+                # sgd: issue 4's goal; Algorithm 1: issue 15's (DeepFool's linearisations are
+                # several forward+gradient passes an unfooled image, so 60% is out of reach)
+                goal = 0.60 if method == "sgd" else 0.15
                 name = ("universal algorithm run (sgd, Shafahi et al.), share of forward+gradient "
                         "images/s" if method == "sgd" else "universal algorithm run (deepfool, "
                         "Algorithm 1), share of forward+gradient images/s")
-                add(name, None, v, ">= 0.60", _judge(v, lambda x: x >= 0.60), note)
+                add(name, None, v, f">= {goal:.2f}", _judge(v, lambda x, goal=goal: x >= goal), note)
         else:
             add("universal algorithm run, share of forward+gradient images/s", None, None,
-                ">= 0.60", None, f"not run in the {budget} budget (compiling the DeepFool "
+                ">= 0.60 (sgd), >= 0.15 (Algorithm 1)", None, f"not run in the {budget} budget (compiling the DeepFool "
                                   f"step alone takes ~30 s)")
     out += imagenet_art_goals(results.get("imagenet_vs_art"))
     app = results.get("app")

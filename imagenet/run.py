@@ -52,7 +52,8 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
                    help="the one seed: the split into training and held-out images and their order in each pass")
     p.add_argument("--passes", type=int, default=2, help="most passes over the training images")
     p.add_argument("--target", type=float, default=0.8, help="stop once the training fooling rate reaches it")
-    p.add_argument("--top-k", type=int, default=10, help="DeepFool candidate classes")
+    p.add_argument("--top-k", type=int, default=5,
+                   help="DeepFool candidate classes (the label and the others of highest logit)")
     p.add_argument("--overshoot", type=float, default=0.02, help="DeepFool overshoot")
     p.add_argument("--max-iter", type=int, default=10, help="DeepFool iterations per update")
     p.add_argument("--push", type=float, default=PUSH,

@@ -66,7 +66,7 @@ class RunConfig:
     seed: int = 0
     passes: int = 2
     target: float = 0.8
-    top_k: int = 10
+    top_k: int = 5
     overshoot: float = 0.02
     max_iter: int = 10
     push: float = PUSH
