@@ -95,21 +95,23 @@ class LabelCache:
 
     def __init__(self, n: int, config: RunConfig, dp: sharding.DataParallel):
         self.labels = np.full(n, -1, np.int32)
-        self.padded = sharding.padded_batch_size(config.batch, dp)
-        self.rows = sharding.local_rows(self.padded, dp)
+        self.padded_size = sharding.padded_batch_size(config.batch, dp)
+        self.rows = sharding.local_rows(self.padded_size, dp)
         self.dp = dp
+
+    def padded(self, values: np.ndarray) -> jax.Array:
+        """A batch's per-item ``values`` (i32[<= padded]), padded with -1, as this process's rows of a global array."""
+        out = np.full(self.padded_size, -1, np.int32)
+        out[:len(values)] = values
+        return sharding.put_batch(self.dp, out[self.rows])
 
     def known(self, index: np.ndarray) -> jax.Array:
         """The labels of the batch's items (``index``), padded, as this process's rows of a global array."""
-        known = np.full(self.padded, -1, np.int32)
-        known[:len(index)] = self.labels[index]
-        return sharding.put_batch(self.dp, known[self.rows])
+        return self.padded(self.labels[index])
 
     def indices(self, index: np.ndarray) -> jax.Array:
         """The batch's item indices (``index``), padded with -1, as this process's rows of a global array."""
-        padded = np.full(self.padded, -1, np.int32)
-        padded[:len(index)] = index
-        return sharding.put_batch(self.dp, padded[self.rows])
+        return self.padded(index)
 
     def update(self, index: np.ndarray, clean: jax.Array) -> None:
         """Keep the step's clean labels (i32[padded], replicated) of the batch's items."""
@@ -165,16 +167,13 @@ def _attack_batch(r: _Run, step, eps, extra, v, x, mask, codes, index):
 
 def _restore_pending(r: _Run, state: RunState) -> steps.Pending:
     """The pending images of ``state`` (a checkpoint's item indices), decoded again in their order."""
-    padded = sharding.padded_batch_size(r.config.batch, r.dp)
-    shape = (padded, r.classifier.resolution, r.classifier.resolution, 3)
+    shape = (r.labels.padded_size, r.classifier.resolution, r.classifier.resolution, 3)
     if not state.pending_items:
         return sharding.put_replicated(r.dp, steps.empty_pending(shape))
     order = np.asarray(state.pending_items)
     x, mask, _, _ = next(r.batches(r.splits.train, order=order))
-    labels = np.full(padded, -1, np.int32)
-    labels[:len(order)] = state.pending_labels
     items = jnp.where(mask, r.labels.indices(order), -1)
-    return steps.Pending(x, items, sharding.put_batch(r.dp, labels[r.labels.rows]))
+    return steps.Pending(x, items, r.labels.padded(np.asarray(state.pending_labels, np.int32)))
 
 
 def _keep_pending(r: _Run, state: RunState) -> None:
