@@ -304,3 +304,11 @@ def test_cli_smoke_lite0_on_bundled_photos(tmp_path, weight_cache):
     assert all(d["name"] for d in metrics["dominant_labels"])
     assert "fooling rate" in proc.stdout and Image.open(out / "perturbation.png").size == (224, 224)
     assert "skipped no file" in proc.stdout  # the bundled photos are all readable
+
+
+@pytest.mark.parametrize("push", [-0.5, float("nan"), float("inf"), "2"])
+def test_a_bad_push_is_one_line_naming_the_flag(push):
+    with pytest.raises(ArgumentError, match=r"^--push must be a number >= 0 .*got") as err:
+        RunConfig(push=push).validated()
+    assert "\n" not in str(err.value)
+    assert RunConfig(push=0).validated().push == 0.0  # 0: DeepFool's step as it is
