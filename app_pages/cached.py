@@ -21,7 +21,7 @@ import jax
 import numpy as np
 import streamlit as st
 
-from categories import (Timeline, certified_curve, certified_fractions, certify_sweep, fractions_over_training, crossings_measure, dominant_measure, family_of,
+from categories import (Certified, CertifiedCurve, Timeline, certified_curve, certified_fractions, certify_sweep, fractions_over_training, crossings_measure, dominant_measure, family_of,
                         measure_normals, retrain_measure, transfer_on, transfer_summary)
 from drawing import (FRAME_RES, GRID_RES, Recording, SupportMap, boundary_lines, labels_of, record_training,
                      probe as probe_point, probe_spec as probe_chart_spec, probe_window,
@@ -285,23 +285,20 @@ def estimates(model_key: str, norm: str, eps: float, _logits_fn, _x, _y, _key) -
 
 @st.cache_resource(max_entries=128, show_spinner="Proving the brackets (branch and bound over "
                                                   "deltas, bound propagation)...")
-def brackets(model_key: str, norm: str, eps: float, _logits_fn, _x, _y) -> dict:
-    """The four fractions at eps as certified ``(lo, hi)`` (:func:`categories.certified_fractions`,
+def brackets(model_key: str, norm: str, eps: float, _logits_fn, _x, _y) -> Certified:
+    """The four fractions at eps as certified brackets (:func:`categories.certified_fractions`,
     true labels: the points f classifies correctly count, as on the rest of the page)."""
-    found = certified_fractions(_logits_fn, np.asarray(_x, np.float32), np.asarray(_y),
-                                norm=norm, eps=float(eps))
-    return {k: tuple(float(v) for v in found[k]) for k in ("robust", "pointwise", "universal",
-                                                           "random")}
+    return certified_fractions(_logits_fn, np.asarray(_x, np.float32), np.asarray(_y),
+                               norm=norm, eps=float(eps))
 
 
 @st.cache_resource(max_entries=16, show_spinner="Proving the brackets over eps (branch and bound "
                                                  "at each radius; slow the first time)...")
-def bracket_curves(model_key: str, norm: str, eps_values: tuple, _logits_fn, _x, _y) -> dict:
-    """:func:`categories.certified_curve` at ``eps_values``: ``{fraction: [(lo, hi)]}``."""
-    found = certified_curve(_logits_fn, np.asarray(_x, np.float32), np.asarray(_y), norm=norm,
-                            radii=eps_values)
-    return {k: [tuple(v) for v in found[k]] for k in ("robust", "pointwise", "universal",
-                                                      "random")}
+def bracket_curves(model_key: str, norm: str, eps_values: tuple, _logits_fn, _x,
+                   _y) -> CertifiedCurve:
+    """:func:`categories.certified_curve` at ``eps_values``: one bracket per radius."""
+    return certified_curve(_logits_fn, np.asarray(_x, np.float32), np.asarray(_y), norm=norm,
+                           radii=eps_values)
 
 
 @st.cache_resource(max_entries=32, show_spinner="Running the attacks over eps...")

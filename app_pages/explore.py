@@ -209,9 +209,9 @@ def show_curves(view: View, verdict, left, right) -> Curves:
     if left.toggle("certified brackets over eps (bands)", key="bands",
                    help="the proven [lo, hi] of each fraction at 8 values of eps, as bands "
                         "under the curves (slow the first time, then cached)"):
-        bands = (np.array(eps_values),
-                 cached.bracket_curves(view.model_key, state.norm, eps_values,
-                                       view.model.logits_fn, view.x, view.y))
+        proven = cached.bracket_curves(view.model_key, state.norm, eps_values,
+                                       view.model.logits_fn, view.x, view.y)
+        bands = (np.array(proven.radii), proven._asdict())
     # eps and tau in a named dataset: an eps change sends the same spec with one new row,
     # which the browser swaps in place instead of drawing the chart anew
     left.vega_lite_chart(curves_spec(radii, curves, tau=state.tau, eps=state.eps,
@@ -321,7 +321,7 @@ def show_attacks(view: View, verdict) -> None:
         "can reach hi but never pass it: one above hi would be a bug. The Monte Carlo "
         "estimate of random is a statistic, not an attack: it is compared through its 95% "
         "confidence interval.")
-    rows = attack_rows(found["by_attack"], exact, proven, found["random_interval"])
+    rows = attack_rows(found["by_attack"], exact, proven._asdict(), found["random_interval"])
     bugs = [r["attack"] for r in rows if r["check"].startswith("ABOVE")]
     if bugs:
         st.error(f"{', '.join(bugs)} fooled more than the proven maximum: a bug, please report it.")
@@ -341,8 +341,9 @@ def show_attacks(view: View, verdict) -> None:
         "strips) the linear step misses or overshoots, so DeepFool can fall far short of "
         "pointwise; FGSM takes one step, PGD many with restarts.")
     st.dataframe(pd.DataFrame([
-        {"fraction": k, "exact (search)": exact[k], "lo": proven[k][0], "hi": proven[k][1],
-         "width": proven[k][1] - proven[k][0]} for k in KEYS]), hide_index=True,
+        {"fraction": k, "exact (search)": exact[k], "lo": getattr(proven, k).lo,
+         "hi": getattr(proven, k).hi, "width": getattr(proven, k).width} for k in KEYS]),
+        hide_index=True,
         column_config={k: st.column_config.NumberColumn(format="%.4f") for k in
                        ("exact (search)", "lo", "hi", "width")})
     st.caption("The page's exact values come from a search at a fixed resolution (fast enough "

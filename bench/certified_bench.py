@@ -19,13 +19,13 @@ from __future__ import annotations
 
 from bench.measure import time_call
 from categories import (certified_curve, certified_fractions, certified_pointwise,
-                        certified_random, certified_universal)
+                        certified_random, certified_universal, KEYS)
+
 
 
 def _entry(timing, bracket, n) -> dict:
-    lo, hi = bracket
-    return {**timing.as_dict(), "lo": lo, "hi": hi, "width": hi - lo,
-            "exact_to_the_point": (hi - lo) <= 1 / max(n, 1) + 1e-12}
+    return {**timing.as_dict(), "lo": bracket.lo, "hi": bracket.hi, "width": bracket.width,
+            "exact_to_the_point": bracket.width <= 1 / max(n, 1) + 1e-12}
 
 
 def measure_setting(shared, setting, *, repeats: int = 5, radii: int = 24) -> dict:
@@ -35,21 +35,20 @@ def measure_setting(shared, setting, *, repeats: int = 5, radii: int = 24) -> di
     out = {}
     t = time_call(lambda: certified_universal(f, x, y, **kw), warmup=1, repeats=repeats)
     u = t.value
-    out["universal"] = {**_entry(t, u["universal"], u["n"]), "boxes": u["boxes"],
-                        "delta": [float(v) for v in u["universal_delta"]]}
+    out["universal"] = {**_entry(t, u.universal, u.n), "boxes": u.boxes,
+                        "delta": [float(v) for v in u.delta]}
     t = time_call(lambda: certified_pointwise(f, x, y, **kw), warmup=1, repeats=repeats)
-    out["pointwise"] = _entry(t, t.value["pointwise"], t.value["n"])
+    out["pointwise"] = _entry(t, t.value.pointwise, t.value.n)
     t = time_call(lambda: certified_random(f, x, y, **kw), warmup=1, repeats=repeats)
-    out["random"] = _entry(t, t.value["random"], t.value["n"])
+    out["random"] = _entry(t, t.value, u.n)
     out["random"]["exact_to_the_point"] = None  # random's goal is its width, not 1/n
     t = time_call(lambda: certified_fractions(f, x, y, **kw), warmup=1, repeats=repeats)
-    out["all"] = {**t.as_dict(), **{k: list(t.value[k]) for k in
-                                    ("robust", "pointwise", "universal", "random")}}
+    out["all"] = {**t.as_dict(), **{k: list(getattr(t.value, k)) for k in KEYS}}
     grid = [setting.eps * (k + 1) / radii for k in range(radii)]
     t = time_call(lambda: certified_curve(f, x, y, norm=setting.norm, radii=grid), warmup=0,
                   repeats=1)
     c = t.value
-    widths = {k: max(hi - lo for lo, hi in c[k]) for k in ("pointwise", "universal", "random")}
+    widths = {k: max(b.width for b in getattr(c, k)) for k in ("pointwise", "universal", "random")}
     out["curve"] = {**t.as_dict(), "radii": radii, "max_width": widths}
     return out
 

@@ -1,5 +1,6 @@
 """The measures: the four fractions (exact in 2D and estimated by attacks), the verdict,
-boundary geometry (normals, crossings, transfer, dominant labels), certification and
+boundary geometry (normals, crossings, transfer, dominant labels), certification by the
+one bound-propagation engine (:mod:`categories.bounds`, for any JAX classifier) and
 retraining. Its command line (``python -m categories``) is :mod:`categories.cli`.
 
 Example:
@@ -8,11 +9,12 @@ Example:
     3
 """
 
-from categories.certify import (Certificate, activation_bounds, attack_robust, certify_curve,
-                                certify_measure, certify_points, certify_report, certify_sweep,
-                                margin_lower_bounds, mlp_layers)
-from categories.certified import (certified_curve, certified_fractions, certified_pointwise,
-                                  certified_random, certified_universal)
+from categories.bounds import SUPPORTED, Program, UnsupportedPrimitive, bound_boxes, trace_program
+from categories.certify import (Certificate, attack_robust, certify_curve, certify_measure,
+                                certify_points, certify_report, certify_sweep)
+from categories.certified import (Bracket, Certified, CertifiedCurve, PointwiseBrackets,
+                                  UniversalBracket, certified_curve, certified_fractions,
+                                  certified_pointwise, certified_random, certified_universal)
 from categories.crossings import (Crossings, crossing_counts, crossings_measure,
                                   crossings_report, dense_crossing_counts, histogram)
 from categories.dominant import DominantLabels, dominant_labels, dominant_measure, dominant_report
@@ -35,8 +37,10 @@ from categories.verdict import (DEFAULT_TAU, FORMULAS, FRACTION_OF, NAMES, Rung,
                                 ladder, verdict, verdict_changes)
 
 __all__ = [
-    "Certificate", "activation_bounds", "attack_robust", "certify_curve", "certify_measure",
-    "certify_points", "certify_report", "certify_sweep", "margin_lower_bounds", "mlp_layers",
+    "SUPPORTED", "Program", "UnsupportedPrimitive", "bound_boxes", "trace_program",
+    "Certificate", "attack_robust", "certify_curve", "certify_measure", "certify_points",
+    "certify_report", "certify_sweep",
+    "Bracket", "Certified", "CertifiedCurve", "PointwiseBrackets", "UniversalBracket",
     "certified_curve", "certified_fractions", "certified_pointwise", "certified_random",
     "certified_universal",
     "Crossings", "crossing_counts", "crossings_measure", "crossings_report",

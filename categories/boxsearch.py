@@ -1,165 +1,34 @@
-"""Bounds over boxes of the plane, and the certified universal optimum by branch-and-bound.
+"""Searches over boxes of the plane: the certified universal optimum, per-point witnesses
+and certificates, and the arcs of S_eps, all bounded by the one engine
+(:func:`categories.bounds.bound_boxes`).
 
-The bound (one jitted function of fixed-size chunks of boxes, so one compilation
-serves every level, eps and model of the same architecture): for a box of inputs
-``x0 + [dlo, dhi]`` and a label ``c``, sound lower and upper bounds of the margin
-``m = min_{j != c} (z_c - z_j)``. Two domains run side by side and the tighter end
-of each pre-activation interval is kept:
+- universal: ``max_{delta in B_eps} #{i : f(x_i + delta) != f(x_i)}`` by branch-and-bound
+  over boxes of delta-space. A box ``Q`` of deltas has an upper bound (points not proven
+  unflipped over ``x_i + Q``) and a lower bound (points a concrete delta of ``Q`` flips,
+  by a forward pass). Boxes are split in four, highest upper bound first; a box whose
+  upper bound is at most the best lower bound is pruned; the search stops when they meet.
+- pointwise: per point, boxes of B_eps split until a concrete delta inside B_eps flips
+  the point (a witness that ``rho <= eps``) or every box is proven not to flip it (a
+  certificate that ``rho > eps``).
+- random: S_eps (the circle, or the square's boundary for linf, in arc length) cut into
+  arcs whose bounding boxes are proven to flip or not, split until the undecided
+  measure is small.
 
-- intervals (IBP, :func:`categories.certify.activation_bounds`);
-- a zonotope with the input's two generators (forward linear bounds in the style of
-  DeepZ/CROWN, exact where every ReLU of the box is stable): each unit is
-  ``c + G e + [-r, r]`` with ``e`` in ``[-1, 1]^2``. An unstable ReLU on ``[l, u]``
-  becomes ``lam x + mu +- mu`` with ``lam = u / (u - l)``, ``mu = -lam l / 2``; tanh
-  and sigmoid become ``lam x`` plus the range of the monotone ``f(x) - lam x``
-  (``lam`` the smaller end slope); GELU falls back to its interval.
-
-``m > 0`` over the box proves no input of it changes the label; ``m < 0`` that every
-input does. Boxes are widened by :data:`SLACK` and a decision needs a margin beyond
-:data:`MARGIN` (float32 rounding).
-
-The universal optimum ``max_{delta in B_eps} #{i : f(x_i + delta) != f(x_i)}``: a
-box ``Q`` of deltas has an upper bound (points not proven unflipped over
-``x_i + Q``) and a lower bound (points a concrete delta of ``Q`` flips, by a forward
-pass). Boxes are split in four, highest upper bound first; a box whose upper bound is
-at most the best lower bound is pruned; the search stops when they meet.
+Soundness: the boxes cover B_eps (l2: the sub-boxes of the square that meet the disk)
+and every bound holds for every point of its box; against float32 rounding the engine
+widens boxes by :data:`categories.bounds.SLACK` and a decision needs a margin beyond
+:data:`categories.bounds.MARGIN`.
 """
 
 from __future__ import annotations
 
-import functools
 from typing import NamedTuple
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 
-from categories.certify import activation_bounds, mlp_layers
+from categories.bounds import MARGIN, Program, bound_boxes
 
-MARGIN = 1e-6   # a decided box needs a margin beyond this
-SLACK = 1e-6    # boxes are widened by this against float32 rounding
-CHUNKS = (512, 4096)  # the compiled batch sizes
-
-
-def _act(name):
-    from toymodels import ACTIVATIONS
-
-    return ACTIVATIONS[name]
-
-
-def _slope(name, t):
-    if name == "tanh":
-        return 1.0 - jnp.tanh(t) ** 2
-    s = jax.nn.sigmoid(t)
-    return s * (1.0 - s)
-
-
-@functools.partial(jax.jit, static_argnames=("activation",))
-def _kernel(layers, x0, dlo, dhi, dcand, label, eps, l2, *, activation):
-    """Bounds of the margin over ``x0 + [dlo, dhi]``; flips at ``x0 + dcand`` and at the
-    box's corner where the linear bound is lowest (projected onto B_eps)."""
-    act = _act(activation)
-    mu = x0 + 0.5 * (dlo + dhi)
-    rad = 0.5 * (dhi - dlo) + SLACK
-    zero = jnp.zeros_like(mu[:, 0])
-    # the zonotope c + g0 e0 + g1 e1 + [-r, r] of every unit, e in [-1, 1]^2
-    c, g0, g1, r = mu, jnp.stack([rad[:, 0], zero], 1), jnp.stack([zero, rad[:, 1]], 1), 0 * mu
-    bsz = mu.shape[0]
-    for w, b in layers[:-1]:
-        lin = jnp.concatenate([c, g0, g1]) @ w
-        c, g0, g1, r = lin[:bsz] + b, lin[bsz:2 * bsz], lin[2 * bsz:], r @ jnp.abs(w)
-        span = jnp.abs(g0) + jnp.abs(g1) + r
-        lo, hi = c - span, c + span
-        if activation == "relu":
-            on, off = lo >= 0, hi <= 0
-            lam = jnp.where(on, 1.0, jnp.where(off, 0.0, hi / jnp.maximum(hi - lo, 1e-30)))
-            shift = jnp.where(on | off, 0.0, -0.5 * lam * lo)
-            c, g0, g1, r = lam * c + shift, lam * g0, lam * g1, lam * r + shift
-        elif activation in ("tanh", "sigmoid"):
-            lam = jnp.minimum(_slope(activation, lo), _slope(activation, hi))
-            hl, hu = act(lo) - lam * lo, act(hi) - lam * hi
-            c, g0, g1, r = lam * c + 0.5 * (hl + hu), lam * g0, lam * g1, lam * r + 0.5 * (hu - hl)
-        else:  # gelu: its interval
-            il, iu = activation_bounds(activation, lo, hi)
-            c, g0, g1, r = 0.5 * (il + iu), 0 * g0, 0 * g1, 0.5 * (iu - il)
-    w, b = layers[-1]
-    lin = jnp.concatenate([c, g0, g1]) @ w
-
-    def own(v):  # z_label - z_j for every class j
-        return jnp.take_along_axis(v, label[:, None], 1) - v
-
-    cz, gz0, gz1 = own(lin[:bsz] + b), own(lin[bsz:2 * bsz]), own(lin[2 * bsz:])
-    dw = w.T[label][:, :, None] - w[None]                        # [B, units, classes]
-    rz = jnp.abs(gz0) + jnp.abs(gz1) + jnp.einsum("bh,bhc->bc", r, jnp.abs(dw))
-    own_ = jax.nn.one_hot(label, w.shape[1], dtype=jnp.bool_)
-    low = jnp.where(own_, jnp.inf, cz - rz)
-    up = jnp.where(own_, jnp.inf, cz + rz)
-    lb, ub = low.min(1), up.min(1)
-    j = low.argmin(1)
-    gj = jnp.stack([jnp.take_along_axis(gz0, j[:, None], 1)[:, 0],
-                    jnp.take_along_axis(gz1, j[:, None], 1)[:, 0]], 1)   # [B, 2]
-    # the corner of the box where the linear bound of the weakest class is lowest
-    corner = 0.5 * (dlo + dhi) - jnp.sign(gj) * 0.5 * (dhi - dlo)
-    size = jnp.sqrt((corner ** 2).sum(1, keepdims=True))
-    corner = jnp.where(l2, corner * jnp.minimum(1.0, eps * (1 - 1e-6) / jnp.maximum(size, 1e-30)),
-                       jnp.clip(corner, -eps * (1 - 1e-6), eps * (1 - 1e-6)))
-
-    def forward(z):
-        for w_, b_ in layers[:-1]:
-            z = act(z @ w_ + b_)
-        w_, b_ = layers[-1]
-        return (z @ w_ + b_).argmax(-1) != label
-
-    return lb, ub, forward(x0 + dcand), forward(x0 + corner), corner
-
-
-class Net(NamedTuple):
-    """A plane MLP's weights, for :func:`bound_boxes`."""
-
-    layers: tuple
-    activation: str
-
-
-def as_net(logits_fn) -> Net:
-    """The weights of a toymodels MLP (``ValueError`` for any other classifier)."""
-    return Net(*mlp_layers(logits_fn))
-
-
-def bound_boxes(net: Net, x0, dlo, dhi, dcand, label, *, norm: str, eps: float,
-                corners: bool = False):
-    """Margin bounds and candidate flips of boxes ``x0 + [dlo, dhi]``, in fixed chunks.
-
-    Args:
-      net: from :func:`as_net`.
-      x0, dlo, dhi, dcand: ``f32[B, 2]`` origins, box corners and a candidate delta.
-      label: ``i32[B]`` the label to keep.
-      norm, eps: the ball a corner candidate is projected onto.
-      corners: also try each box's corner where the linear bound is lowest.
-
-    Returns:
-      ``(lb, ub, flip_at_cand)``, and with ``corners`` also ``flip_at_corner, corner``,
-      as numpy arrays: ``lb > MARGIN`` proves no point of the box flips, ``ub < -MARGIN``
-      that all do.
-    """
-    arrays = [np.asarray(a, np.float32) for a in (x0, dlo, dhi, dcand)] + \
-        [np.asarray(label, np.int32)]
-    n = arrays[0].shape[0]
-    outs, start = [], 0
-    while start < n:
-        size = next((s for s in CHUNKS if s >= n - start), CHUNKS[-1])
-        part = [a[start:start + size] for a in arrays]
-        m = part[0].shape[0]
-        if m < size:
-            part = [np.concatenate([p, np.repeat(p[:1], size - m, 0)]) for p in part]
-        res = _kernel(net.layers, *part, np.float32(eps), np.bool_(norm == "2"),
-                      activation=net.activation)
-        outs.append([np.asarray(r)[:m] for r in res[:5 if corners else 3]])
-        start += size
-    if not outs:
-        e = np.zeros(0, np.float32)
-        empty = (e, e, e.astype(bool))
-        return empty + ((e.astype(bool), np.zeros((0, 2), np.float32)) if corners else ())
-    return tuple(np.concatenate(col) for col in zip(*outs))
+MAX_LEVELS = 14   # rounds of splitting a point's undecided boxes in four
 
 
 def in_ball(d, norm: str, eps: float):
@@ -209,12 +78,12 @@ class Universal(NamedTuple):
     done: bool              # lo and hi met (else the budget ran out)
 
 
-def universal_search(net: Net, x, pred, counted, *, norm: str, eps: float, slack: int = 0,
+def universal_search(program: Program, x, pred, counted, *, norm: str, eps: float, slack: int = 0,
                      pair_budget: int = 16384, max_pairs: int = 4_000_000) -> Universal:
     """Branch-and-bound over boxes of delta-space (see the module docstring).
 
     Args:
-      net: the MLP's weights. x: ``f32[n, 2]``; pred: ``i32[n]`` labels to keep;
+      program: the classifier (:func:`categories.bounds.trace_program`). x: ``f32[n, 2]``; pred: ``i32[n]`` labels to keep;
         counted: ``bool[n]`` the points the optimum counts.
       norm, eps: the ball.
       slack: stop once the upper bound is at most the lower bound plus this many points.
@@ -251,7 +120,6 @@ def universal_search(net: Net, x, pred, counted, *, norm: str, eps: float, slack
             sel = np.zeros(b_lo.shape[0], bool)
             sel[order[take]] = True
             q_lo, q_hi = quarter(b_lo[sel], b_hi[sel])
-            k = int(sel.sum())
             c_parent = np.tile(np.flatnonzero(sel), 4)
             c_lo, c_hi = q_lo, q_hi
             keep_box = ~sel
@@ -268,7 +136,7 @@ def universal_search(net: Net, x, pred, counted, *, norm: str, eps: float, slack
         offs = np.arange(q_box.size) - np.repeat(np.cumsum(cnt) - cnt, cnt)
         q_pt = p_pt[starts[c_parent][q_box] + offs]
         cand = box_candidate(c_lo, c_hi, norm, eps)
-        lb, ub, flip = bound_boxes(net, x[q_pt], c_lo[q_box], c_hi[q_box], cand[q_box],
+        lb, ub, flip = bound_boxes(program, x[q_pt], c_lo[q_box], c_hi[q_box], cand[q_box],
                                          pred[q_pt], norm=norm, eps=eps)
         spent += q_box.size
         sure_now = ub < -MARGIN
@@ -300,5 +168,114 @@ def universal_search(net: Net, x, pred, counted, *, norm: str, eps: float, slack
                      spent, hi <= best + slack)
 
 
-__all__ = ["MARGIN", "SLACK", "Net", "Universal", "as_net", "bound_boxes", "box_candidate",
-           "in_ball", "meets_ball", "quarter", "universal_search"]
+def pointwise_search(program: Program, x, pred, counted, *, norm: str, eps: float, witnessed=None,
+                     allowed: int = 0, max_levels: int = MAX_LEVELS, max_boxes: int = 4096):
+    """Per point: a witness flip inside B_eps, a certificate over it, or neither.
+
+    Args:
+      program, x, pred, counted: as in :func:`universal_search`.
+      norm, eps: the ball.
+      witnessed: ``bool[n]`` points already known to flip (their search is skipped).
+      allowed: stop once at most this many points are undecided.
+      max_levels: rounds of splitting each undecided box in four.
+      max_boxes: most open boxes of one point; beyond, it stays undecided.
+
+    Returns:
+      ``(witness bool[n], certified bool[n], delta f32[n, 2], boxes i64[n])``: the
+      witness deltas (zero where none) are not yet re-checked on ``logits_fn``; the boxes
+      bounded per point.
+    """
+    x = np.asarray(x, np.float32)
+    n = x.shape[0]
+    witness = np.zeros(n, bool) if witnessed is None else np.asarray(witnessed, bool).copy()
+    delta = np.zeros((n, 2), np.float32)
+    failed = np.zeros(n, bool)
+    boxes = np.zeros(n, np.int64)
+    owner = np.flatnonzero(counted & ~witness)
+    lo = np.full((owner.size, 2), -eps, np.float64)
+    hi = np.full((owner.size, 2), eps, np.float64)
+    for level in range(max_levels + 1):
+        keep = meets_ball(lo, hi, norm, eps) & ~witness[owner]
+        owner, lo, hi = owner[keep], lo[keep], hi[keep]
+        if owner.size == 0:
+            break
+        cand = box_candidate(lo, hi, norm, eps)
+        np.add.at(boxes, owner, 1)
+        lb, ub, flip, flip_c, corner = bound_boxes(program, x[owner], lo, hi, cand, pred[owner],
+                                                   norm=norm, eps=eps, corners=True)
+        for hit, d in ((flip_c, corner), (flip, cand)):
+            delta[owner[hit]] = d[hit]
+            witness[owner[hit]] = True
+        open_ = ~(lb > MARGIN) & ~witness[owner]
+        owner, lo, hi = owner[open_], lo[open_], hi[open_]
+        undecided = np.unique(owner)
+        if undecided.size <= allowed or level == max_levels:
+            failed[undecided] = True
+            break
+        crowded = np.bincount(owner, minlength=n) * 4 > max_boxes
+        failed |= crowded
+        keep = ~crowded[owner]
+        owner, lo, hi = np.tile(owner[keep], 4), *quarter(lo[keep], hi[keep])
+    certified = counted & ~witness & ~failed
+    return witness & counted, certified, delta, boxes
+
+
+def _sphere(norm: str, s):
+    """``categories.exact2d.sphere_point`` in float64 numpy (unit p-sphere, arc length)."""
+    s = np.mod(s, 1.0)
+    if norm == "2":
+        a = 2 * np.pi * s
+        return np.stack([np.cos(a), np.sin(a)], -1)
+    p = 8 * s
+    side = np.clip(np.floor(p / 2), 0, 3)
+    t = p - 2 * side - 1
+    one = np.ones_like(t)
+    cands = np.stack([np.stack([one, t], -1), np.stack([-t, one], -1),
+                      np.stack([-one, -t], -1), np.stack([t, -one], -1)], 0)
+    return np.take_along_axis(cands, side.astype(np.int64)[None, ..., None], 0)[0]
+
+
+def random_search(program: Program, x, pred, counted, *, norm: str, eps: float, width: float,
+                  arcs: int = 8, max_levels: int = 20):
+    """``random``'s bracket: arcs of S_eps proven to flip each point, or not.
+
+    Arcs start aligned with the quadrants (l2) or the square's sides (linf), where the
+    bounding box of an arc is the box of its two ends.
+
+    Returns:
+      ``(lo, hi, flipped f64[n], undecided f64[n])``: the shares of S_eps (in arc length)
+      proven to flip each point and still undecided; lo and hi are means over the
+      counted points.
+    """
+    x = np.asarray(x, np.float32)
+    n = x.shape[0]
+    count = max(int(counted.sum()), 1)
+    flipped = np.zeros(n)
+    undecided = np.zeros(n)
+    pts = np.flatnonzero(counted)
+    owner = np.repeat(pts, arcs)
+    s0 = np.tile(np.arange(arcs) / arcs, pts.size)
+    length = np.full(owner.size, 1.0 / arcs)
+    for level in range(max_levels + 1):
+        if owner.size == 0:
+            break
+        a, b = eps * _sphere(norm, s0), eps * _sphere(norm, s0 + length)
+        lo, hi = np.minimum(a, b), np.maximum(a, b)
+        mid = eps * _sphere(norm, s0 + 0.5 * length)
+        lb, ub, _ = bound_boxes(program, x[owner], lo, hi, mid, pred[owner], norm=norm, eps=eps)
+        sure = ub < -MARGIN
+        np.add.at(flipped, owner[sure], length[sure])
+        open_ = ~(lb > MARGIN) & ~sure
+        owner, s0, length = owner[open_], s0[open_], length[open_]
+        if length.sum() / count <= width or level == max_levels:
+            np.add.at(undecided, owner, length)
+            break
+        owner = np.repeat(owner, 2)
+        s0 = np.stack([s0, s0 + 0.5 * length], 1).reshape(-1)
+        length = np.repeat(0.5 * length, 2)
+    lo = float(flipped[counted].sum() / count)
+    return lo, float(lo + undecided[counted].sum() / count), flipped, undecided
+
+
+__all__ = ["MAX_LEVELS", "Universal", "box_candidate", "in_ball", "meets_ball", "pointwise_search", "quarter",
+           "random_search", "universal_search"]

@@ -11,15 +11,13 @@ from __future__ import annotations
 import numpy as np
 
 from attacks import parse_norm
-from categories.certified import certified_fractions
+from categories.certified import KEYS, certified_fractions
 from categories.checks import check_eps
 from categories.estimate import estimate_fractions
 from categories.exact2d import exact_fractions
 from categories.verdict import NAMES, check_tau, verdict
 from categories.progress import announce, trained_setting
 from toymodels import get_task
-
-KEYS = ("robust", "pointwise", "universal", "random")
 
 
 def report_task(task, *, norm, eps=None, tau=0.8, seed=0, n_points: int = 1000,
@@ -63,7 +61,9 @@ def report_task(task, *, norm, eps=None, tau=0.8, seed=0, n_points: int = 1000,
     return {
         "task": task.name, "expected": task.expected, "verdict": v, "verdict_name": NAMES[v],
         "attack_verdict": verdict(at, tau), "clean_accuracy": float(exact.clean_accuracy),
-        "exact": ex, "attack": at, "certified": None if cert is None else {k: [float(v) for v in cert[k]] for k in KEYS},
+        "exact": ex, "attack": at,
+        "certified": None if cert is None else {k: [float(v) for v in getattr(cert, k)]
+                                                for k in KEYS},
         "by_attack": {k: float(val) for k, val in est.by_attack.items()},
         "universal_delta": [float(d) for d in np.asarray(exact.universal_delta)],
         "eps": eps, "norm": norm, "tau": tau, "seed": seed, "points": int(len(x)),

@@ -41,6 +41,32 @@ def trained():
     return trained_preset
 
 
+def _hand_written_mlp(act, sizes=(2, 16, 16, 3), seed=0, scale=1.2):
+    """``act(...act(x @ W0 + b0)...) @ Wn + bn`` in plain ``jnp`` (no Flax), as a
+    ``jax.tree_util.Partial`` of its weights: a classifier the project did not build."""
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    params = [(jnp.asarray(rng.normal(0, scale / np.sqrt(a), (a, b)), jnp.float32),
+               jnp.asarray(rng.normal(0, 0.3, b), jnp.float32))
+              for a, b in zip(sizes[:-1], sizes[1:])]
+
+    def logits(p, x):
+        for w, b in p[:-1]:
+            x = act(x @ w + b)
+        w, b = p[-1]
+        return x @ w + b
+    return jax.tree_util.Partial(logits, params)
+
+
+@pytest.fixture(scope="session")
+def hand_written_mlp():
+    """The factory ``hand_written_mlp(act, sizes, seed, scale)`` of plain ``jnp`` MLPs."""
+    return _hand_written_mlp
+
+
 @pytest.fixture(scope="session")
 def weight_cache(tmp_path_factory):
     """One converted-weights cache for the whole session (the ImageNet model tests share it)."""

@@ -1,4 +1,5 @@
-"""Certified robust fraction (IBP with input splitting) beside the exact and attack values."""
+"""Certified robust fraction (bound propagation with input splitting) beside the exact and
+attack values."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ from categories.cli import (add_common_arguments, emit, measure_each, name_width
 
 def add_arguments(p) -> None:
     add_common_arguments(p)
-    p.add_argument("--levels", default="6", help="rounds of splitting undecided boxes, 0 to 12")
+    p.add_argument("--levels", default="14",
+                   help="rounds of splitting a point's undecided boxes in four, 0 to 20")
     p.add_argument("--no-attack", action="store_true", help="skip the attack upper bound")
 
 
@@ -31,7 +33,7 @@ def run(args) -> int:
     from categories import certify_report
 
     norm, eps, seed, points = parsed_options(args)
-    levels = whole_number(args.levels, "levels", 0, 12)
+    levels = whole_number(args.levels, "levels", 0, 20)
     results = measure_each(args, lambda t, progress: certify_report(
         t, norm=norm, eps=eps, seed=seed, n_points=points, attack=not args.no_attack,
         max_levels=levels, progress=progress))
