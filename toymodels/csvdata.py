@@ -161,20 +161,25 @@ def _is_int(s: str) -> bool:
 
 
 def load_csv(source, *, name: str = "csv", max_rows: int = MAX_ROWS,
-             default_eps: float = 0.1) -> Task:
+             default_eps: float = 0.1, rescale: bool = True) -> Task:
     """Makes a :class:`~toymodels.datasets.Task` whose D is the CSV's points.
 
-    The points are centred and scaled by one factor into ``[-0.9, 0.9]^2``; sampling
-    D draws from them with replacement.
+    With ``rescale`` the points are centred and scaled by one factor into
+    ``[-0.9, 0.9]^2`` (where the project's models and eps live); without, they are kept
+    as written (for a model of the user's that lives in the CSV's coordinates). Sampling
+    D draws from them with replacement. Class k is the k-th label, whole numbers first
+    in numeric order, then other labels alphabetically.
     """
     pts, labels, classes = parse_csv(source, max_rows=max_rows)
-    lo, hi = pts.min(0), pts.max(0)
-    scale = max(float((hi - lo).max()) / 1.8, 1e-12)
-    x = ((pts - (lo + hi) / 2) / scale).astype(np.float32)
+    x = pts.astype(np.float32)
+    if rescale:
+        lo, hi = pts.min(0), pts.max(0)
+        scale = max(float((hi - lo).max()) / 1.8, 1e-12)
+        x = ((pts - (lo + hi) / 2) / scale).astype(np.float32)
+    where = "rescaled into the plane" if rescale else "in their own coordinates"
     return points_task(x, labels, name=f"csv:{name}", default_eps=default_eps,
                        description=f"{len(x)} points of {len(classes)} classes "
-                                   f"({', '.join(classes[:6])}) from {name}, rescaled into "
-                                   "the plane.")
+                                   f"({', '.join(classes[:6])}) from {name}, {where}.")
 
 
 def points_task(x, labels, *, name: str, description: str, num_classes: int | None = None,

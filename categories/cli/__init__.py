@@ -108,7 +108,9 @@ def tasks_of(args) -> list:
         # toymodels' MAX_ROWS_LIMIT: a million rows fit in memory; larger files are refused as they stream
         max_rows = whole_number(args.max_rows, "max-rows", 1, 1_000_000)
         import os
-        return [load_csv(args.csv, name=os.path.basename(args.csv), max_rows=max_rows)]
+        # the user's own model lives in the CSV's coordinates: its points are not rescaled
+        return [load_csv(args.csv, name=os.path.basename(args.csv), max_rows=max_rows,
+                         rescale=getattr(args, "model", None) is None)]
     names = list(PRESETS) if args.preset == "all" else [s.strip() for s in args.preset.split(",")]
     return [get_task(n) for n in names]
 

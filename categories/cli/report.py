@@ -1,4 +1,5 @@
-"""Train (or reuse) each task and print its four fractions, exact and by attack, and verdict."""
+"""Train (or reuse) each task's model, or take yours, and print its four fractions (exact,
+certified, by attack) and verdict."""
 
 from __future__ import annotations
 
@@ -10,15 +11,25 @@ def add_arguments(p) -> None:
     p.add_argument("--tau", default="0.8", help="the 'almost all' share, in (0, 1]")
     p.add_argument("--retrain", action="store_true",
                    help="train afresh instead of reusing the cached model")
+    p.add_argument("--model", metavar="MODULE:FUNCTION",
+                   help="your 2D classifier instead of the trained one: FUNCTION() returns a "
+                        "logits_fn, f32[n, 2] -> f32[n, classes] (MODULE from the current "
+                        "folder first); --csv points are then kept in their own coordinates")
 
 
 def run(args) -> int:
     from categories import check_tau, format_table, report_task
+    from store import call_spec
 
     norm, eps, seed, points = parsed_options(args)
     tau = check_tau(args.tau)
+    logits_fn = None
+    if args.model is not None:
+        if args.retrain:
+            raise ValueError("--retrain trains the preset's model: it does not apply with --model")
+        logits_fn = call_spec(args.model, flag="--model")
     results = measure_each(args, lambda t, progress: report_task(
         t, norm=norm, eps=eps, tau=tau, seed=seed, n_points=points, reuse=not args.retrain,
-        progress=progress))
+        progress=progress, logits_fn=logits_fn, model=args.model))
     emit(results, args, format_table)
     return 0
