@@ -1,4 +1,5 @@
-"""Files: the one cache directory, atomic ``.npz``/``.json``/bytes writes, content hashes.
+"""Files: the one cache directory, atomic ``.npz``/``.json``/bytes writes, content hashes; the
+command lines' one-line errors, and the user's ``--model MODULE:FUNCTION`` imported and called.
 
 The bottom of the project: it imports nothing of the project, and every other package
 writes its files through it, so a reader or a resumed run sees either the old complete
@@ -17,8 +18,9 @@ from store.atomic import atomic_file, write_bytes, write_json, write_text
 from store.cache import cache_dir, cache_root
 from store.cli import DefaultsOnceFormatter, OneLineParser, UsageError
 from store.digest import config_digest, content_digest
+from store.modelspec import SpecError, call_spec, import_spec, one_line, parse_spec, spec_slug
 from store.npz import load_npz, npz_bytes, save_npz
 
-__all__ = ["DefaultsOnceFormatter", "OneLineParser", "UsageError", "atomic_file", "cache_dir", "cache_root",
-           "config_digest", "content_digest", "load_npz", "npz_bytes", "save_npz",
-           "write_bytes", "write_json", "write_text"]
+__all__ = ["DefaultsOnceFormatter", "OneLineParser", "SpecError", "UsageError", "atomic_file", "cache_dir",
+           "cache_root", "call_spec", "config_digest", "content_digest", "import_spec", "load_npz", "npz_bytes",
+           "one_line", "parse_spec", "save_npz", "spec_slug", "write_bytes", "write_json", "write_text"]
