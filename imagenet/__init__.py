@@ -7,7 +7,10 @@ which tunes malloc before JAX starts) loads nothing heavy until a name is used.
 
 The modules, one concept each:
 
-- models: :func:`load_model` and :class:`Classifier`, the pretrained classifiers;
+- classifier: :class:`Classifier`, ours or the user's, and :func:`check_classifier`;
+- registry: the registered model families and what a ``--model`` names;
+- models: :func:`load_model` (a registered name or the user's ``MODULE:FUNCTION``) and
+  the EfficientNet-Lite loader;
 - specs: model names, resolutions, the MBConv blocks, :func:`forward_flops`;
 - taps: TF 'SAME' padding and the strided window of one kernel tap;
 - depthwise: the depthwise formulations and the choice between them (:class:`Depthwise`);
@@ -44,7 +47,11 @@ import importlib
 # public name -> the submodule defining it
 _EXPORTS = {
     # models and their parts
-    "Classifier": "imagenet.models",
+    "Classifier": "imagenet.classifier",
+    "check_classifier": "imagenet.classifier",
+    "num_classes": "imagenet.classifier",
+    "FAMILIES": "imagenet.registry",
+    "Family": "imagenet.registry",
     "load_model": "imagenet.models",
     "ALIASES": "imagenet.specs",
     "MODELS": "imagenet.specs",

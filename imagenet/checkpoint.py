@@ -2,8 +2,8 @@
 
 The checkpoint is ``<out>/checkpoint.npz``, written by :func:`store.save_npz`:
 the arrays ``v``, ``best_v`` and the order key's data, and under ``__meta__`` the
-JSON of the counters and a :func:`fingerprint` of what determines the
-perturbation. :func:`open_state` starts a run fresh or resumes it, refusing a
+JSON of the counters, the ``--model`` it was computed with and a :func:`fingerprint`
+of what determines the perturbation. :func:`open_state` starts a run fresh or resumes it, refusing a
 checkpoint of a run with other settings.
 
 A checkpoint is verified whenever it is read (:func:`read_checkpoint`: the zip's
@@ -101,6 +101,8 @@ def _check_meta(meta, n_reasons: int) -> str | None:
         return "a counter is not a whole number"
     if not all(isinstance(meta[k], number) for k in ("best_rate", "attack_seconds")) or meta["phase"] not in _PHASES:
         return "the best rate, the timing or the phase is not valid"
+    if not isinstance(meta.get("model_spec", ""), str):
+        return "the model it was computed with is not a name"
     pending = meta.get("pending_items", [])
     lists = (("history", number, None), ("best_hist", int, None), ("skipped", int, n_reasons),
              ("pending_items", int, None),
@@ -159,12 +161,19 @@ def read_checkpoint(path: str | os.PathLike, resolution: int | None = None,
     return arrays, meta
 
 
-def save_checkpoint(path: Path, state: RunState, key_data: np.ndarray, tag: str) -> None:
-    """Write ``state`` beside the checkpoint, verify it, then rename it over the old one (process 0 only)."""
+def save_checkpoint(path: Path, state: RunState, key_data: np.ndarray, tag: str,
+                    model_spec: str | None = None) -> None:
+    """Write ``state`` beside the checkpoint, verify it, then rename it over the old one (process 0 only).
+
+    ``model_spec`` (the ``--model`` it was computed with) is recorded so that a resume with
+    another model is refused by name.
+    """
     if jax.process_index() != 0:
         return
     meta = {k: getattr(state, k) for k in META_FIELDS + PENDING_FIELDS}
     meta["fingerprint"] = tag
+    if model_spec is not None:
+        meta["model_spec"] = model_spec
     staged = path.with_name(STAGED)
     write_bytes(staged, npz_bytes({"v": state.v, "best_v": state.best_v, "key": key_data}, meta))
     try:
@@ -174,9 +183,19 @@ def save_checkpoint(path: Path, state: RunState, key_data: np.ndarray, tag: str)
     os.replace(staged, path)
 
 
-def load_checkpoint(path: Path, key_data: np.ndarray, tag: str, resolution: int | None = None) -> RunState:
+def check_model(path: Path, meta: dict, model_spec: str | None) -> None:
+    """Refuse a checkpoint recorded with another ``--model`` than ``model_spec`` (None, or none recorded: no check)."""
+    recorded = meta.get("model_spec")
+    if model_spec is not None and recorded is not None and recorded != model_spec:
+        raise ArgumentError(f"{path} is a checkpoint of the model {recorded!r}, not {model_spec!r}; "
+                            f"resume with --model {recorded} or choose another --out")
+
+
+def load_checkpoint(path: Path, key_data: np.ndarray, tag: str, resolution: int | None = None,
+                    model_spec: str | None = None) -> RunState:
     """Read and verify a checkpoint; raises ArgumentError if it is damaged or belongs to a different run."""
     arrays, meta = read_checkpoint(path, resolution, key_data.shape)
+    check_model(path, meta, model_spec)
     if meta.get("fingerprint") != tag or not np.array_equal(arrays.get("key"), key_data):
         raise ArgumentError(f"{path} is a checkpoint of a run with other settings (model, data, seed or "
                             "attack options); use the same options or another --out")
@@ -200,8 +219,9 @@ def remove_own_temporaries(out: Path) -> None:
             Path(entry.path).unlink(missing_ok=True)
 
 
-def check_out_folder(out: Path, resume: bool) -> None:
-    """Before any work: refuse an existing run without ``resume``, and a damaged checkpoint with it.
+def check_out_folder(out: Path, resume: bool, model_spec: str | None = None) -> None:
+    """Before any work: refuse an existing run without ``resume``, and with it a damaged
+    checkpoint or one of another model than ``model_spec``.
 
     Raises:
       ArgumentError: as :func:`open_state` would, later.
@@ -211,11 +231,11 @@ def check_out_folder(out: Path, resume: bool) -> None:
         raise ArgumentError(f"{out} already holds a run ({CHECKPOINT}); add --resume to continue it "
                             "or choose another --out")
     if resume and os.path.lexists(ckpt):
-        read_checkpoint(ckpt)
+        check_model(ckpt, read_checkpoint(ckpt)[1], model_spec)
 
 
 def open_state(out: Path, config: RunConfig, resolution: int, key_data: np.ndarray, tag: str, *,
-               resume: bool) -> RunState:
+               resume: bool, model_spec: str | None = None) -> RunState:
     """The state a run in ``out`` starts from: fresh, or the checkpoint's when ``resume``.
 
     A resumed run that had finished goes on if ``config`` asks for more passes (or a
@@ -226,11 +246,11 @@ def open_state(out: Path, config: RunConfig, resolution: int, key_data: np.ndarr
       ArgumentError: a checkpoint exists and ``resume`` is False, or it belongs to another run.
     """
     ckpt = out / CHECKPOINT
-    check_out_folder(out, resume)
+    check_out_folder(out, resume, model_spec)
     if not os.path.lexists(ckpt):
         zeros = np.zeros((resolution, resolution, 3), np.float32)
         return RunState(v=zeros, best_v=zeros)
-    state = load_checkpoint(ckpt, key_data, tag, resolution)
+    state = load_checkpoint(ckpt, key_data, tag, resolution, model_spec)
     finished = state.pass_index >= config.passes or (state.history and state.best_rate >= config.target)
     if state.phase == "done" and not finished:
         state.phase = "train"  # resumed with more --passes (or a higher --target): go on

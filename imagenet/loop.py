@@ -34,7 +34,8 @@ import numpy as np
 from imagenet import artifacts, data, sharding, steps
 from imagenet.checkpoint import CHECKPOINT, RunState, fingerprint, open_state, remove_own_temporaries, save_checkpoint
 from imagenet.runconfig import ArgumentError, RunConfig
-from imagenet.splits import Splits
+from imagenet.classifier import num_classes
+from imagenet.splits import Splits, without_labels
 from store import write_json
 
 
@@ -134,6 +135,7 @@ class _Run:
     tag: str
     k_order: jax.Array
     checkpoint_every: int
+    model_spec: str
     bar: object = None
     timer: Throughput = dataclasses.field(default_factory=Throughput)
     labels: LabelCache | None = None
@@ -144,7 +146,7 @@ class _Run:
                                     self.preprocess, self.workers, **kwargs)
 
     def save(self, state: RunState) -> None:
-        save_checkpoint(self.ckpt, state, self.key_data, self.tag)
+        save_checkpoint(self.ckpt, state, self.key_data, self.tag, self.model_spec)
 
 
 def _attack_batch(r: _Run, step, eps, extra, v, x, mask, codes, index):
@@ -272,7 +274,8 @@ def metrics(r: _Run, state: RunState, class_names, started: float) -> dict:
     labelled = state.labelled + (int(held["labelled"]) if held else 0)
     best = np.asarray(state.best_v, np.float64)
     return {
-        "model": r.classifier.name, "resolution": r.classifier.resolution, "method": config.method,
+        "model": r.classifier.name, "model_spec": r.model_spec, "resolution": r.classifier.resolution,
+        "method": config.method,
         "norm": config.norm, "eps": config.eps, "seed": config.seed,
         "data": splits.source, "data_dir": splits.data_dir,
         "images": len(splits.train), "images_used": state.images_used,
@@ -318,6 +321,8 @@ def run_universal(
     workers: int | None = None,
     progress: bool = True,
     stop_after: int | None = None,
+    model_spec: str | None = None,
+    label_classes: int | None = None,
 ) -> dict | None:
     """Compute, checkpoint and save a universal perturbation of ``classifier``.
 
@@ -335,6 +340,10 @@ def run_universal(
       workers: decoding threads.
       progress: show a tqdm bar (process 0 only).
       stop_after: stop (without outputs) after this many update steps, as an interrupted run would.
+      model_spec: the ``--model`` the classifier came from, recorded in the checkpoint (a resume
+        with another is refused) and in metrics.json (default ``classifier.name``).
+      label_classes: the class count the items' labels are ids of (1000 for ImageNet folders):
+        a classifier of another count is measured without them (no clean accuracy); None: as given.
 
     Returns:
       the metrics dict also written to metrics.json (None if stopped by ``stop_after``).
@@ -352,12 +361,15 @@ def run_universal(
     out.mkdir(parents=True, exist_ok=True)
     k_order = jax.random.split(jax.random.key(config.seed), 2)[1]
     key_data = np.asarray(jax.random.key_data(k_order))
-    tag = fingerprint(classifier.name, classifier.resolution, config, splits)
-    state = open_state(out, config, classifier.resolution, key_data, tag, resume=resume)
+    model_spec = classifier.name if model_spec is None else model_spec
+    if label_classes is not None and num_classes(classifier) != label_classes:
+        splits = splits._replace(train=without_labels(splits.train), val=without_labels(splits.val))
+    tag = fingerprint(model_spec, classifier.resolution, config, splits)
+    state = open_state(out, config, classifier.resolution, key_data, tag, resume=resume, model_spec=model_spec)
     remove_own_temporaries(out)  # only once the run may go on, and only its own names
 
     r = _Run(classifier, sharding.put_replicated(dp, classifier.logits_fn), splits, config, dp, preprocess,
-             workers, out / CHECKPOINT, key_data, tag, k_order, checkpoint_every)
+             workers, out / CHECKPOINT, key_data, tag, k_order, checkpoint_every, model_spec)
     if progress and jax.process_index() == 0:
         r.bar = _progress_bar(r, state)
     v = sharding.put_replicated(dp, jnp.asarray(state.v))

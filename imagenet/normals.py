@@ -33,6 +33,7 @@ from categories import deepfool_flips, normal_spectrum, spectrum_curve
 from imagenet import data, sharding, steps
 from imagenet.outputs import output_folder
 from imagenet.progress import bar, wanted
+from imagenet.registry import MODEL_HELP, choose_model
 from imagenet.runconfig import ArgumentError, check_seed
 from imagenet.splits import build_splits
 from store import OneLineParser, UsageError, write_bytes, write_json
@@ -107,11 +108,11 @@ def summary(result: dict) -> str:
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     """The ``normals`` options; a bad one raises store.UsageError (one line)."""
     p = OneLineParser(prog="python -m imagenet normals", description=__doc__.splitlines()[0])
-    p.add_argument("--model", default="efficientnet-lite0", help="efficientnet-lite0|1|2 or lite0|1|2")
+    p.add_argument("--model", default="efficientnet-lite0", help=MODEL_HELP)
     p.add_argument("--data", default=None, help="image folder (default: scikit-image's bundled photos)")
     p.add_argument("--images", type=int, default=32, help="images to take the normals of")
     p.add_argument("--batch", type=int, default=8, help="images per DeepFool batch")
-    p.add_argument("--top-k", type=int, default=10, help="DeepFool's candidate classes")
+    p.add_argument("--top-k", type=int, default=10, help="DeepFool's candidate classes (at most the model's)")
     p.add_argument("--max-iter", type=int, default=50, help="DeepFool's most linearisations")
     p.add_argument("--seed", type=int, default=0,
                    help="the one seed: which images are drawn and the random unit vectors")
@@ -128,28 +129,24 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
 def normals_command(args: argparse.Namespace) -> dict:
     """The ``normals`` subcommand: check the arguments, measure, write normals.json and spectrum.png."""
     from drawing import figure_png, normals_figure
-    from imagenet.models import load_model
-    from imagenet.specs import resolve_model_name
+    from imagenet.models import load_chosen
 
     for flag, value, least in (("--images", args.images, 2), ("--batch", args.batch, 1),
                                ("--top-k", args.top_k, 2), ("--max-iter", args.max_iter, 1)):
         if value < least:
             raise ArgumentError(f"{flag} must be at least {least}, got {value}")
     check_seed(args.seed)
-    try:
-        name = resolve_model_name(args.model)
-    except ValueError as err:
-        raise ArgumentError(f"--model: {err}") from None
+    choice = choose_model(args.model)
     with output_folder(args.out) as out:  # created and tested before any work
         splits = build_splits(args.data, args.images, 0, args.seed)
         key = jax.random.split(jax.random.key(args.seed), 3)[2]
-        result = measure(load_model(name, cache_dir=args.cache_dir), splits.train, key=key, batch=args.batch,
-                         top_k=args.top_k, max_iter=args.max_iter, workers=args.workers,
-                         progress=wanted(args.quiet, args.json))
+        classifier, _ = load_chosen(choice, cache_dir=args.cache_dir)
+        result = measure(classifier, splits.train, key=key, batch=args.batch, top_k=args.top_k,
+                         max_iter=args.max_iter, workers=args.workers, progress=wanted(args.quiet, args.json))
         result = {**result, "data": splits.source, "seed": args.seed}
         write_json(out / "normals.json", result)
         fig = normals_figure(None, result["singular"], result["random_singular"],
-                             title=f"{name}: normals of {result['count']} images vs random unit vectors")
+                             title=f"{classifier.name}: normals of {result['count']} images vs random unit vectors")
         write_bytes(out / "spectrum.png", figure_png(fig, dpi=120))
     return result | {"out": str(out)}
 

@@ -1,6 +1,7 @@
 """``python -m imagenet predict --model M IMAGE...``: top-5 classes of image files.
 
-Prints, per image, the five most probable ImageNet classes with their names and
+Prints, per image, the five most probable classes with their names (ImageNet's for a
+model of 1000 classes, the model's own if it carries them, else just the index) and
 softmax probabilities; ``--json`` prints one JSON object per image (one a line)
 with ``top5`` as a list of ``[class_index, name, probability]``. Files are read
 under the one image policy of :mod:`imagenet.images` (the same sizes and modes as
@@ -19,6 +20,7 @@ import sys
 import jax
 import numpy as np
 
+from imagenet.registry import MODEL_HELP, choose_model
 from store import OneLineParser, UsageError
 
 BATCH = 16  # images per forward pass; the last batch is padded so one shape compiles
@@ -73,34 +75,39 @@ def predict_files(paths: list[str], model: str, *, cache_dir: str | None = None,
 
     Args:
       paths: image file paths.
-      model: model name or alias.
+      model: a registered model name or alias, or ``MODULE:FUNCTION`` (the user's model).
       cache_dir: weight cache directory (default: the user cache).
-      k: number of classes per image.
+      k: number of classes per image (at most the model's class count).
       progress: show a bar on stderr when there is more than one batch.
 
     Returns:
-      One dict per image: ``{"image": path, "model": name, "top5": [[index, name, prob], ...]}``.
+      One dict per image: ``{"image": path, "model": name, "top5": [[index, name, prob], ...]}``;
+      ``name`` is the class's name where the model has names (ImageNet's for 1000 classes),
+      else the index as text.
 
     Raises:
-      ValueError: unknown model; a missing, refused or unreadable image
-        (:class:`imagenet.images.ImageRefused`).
+      ValueError: unknown model, or a user's model that cannot be loaded (one line); a
+        missing, refused or unreadable image (:class:`imagenet.images.ImageRefused`).
     """
-    from imagenet.classes import class_names
-    from imagenet.models import load_model
+    from imagenet.classifier import label_names
+    from imagenet.models import load_chosen
     from imagenet.progress import bar
-    from imagenet.specs import MODELS, resolve_model_name
     from imagenet.transform import load_image, preprocess
 
-    name = resolve_model_name(model)
-    # each file decoded and cut to the model's input at once (one full-size image in memory at a time);
-    # a bad file fails the command before the model loads
-    x = np.stack([preprocess(load_image(path), MODELS[name]) for path in paths])
+    choice = choose_model(model)
+    # a registered model's input side is known before it loads, so a bad file fails the command first;
+    # the user's model tells its side once built
+    loaded = None if choice.resolution is not None else load_chosen(choice, cache_dir=cache_dir)
+    resolution = choice.resolution or loaded[0].resolution
+    # each file decoded and cut to the model's input at once (one full-size image in memory at a time)
+    x = np.stack([preprocess(load_image(path), resolution) for path in paths])
+    classifier, classes = loaded or load_chosen(choice, cache_dir=cache_dir)
     batches = -(-len(paths) // BATCH)
-    with bar(batches, f"predict {name}", unit="batch", show=progress and batches > 1) as shown:
-        indices, probs = predict_images(load_model(name, cache_dir=cache_dir), x, k, bar=shown)
-    names = class_names()
+    with bar(batches, f"predict {classifier.name}", unit="batch", show=progress and batches > 1) as shown:
+        indices, probs = predict_images(classifier, x, min(k, classes), bar=shown)
+    names = label_names(classifier, classes) or [str(i) for i in range(classes)]
     return [
-        {"image": str(path), "model": name,
+        {"image": str(path), "model": classifier.name,
          "top5": [[int(i), names[int(i)], float(p)] for i, p in zip(row_i, row_p)]}
         for path, row_i, row_p in zip(paths, indices, probs)
     ]
@@ -111,7 +118,9 @@ def format_text(results: list[dict]) -> str:
     lines = []
     for result in results:
         lines.append(f"{result['image']} ({result['model']})")
-        lines += [f"  {index:4d}  {prob:7.2%}  {name}" for index, name, prob in result["top5"]]
+        # a model without class names gives the index as its name: shown once
+        lines += [f"  {index:4d}  {prob:7.2%}  {name if name != str(index) else ''}".rstrip()
+                  for index, name, prob in result["top5"]]
     return "\n".join(lines)
 
 
@@ -119,8 +128,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     """The ``predict`` options; a bad one raises store.UsageError (one line)."""
     parser = OneLineParser(prog="python -m imagenet predict", description=__doc__.splitlines()[0])
     parser.add_argument("images", nargs="+", metavar="IMAGE", help="image files (any format PIL reads)")
-    parser.add_argument("--model", default="efficientnet-lite0",
-                        help="efficientnet-lite0|1|2 or lite0|1|2")
+    parser.add_argument("--model", default="efficientnet-lite0", help=MODEL_HELP)
     parser.add_argument("--json", action="store_true", help="one JSON object per image, one a line")
     parser.add_argument("--quiet", action="store_true",
                         help="no progress bar on stderr (it is off anyway with --json when stderr is not a terminal)")

@@ -30,6 +30,7 @@ from imagenet.checkpoint import check_out_folder
 from imagenet.images import REASON_TEXT
 from imagenet.loop import run_universal
 from imagenet.outputs import output_folder
+from imagenet.registry import MODEL_HELP, choose_model
 from imagenet.runconfig import PAPER_EPS, PUSH, ArgumentError, RunConfig
 from imagenet.splits import build_splits
 from store import OneLineParser, UsageError
@@ -38,7 +39,7 @@ from store import OneLineParser, UsageError
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     """The ``run`` options; a bad one raises store.UsageError (one line)."""
     p = OneLineParser(prog="python -m imagenet run", description=__doc__.splitlines()[0])
-    p.add_argument("--model", default="efficientnet-lite0", help="efficientnet-lite0|1|2 or lite0|1|2")
+    p.add_argument("--model", default="efficientnet-lite0", help=MODEL_HELP)
     p.add_argument("--data", default=None, help="ImageNet-style folder (synset subfolders) or a flat folder "
                    "of images (default: the photos bundled with scikit-image)")
     p.add_argument("--images", type=int, default=16, help="training images the perturbation is computed on")
@@ -89,24 +90,22 @@ def run_command(args: argparse.Namespace) -> dict:
     """The ``run`` subcommand: validate everything cheap first, then load the model and run."""
     config = config_from_args(args)
     sharding.initialize_distributed(True if args.distributed else None)
-    from imagenet.classes import class_names
-    from imagenet.models import load_model
-    from imagenet.specs import resolve_model_name
+    from imagenet.classes import NUM_CLASSES
+    from imagenet.classifier import label_names
+    from imagenet.models import load_chosen
 
-    try:
-        name = resolve_model_name(args.model)
-    except ValueError as err:
-        raise ArgumentError(f"--model: {err}") from None
+    choice = choose_model(args.model)
     if args.checkpoint_every < 1:
         raise ArgumentError(f"--checkpoint-every must be at least 1, got {args.checkpoint_every}")
-    out = args.out or os.path.join("runs", f"{name}-{config.method}-{'l2' if config.norm == '2' else 'linf'}")
+    out = args.out or os.path.join("runs", f"{choice.folder}-{config.method}-{'l2' if config.norm == '2' else 'linf'}")
     with output_folder(out) as folder:  # created and tested first; removed again if the run fails while empty
-        check_out_folder(folder, args.resume)
+        check_out_folder(folder, args.resume, choice.spec)
         splits = build_splits(args.data, args.images, args.val, config.seed)
-        classifier = load_model(name, cache_dir=args.cache_dir)
-        return run_universal(classifier, splits, config, out, resume=args.resume, class_names=class_names(),
-                             checkpoint_every=args.checkpoint_every, workers=args.workers,
-                             progress=not args.no_progress) | {"out": out}
+        classifier, classes = load_chosen(choice, cache_dir=args.cache_dir)
+        return run_universal(classifier, splits, config, out, resume=args.resume,
+                             class_names=label_names(classifier, classes), checkpoint_every=args.checkpoint_every,
+                             workers=args.workers, progress=not args.no_progress, model_spec=choice.spec,
+                             label_classes=NUM_CLASSES) | {"out": out}
 
 
 def summary(metrics: dict) -> str:

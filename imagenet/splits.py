@@ -38,3 +38,9 @@ def build_splits(data_dir: str | None, images: int, val: int, seed: int) -> Spli
     train, held = data.split_items(data.folder_items(data_dir), images, val, k_split)
     path = str(Path(data_dir).resolve())
     return Splits(train, held, path, path)
+
+
+def without_labels(items: list[data.Item]) -> list[data.Item]:
+    """The same images with their labels unknown (-1): folder labels are ImageNet-1k class ids, which mean
+    nothing to a model of another class count."""
+    return [item._replace(label=data.UNKNOWN) for item in items]

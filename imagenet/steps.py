@@ -146,14 +146,14 @@ def evaluate_batch(logits_fn, v, x, mask, labels, codes):
 
     Returns:
       dict of i32 scalars ``fooled``, ``valid``, ``correct`` (clean prediction
-      equals a known label), ``labelled``; ``hist`` i32[classes] (where the
+      equals a known label), ``labelled`` (labels from 0 to classes - 1); ``hist`` i32[classes] (where the
       fooled images went); ``skipped`` i32[6].
     """
     clean = attacks.predict(logits_fn, x)
     moved = attacks.predict(logits_fn, x + v)
     fooled = mask & (moved != clean)
-    labelled = mask & (labels >= 0)
     classes = jax.eval_shape(logits_fn, x).shape[-1]
+    labelled = mask & (labels >= 0) & (labels < classes)  # a label the model cannot give is no label of its
     return {
         "fooled": jnp.sum(fooled), "valid": jnp.sum(mask),
         "correct": jnp.sum(labelled & (clean == labels)), "labelled": jnp.sum(labelled),

@@ -8,8 +8,9 @@ the sphere of radius ``|v|_p``) as the baseline a universal direction must beat.
 Images: by default the held-out images of the run that made the perturbation
 (rebuilt from its metrics.json: same data, seed and split), so no model is
 measured on the images ``v`` was computed on; ``--data``/``--images`` choose
-other images instead. Models of another input resolution (lite1 240, lite2 260)
-see ``v`` resized bilinearly (the same picture at their scale: bilinear
+other images instead. ``--models`` takes registered names and the user's models
+(``MODULE:FUNCTION``). Models of another input resolution (lite1 240, lite2 260, or
+any side of the user's) see ``v`` resized bilinearly (the same picture at their scale: bilinear
 interpolation keeps ``|v|_inf``; ``|v|_2`` grows with the pixel count and is
 reported per model).
 """
@@ -29,10 +30,12 @@ import numpy as np
 
 import attacks
 from imagenet import artifacts, data, progress, sharding, steps
+from imagenet.classifier import num_classes
 from imagenet.outputs import output_file
+from imagenet.registry import choose_model
 from imagenet.runconfig import ArgumentError, check_seed
-from imagenet.splits import build_splits
-from store import OneLineParser, UsageError, write_json
+from imagenet.splits import build_splits, without_labels
+from store import OneLineParser, UsageError, import_spec, write_json
 
 
 def resize_perturbation(v: np.ndarray, resolution: int) -> np.ndarray:
@@ -68,7 +71,8 @@ def read_source(path: str | os.PathLike) -> tuple[np.ndarray, dict | None, Path]
 
 def measure_transfer(v: np.ndarray, classifiers, items: Sequence[data.Item], *, norm: str, key: jax.Array,
                      batch: int = 8, dp: sharding.DataParallel | None = None, class_names=None,
-                     preprocess=data.default_preprocess, workers: int | None = None, bar=None) -> list[dict]:
+                     preprocess=data.default_preprocess, workers: int | None = None, bar=None,
+                     label_classes: int | None = None) -> list[dict]:
     """Fooling rate of ``v`` (and of a random perturbation of its norm) on each classifier.
 
     Args:
@@ -77,7 +81,11 @@ def measure_transfer(v: np.ndarray, classifiers, items: Sequence[data.Item], *, 
       items: the images.
       norm: the norm the random baseline is drawn in ("2" or "inf").
       key: jax.random key of the random baseline (one draw per model).
+      class_names: names for dominant_labels, used for the classifiers with as many classes
+        (a classifier's own ``class_names`` first); otherwise the class index as text.
       bar: a tqdm bar advanced once per model (its description names the model), or None.
+      label_classes: the class count the items' labels are ids of (1000 for ImageNet folders):
+        a classifier of another count is measured without them; None: labels as given.
 
     Returns:
       one dict per classifier: model, resolution, images_used, fooling_rate,
@@ -94,8 +102,12 @@ def measure_transfer(v: np.ndarray, classifiers, items: Sequence[data.Item], *, 
         radius = float(attacks.lp_norm(jnp.asarray(u)[None], norm)[0])
         noise = np.asarray(attacks.sample_sphere(jax.random.fold_in(key, i), (1, *u.shape), norm, radius)[0])
         logits_fn = sharding.put_replicated(dp, clf.logits_fn)
-        counts = steps.evaluate_items(logits_fn, u, items, batch, clf.resolution, dp, preprocess, workers)
-        baseline = steps.evaluate_items(logits_fn, noise, items, batch, clf.resolution, dp, preprocess, workers)
+        classes = num_classes(clf)
+        seen = items if label_classes in (None, classes) else without_labels(items)
+        counts = steps.evaluate_items(logits_fn, u, seen, batch, clf.resolution, dp, preprocess, workers)
+        baseline = steps.evaluate_items(logits_fn, noise, seen, batch, clf.resolution, dp, preprocess, workers)
+        names = getattr(clf, "class_names", None) or (class_names if class_names is not None
+                                                      and len(class_names) == classes else None)
         valid = max(int(counts["valid"]), 1)
         rows.append({
             "model": clf.name, "resolution": clf.resolution, "images_used": int(counts["valid"]),
@@ -104,7 +116,7 @@ def measure_transfer(v: np.ndarray, classifiers, items: Sequence[data.Item], *, 
             "clean_accuracy": float(counts["correct"]) / int(counts["labelled"]) if counts["labelled"] else None,
             "perturbation_norm": {"l2": float(np.sqrt(np.sum(u.astype(np.float64) ** 2))),
                                   "linf": float(np.max(np.abs(u)))},
-            "dominant_labels": steps.dominant_labels(counts["hist"], class_names),
+            "dominant_labels": steps.dominant_labels(counts["hist"], names),
             "skipped": data.skipped_counts(counts["skipped"]),
         })
         if bar is not None:
@@ -145,7 +157,9 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     p = OneLineParser(prog="python -m imagenet transfer", description=__doc__.splitlines()[0])
     p.add_argument("--perturbation", required=True,
                    help="a run folder (perturbation.npy + metrics.json) or a perturbation .npy file")
-    p.add_argument("--models", default="lite0,lite1,lite2", help="comma-separated models to measure on")
+    p.add_argument("--models", "--model", default="lite0,lite1,lite2",
+                   help="comma-separated models to measure on: registered names, or your models as MODULE:FUNCTION "
+                        "(FUNCTION() returns an imagenet.Classifier)")
     p.add_argument("--data", default=None, help="image folder (default: the source run's held-out images, "
                    "or the bundled photos)")
     p.add_argument("--images", type=int, default=None, help="images drawn from --data (default: 16)")
@@ -165,19 +179,18 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
 def transfer_command(args: argparse.Namespace) -> dict:
     """The ``transfer`` subcommand: check the arguments, measure, write the JSON."""
     sharding.initialize_distributed(True if args.distributed else None)
-    from imagenet.classes import class_names
-    from imagenet.models import load_model
-    from imagenet.specs import resolve_model_name
+    from imagenet.classes import NUM_CLASSES, class_names
+    from imagenet.models import load_chosen
 
     if args.batch < 1 or (args.images is not None and args.images < 1):
         raise ArgumentError("--batch and --images must be at least 1")
     check_seed(args.seed)
-    try:
-        names = [resolve_model_name(m) for m in args.models.split(",") if m.strip()]
-    except ValueError as err:
-        raise ArgumentError(f"--models: {err}") from None
-    if not names:
+    choices = [choose_model(m.strip(), "--models") for m in args.models.split(",") if m.strip()]
+    if not choices:
         raise ArgumentError("--models is empty")
+    for choice in choices:  # a user's module that is not there fails now, not after the models before it
+        if choice.family is None:
+            import_spec(choice.spec, flag="--models")
     v, metrics, folder = read_source(args.perturbation)
     norm_arg = args.norm or (metrics or {}).get("norm") or "inf"
     try:
@@ -189,10 +202,11 @@ def transfer_command(args: argparse.Namespace) -> dict:
         items, described = evaluation_items(metrics, args.data, args.images, args.seed)
         key = jax.random.split(jax.random.key(args.seed), 3)[2]
         show = not args.quiet and jax.process_index() == 0
-        with progress.bar(len(names), "transfer", unit="model", show=show) as bar:
-            rows = measure_transfer(v, (load_model(n, cache_dir=args.cache_dir) for n in names), items,
-                                    norm=norm, key=key, batch=args.batch, class_names=class_names(),
-                                    workers=args.workers, bar=bar)
+        with progress.bar(len(choices), "transfer", unit="model", show=show) as bar:
+            loaded = (load_chosen(c, cache_dir=args.cache_dir, flag="--models")[0] for c in choices)
+            rows = measure_transfer(v, loaded, items, norm=norm, key=key, batch=args.batch,
+                                    class_names=class_names(), workers=args.workers, bar=bar,
+                                    label_classes=NUM_CLASSES)
         result = {
             "perturbation": str(Path(args.perturbation)), "source_model": (metrics or {}).get("model"),
             "norm": norm, "norm_name": "l2" if norm == "2" else "linf", "eps": (metrics or {}).get("eps"),
