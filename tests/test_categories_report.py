@@ -1,9 +1,12 @@
 """The foundation's acceptance: every preset lands in its category, with margin."""
 
 import json
+import os
+import pathlib
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from categories import verdict
@@ -11,6 +14,8 @@ from categories.cli import main
 from test_docs import assert_documented
 from categories.report import report_task
 from toymodels import PRESETS
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 MARGINS = {
     "margins": lambda e: e["robust"] >= 0.95,
@@ -125,3 +130,66 @@ def test_report_carries_certified_brackets_beside_the_exact_values(capsys):
     assert r["certified"]["random"][1] - r["certified"]["random"][0] <= 0.005 + 1e-9
     assert main(["report", "--preset", "wrinkles", "--norm", "2", "--points", "300"]) == 0
     assert "width" in capsys.readouterr().out
+
+
+USER_MODEL = '''
+import jax.numpy as jnp
+
+
+def build():
+    """Class 0 right of the line x = 0, class 1 left of it: rho(I) = |x| in every norm."""
+    return lambda x: jnp.stack([x[:, 0], -x[:, 0]], 1)
+
+
+def one_logit():
+    return lambda x: x[:, :1]
+
+
+def sorted_inputs():
+    return lambda x: jnp.sort(x, axis=1) @ jnp.eye(2)
+'''
+
+
+def test_report_on_your_own_model_from_another_folder(tmp_path):
+    (tmp_path / "mymodel.py").write_text(USER_MODEL)
+    rng = np.random.default_rng(0)
+    n, eps = 200, 0.1
+    d = rng.uniform(0.005, 0.4, n)                  # each point's distance to the line
+    side = np.where(np.arange(n) % 3 == 0, -1.0, 1.0)
+    x = np.stack([side * d, rng.uniform(-1, 1, n)], 1)
+    label = (side < 0).astype(int)
+    label[:10] = 1 - label[:10]                     # ten points the model gets wrong
+    rows = "".join(f"{a:.17g},{b:.17g},{c}\n" for (a, b), c in zip(x, label))
+    (tmp_path / "mine.csv").write_text("x,y,label\n" + rows)
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    done = subprocess.run([sys.executable, "-m", "categories", "report", "--model",
+                           "mymodel:build", "--csv", "mine.csv", "--eps", str(eps), "--json",
+                           "--quiet"], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=900)
+    assert done.returncode == 0, done.stderr[-2000:]
+    (r,) = json.loads(done.stdout).values()
+    assert r["model"] == "mymodel:build" and r["expected"] is None
+    correct = np.arange(n) >= 10
+    assert r["clean_accuracy"] == pytest.approx(correct.mean())
+    # closed forms on the correct points: rho = |x|, the best delta moves one side across
+    near = (d <= eps) & correct
+    pointwise = near.sum() / correct.sum()
+    universal = max((near & (side > 0)).sum(), (near & (side < 0)).sum()) / correct.sum()
+    t = np.minimum(d[correct] / eps, 1.0)
+    random = (np.arccos(t) / np.pi).mean()           # the arc of the circle across the line
+    lo, hi = r["certified"]["pointwise"]
+    assert lo == hi == pytest.approx(pointwise) == pytest.approx(r["exact"]["pointwise"])
+    lo, hi = r["certified"]["universal"]
+    assert lo == hi == pytest.approx(universal) == pytest.approx(r["exact"]["universal"])
+    lo, hi = r["certified"]["random"]
+    assert lo - 1e-9 <= random <= hi + 1e-9 and hi - lo <= 0.005
+    assert r["verdict"] == verdict(r["exact"], r["tau"])
+    # the model's own mistakes: each one line, exit code 2, no traceback
+    for spec, says in (("mymodel:one_logit", "gives 1 logit per point, but the data has 2"),
+                       ("mymodel:sorted_inputs", "primitive 'sort'"),
+                       ("mymodel:nothing", "has no 'nothing'")):
+        bad = subprocess.run([sys.executable, "-m", "categories", "report", "--model", spec,
+                              "--csv", "mine.csv", "--quiet"], cwd=tmp_path, env=env,
+                             capture_output=True, text=True, timeout=300)
+        assert bad.returncode == 2 and bad.stderr.count("\n") == 1, bad.stderr
+        assert says in bad.stderr and "Traceback" not in bad.stderr
