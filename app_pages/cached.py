@@ -336,7 +336,7 @@ def retrain(model_key, norm, eps, tau, method, rounds, steps, _task, _logits_fn,
                            steps=steps)
 
 
-@st.cache_resource(show_spinner="Certifying by interval bound propagation...", max_entries=64)
+@st.cache_resource(show_spinner="Certifying by bound propagation...", max_entries=64)
 def certify(model_key, norm, eps, _logits_fn, _x, _y, _key):
     sweep = sorted({round(eps * f, 4) for f in CERTIFY_SWEEP})
     return certify_sweep(_logits_fn, _x, _y, norm=norm, eps_values=sweep, key=_key)

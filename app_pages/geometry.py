@@ -128,11 +128,13 @@ def show_certificates(view: View) -> None:
     columns[2].metric("attack robust", f"{r['attack_robust'][i]:.3f}")
     st.pyplot(certify_figure(r["eps"], r["certified_robust"], r["exact_robust"],
                              r["attack_robust"], eps=eps))
-    st.caption("Certified: interval bound propagation (bounds on every neuron over the whole "
-               "ball, layer by layer) with input splitting (the ball cut into smaller boxes "
-               "until each is proven) proves a lower bound on robust; the attacks give an "
-               "upper bound: certified <= exact <= attack. Where certified equals exact, its "
-               "wide grey line shows under the exact one.")
+    st.caption("Certified: bound propagation (bounds on every neuron over a box of the "
+               "ball, layer by layer, linear in the input between two lines at each "
+               "activation) with input splitting (the ball cut into smaller boxes until each "
+               "is proven not to flip the point, or a point inside one flips it) proves a "
+               "lower bound on robust; the attacks give an upper bound: certified <= exact "
+               "<= attack. Where certified equals exact, its wide grey line shows under the "
+               "exact one.")
 
 
 def show_dominant(view: View) -> None:
