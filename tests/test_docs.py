@@ -68,3 +68,26 @@ def test_the_key_reader_reads_the_tables():
         assert_documented("categories dominant", {"t": dict.fromkeys(keys | {"extra"})})
     with pytest.raises(AssertionError, match="missing"):
         assert_documented("categories dominant", {"t": dict.fromkeys(keys - {"task"})})
+
+
+def test_the_readme_model_runs_as_written(tmp_path):
+    """The README's ``mymodel.py``, saved as written, is measured by ``report --model``."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    (block,) = re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(), re.S)
+    (tmp_path / "mymodel.py").write_text(block)
+    done = subprocess.run([sys.executable, "-m", "categories", "report", "--model",
+                           "mymodel:build", "--preset", "pancakes", "--points", "80", "--json",
+                           "--quiet"], cwd=tmp_path, capture_output=True, text=True,
+                          env=dict(os.environ, PYTHONPATH=str(ROOT)), timeout=900)
+    assert done.returncode == 0, done.stderr[-2000:]
+    r = json.loads(done.stdout)["pancakes"]
+    assert r["model"] == "mymodel:build" and r["points"] == 80
+    cert, exact = r["certified"], r["exact"]
+    # the scan's values are witnessed flips: never above a proven upper end
+    assert exact["pointwise"] <= cert["pointwise"][1] + 1e-6
+    assert exact["universal"] <= cert["universal"][1] + 1e-6
+    assert cert["universal"][1] - cert["universal"][0] <= 1 / 80 + 1e-9
