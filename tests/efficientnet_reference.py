@@ -312,3 +312,40 @@ class KinkReference:
         with torch.no_grad():
             walk(self.ops, torch.as_tensor(d, dtype=torch.float32).permute(0, 3, 1, 2) / 128.0, layer)
         return total
+
+
+# ----------------------------------------------------------------------------- one depthwise convolution
+
+
+def gamma(n):
+    """Higham's gamma_n = n u / (1 - n u).
+
+    A sum of n products rounded in float32 in any order (blocked, vectorised, pairwise, with or
+    without fused multiply-adds) is within gamma_n times the sum of the products' magnitudes
+    of the exact sum: two float32 computations of it are within twice that of each other.
+    """
+    return n * U32 / (1 - n * U32)
+
+
+def depthwise_float64(x, kernel, stride, g):
+    """A depthwise 'SAME' convolution of ``x`` and its pullback of ``g``, in float64.
+
+    Args: x [n, h, w, c], kernel [k, k, c], g [n, ceil(h/stride), ceil(w/stride), c].
+    Returns: (output, input gradient, kernel gradient), f64 arrays shaped as g, x and kernel.
+    """
+    k, c = kernel.shape[0], kernel.shape[-1]
+    conv = SameConv(c, c, k, stride=stride, groups=c, bias=False).double()
+    conv.weight.data = torch.tensor(np.asarray(kernel, np.float64)).permute(2, 0, 1)[:, None].contiguous()
+    xt = torch.tensor(np.asarray(x, np.float64)).permute(0, 3, 1, 2).requires_grad_()
+    y = conv(xt)
+    dx, dk = torch.autograd.grad(y, (xt, conv.weight), torch.tensor(np.asarray(g, np.float64)).permute(0, 3, 1, 2))
+    return (y.detach().permute(0, 2, 3, 1).numpy(), dx.permute(0, 2, 3, 1).numpy(),
+            dk[:, 0].permute(1, 2, 0).numpy())
+
+
+def depthwise_magnitudes(x, kernel, g, stride):
+    """The sums of the magnitudes of the terms of a depthwise conv's output, input gradient and kernel gradient.
+
+    They are the same computations on ``|x|``, ``|kernel|`` and ``|g|`` (every term nonnegative).
+    """
+    return depthwise_float64(np.abs(np.asarray(x)), np.abs(np.asarray(kernel)), stride, np.abs(np.asarray(g)))
