@@ -49,8 +49,8 @@ def activated_bounds(z, offset, kernel, out_offset, stride, g):
     gamma_{k*k+1} times their magnitudes of the exact value in either (efficientnet_reference.gamma).
     An output that close to 0 or 6 may be clipped in one and not in the other, which changes
     its gradient from g to 0: the cotangent is zeroed there, so that both pull back through
-    the same masks. A pullback's entry then sums at most k*k products (z), k*k per input pixel
-    (offset), one per output position (kernel, out_offset).
+    the same masks. A pullback's entry then sums at most k*k products (z), k*k for each of the
+    n*h*w input pixels (offset), one per output position (kernel, out_offset).
 
     Returns: (the forward's bound, g with near-kink outputs zeroed, the pullbacks' bounds in
     the order z, offset, kernel, out_offset).
