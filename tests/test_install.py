@@ -4,8 +4,10 @@ import json
 import os
 import pathlib
 import shutil
+import site
 import subprocess
 import sys
+import sysconfig
 import venv
 
 import pytest
@@ -25,18 +27,39 @@ def _tracked_copy(dest: pathlib.Path) -> pathlib.Path:
     return dest
 
 
+def _see_running_site_packages(python: pathlib.Path) -> None:
+    """Lets the venv of ``python`` import the dependencies the running interpreter imports.
+
+    ``system_site_packages=True`` is not that: a venv is always made from the base
+    interpreter, so when the tests themselves run in a venv it would see the base's
+    site-packages, not the venv holding jax. Instead a .pth file in the new venv lists the
+    running interpreter's site directories that are on its sys.path (its venv's, the base's if
+    that venv sees them, the user's, Debian's dist-packages): they go after the new venv's own
+    site-packages, so the installed wheel is what imports. As plain directories their own
+    .pth files are not run, so an editable install of this checkout there stays inactive.
+    """
+    candidates = [*site.getsitepackages(), sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]]
+    if site.ENABLE_USER_SITE:
+        candidates.append(site.getusersitepackages())
+    site_dirs = [p for p in dict.fromkeys(candidates) if p in sys.path and os.path.isdir(p)]
+    own = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                         capture_output=True, text=True, check=True).stdout.strip()
+    (pathlib.Path(own) / "running-interpreter.pth").write_text("".join(f"{p}\n" for p in site_dirs))
+
+
 @pytest.mark.slow
 def test_wheel_installs_into_a_fresh_venv_and_runs_from_another_folder(tmp_path):
     source = _tracked_copy(tmp_path / "source")
     wheels = tmp_path / "wheels"
     # no build isolation and no dependencies: the machine has no index to fetch them from
-    # in every setting, and the venv sees the installed dependencies (system site-packages)
+    # in every setting, and the venv sees the installed dependencies (_see_running_site_packages)
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
                     "-q", "-w", str(wheels), str(source)], check=True, capture_output=True)
     (wheel,) = wheels.glob("robustness_geometry-*.whl")
     env_dir = tmp_path / "venv"
-    venv.create(env_dir, system_site_packages=True, with_pip=True)
+    venv.create(env_dir, with_pip=True)
     python = env_dir / "bin" / "python"
+    _see_running_site_packages(python)
     subprocess.run([str(python), "-m", "pip", "install", "--no-deps", "-q", str(wheel)],
                    check=True, capture_output=True)
     elsewhere = tmp_path / "elsewhere"
