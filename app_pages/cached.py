@@ -29,7 +29,7 @@ from drawing import (FRAME_RES, GRID_RES, Recording, SupportMap, boundary_lines,
 from store import cache_dir
 from toymodels import Model, load_csv, load_or_train, points_task
 from app_pages.estimates import estimate_curves as attack_curves, estimates_at
-from app_pages.texts import model_words
+from app_pages.texts import CSV_ROW_ADVICE, model_words
 from app_pages.reading import (N_POINTS, Reading, flips_of, flips_of_many, read_at, sample_of_d,
                                scan)
 
@@ -62,7 +62,7 @@ enable_compilation_cache()
 @st.cache_resource(max_entries=16, show_spinner=False)
 def csv_task(digest: str, name: str, _data: bytes):
     """The task of an uploaded CSV (raises :class:`toymodels.DataError` if unusable)."""
-    return load_csv(io.BytesIO(_data), name=name)
+    return load_csv(io.BytesIO(_data), name=name, row_advice=CSV_ROW_ADVICE)
 
 
 @st.cache_resource(max_entries=16, show_spinner=False)

@@ -52,6 +52,10 @@ MEASURES = {
     4: r"\mathrm{random}(\varepsilon) = P_{I,\ \delta \sim U(S_\varepsilon)}[f(I+\delta) \neq f(I)]",
 }
 
+# What the refusal of a long upload tells the app's user to do (the app has no --max-rows).
+CSV_ROW_ADVICE = ("the most the app reads: upload a sample of the rows, or measure the whole "
+                  "file on the command line: python -m categories report --csv FILE --max-rows N")
+
 
 def model_words(config) -> str:
     """The model's size in words, the same on every page: "3 hidden layers of 64 relu units"

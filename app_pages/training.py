@@ -86,7 +86,7 @@ def _train_live(run_key, task, config, snapshots: int, stop_at) -> bool:
 
     try:
         cached.train_timeline(run_key, task, config, snapshots, show, stop_at)
-    except ValueError as e:   # TrainingDiverged is a RuntimeError: below
+    except ValueError as e:   # TrainingDiverged too: the same words as the other pages
         st.error(f"Cannot train this model: {e}")
         return False
     except RuntimeError as e:

@@ -176,6 +176,15 @@ def test_a_bad_csv_shows_the_problem_and_the_app_keeps_working():
     assert not at.exception
     assert [e.value for e in at.error] == ["points.csv: row 3: y is not a number: 'oops'"]
     assert at.title[0].value.startswith("csv:ring.csv: category ")
+    # the app has no --max-rows: its refusal of a long file says what the app's user can do
+    long = b"x,y,label\n" + b"".join(b"%d,0,%d\n" % (i, i % 2) for i in range(20_001))
+    at.sidebar.file_uploader[0].set_value(("long.csv", long, "text/csv")).run()
+    assert not at.exception
+    assert [e.value for e in at.error] == [
+        "long.csv: the CSV has more than 20000 rows, the most the app reads: upload a sample of "
+        "the rows, or measure the whole file on the command line: python -m categories report "
+        "--csv FILE --max-rows N"]
+    assert at.title[0].value.startswith("csv:ring.csv: category ")
 
 
 def test_attack_table_and_downloads():

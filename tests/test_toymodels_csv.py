@@ -31,6 +31,12 @@ def test_parse_without_header_and_integer_labels_sorted_numerically():
     ("x,y,label\n1,2\n", "row 2 has 2 column"),
     ("", "empty"),
     ("x,y,label\n", "no data rows"),
+    ("x,y,label\n0,0,0\n1e308,0,1\n1,1,0\n", r"row 3: x is '1e308', beyond \+-1e\+18, the largest "
+                                              r"coordinate taken \(float32 must hold its square\)"),
+    ("x,y,label\n0,-2e18,0\n1,1,1\n", r"row 2: y is '-2e18', beyond \+-1e\+18"),
+    ("x,y,label\n0,0,1\n1,1,2\n2,2,2.5\n", r"row 4: the label '2.5' is a number but not a whole "
+                                          r"one: classes are whole numbers \(1 and 1.0 are one class\)"),
+    ("x,y,label\n0,0,1\n1,1,nan\n", r"row 3: the label 'nan' is a number but not a whole one"),
 ])
 def test_bad_csv_gets_one_line_error(text, message):
     with pytest.raises(DataError, match=message) as e:
@@ -117,3 +123,58 @@ def test_load_csv_rescales_into_plane_and_trains(tmp_path):
 def test_missing_file():
     with pytest.raises(DataError, match="not found"):
         load_csv("/nonexistent/file.csv")
+
+
+def test_numeric_labels_are_compared_as_numbers():
+    """``1``, ``1.0`` and ``1e0`` are one class, named by its whole value; names stay as
+    written and come after the numbers."""
+    pts, labels, classes = parse_csv(_csv("x,y,label\n0,0,1\n1,1,1.0\n2,2,2\n3,3,1e0\n4,4,-0.0\n"
+                                          "5,5,cat\n6,6,02\n"))
+    assert classes == ["0", "1", "2", "cat"]
+    assert labels.tolist() == [1, 1, 2, 1, 0, 3, 2]
+
+
+@pytest.mark.parametrize("kind", ["path", "bytes", "text"])
+def test_a_byte_order_mark_before_the_header_is_skipped(kind, tmp_path):
+    """Excel's "CSV UTF-8" starts with a BOM; the header is read as written (quoted too)."""
+    data = "\ufeff\"x\",y,label\n0,0,a\n1,1,b\n".encode("utf-8")
+    path = tmp_path / "excel.csv"
+    path.write_bytes(data)
+    source = {"path": str(path), "bytes": io.BytesIO(data),
+              "text": io.StringIO("\ufeffx,y,label\n0,0,a\n1,1,b\n")}[kind]
+    pts, labels, classes = parse_csv(source)
+    np.testing.assert_array_equal(pts, [[0, 0], [1, 1]])
+    assert classes == ["a", "b"]
+
+
+def test_coordinates_up_to_the_limit_rescale_and_stay_in_their_own_coordinates():
+    """Points as large as the limit rescale into the plane, finite; kept in their own
+    coordinates (a user's model) they are float32 and finite; one beyond is refused either way."""
+    text = "x,y,label\n1e18,-1e18,0\n-1e18,1e18,1\n0,0,0\n"
+    x, _ = load_csv(_csv(text)).points
+    np.testing.assert_allclose(x, [[0.9, -0.9], [-0.9, 0.9], [0, 0]], atol=1e-6)
+    own, _ = load_csv(_csv(text), rescale=False).points
+    assert own.dtype == np.float32 and np.isfinite(own).all() and np.isfinite(own.astype(np.float32) ** 2).all()
+    for rescale in (True, False):
+        with pytest.raises(DataError, match=r"row 3: x is '-1.5e18', beyond \+-1e\+18"):
+            load_csv(_csv("x,y,label\n0,0,0\n-1.5e18,0,1\n"), rescale=rescale)
+
+
+def test_diverged_training_is_one_line_and_exit_2_on_the_command_line(tmp_path, capsys, monkeypatch):
+    """The CLI has no learning-rate option, so the test gives CSV tasks a configuration that
+    diverges; the training that diverges is real, and so is the command line's handling."""
+    import functools
+
+    from categories.cli import main
+    from toymodels import presets
+
+    monkeypatch.setattr(presets, "_CLASSIC", functools.partial(
+        TrainConfig, steps=20, learning_rate=1e30, width=8, depth=1))
+    path = tmp_path / "d.csv"
+    path.write_text("x,y,label\n0,0,a\n1,1,b\n0,1,a\n1,0,b\n")
+    assert main(["report", "--csv", str(path), "--quiet", "--points", "50"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert err.startswith("error: training diverged (loss nan) at step ")
+    assert ("the likely cause is the scale of the data (largest coordinate " in err
+            and "or the learning rate (now 1e+30): rescale the data, lower the learning rate" in err)

@@ -31,8 +31,12 @@ KEY_CHUNKS = 10   # how the training key is split (kept fixed so that the model 
                   # depend on how often training stops to report or record)
 
 
-class TrainingDiverged(RuntimeError):
-    """The loss became NaN or infinite: lower the learning rate or change the model."""
+class TrainingDiverged(ValueError, RuntimeError):
+    """The loss became NaN or infinite: the data's scale or the learning rate is to blame.
+
+    A ValueError (bad input the user can fix: the command lines exit 2 with its one line,
+    the app shows it) and, as before, a RuntimeError.
+    """
 
 
 @dataclasses.dataclass(frozen=True)
@@ -160,6 +164,25 @@ def step_keys(key: jax.Array, steps: int) -> jax.Array:
                             for k, size in zip(jax.random.split(key, n), sizes)])
 
 
+def _diverged(loss: float, step: int, x, learning_rate: float) -> TrainingDiverged:
+    """The one-line error of a diverged run, naming both likely causes with their values.
+
+    Args:
+      loss: the non-finite loss.
+      step: the step it was seen at.
+      x: the training points (their largest coordinate is the data's scale).
+      learning_rate: the configuration's.
+
+    Returns:
+      The :class:`TrainingDiverged` to raise.
+    """
+    scale = float(np.nanmax(np.abs(np.asarray(x, np.float64)), initial=0.0))
+    return TrainingDiverged(
+        f"training diverged (loss {loss}) at step {step}: the likely cause is the scale of the "
+        f"data (largest coordinate {scale:.3g}; the plane's points lie within 1) or the learning "
+        f"rate (now {learning_rate}): rescale the data, lower the learning rate or change the model")
+
+
 @functools.cache
 def _optimizer(learning_rate: float, steps: int, weight_decay: float = 0.0) -> optax.GradientTransformation:
     schedule = optax.cosine_decay_schedule(learning_rate, steps, alpha=0.01)
@@ -223,9 +246,7 @@ def train(task: Task, config: TrainConfig = TrainConfig(), *,
                                               batch_size=min(config.batch_size, len(x)))
         loss = float(loss)
         if not np.isfinite(loss):
-            raise TrainingDiverged(
-                f"training diverged (loss {loss}) at step {done + size}: lower the learning "
-                f"rate (now {config.learning_rate}) or change the model")
+            raise _diverged(loss, done + size, x, config.learning_rate)
         done += size
         logits_fn = jax.tree_util.Partial(apply_state, graphdef, params)
         accuracy = float(_accuracy(logits_fn, x, y))
