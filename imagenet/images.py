@@ -13,7 +13,9 @@ reason and with the same message, by each of them:
   and ``I`` modes, values taken on the 0-65535 scale).
   Alpha is composited on white (as a viewer shows it); 16-bit values are scaled by
   255/65535 (not clipped: a 16-bit gradient stays a gradient); EXIF orientation is
-  applied; an animation gives its first frame. Floating-point images are refused;
+  applied; an animation gives its first frame. Floating-point images are refused, and
+  so is a TIFF of a pixel format Pillow does not read (floating-point RGB), each with
+  a message that lists the modes read (:data:`MODES_READ`);
 - every refusal is a :class:`ImageRefused` with one reason of :data:`REASONS` and a
   one-line message naming the file.
 
@@ -40,6 +42,10 @@ REASON_TEXT = {"not_an_image": "not an image", "truncated": "truncated",
                "decode_error": "could not be decoded"}
 MODES = frozenset({"1", "L", "P", "RGB", "RGBA", "RGBX", "RGBa", "CMYK", "YCbCr", "LAB", "HSV", "LA", "PA",
                    "I", "I;16", "I;16L", "I;16B", "I;16N"})
+# The modes above in words, for the messages of the files refused for their pixel format
+MODES_READ = ("1-bit, 8- and 16-bit grayscale, palette, RGB, CMYK, YCbCr, LAB and HSV (the 8-bit ones "
+              "with or without alpha)")
+_TIFF_MAGIC = (b"II*\0", b"MM\0*", b"II+\0", b"MM\0+")  # classic and big TIFF, either byte order
 _SIXTEEN_BIT = frozenset({"I", "I;16", "I;16L", "I;16B", "I;16N"})
 _ALPHA = frozenset({"RGBA", "RGBa", "LA", "PA"})
 
@@ -64,8 +70,8 @@ def _check_header(path: str, im: Image.Image, min_side: int) -> None:
         raise ImageRefused("too_small", f"{path}: {width}x{height} is too small, the short side must be at "
                            f"least {min_side} px")
     if im.mode not in MODES:
-        raise ImageRefused("decode_error", f"{path}: images of mode {im.mode} are not supported; "
-                           "save it as 8- or 16-bit RGB or grayscale")
+        raise ImageRefused("decode_error", f"{path}: images of mode {im.mode} are not supported; the modes "
+                           f"read are {MODES_READ}: save it as 8-bit RGB")
 
 
 def to_rgb_array(im: Image.Image) -> np.ndarray:
@@ -81,6 +87,27 @@ def to_rgb_array(im: Image.Image) -> np.ndarray:
         background = Image.new("RGBA", im.size, (255, 255, 255, 255))
         im = Image.alpha_composite(background, im)
     return np.asarray(im.convert("RGB"))
+
+
+def _unidentified(path: str) -> ImageRefused:
+    """The refusal of a file Pillow cannot open: a TIFF of a pixel format it does not read
+    (floating-point RGB, say) is told which modes are read; anything else is not an image.
+
+    Args:
+      path: the file.
+
+    Returns:
+      The :class:`ImageRefused` to raise.
+    """
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4)
+    except OSError:
+        head = b""
+    if head in _TIFF_MAGIC:
+        return ImageRefused("decode_error", f"{path}: a TIFF of a pixel format Pillow does not read (floating-"
+                            f"point RGB, for one); the modes read are {MODES_READ}: save it as 8-bit RGB")
+    return ImageRefused("not_an_image", f"{path}: not an image (no format Pillow reads)")
 
 
 def read_image(path: str | os.PathLike, *, min_side: int = MIN_SIDE) -> np.ndarray:
@@ -108,7 +135,7 @@ def read_image(path: str | os.PathLike, *, min_side: int = MIN_SIDE) -> np.ndarr
         raise ImageRefused("too_large", f"{path}: more than {2 * Image.MAX_IMAGE_PIXELS // 1_000_000} "
                            "megapixels (a decompression bomb?); scale it down first") from None
     except UnidentifiedImageError:
-        raise ImageRefused("not_an_image", f"{path}: not an image (no format Pillow reads)") from None
+        raise _unidentified(path) from None
     except MemoryError:
         raise ImageRefused("too_large", f"{path}: too large to decode in the memory available") from None
     except (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError, KeyError,

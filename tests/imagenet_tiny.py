@@ -107,3 +107,26 @@ def write_big_png(path: Path, width: int, height: int) -> Path:
                 f.write(chunk(b"IDAT", data))
         f.write(chunk(b"IDAT", packer.flush()) + chunk(b"IEND", b""))
     return path
+
+
+def write_float_rgb_tiff(path: Path, width: int = 40, height: int = 40) -> Path:
+    """A valid uncompressed TIFF of 32-bit floating-point RGB pixels (SampleFormat 3), which
+    Pillow cannot open; written by hand so that no TIFF library is needed."""
+    import struct
+
+    pixels = np.linspace(0, 1, width * height * 3, dtype="<f4").tobytes()
+    tags = [(256, 4, 1, width), (257, 4, 1, height), (258, 3, 3, None), (259, 3, 1, 1), (262, 3, 1, 2),
+            (273, 4, 1, None), (277, 3, 1, 3), (278, 4, 1, height), (279, 4, 1, len(pixels)),
+            (284, 3, 1, 1), (339, 3, 3, None)]
+    ifd_size = 2 + 12 * len(tags) + 4
+    extra = 8 + ifd_size                      # BitsPerSample, then SampleFormat, then the pixels
+    offsets = {258: extra, 339: extra + 6, 273: extra + 12}
+    entries = b"".join(struct.pack("<HHI", tag, kind, count)
+                       + (struct.pack("<I", offsets[tag]) if value is None and tag != 273 else
+                          struct.pack("<I", offsets[273]) if tag == 273 else
+                          struct.pack("<HH", value, 0) if kind == 3 else struct.pack("<I", value))
+                       for tag, kind, count, value in tags)
+    blob = (b"II*\0" + struct.pack("<I", 8) + struct.pack("<H", len(tags)) + entries + b"\0\0\0\0"
+            + struct.pack("<HHH", 32, 32, 32) + struct.pack("<HHH", 3, 3, 3) + pixels)
+    path.write_bytes(blob)
+    return path

@@ -11,7 +11,7 @@ from PIL import Image
 
 from imagenet import data, images, predict
 from imagenet.transform import load_image
-from imagenet_tiny import smooth_image, write_big_png
+from imagenet_tiny import smooth_image, write_big_png, write_float_rgb_tiff
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -52,6 +52,22 @@ def test_float_images_are_refused_with_one_message(tmp_path):
     with pytest.raises(images.ImageRefused, match="mode F are not supported") as e:
         images.read_image(tmp_path / "f.tif")
     assert e.value.reason == "decode_error" and "\n" not in str(e.value)
+    assert str(e.value).endswith(f"the modes read are {images.MODES_READ}: save it as 8-bit RGB")
+
+
+def test_a_float_rgb_tiff_is_told_which_modes_are_read(tmp_path):
+    """Pillow cannot open a floating-point RGB TIFF at all: the message says it is a TIFF of a
+    pixel format not read, and lists the modes that are, not "not an image"."""
+    path = write_float_rgb_tiff(tmp_path / "hdr.tif")
+    with pytest.raises(images.ImageRefused) as e:
+        images.read_image(path)
+    assert str(e.value) == (f"{path}: a TIFF of a pixel format Pillow does not read (floating-point RGB, for "
+                            f"one); the modes read are 1-bit, 8- and 16-bit grayscale, palette, RGB, CMYK, "
+                            f"YCbCr, LAB and HSV (the 8-bit ones with or without alpha): save it as 8-bit RGB")
+    assert e.value.reason == "decode_error"
+    (tmp_path / "notes.tif").write_text("not a TIFF\n")
+    with pytest.raises(images.ImageRefused, match="not an image \\(no format Pillow reads\\)"):
+        images.read_image(tmp_path / "notes.tif")
 
 
 @pytest.mark.parametrize("size, reason, message", [
