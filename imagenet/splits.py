@@ -23,6 +23,7 @@ class Splits(NamedTuple):
     val: list[data.Item]
     source: str
     data_dir: str | None = None  # None: the bundled photos
+    duplicates: int = 0  # files of the folder dropped because they were already listed (links)
 
 
 def build_splits(data_dir: str | None, images: int, val: int, seed: int) -> Splits:
@@ -35,9 +36,10 @@ def build_splits(data_dir: str | None, images: int, val: int, seed: int) -> Spli
     if data_dir is None:
         train, held = data.bundled_splits(images, val, k_split)
         return Splits(train, held, "bundled scikit-image photos")
-    train, held = data.split_items(data.folder_items(data_dir), images, val, k_split)
+    listing = data.folder_listing(data_dir)
+    train, held = data.split_items(listing.items, images, val, k_split)
     path = str(Path(data_dir).resolve())
-    return Splits(train, held, path, path)
+    return Splits(train, held, path, path, listing.duplicates)
 
 
 def without_labels(items: list[data.Item]) -> list[data.Item]:

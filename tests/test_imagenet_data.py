@@ -1,5 +1,7 @@
 """The image-folder pipeline: labels from synsets, odd images converted, bad files masked and counted."""
 
+import os
+
 import numpy as np
 import jax
 import pytest
@@ -152,3 +154,42 @@ def test_apply_crop_window_and_flip():
     out = data.apply_crop(image, (0.5, 1.0, 0.0, True))  # bottom-left half-size window, mirrored
     np.testing.assert_array_equal(out, image[5:10, 0:10][:, ::-1])
     assert data.apply_crop(image, None) is image
+
+
+def test_links_list_each_file_once_by_its_real_path(tmp_path):
+    """``a -> .``, ``self -> .``, a link to a file of the folder and a link to a synset folder
+    outside it: each file is listed once, where first met, by its real path; the loops are
+    not followed (one level of subfolders), and the duplicates dropped are counted."""
+    root = write_folder(tmp_path / "set", 6)                        # 3 files in each of 2 synsets
+    Image.fromarray(smooth_image(np.random.default_rng(8), 40, 40)).save(root / "loose.png")
+    (root / "a").symlink_to(root)                                   # a link to the folder itself
+    (root / "self").symlink_to(".")
+    (root / "again.png").symlink_to(root / "loose.png")             # a link to a file of the folder
+    (root / "n01440764" / "up").symlink_to("..")                    # a loop one level down: not read
+    elsewhere = write_folder(tmp_path / "elsewhere", 2, synsets=("n01484850",))
+    (root / "n01484850").symlink_to(elsewhere / "n01484850")        # a synset folder kept elsewhere
+    listing = data.folder_listing(root)
+    paths = [i.path for i in listing.items]
+    assert len(paths) == len(set(paths)) == 6 + 1 + 2
+    assert all(p == os.path.realpath(p) for p in paths)
+    # a/ and self/ list the 7 files of root again (the loose one and its link), again.png once more
+    assert listing.duplicates == 2 * 2 + 1
+    labels = {os.path.relpath(i.path, tmp_path): i.label for i in listing.items}
+    assert labels["set/loose.png"] == -1 and labels["set/n01440764/img000.png"] == 0
+    assert labels["elsewhere/n01484850/img000.png"] == 2                 # the link's synset name
+    assert data.folder_items(root) == listing.items
+    train, val = data.split_items(listing.items, 6, 3, jax.random.key(0))
+    assert not {i.path for i in train} & {i.path for i in val}      # no photo trained on and held out
+
+
+def test_a_folder_of_links_to_files_elsewhere_is_read(tmp_path):
+    """A curated subset made of links: each link's file, labelled by where the link is."""
+    store = write_folder(tmp_path / "store", 4)
+    subset = tmp_path / "subset" / "n01443537"
+    subset.mkdir(parents=True)
+    for p in sorted((store / "n01440764").iterdir()):
+        (subset / p.name).symlink_to(p)
+    listing = data.folder_listing(tmp_path / "subset")
+    assert listing.duplicates == 0 and len(listing.items) == 2
+    assert [i.label for i in listing.items] == [1, 1]
+    assert all(i.path.startswith(str(store.resolve())) for i in listing.items)
