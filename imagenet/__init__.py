@@ -21,10 +21,14 @@ The modules, one concept each:
 - transform: the EfficientNet eval transform (:func:`preprocess`);
 - classes: the ImageNet-1k class names;
 - images: the one image policy (modes, bit depths, size limits; :class:`ImageRefused`);
-- data: image folders, the bundled photos, parallel decoding, skip reasons;
+- folders: an image folder listed, each file once by its real path, with its labels;
+- data: the bundled photos, the splits, parallel decoding, skip reasons;
 - splits: the training and held-out images of a run;
 - runconfig: the settings of a universal-perturbation run and their checks;
 - checkpoint: a run's state and its checkpoint;
+- checkpoint_meta: the checks of a checkpoint's values (types, ranges, bounds, digest);
+- runlock: one run at a time in an ``--out`` (an flock held for the whole run);
+- runmetrics: what a finished run reports (``metrics.json``);
 - steps: the jitted, masked, data-parallel steps;
 - sharding: data parallelism over every device, on one host or several;
 - loop: the passes of a run (:func:`run_universal`);

@@ -7,10 +7,16 @@ of what determines the perturbation. :func:`open_state` starts a run fresh or re
 checkpoint of a run with other settings.
 
 A checkpoint is verified whenever it is read (:func:`read_checkpoint`: the zip's
-CRCs, the expected entries, their shapes and the counters' types); a damaged one
-is reported as "checkpoint ... is damaged: ..., start again without --resume or
-restore it" and left as it is. A new checkpoint is written beside the old one
-(``checkpoint.npz.new``), read back and verified, and only then renamed over it, so
+CRCs, the expected entries, their shapes, every counter's type and range, the
+counters' agreement with each other, and the digest written with them;
+:func:`check_bounds`: positions and counts within the run's data and pass); a
+damaged one is reported as "checkpoint ... is damaged: ..., start again without
+--resume or restore it" and left as it is. The digest (SHA-256 of the meta and the
+arrays) catches a value edited by hand that the range checks cannot tell from the
+true one (a rate of 0.5 for 0.25); a checkpoint written before it existed has none
+and gets the range checks alone. A new checkpoint is written beside the old one
+(``checkpoint.npz.<pid>-<8 hex>.new``, a name of this write's own, so that two
+writers never share one), read back and verified, and only then renamed over it, so
 the previous good checkpoint is kept until the new one is known to be good.
 """
 
@@ -20,6 +26,7 @@ import dataclasses
 import json
 import os
 import re
+import secrets
 import zipfile
 import zlib
 from pathlib import Path
@@ -28,22 +35,21 @@ import jax
 import numpy as np
 
 from imagenet import data
+from imagenet.checkpoint_meta import (META_FIELDS, PENDING_FIELDS, Bounds, check_bounds, check_ranges,
+                                      check_types, meta_digest)
 from imagenet.runconfig import ArgumentError, RunConfig
 from imagenet.splits import Splits
 from store import content_digest, load_npz, npz_bytes, write_bytes
 
 CHECKPOINT = "checkpoint.npz"
-STAGED = CHECKPOINT + ".new"  # the next checkpoint, verified before it replaces CHECKPOINT
+# the next checkpoint, verified before it replaces CHECKPOINT: checkpoint.npz.<pid>-<8 hex>.new
+# (checkpoint.npz.new before names were per write)
+_STAGED = re.escape(CHECKPOINT) + r"(?:\.\d+-[0-9a-f]{8})?\.new"
 # the files a run writes (store's temporaries are named .<file>.<8 random characters>.tmp)
-OWN_FILES = (CHECKPOINT, STAGED, "metrics.json", "perturbation.npy", "perturbation.png")
-_OWN_TEMPORARY = re.compile(r"^\.(" + "|".join(re.escape(f) for f in OWN_FILES) + r")\.[A-Za-z0-9_]{8}\.tmp$")
+OWN_FILES = (CHECKPOINT, "metrics.json", "perturbation.npy", "perturbation.png")
+_OWN = "|".join([re.escape(f) for f in OWN_FILES] + [_STAGED])
+_OWN_LEFTOVER = re.compile(rf"^(?:{_STAGED}|\.(?:{_OWN})\.[A-Za-z0-9_]{{8}}\.tmp)$")
 _ENTRIES = {"__meta__.npy", "v.npy", "best_v.npy", "key.npy"}
-_PHASES = ("train", "evaluate", "done")
-# the RunState fields kept in the checkpoint's JSON meta (the arrays are v and best_v)
-META_FIELDS = ("best_rate", "best_hist", "history", "pass_index", "batch_index", "phase", "skipped",
-               "images_used", "correct", "labelled", "attack_images", "attack_seconds")
-# kept too, but optional (a checkpoint written before Algorithm 1 compacted its batches has none)
-PENDING_FIELDS = ("pending_items", "pending_labels")
 
 
 @dataclasses.dataclass
@@ -88,33 +94,6 @@ def _damaged(path: Path, why: str) -> CheckpointDamaged:
                              "(the file was left as it is)")
 
 
-def _check_meta(meta, n_reasons: int) -> str | None:
-    """What is wrong with a checkpoint's counters, or None."""
-    if not isinstance(meta, dict) or not isinstance(meta.get("fingerprint"), str):
-        return "no settings fingerprint"
-    missing = [k for k in META_FIELDS if k not in meta]
-    if missing:
-        return f"the counters {', '.join(missing)} are missing"
-    number = (int, float)
-    ints = ("pass_index", "batch_index", "images_used", "correct", "labelled", "attack_images")
-    if not all(isinstance(meta[k], int) and not isinstance(meta[k], bool) and meta[k] >= 0 for k in ints):
-        return "a counter is not a whole number"
-    if not all(isinstance(meta[k], number) for k in ("best_rate", "attack_seconds")) or meta["phase"] not in _PHASES:
-        return "the best rate, the timing or the phase is not valid"
-    if not isinstance(meta.get("model_spec", ""), str):
-        return "the model it was computed with is not a name"
-    pending = meta.get("pending_items", [])
-    lists = (("history", number, None), ("best_hist", int, None), ("skipped", int, n_reasons),
-             ("pending_items", int, None),
-             ("pending_labels", int, len(pending) if isinstance(pending, list) else None))
-    for k, kind, size in lists:
-        value = meta.get(k, [])
-        if not isinstance(value, list) or not all(isinstance(x, kind) for x in value) or \
-                (size is not None and len(value) != size):
-            return f"{k} is not a list of numbers" + ("" if size is None else f" of length {size}")
-    return None
-
-
 def read_checkpoint(path: str | os.PathLike, resolution: int | None = None,
                     key_shape: tuple[int, ...] | None = None) -> tuple[dict[str, np.ndarray], dict]:
     """The arrays and meta of a checkpoint, verified: the zip's CRCs, its entries, shapes and counters.
@@ -123,6 +102,9 @@ def read_checkpoint(path: str | os.PathLike, resolution: int | None = None,
       path: the checkpoint file.
       resolution: the model's input side (``v`` and ``best_v`` must be f32[res, res, 3]); None: any square.
       key_shape: the shape of the order key's data; None: any.
+
+    Returns:
+      ``(arrays, meta)``: ``v``, ``best_v``, ``key``; the counters, fingerprint and model.
 
     Raises:
       CheckpointDamaged: anything wrong with the file (it is never changed here).
@@ -155,7 +137,9 @@ def read_checkpoint(path: str | os.PathLike, resolution: int | None = None,
                            f"[{resolution or 'res'}, {resolution or 'res'}, 3]")
     if key_shape is not None and arrays["key"].shape != tuple(key_shape):
         raise _damaged(path, f"the order key has shape {arrays['key'].shape}, expected {tuple(key_shape)}")
-    why = _check_meta(meta, len(data.SKIP_REASONS) + 1)
+    why = check_types(meta, len(data.SKIP_REASONS) + 1) or check_ranges(meta)
+    if why is None and "digest" in meta and meta["digest"] != meta_digest(meta, arrays):
+        why = "its contents do not match the digest written with them (edited after the run wrote it?)"
     if why is not None:
         raise _damaged(path, why)
     return arrays, meta
@@ -174,13 +158,17 @@ def save_checkpoint(path: Path, state: RunState, key_data: np.ndarray, tag: str,
     meta["fingerprint"] = tag
     if model_spec is not None:
         meta["model_spec"] = model_spec
-    staged = path.with_name(STAGED)
-    write_bytes(staged, npz_bytes({"v": state.v, "best_v": state.best_v, "key": key_data}, meta))
+    arrays = {"v": state.v, "best_v": state.best_v, "key": key_data}
+    meta["digest"] = meta_digest(json.loads(json.dumps(meta)), arrays)  # the digest of what a read sees
+    staged = path.with_name(f"{CHECKPOINT}.{os.getpid()}-{secrets.token_hex(4)}.new")
     try:
+        write_bytes(staged, npz_bytes(arrays, meta))
         read_checkpoint(staged, state.v.shape[0], key_data.shape)
+        os.replace(staged, path)
     except CheckpointDamaged as err:
         raise OSError(f"the new checkpoint did not read back intact, {path} kept as it was: {err}") from None
-    os.replace(staged, path)
+    finally:
+        staged.unlink(missing_ok=True)  # gone after the rename; left by a failed write otherwise
 
 
 def check_model(path: Path, meta: dict, model_spec: str | None) -> None:
@@ -192,13 +180,28 @@ def check_model(path: Path, meta: dict, model_spec: str | None) -> None:
 
 
 def load_checkpoint(path: Path, key_data: np.ndarray, tag: str, resolution: int | None = None,
-                    model_spec: str | None = None) -> RunState:
-    """Read and verify a checkpoint; raises ArgumentError if it is damaged or belongs to a different run."""
+                    model_spec: str | None = None, bounds: Bounds | None = None) -> RunState:
+    """Read and verify a checkpoint: the state a run resumes from.
+
+    Args:
+      path: the checkpoint; key_data: the run's order key; tag: its :func:`fingerprint`.
+      resolution, model_spec: as :func:`read_checkpoint` and :func:`check_model`.
+      bounds: the run's data and batches (None: not checked).
+
+    Returns:
+      The :class:`RunState`.
+
+    Raises:
+      ArgumentError: the checkpoint is damaged (:class:`CheckpointDamaged`) or belongs to another run.
+    """
     arrays, meta = read_checkpoint(path, resolution, key_data.shape)
     check_model(path, meta, model_spec)
     if meta.get("fingerprint") != tag or not np.array_equal(arrays.get("key"), key_data):
         raise ArgumentError(f"{path} is a checkpoint of a run with other settings (model, data, seed or "
                             "attack options); use the same options or another --out")
+    why = None if bounds is None else check_bounds(meta, bounds)
+    if why is not None:
+        raise _damaged(path, why)
     fields = {k: meta[k] for k in META_FIELDS}
     fields.update({k: meta[k] for k in PENDING_FIELDS if k in meta})
     return RunState(v=arrays["v"], best_v=arrays["best_v"], **fields)
@@ -207,15 +210,15 @@ def load_checkpoint(path: Path, key_data: np.ndarray, tag: str, resolution: int 
 def remove_own_temporaries(out: Path) -> None:
     """Delete what a run cut short by a kill left of its own writes in ``out`` (process 0 only).
 
-    Only the run's own names: ``checkpoint.npz.new`` and store's temporaries of the
-    run's files (``.checkpoint.npz.<8 characters>.tmp`` ...); any other file, a
-    user's ``.draft.tmp`` included, is left alone.
+    Only the run's own names: staged checkpoints (``checkpoint.npz.<pid>-<8 hex>.new``)
+    and store's temporaries of the run's files (``.checkpoint.npz.<8 characters>.tmp``
+    ...); any other file, a user's ``.draft.tmp`` included, is left alone. Called under
+    the folder's lock (:mod:`imagenet.runlock`), so no other run is writing them.
     """
     if jax.process_index() != 0:
         return
-    (out / STAGED).unlink(missing_ok=True)
     for entry in os.scandir(out):
-        if _OWN_TEMPORARY.match(entry.name) and entry.is_file(follow_symlinks=False):
+        if _OWN_LEFTOVER.match(entry.name) and entry.is_file(follow_symlinks=False):
             Path(entry.path).unlink(missing_ok=True)
 
 
@@ -235,7 +238,7 @@ def check_out_folder(out: Path, resume: bool, model_spec: str | None = None) -> 
 
 
 def open_state(out: Path, config: RunConfig, resolution: int, key_data: np.ndarray, tag: str, *,
-               resume: bool, model_spec: str | None = None) -> RunState:
+               resume: bool, model_spec: str | None = None, bounds: Bounds | None = None) -> RunState:
     """The state a run in ``out`` starts from: fresh, or the checkpoint's when ``resume``.
 
     A resumed run that had finished goes on if ``config`` asks for more passes (or a
@@ -243,14 +246,15 @@ def open_state(out: Path, config: RunConfig, resolution: int, key_data: np.ndarr
     best of the finished passes.
 
     Raises:
-      ArgumentError: a checkpoint exists and ``resume`` is False, or it belongs to another run.
+      ArgumentError: a checkpoint exists and ``resume`` is False, or it belongs to another
+        run, or it is damaged (its positions outside ``bounds`` included).
     """
     ckpt = out / CHECKPOINT
     check_out_folder(out, resume, model_spec)
     if not os.path.lexists(ckpt):
         zeros = np.zeros((resolution, resolution, 3), np.float32)
         return RunState(v=zeros, best_v=zeros)
-    state = load_checkpoint(ckpt, key_data, tag, resolution, model_spec)
+    state = load_checkpoint(ckpt, key_data, tag, resolution, model_spec, bounds)
     finished = state.pass_index >= config.passes or (state.history and state.best_rate >= config.target)
     if state.phase == "done" and not finished:
         state.phase = "train"  # resumed with more --passes (or a higher --target): go on

@@ -11,7 +11,10 @@ measures the best ``v`` on the held-out images.
 State is checkpointed atomically (:mod:`imagenet.checkpoint`) every
 ``checkpoint_every`` batches and at the end of each pass; a resumed run ends with
 the same perturbation, bit for bit, as a run that was never interrupted (the
-batches are fixed slices of a seeded order and the steps are deterministic).
+batches are fixed slices of a seeded order and the steps are deterministic). No
+checkpoint is written before the data has given a usable image, and the run holds
+``out_dir``'s lock (:mod:`imagenet.runlock`) from its checkpoint's check to its last
+write, so a second run on the same folder is refused rather than mixed with it.
 
 Outputs in ``out_dir``: metrics.json, perturbation.npy (f32[res, res, 3], pixel
 scale), perturbation.png (scaled for visibility), checkpoint.npz.
@@ -32,9 +35,12 @@ import jax.numpy as jnp
 import numpy as np
 
 from imagenet import artifacts, data, sharding, steps
-from imagenet.checkpoint import CHECKPOINT, RunState, fingerprint, open_state, remove_own_temporaries, save_checkpoint
+from imagenet.checkpoint import (CHECKPOINT, Bounds, RunState, fingerprint, open_state, remove_own_temporaries,
+                                 save_checkpoint)
 from imagenet.runconfig import ArgumentError, RunConfig
 from imagenet.classifier import num_classes
+from imagenet.runlock import run_lock
+from imagenet.runmetrics import run_metrics
 from imagenet.splits import Splits, without_labels
 from store import write_json
 
@@ -140,6 +146,7 @@ class _Run:
     timer: Throughput = dataclasses.field(default_factory=Throughput)
     labels: LabelCache | None = None
     pending: steps.Pending | None = None  # Algorithm 1's images waiting for a full batch
+    started: float = dataclasses.field(default_factory=time.perf_counter)  # the invocation's start
 
     def batches(self, items, **kwargs):
         return steps.device_batches(items, self.config.batch, self.classifier.resolution, self.dp,
@@ -232,7 +239,9 @@ def train_pass(r: _Run, state: RunState, v: jax.Array, stop_after: int | None) -
         _show_progress(r.bar, state, fooled, valid)
         if stop_after is not None and r.timer.steps >= stop_after:
             return None
-        if state.batch_index % r.checkpoint_every == 0 and state.batch_index < n_batches:
+        # no checkpoint before the data has given one usable image: a run on unreadable files
+        # stops without leaving a run behind in --out
+        if state.batch_index % r.checkpoint_every == 0 and state.batch_index < n_batches and state.images_used:
             state.v = sharding.fetch(v)
             _keep_pending(r, state)
             r.save(state)
@@ -261,39 +270,6 @@ def evaluate_pass(r: _Run, state: RunState) -> None:
     done = state.best_rate >= r.config.target or state.pass_index >= r.config.passes
     state.phase = "done" if done else "train"
     r.save(state)
-
-
-def metrics(r: _Run, state: RunState, class_names, started: float) -> dict:
-    """Measure the best v on the held-out images and assemble metrics.json."""
-    splits, config = r.splits, r.config
-    held = (steps.evaluate_items(r.logits_fn, state.best_v, splits.val, config.batch, r.classifier.resolution,
-                                 r.dp, r.preprocess, r.workers)
-            if splits.val else None)
-    skipped = np.asarray(state.skipped) + (held["skipped"] if held else 0)
-    correct = state.correct + (int(held["correct"]) if held else 0)
-    labelled = state.labelled + (int(held["labelled"]) if held else 0)
-    best = np.asarray(state.best_v, np.float64)
-    return {
-        "model": r.classifier.name, "model_spec": r.model_spec, "resolution": r.classifier.resolution,
-        "method": config.method,
-        "norm": config.norm, "eps": config.eps, "seed": config.seed,
-        "data": splits.source, "data_dir": splits.data_dir,
-        "images": len(splits.train), "images_used": state.images_used,
-        "val": len(splits.val), "val_used": int(held["valid"]) if held else 0,
-        "fooling_rate": state.best_rate,
-        "fooling_rate_heldout": float(held["fooled"]) / int(held["valid"]) if held and held["valid"] else None,
-        "fooling_rate_history": state.history,
-        "passes": state.pass_index, "target": config.target,
-        "clean_accuracy": correct / labelled if labelled else None, "labelled_images": labelled,
-        "dominant_labels": steps.dominant_labels(state.best_hist, class_names),
-        "dominant_labels_heldout": steps.dominant_labels(held["hist"], class_names) if held else [],
-        "perturbation_norm": {"l2": float(np.sqrt(np.sum(best**2))), "linf": float(np.max(np.abs(best)))},
-        "skipped": data.skipped_counts(skipped),
-        "devices": r.dp.n_devices, "processes": jax.process_count(),
-        "attack_images_per_second": state.attack_images / state.attack_seconds if state.attack_seconds else None,
-        "seconds_this_invocation": time.perf_counter() - started,
-        "config": dataclasses.asdict(config),
-    }
 
 
 def _progress_bar(r: _Run, state: RunState):
@@ -334,12 +310,11 @@ def run_universal(
       out_dir: folder for checkpoint.npz, metrics.json, perturbation.npy/.png.
       resume: continue from ``out_dir/checkpoint.npz`` (a fresh run if there is none).
       dp: the data-parallel layout (default: every device).
-      preprocess: (uint8 image, resolution) -> f32[res, res, 3].
+      preprocess, workers: (uint8 image, resolution) -> f32[res, res, 3]; the decoding threads.
       class_names: names for dominant_labels (default: the class index as text).
       checkpoint_every: batches between checkpoints (one is also written after each pass).
-      workers: decoding threads.
-      progress: show a tqdm bar (process 0 only).
-      stop_after: stop (without outputs) after this many update steps, as an interrupted run would.
+      progress, stop_after: show a tqdm bar (process 0 only); stop (without outputs) after this
+        many update steps, as an interrupted run would.
       model_spec: the ``--model`` the classifier came from, recorded in the checkpoint (a resume
         with another is refused) and in metrics.json (default ``classifier.name``).
       label_classes: the class count the items' labels are ids of (1000 for ImageNet folders):
@@ -349,30 +324,54 @@ def run_universal(
       the metrics dict also written to metrics.json (None if stopped by ``stop_after``).
 
     Raises:
-      ArgumentError: a checkpoint exists and ``resume`` is False, or it belongs to another run.
-      data.DataError: no readable training image.
+      ArgumentError: a checkpoint exists and ``resume`` is False, or it belongs to another run or
+        is damaged; another run holds ``out`` (:class:`imagenet.runlock.FolderBusy`).
+      data.DataError: no readable training image (no checkpoint is left behind then).
     """
     config = config.validated()
     if checkpoint_every < 1:
         raise ArgumentError(f"--checkpoint-every must be at least 1, got {checkpoint_every}")
-    started = time.perf_counter()
-    dp = dp or sharding.make_data_parallel()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     k_order = jax.random.split(jax.random.key(config.seed), 2)[1]
     key_data = np.asarray(jax.random.key_data(k_order))
     model_spec = classifier.name if model_spec is None else model_spec
-    if label_classes is not None and num_classes(classifier) != label_classes:
-        splits = splits._replace(train=without_labels(splits.train), val=without_labels(splits.val))
+    splits = _own_labels(splits, classifier, label_classes)
     tag = fingerprint(model_spec, classifier.resolution, config, splits)
-    state = open_state(out, config, classifier.resolution, key_data, tag, resume=resume, model_spec=model_spec)
-    remove_own_temporaries(out)  # only once the run may go on, and only its own names
+    r = _Run(classifier, None, splits, config, dp or sharding.make_data_parallel(), preprocess, workers,
+             out / CHECKPOINT, key_data, tag, k_order, checkpoint_every, model_spec)
+    with run_lock(out):  # one run at a time in out, from its checkpoint's check to its last write
+        return _run_locked(r, resume, progress, stop_after, class_names)
 
-    r = _Run(classifier, sharding.put_replicated(dp, classifier.logits_fn), splits, config, dp, preprocess,
-             workers, out / CHECKPOINT, key_data, tag, k_order, checkpoint_every, model_spec)
+
+def _own_labels(splits: Splits, classifier, label_classes: int | None) -> Splits:
+    """``splits`` without their labels if they are ids of ``label_classes`` classes and the
+    classifier has another count (they would mean nothing to it)."""
+    if label_classes is not None and num_classes(classifier) != label_classes:
+        return splits._replace(train=without_labels(splits.train), val=without_labels(splits.val))
+    return splits
+
+
+def _run_locked(r: _Run, resume: bool, progress: bool, stop_after: int | None, class_names) -> dict | None:
+    """The body of :func:`run_universal` under the folder's lock: open the state, run the
+    passes, write the outputs.
+
+    Args:
+      r: the run (its ``logits_fn`` is replicated here, once the state is known).
+      resume, progress, stop_after, class_names: as :func:`run_universal`.
+
+    Returns:
+      The metrics, or None if stopped by ``stop_after``.
+    """
+    out, classifier, config = r.ckpt.parent, r.classifier, r.config
+    bounds = Bounds(len(r.splits.train), config.batch, num_classes(classifier), config.method)
+    state = open_state(out, config, classifier.resolution, r.key_data, r.tag, resume=resume,
+                       model_spec=r.model_spec, bounds=bounds)
+    remove_own_temporaries(out)  # only once the run may go on, and only its own names
+    r.logits_fn = sharding.put_replicated(r.dp, classifier.logits_fn)
     if progress and jax.process_index() == 0:
         r.bar = _progress_bar(r, state)
-    v = sharding.put_replicated(dp, jnp.asarray(state.v))
+    v = sharding.put_replicated(r.dp, jnp.asarray(state.v))
     try:
         while state.phase != "done":
             if state.phase == "train":
@@ -385,7 +384,7 @@ def run_universal(
         if r.bar is not None:
             r.bar.close()
 
-    result = metrics(r, state, class_names, started)
+    result = run_metrics(r, state, class_names, r.started)
     if jax.process_index() == 0:
         artifacts.save_perturbation(out, state.best_v)
         write_json(out / "metrics.json", result)

@@ -10,9 +10,11 @@ bit, as a run that was never interrupted.
 
 Outputs in ``--out``: metrics.json, perturbation.npy (f32[res, res, 3], pixel
 scale), perturbation.png (scaled for visibility), checkpoint.npz. ``--out`` is
-created and tested for writing before any work, and a run that fails leaves no
-empty folder it created; a damaged checkpoint is reported and left as it is. Bad
-input is reported as one line on stderr, exit code 2.
+created and tested for writing before any work, then locked for the whole run
+(:mod:`imagenet.runlock`: a second run on it is refused at once, naming the pid of
+the first); a run that fails leaves no empty folder it created; a damaged checkpoint
+is reported and left as it is. Bad input is reported as one line on stderr, exit
+code 2.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from imagenet.loop import run_universal
 from imagenet.outputs import output_folder
 from imagenet.registry import MODEL_HELP, choose_model
 from imagenet.runconfig import PAPER_EPS, PUSH, ArgumentError, RunConfig
+from imagenet.runlock import run_lock
 from imagenet.splits import build_splits
 from store import OneLineParser, UsageError
 
@@ -98,7 +101,8 @@ def run_command(args: argparse.Namespace) -> dict:
     if args.checkpoint_every < 1:
         raise ArgumentError(f"--checkpoint-every must be at least 1, got {args.checkpoint_every}")
     out = args.out or os.path.join("runs", f"{choice.folder}-{config.method}-{'l2' if config.norm == '2' else 'linf'}")
-    with output_folder(out) as folder:  # created and tested first; removed again if the run fails while empty
+    # created and tested first, then locked for the whole run; removed again if the run fails while empty
+    with output_folder(out) as folder, run_lock(folder):
         check_out_folder(folder, args.resume, choice.spec)
         splits = build_splits(args.data, args.images, args.val, config.seed)
         classifier, classes = load_chosen(choice, cache_dir=args.cache_dir)
@@ -117,6 +121,7 @@ def summary(metrics: dict) -> str:
         f"held-out {'-' if held is None else f'{held:.1%}'} on {metrics['val_used']}",
         f"dominant labels: {top}",
         skipped_line(metrics["skipped"]),
+        *([duplicates_line(metrics["duplicates_dropped"])] if metrics.get("duplicates_dropped") else []),
         f"wrote {metrics['out']}/metrics.json, perturbation.npy, perturbation.png",
     ])
 
@@ -129,6 +134,12 @@ def skipped_line(skipped: dict[str, int]) -> str:
     reasons = ", ".join(f"{n} {REASON_TEXT.get(reason, reason)}"
                         for reason, n in sorted(skipped.items(), key=lambda kv: -kv[1]))
     return f"skipped {total} file{'s' if total > 1 else ''}: {reasons}"
+
+
+def duplicates_line(dropped: int) -> str:
+    """How many files of ``--data`` were dropped as duplicates (one file reached twice through links)."""
+    return (f"dropped {dropped} duplicate file{'s' if dropped > 1 else ''} of --data: the same file reached "
+            f"again through a link, used once")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

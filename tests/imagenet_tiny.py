@@ -50,6 +50,14 @@ def tiny_classifier(seed: int = 0) -> TinyClassifier:
     return TinyClassifier("tiny-test", RESOLUTION, Partial(apply_tiny, graphdef, state))
 
 
+def build_tiny():
+    """The tiny net as the command line takes a user's model: ``--model imagenet_tiny:build_tiny``."""
+    import imagenet
+
+    tiny = tiny_classifier()
+    return imagenet.Classifier(tiny.name, tiny.resolution, tiny.logits_fn)
+
+
 def smooth_image(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
     """A uint8 [h, w, 3] photo-like image: upsampled colour noise."""
     small = rng.uniform(0, 255, (4, 4, 3)).astype(np.uint8)

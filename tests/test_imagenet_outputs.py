@@ -1,6 +1,12 @@
-"""Nothing of the user's lost: --out tested before any work, damaged checkpoints kept and named, own files only."""
+"""Nothing of the user's lost: --out tested before any work and locked for the whole run, damaged
+checkpoints kept and named (their values range-checked), own files only, none before the data is usable."""
 
 import hashlib
+import os
+import subprocess
+import sys
+import threading
+import time
 import zipfile
 from pathlib import Path
 
@@ -8,12 +14,16 @@ import numpy as np
 import pytest
 
 from imagenet import checkpoint, normals, run, transfer
-from imagenet.checkpoint import CHECKPOINT, CheckpointDamaged, read_checkpoint
+from imagenet.checkpoint import CHECKPOINT, CheckpointDamaged, meta_digest, read_checkpoint
 from imagenet.loop import run_universal
 from imagenet.outputs import output_folder, prepare_folder
 from imagenet.runconfig import ArgumentError, RunConfig
+from imagenet.runlock import LOCK, FolderBusy
 from imagenet.splits import build_splits
 from imagenet_tiny import tiny_classifier, write_folder
+from store import load_npz, save_npz
+
+TINY = ["--model", "imagenet_tiny:build_tiny", "--quiet"]  # the tiny net through the command line
 
 
 def digest(folder: Path) -> dict[str, str]:
@@ -103,18 +113,23 @@ def test_a_refused_run_touches_none_of_the_users_files(tmp_path, capsys):
 def test_a_run_removes_only_its_own_leftovers(images, tmp_path):
     out = tmp_path / "out"
     out.mkdir()
-    mine = {".draft.tmp": "draft", ".notes.json.abcd1234.tmp": "notes", "checkpoint.tmp": "x"}
+    mine = {".draft.tmp": "draft", ".notes.json.abcd1234.tmp": "notes", "checkpoint.tmp": "x",
+            "checkpoint.npz.mine.new": "a user's name", "checkpoint.npz.12-xyz.new": "not ours either"}
     for name, text in mine.items():
         (out / name).write_text(text)
-    (out / ".checkpoint.npz.abcd1234.tmp").write_text("half a checkpoint from a killed run")
-    (out / "checkpoint.npz.new").write_text("an unverified checkpoint from a killed run")
+    killed = {".checkpoint.npz.abcd1234.tmp": "half a checkpoint from a killed run",
+              "checkpoint.npz.new": "an unverified checkpoint of an older version",
+              "checkpoint.npz.4242-0badcafe.new": "an unverified checkpoint from a killed run",
+              ".checkpoint.npz.4242-0badcafe.new.abcd1234.tmp": "half of one"}
+    for name, text in killed.items():
+        (out / name).write_text(text)
     splits = build_splits(str(images), 4, 1, seed=0)
     run_universal(tiny_classifier(), splits, RunConfig(eps=10.0, batch=4, passes=1, method="sgd"), out,
                   progress=False)
     names = {p.name for p in out.iterdir()}
     assert set(mine) <= names and {p: (out / p).read_text() for p in mine} == mine
-    assert ".checkpoint.npz.abcd1234.tmp" not in names and "checkpoint.npz.new" not in names
-    assert {"metrics.json", "perturbation.npy", "perturbation.png", CHECKPOINT} <= names
+    assert not set(killed) & names
+    assert names == set(mine) | {"metrics.json", "perturbation.npy", "perturbation.png", CHECKPOINT}
 
 
 def _damaged_versions(good: bytes) -> dict[str, bytes]:
@@ -213,3 +228,149 @@ def test_run_on_a_folder_of_text_files_named_jpg_says_not_an_image(tmp_path, cap
     err = one_line_error(capsys)
     assert "a.jpg: not an image" in err and "lower --val" not in err
     assert not (tmp_path / "o").exists()
+
+
+def _holding_the_lock(out: Path) -> subprocess.Popen:
+    """Another process holding --out's lock as a run does (flock on the lock file, its pid in it)."""
+    code = ("import fcntl, os, sys, time\n"
+            "fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT)\n"
+            "fcntl.flock(fd, fcntl.LOCK_EX)\n"
+            "os.write(fd, f'{os.getpid()}\\n'.encode())\n"
+            "print('held', flush=True)\n"
+            "time.sleep(300)\n")
+    proc = subprocess.Popen([sys.executable, "-c", code, str(out / LOCK)], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "held"
+    return proc
+
+
+def test_a_run_on_a_locked_out_is_refused_at_once_naming_the_holder(images, tmp_path, capsys):
+    """While another process holds --out, a run is refused in one line naming its pid, before
+    any work and touching nothing; once the holder is killed, its lock file is harmless."""
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / ".draft.tmp").write_text("the user's")
+    splits, config = build_splits(str(images), 4, 1, seed=0), RunConfig(eps=10.0, batch=4, passes=1, method="sgd")
+    holder = _holding_the_lock(out)
+    try:
+        before = digest(out)
+        started = time.monotonic()
+        assert run.main(["--data", str(images), "--images", "4", "--val", "1", "--out", str(out), *TINY]) == 2
+        assert one_line_error(capsys) == (f"error: --out {out} is in use by another run (pid {holder.pid}, holding "
+                                          f"{out / LOCK}); wait for it to end or choose another --out")
+        assert time.monotonic() - started < 5  # at once: it does not wait for the holder
+        with pytest.raises(FolderBusy, match=f"pid {holder.pid}"):
+            run_universal(tiny_classifier(), splits, config, out, progress=False)
+        assert digest(out) == before
+    finally:
+        holder.kill()
+        holder.wait()
+    assert (out / LOCK).read_text() == f"{holder.pid}\n"  # what a killed run leaves: harmless
+    run_universal(tiny_classifier(), splits, config, out, progress=False)
+    assert sorted(p.name for p in out.iterdir()) == [".draft.tmp", CHECKPOINT, "metrics.json", "perturbation.npy",
+                                                      "perturbation.png"]  # the run removed its lock file
+
+
+def test_two_writers_never_share_a_staged_checkpoint(finished, tmp_path):
+    """Each write stages its checkpoint under a name of its own: two writers at once both
+    succeed (with one shared name, one renamed the other's file away and failed)."""
+    source, _, _ = finished
+    out = tmp_path / "out"
+    out.mkdir()
+    arrays, meta = read_checkpoint(source / CHECKPOINT)
+    state = checkpoint.load_checkpoint(source / CHECKPOINT, arrays["key"], meta["fingerprint"])
+    failures = []
+
+    def write():
+        try:
+            for _ in range(20):
+                checkpoint.save_checkpoint(out / CHECKPOINT, state, arrays["key"], meta["fingerprint"])
+        except Exception as err:  # noqa: BLE001 - any failure is the finding
+            failures.append(err)
+
+    writers = [threading.Thread(target=write) for _ in range(2)]
+    for w in writers:
+        w.start()
+    for w in writers:
+        w.join()
+    assert failures == []
+    assert sorted(os.listdir(out)) == [CHECKPOINT]
+    assert read_checkpoint(out / CHECKPOINT)[1]["fingerprint"] == meta["fingerprint"]  # whole, digest and all
+
+
+def test_a_run_on_unreadable_files_leaves_no_run_behind(tmp_path, capsys):
+    """Files that all fail to decode: the run stops in one line and leaves no checkpoint, so the
+    same command says the same again (not "already holds a run"); a folder it made is removed."""
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    for i in range(40):
+        (bad / f"img{i:03d}.jpg").write_bytes(b"not a photo\n")
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    for out in (tmp_path / "new" / "run", tmp_path / "new" / "run", mine):
+        argv = ["--data", str(bad), "--images", "36", "--val", "2", "--batch", "2", "--checkpoint-every", "1",
+                "--out", str(out), *TINY]
+        assert run.main(argv) == 2
+        assert "no readable image among the 36 training files" in one_line_error(capsys)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad", "mine"] and list(mine.iterdir()) == []
+
+
+@pytest.fixture(scope="module")
+def stopped(images, tmp_path_factory):
+    """A deepfool run stopped in its second pass with an image pending: (folder, splits, config, meta)."""
+    out = tmp_path_factory.mktemp("stopped")
+    splits = build_splits(str(images), 8, 2, seed=1)
+    config = RunConfig(eps=10.0, batch=2, passes=2, target=1.0, seed=1, push=0.5)
+    run_universal(tiny_classifier(), splits, config, out, progress=False, checkpoint_every=1, stop_after=7)
+    meta = load_npz(out / CHECKPOINT)[1]
+    assert meta["pass_index"] == 1 and meta["phase"] == "train" and meta["pending_items"]
+    return out, splits, config, meta
+
+
+RANGE_CASES = [
+    ({"best_rate": 7.5}, r"the fooling rates \(7.5, history \[.*\]\) are not all in \[0, 1\]"),
+    ({"history": [1.5]}, r"are not all in \[0, 1\]"),
+    ({"attack_seconds": float("nan")}, r"attack_seconds nan is not a time"),
+    ({"pass_index": 2}, r"pass_index 2 does not match the 1 rates of finished passes"),
+    ({"batch_index": 999}, r"batch_index 999 is past the 4 batches of a pass"),
+    ({"phase": "evaluate"}, r"phase 'evaluate' with batch_index 2"),
+    ({"pending_items": [10**6]}, r"the pending images \[1000000\] do not fit 8 images, batches of 2 and 10 classes"),
+    ({"pending_labels": [10]}, r"the pending images .* do not fit"),
+    ({"pending_items": [-1]}, r"a count, an image index or a label is negative"),
+    ({"images_used": 7}, r"7 images used and 0 skipped, not the 8 files read"),
+    ({"labelled": 99}, r"the counts of the last evaluation do not fit 8 images of 10 classes"),
+    ({"best_hist": [1, 2]}, r"the counts of the last evaluation do not fit"),
+    ({"correct": 9}, r"correct 9 is more than labelled"),
+    ({"attack_images": 2**60}, r"a counter is not a whole number"),
+]
+
+
+@pytest.mark.parametrize("edit, message", RANGE_CASES, ids=[f"{'-'.join(e)}{i}" for i, (e, _) in enumerate(RANGE_CASES)])
+def test_every_checkpoint_value_is_range_checked(stopped, tmp_path, edit, message):
+    """Values a hand could write into a sound file (its digest made to match): each is the
+    one-line "damaged" error, the file as it was, where it used to resume as nonsense
+    ("fooling rate 750.0%") or fail with an IndexError."""
+    source, splits, config, meta = stopped
+    arrays = load_npz(source / CHECKPOINT)[0]
+    edited = {**meta, **edit}
+    save_npz(tmp_path / CHECKPOINT, arrays, {**edited, "digest": meta_digest(edited, arrays)})
+    before = digest(tmp_path)
+    with pytest.raises(CheckpointDamaged, match=message) as err:
+        run_universal(tiny_classifier(), splits, config, tmp_path, resume=True, progress=False, checkpoint_every=1)
+    assert "\n" not in str(err.value) and str(err.value).endswith("start again without --resume or restore it "
+                                                                  "(the file was left as it is)")
+    assert digest(tmp_path) == before
+
+
+def test_a_value_edited_within_its_range_is_caught_by_the_digest(stopped, tmp_path, capsys):
+    """An edit no range can tell from the truth (the pending image's label, another valid class):
+    the digest written with the checkpoint no longer matches; the command line says so in one line."""
+    source, splits, config, meta = stopped
+    arrays = load_npz(source / CHECKPOINT)[0]
+    label = meta["pending_labels"][0]
+    save_npz(tmp_path / CHECKPOINT, arrays, {**meta, "pending_labels": [(label + 1) % 10]})
+    assert run.main(["--out", str(tmp_path), "--resume", "--quiet"]) == 2  # refused before any model loads
+    assert "its contents do not match the digest written with them" in one_line_error(capsys)
+    without = {k: v for k, v in meta.items() if k != "digest"}  # as written before checkpoints had one
+    save_npz(tmp_path / CHECKPOINT, arrays, without)
+    resumed = run_universal(tiny_classifier(), splits, config, tmp_path, resume=True, progress=False)
+    assert resumed["passes"] == 2 and "digest" in load_npz(tmp_path / CHECKPOINT)[1]

@@ -3,6 +3,7 @@
 import functools
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -312,3 +313,84 @@ def test_a_bad_push_is_one_line_naming_the_flag(push):
         RunConfig(push=push).validated()
     assert "\n" not in str(err.value)
     assert RunConfig(push=0).validated().push == 0.0  # 0: DeepFool's step as it is
+
+
+# The user's model of the concurrency test: the tiny net, built only once the test has seen
+# the other run refused (the winner holds --out's lock meanwhile, as a run loading a model would)
+GATED_MODULE = '''
+import os
+import time
+
+import imagenet
+from imagenet_tiny import tiny_classifier
+
+
+def build():
+    deadline = time.monotonic() + 300
+    while not os.path.exists(os.environ["GO_FILE"]) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    tiny = tiny_classifier()
+    return imagenet.Classifier(tiny.name, tiny.resolution, tiny.logits_fn)
+'''
+
+
+def test_two_runs_started_at_once_on_one_out(image_folder, tmp_path):
+    """Two ``imagenet run`` processes on one --out at once (different seeds, so the outputs tell
+    whose they are): one finishes, the other exits 2 at once naming the first's pid, and every
+    output in --out is the finisher's."""
+    (tmp_path / "gated.py").write_text(GATED_MODULE)
+    out, go = tmp_path / "out", tmp_path / "go"
+    env = dict(os.environ, PYTHONPATH=f"{ROOT}{os.pathsep}{TESTS}", GO_FILE=str(go))
+    runs = {seed: subprocess.Popen(
+        [sys.executable, "-m", "imagenet", "run", "--model", "gated:build", "--data", str(image_folder),
+         "--images", "6", "--val", "2", "--batch", "2", "--passes", "1", "--method", "sgd", "--seed", str(seed),
+         "--checkpoint-every", "1", "--out", str(out), "--quiet"],
+        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for seed in (1, 2)}
+    try:
+        deadline = time.monotonic() + 300
+        while all(p.poll() is None for p in runs.values()) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        (loser_seed, loser), = [(s, p) for s, p in runs.items() if p.poll() is not None]
+        (winner_seed, winner), = [(s, p) for s, p in runs.items() if p is not loser]
+        _, err = loser.communicate()
+        assert loser.returncode == 2, err
+        assert err == (f"error: --out {out} is in use by another run (pid {winner.pid}, holding {out / '.run.lock'}); "
+                       "wait for it to end or choose another --out\n")
+    finally:
+        go.touch()
+    stdout, err = winner.communicate(timeout=300)
+    assert winner.returncode == 0, err
+    assert sorted(p.name for p in out.iterdir()) == [CHECKPOINT, "metrics.json", "perturbation.npy", "perturbation.png"]
+    metrics = json.loads((out / "metrics.json").read_text())
+    arrays, meta = load_npz(out / CHECKPOINT)
+    k_order = jax.random.split(jax.random.key(winner_seed), 2)[1]
+    assert metrics["seed"] == winner_seed != loser_seed
+    np.testing.assert_array_equal(arrays["key"], jax.random.key_data(k_order))
+    np.testing.assert_array_equal(arrays["best_v"], np.load(out / "perturbation.npy"))
+    assert meta["history"] == metrics["fooling_rate_history"]
+
+
+def test_a_folder_linked_into_itself_runs_as_it_would_without_the_link(image_folder, classifier, tmp_path):
+    """``a -> DIR`` and ``self -> .`` in a flat folder listed every photo two more times, so the
+    same photo was trained on and held out; now each file is listed once, the run is the run
+    without the links, and it says how many duplicates it dropped."""
+    flat = tmp_path / "flat"
+    flat.mkdir()
+    for path in sorted(p for p in image_folder.rglob("*") if p.is_file()):
+        shutil.copy(path, flat / f"{path.parent.name}-{path.name}")
+    config = RunConfig(eps=10.0, batch=4, passes=1, method="sgd")
+    plain = run_universal(classifier, build_splits(str(flat), 20, 6, seed=0), config, tmp_path / "plain",
+                          progress=False)
+    (flat / "a").symlink_to(flat)
+    (flat / "self").symlink_to(".")
+    splits = build_splits(str(flat), 20, 6, seed=0)
+    assert splits.duplicates == 2 * 27 and not {i.path for i in splits.train} & {i.path for i in splits.val}
+    linked = run_universal(classifier, splits, config, tmp_path / "linked", progress=False)
+    assert linked["duplicates_dropped"] == 54 and plain["duplicates_dropped"] == 0
+    for key in ("fooling_rate", "fooling_rate_heldout", "images_used", "val_used", "skipped"):
+        assert linked[key] == plain[key], key
+    assert (tmp_path / "linked" / "perturbation.npy").read_bytes() == \
+        (tmp_path / "plain" / "perturbation.npy").read_bytes()
+    assert "dropped 54 duplicate files of --data: the same file reached again through a link, used once" in \
+        run.summary(dict(linked, out="o"))
+    assert "dropped" not in run.summary(dict(plain, out="o"))
