@@ -16,7 +16,7 @@ hidden = app_pages.hidden_parts()       # ?hide=sidebar,nav: a lecture or an emb
 page = st.navigation([
     st.Page(app_pages.explore_page, title="Explore a model", icon=":material/travel_explore:",
             url_path="explore", default=True),
-    st.Page(app_pages.lesson_page, title="A lesson in eight steps", icon=":material/school:",
+    st.Page(app_pages.lesson_page, title="A lesson in nine steps", icon=":material/school:",
             url_path="lesson"),
     st.Page(app_pages.presets_page, title="The four presets", icon=":material/grid_view:",
             url_path="presets"),
@@ -24,6 +24,8 @@ page = st.navigation([
             url_path="train"),
     st.Page(app_pages.geometry_page, title="Geometry of the boundaries",
             icon=":material/architecture:", url_path="geometry"),
+    st.Page(app_pages.scale_page, title="At full scale", icon=":material/photo_library:",
+            url_path="scale"),
 ], position="hidden" if "nav" in hidden else "sidebar")
 app_pages.sidebar()
 if "sidebar" in hidden:

@@ -14,6 +14,7 @@ from toymodels import PRESETS
 from app_pages.explore import page as explore_page
 from app_pages.geometry import page as geometry_page
 from app_pages.overview import preset_legend, preset_panel
+from app_pages.scale import page as scale_page, show_beside_presets
 from app_pages.sidebar import state_now
 from app_pages.texts import EXPLANATIONS, MEASURES
 from app_pages.training import page as training_page
@@ -74,14 +75,23 @@ STEPS = (
          "on perturbed points moves it again.",
          None, None, "train", {"dataset": PRESET_OF[3]},
          "Open *Watch it train*, press Train and watch, then play the timeline."),
+    Step("At full scale: a real ImageNet model",
+         "The essay's argument ends at real image classifiers. There nothing can be computed "
+         "exactly: attacks estimate each fraction and bound it from one side (a delta found "
+         "is real, a delta not found proves nothing). Moosavi-Dezfooli et al. found "
+         "pretrained models in category 3: one small perturbation fools most photos. The "
+         "table puts a real model's estimates beside the four presets.",
+         None, None, "scale", {},
+         "Open *At full scale*: see the universal perturbation, the photos it fools and the "
+         "ladder of the four estimates, eps by eps."),
 )
 
 
 def page() -> None:
     """The lesson page (``/lesson``)."""
     st.title("A lesson: the geometry of adversarial robustness")
-    st.caption("Eight steps through the essay. Each has one thing to try on the other pages; "
-               "come back here with the page list in the sidebar.")
+    st.caption(f"{len(STEPS)} steps through the essay. Each has one thing to try on the other "
+               "pages; come back here with the page list in the sidebar.")
     index = st.segmented_control("step", list(range(len(STEPS))), key="lesson_step",
                                  format_func=lambda i: str(i + 1), default=0,
                                  help="the steps of the lesson, in the essay's order")
@@ -104,6 +114,9 @@ def page() -> None:
                     disabled=index == 0, width="stretch")
         forward.button("next step →", key="lesson_next", on_click=_go, args=(index + 1,),
                        disabled=index == len(STEPS) - 1, width="stretch")
+    if step.page == "scale":
+        with picture:
+            show_beside_presets(state_now())
     if step.preset is not None:
         with picture:
             state = dataclasses.replace(state_now(), dataset=step.preset)
@@ -129,5 +142,6 @@ def _link_base(state) -> dict:
 
 def _page_of(url_path: str):
     """The router's page at ``url_path`` (a ``st.Page`` registered by ``app.py``)."""
-    target = {"": explore_page, "geometry": geometry_page, "train": training_page}[url_path]
+    target = {"": explore_page, "geometry": geometry_page, "train": training_page,
+              "scale": scale_page}[url_path]
     return st.Page(target, url_path=url_path or "explore", default=not url_path)

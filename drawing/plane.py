@@ -273,22 +273,31 @@ def _draw_probe_marks(ax, probe, eps, norm):
 
 def draw_curves(radii, curves: Mapping[str, np.ndarray], *, tau: float, eps: float,
                 norm: str = "2", estimates: tuple | None = None,
-                changes: Sequence[tuple] = (), size: tuple = (6.4, 3.6)) -> Figure:
+                changes: Sequence[tuple] = (), size: tuple = (6.4, 3.6),
+                bands: Mapping[str, tuple] | None = None, legend: str = "right") -> Figure:
     """The four fractions over eps, the tau line, and where the verdict changes.
 
     Args:
       radii: ``f[T]`` eps grid; curves: ``{"robust", "pointwise", "universal", "random"}``
-        exact values on it (solid lines).
+        exact values on it (solid lines; ``{}`` at full scale, where only estimates exist).
       tau: the share drawn as a horizontal line; eps: the current eps (vertical line).
       estimates: ``(eps_values f[E], {name: f[E]})`` attack estimates (dashed).
       changes: ``[(eps, before, after)]`` verdict changes (dotted verticals).
+      bands: ``{name: (lo f[E], hi f[E])}`` intervals of the estimates (shaded), e.g.
+        random's 95% interval.
+      legend: ``"right"`` of the axes, or ``"below"`` them (for a narrow figure).
 
     Returns:
       The ``Figure``.
     """
     fig = Figure(figsize=size)
-    ax = fig.add_axes((0.1, 0.14, 0.62, 0.78))
+    below = legend == "below"
+    ax = fig.add_axes((0.12, 0.36, 0.84, 0.57) if below else (0.1, 0.14, 0.62, 0.78))
     r = np.concatenate([[0.0], np.asarray(radii, float)])
+    if estimates is not None:
+        for name, (lo, hi) in (bands or {}).items():
+            ax.fill_between(estimates[0], lo, hi, color=FRACTION_COLORS[name], alpha=0.2,
+                            linewidth=0, label=f"{name} (95% interval)")
     for name, c in curves.items():
         start = 1.0 if name == "robust" else 0.0
         ax.plot(r, np.concatenate([[start], np.asarray(c, float)]), color=FRACTION_COLORS[name],
@@ -299,19 +308,27 @@ def draw_curves(radii, curves: Mapping[str, np.ndarray], *, tau: float, eps: flo
             ax.plot(ev, c, color=FRACTION_COLORS[name], linestyle="--", marker="o",
                     markersize=3.5, linewidth=1.3, label=f"{name} (attacks)")
     ax.axhline(tau, color="k", linewidth=1, linestyle="-.", label=f"tau = {tau:g}")
+    # estimates alone (full scale): room beyond the last eps, so its marks are not cut
+    right = r[-1] if curves else 1.04 * max(r[-1], float(np.max(estimates[0])))
     ax.axvline(eps, color="#333333", linewidth=1.2)
-    ax.text(eps, 1.02, f" eps = {eps:g}", fontsize=8, va="bottom", ha="left",
-            transform=ax.get_xaxis_transform())
+    # the label on the side of the line with room for it (past the axes it would be cut)
+    near_end = eps > 0.7 * right
+    ax.text(eps, 1.02, f"eps = {eps:g} " if near_end else f" eps = {eps:g}", fontsize=8,
+            va="bottom", ha="right" if near_end else "left", transform=ax.get_xaxis_transform())
     for e, before, after in changes:
         ax.axvline(e, color="#777777", linewidth=0.9, linestyle=":")
         ax.text(e, 0.5, f"{before} → {after}", rotation=90, fontsize=8, color="#444444",
                 ha="right", va="center", transform=ax.get_xaxis_transform())
-    ax.set_xlim(0, r[-1])
+    ax.set_xlim(0, right)
     ax.set_ylim(-0.02, 1.02)
     ax.set_xlabel(f"eps (l{'∞' if norm == 'inf' else '2'} norm)")
     ax.set_ylabel("fraction of D")
     ax.grid(alpha=0.25)
-    ax.legend(fontsize=7.5, loc="center left", bbox_to_anchor=(1.02, 0.5), frameon=False)
+    if below:
+        ax.legend(fontsize=7.5, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2,
+                  frameon=False)
+    else:
+        ax.legend(fontsize=7.5, loc="center left", bbox_to_anchor=(1.02, 0.5), frameon=False)
     return fig
 
 

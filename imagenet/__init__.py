@@ -36,6 +36,9 @@ The modules, one concept each:
 - outputs: ``--out`` created and tested before any work, left clean on failure;
 - progress: the commands' progress bars;
 - cpu_memory: glibc malloc tuned to reuse XLA:CPU's buffers;
+- fractions: the four fractions estimated by attacks, with the direction of each bound;
+- categories_cmd: ``python -m imagenet categories`` (:func:`measure_categories`,
+  :func:`write_categories`);
 - cli, run, predict, transfer, normals: ``python -m imagenet`` and its subcommands.
 
 Example:
@@ -90,6 +93,9 @@ _EXPORTS = {
     "run_universal": "imagenet.loop",
     "load_perturbation": "imagenet.artifacts",
     "DataParallel": "imagenet.sharding",
+    # the four fractions at full scale
+    "measure_categories": "imagenet.categories_cmd",
+    "write_categories": "imagenet.categories_cmd",
     "make_data_parallel": "imagenet.sharding",
     # the process
     "keep_freed_memory": "imagenet.cpu_memory",

@@ -16,6 +16,7 @@ COMMANDS = {
     "run": "imagenet.run",
     "transfer": "imagenet.transfer",
     "normals": "imagenet.normals",
+    "categories": "imagenet.categories_cmd",
 }
 
 USAGE = "usage: python -m imagenet {" + ",".join(COMMANDS) + "} ... (add --help after a command for its options)"

@@ -50,6 +50,13 @@ def tiny_classifier(seed: int = 0) -> TinyClassifier:
     return TinyClassifier("tiny-test", RESOLUTION, Partial(apply_tiny, graphdef, state))
 
 
+def build():
+    """The tiny net as the user's ``--model imagenet_tiny:build`` (an ``imagenet.Classifier``)."""
+    import imagenet
+
+    return imagenet.Classifier(*tiny_classifier())
+
+
 def build_tiny():
     """The tiny net as the command line takes a user's model: ``--model imagenet_tiny:build_tiny``."""
     import imagenet

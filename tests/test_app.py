@@ -220,13 +220,13 @@ def test_attack_table_and_downloads():
                       "model parameters (.npz)"]
 
 
-def test_the_router_serves_the_five_pages_at_their_urls():
+def test_the_router_serves_the_six_pages_at_their_urls():
     at = _app().run()
     _ok(at)
     pages = [(info["url_pathname"], info["page_name"]) for info in at._registered_pages.values()]
-    assert pages == [("", "Explore a model"), ("lesson", "A lesson in eight steps"),
+    assert pages == [("", "Explore a model"), ("lesson", "A lesson in nine steps"),
                      ("presets", "The four presets"), ("train", "Watch it train"),
-                     ("geometry", "Geometry of the boundaries")]
+                     ("geometry", "Geometry of the boundaries"), ("scale", "At full scale")]
     _open(at, "geometry").run()
     _ok(at)
     assert at.title[0].value == "Geometry of the boundaries"

@@ -144,7 +144,7 @@ def test_the_lesson_walks_the_essay_with_one_thing_to_try_per_step():
     at = _lesson(eps="0.1")
     _ok(at)
     assert at.title[0].value.startswith("A lesson")
-    assert len(STEPS) == 8
+    assert len(STEPS) == 9
     seen = []
     for i in range(len(STEPS)):
         at.session_state["lesson_step"] = i

@@ -23,7 +23,8 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 ALLOWED = {
     "app": {"app_pages", "bench", "imagenet", "drawing", "categories", "toymodels", "attacks",
             "store"},
-    "app_pages": {"drawing", "categories", "toymodels", "attacks", "store"},
+    # "everything below": the full-scale page reads imagenet's runs and computes one
+    "app_pages": {"imagenet", "drawing", "categories", "toymodels", "attacks", "store"},
     "bench": {"imagenet", "drawing", "categories", "toymodels", "attacks", "store"},
     "imagenet": {"attacks", "categories", "drawing", "store"},
     "drawing": {"categories", "toymodels", "attacks"},
