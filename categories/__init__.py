@@ -29,6 +29,8 @@ from categories.checks import SEED_MAX, check_eps, check_seed
 from categories.report import KEYS, format_table, report_task
 from categories.retrain import (METHODS, Retrained, check_method, class_gaps, perturb, retrain,
                                 retrain_measure, retrain_report)
+from categories.thresholds import (LADDER, PRECISION, Change, Changes, grid_hints,
+                                   locate_changes)
 from categories.timeline import Timeline, fractions_over_training, settled_at, timeline_caption
 from categories.transfer import (FAMILIES, Transfer, default_family, family_of, fooling_matrix,
                                  seed_family, transfer_matrix, transfer_on, transfer_report,
@@ -54,6 +56,7 @@ __all__ = [
     "KEYS", "SEED_MAX", "check_eps", "check_seed", "format_table", "report_task",
     "METHODS", "Retrained", "check_method", "class_gaps", "perturb", "retrain", "retrain_measure",
     "retrain_report",
+    "LADDER", "PRECISION", "Change", "Changes", "grid_hints", "locate_changes",
     "Timeline", "fractions_over_training", "settled_at", "timeline_caption",
     "FAMILIES", "Transfer", "default_family", "family_of", "fooling_matrix", "seed_family",
     "transfer_matrix", "transfer_on", "transfer_report", "transfer_summary", "universal_delta",

@@ -14,6 +14,10 @@ from typing import Mapping, NamedTuple
 import numpy as np
 
 DEFAULT_TAU = 0.8
+# A share of a count computed in float32 lies within ~1e-7 of the exact k / n (how far
+# depends on how XLA compiled the division): a share equal to tau reaches tau even when
+# it comes out a rounding below it, so the verdict is the one of the counts.
+TIE = 1e-6
 
 FORMULAS = {
     1: r"\forall I \in D,\ \forall \delta \in B_\varepsilon:\ f(I) = f(I+\delta)",
@@ -57,7 +61,7 @@ def verdict(fractions: Mapping[str, float], tau: float = DEFAULT_TAU) -> int | s
     tau = check_tau(tau)
     get = fractions.get if hasattr(fractions, "get") else lambda k: getattr(fractions, k)
     for cat in (4, 3, 2, 1):
-        if float(get(FRACTION_OF[cat])) >= tau:
+        if float(get(FRACTION_OF[cat])) >= tau - TIE:
             return cat
     return "1-2"
 
@@ -69,18 +73,20 @@ class Rung(NamedTuple):
     name: str          # e.g. "universal perturbations"
     fraction: str      # e.g. "universal"
     value: float
-    holds: bool        # value >= tau
+    holds: bool        # value >= tau (to TIE)
 
 
 def ladder(fractions: Mapping[str, float], tau: float) -> tuple[list[Rung], int | str]:
     """The four rungs (category 1 to 4) and the verdict at ``tau``."""
     rungs = [Rung(c, NAMES[c], FRACTION_OF[c], float(fractions[FRACTION_OF[c]]),
-                  float(fractions[FRACTION_OF[c]]) >= tau) for c in (1, 2, 3, 4)]
+                  float(fractions[FRACTION_OF[c]]) >= tau - TIE) for c in (1, 2, 3, 4)]
     return rungs, verdict(fractions, tau)
 
 
 def verdict_changes(radii, curves: Mapping[str, np.ndarray], tau: float) -> list[tuple]:
-    """Where the verdict changes along eps.
+    """Where the verdict changes along eps, as read off a grid of radii: each change is
+    off by up to one step, and a verdict held between two radii is not seen.
+    :func:`categories.locate_changes` locates them with the measure itself.
 
     Args:
       radii: ``f[T]`` the eps grid; curves: the four fractions on it.
