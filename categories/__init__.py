@@ -35,8 +35,8 @@ from categories.timeline import Timeline, fractions_over_training, settled_at, t
 from categories.transfer import (FAMILIES, Transfer, default_family, family_of, fooling_matrix,
                                  seed_family, transfer_matrix, transfer_on, transfer_report,
                                  transfer_summary, universal_delta)
-from categories.verdict import (DEFAULT_TAU, FORMULAS, FRACTION_OF, NAMES, Rung, check_tau,
-                                ladder, verdict, verdict_changes)
+from categories.verdict import (DEFAULT_TAU, FORMULAS, FRACTION_OF, NAMES, TRUSTED_ACCURACY, Rung,
+                                accuracy_caveat, check_tau, ladder, verdict, verdict_changes)
 
 __all__ = [
     "SUPPORTED", "Program", "UnsupportedPrimitive", "bound_boxes", "trace_program",
@@ -60,6 +60,6 @@ __all__ = [
     "Timeline", "fractions_over_training", "settled_at", "timeline_caption",
     "FAMILIES", "Transfer", "default_family", "family_of", "fooling_matrix", "seed_family",
     "transfer_matrix", "transfer_on", "transfer_report", "transfer_summary", "universal_delta",
-    "DEFAULT_TAU", "FORMULAS", "FRACTION_OF", "NAMES", "Rung", "check_tau", "ladder", "verdict",
-    "verdict_changes",
+    "DEFAULT_TAU", "FORMULAS", "FRACTION_OF", "NAMES", "TRUSTED_ACCURACY", "Rung",
+    "accuracy_caveat", "check_tau", "ladder", "verdict", "verdict_changes",
 ]

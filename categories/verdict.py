@@ -35,6 +35,25 @@ NAMES = {
 FRACTION_OF = {1: "robust", 2: "pointwise", 3: "universal", 4: "random"}
 
 
+TRUSTED_ACCURACY = 0.9  # below this clean accuracy a verdict is shown with its caveat
+
+
+def accuracy_caveat(clean_accuracy: float) -> str | None:
+    """``"on only 52% of D"`` when the model classifies less than :data:`TRUSTED_ACCURACY`
+    of D correctly, else None: the fractions, and so the verdict, count only those points.
+
+    The share is rounded down, so a caveat never reads "on only 90% of D".
+
+    Example:
+        >>> accuracy_caveat(0.5249), accuracy_caveat(0.95)
+        ('on only 52% of D', None)
+    """
+    accuracy = float(clean_accuracy)
+    if accuracy >= TRUSTED_ACCURACY:
+        return None
+    return f"on only {int(np.floor(accuracy * 100 + 1e-9))}% of D"
+
+
 def check_tau(tau: float) -> float:
     """Returns ``tau`` as a float if it is in (0, 1], else raises ValueError."""
     try:
