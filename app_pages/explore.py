@@ -323,10 +323,12 @@ def show_attacks(view: View, verdict) -> None:
         "against the **certified bracket** [lo, hi] of the fraction it estimates: a proof "
         "that the true value lies inside (branch and bound over deltas with bound "
         "propagation through the network). Every flip an attack finds is real, so an attack "
-        "can reach hi but never pass it: one above hi would be a bug. The Monte Carlo "
+        "can reach hi but never pass it (compared as counts of points): one that reaches hi "
+        "is optimal, one above hi would be a bug. The Monte Carlo "
         "estimate of random is a statistic, not an attack: it is compared through its 95% "
         "confidence interval.")
-    rows = attack_rows(found["by_attack"], exact, proven._asdict(), found["random_interval"])
+    rows = attack_rows(found["by_attack"], exact, proven._asdict(), found["random_interval"],
+                       counted=proven.n)
     bugs = [r["attack"] for r in rows if r["check"].startswith("ABOVE")]
     if bugs:
         st.error(f"{', '.join(bugs)} fooled more than the proven maximum: a bug, please report it.")
