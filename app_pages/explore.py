@@ -32,8 +32,8 @@ from app_pages.pictures import Plane, clickable, layered, plane_of, plane_png
 from app_pages.play import (PLANE_CLICK, show_canvas, show_pad, show_random_game, show_sweep,
                             start_button, take_clicks, yours_of)
 from app_pages.reading import curves_with, profile_path
-from app_pages.texts import (EXPLANATIONS, HOW_TO_READ, MEASURES, PAGE_CSS, caveat_words,
-                             changes_words, model_words, norm_name)
+from app_pages.texts import (EXPLANATIONS, HOW_TO_READ, LINF_ARROWS, MEASURES, PAGE_CSS,
+                             caveat_words, changes_words, model_words, norm_name)
 from app_pages.urlstate import DRAWN, EPS_MAX, OVERLAYS, SECTIONS, UPLOAD
 from app_pages.view import View, current_view
 
@@ -188,7 +188,8 @@ def show_plane(view: View, yours) -> None:
     st.caption(f"The plane at eps = {state.eps:g} ({norm_name(state.norm)}): regions of f "
                "tinted by class, decision boundaries black, D dark and H lighter in D's true "
                "class colours. Click any point to probe it: its ball B_eps, its minimal "
-               "perturbation and rho (details in the tab \"Probe a point\").")
+               "perturbation and rho (details in the tab \"Probe a point\")."
+               + (f" {LINF_ARROWS}" if state.norm == "inf" else ""))
     st.html(legend_html(legend_entries(
         task.num_classes, minimal="arrows" in overlays, universal="universal" in overlays,
         random="random" in overlays, probe=state.probe is not None, yours=yours is not None)))

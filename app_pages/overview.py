@@ -13,7 +13,7 @@ from toymodels import PRESETS, task_variant
 from app_pages import cached
 from app_pages.reading import profile_path
 from app_pages.sidebar import DEFAULT, state_now
-from app_pages.texts import CAVEAT_WHY, model_words, norm_name
+from app_pages.texts import CAVEAT_WHY, LINF_ARROWS, model_words, norm_name
 from app_pages.urlstate import ViewState
 
 OVERLAYS = ("arrows", "universal")
@@ -30,6 +30,7 @@ def page() -> None:
                f"tau = {state.tau:g}; the presets are built for eps = 0.15. D dark, H lighter, "
                "in D's true class colours; the black arrow is the best universal delta (not "
                "drawn where it fools no point), red arrows the minimal perturbations within eps."
+               + (f" {LINF_ARROWS}" if state.norm == "inf" else "")
                + (f" D: {state.points} points, noise {state.noise:g} (the sidebar's; the "
                   "presets' own are 1000 and 0)."
                   if (state.points, state.noise) != (DEFAULT.points, DEFAULT.noise) else ""))

@@ -48,6 +48,13 @@ HOW_TO_READ = """
   DeepFool and the universal algorithms fall short of the exact values.
 """
 
+# why the l-inf arrows point diagonally (a newcomer expects the straight move)
+LINF_ARROWS = ("Under l∞, B_eps is a square, and its corners reach farthest: a boundary that "
+               "does not run exactly along an axis is met first by a corner, so the minimal "
+               "perturbation points diagonally (its l∞ length is rho; a straight move across "
+               "needs more). Where a whole edge of the square meets a boundary at once, every "
+               "point of that edge is minimal, and the arrow drawn is the shortest of them.")
+
 MEASURES = {
     1: r"\mathrm{robust}(\varepsilon) = P_I[\rho(I) > \varepsilon]",
     2: r"\mathrm{pointwise}(\varepsilon) = P_I[\rho(I) \le \varepsilon]",
