@@ -148,7 +148,7 @@ def show_ladder(view: View, rungs: list[Rung], verdict) -> None:
     caveat = accuracy_caveat(view.reading.clean_accuracy)
     st.markdown(f"**The verdict ladder** at eps = {state.eps:g} ({norm_name(state.norm)}), "
                 f"tau = {state.tau:g}: the verdict is the highest category whose fraction "
-                "reaches tau" + (f", **{caveat}** (the points f classifies correctly)."
+                "reaches tau" + (f", **{caveat}** (the points the model classifies correctly)."
                                  if caveat else "."))
     if caveat:
         st.warning(caveat_words(view.reading.clean_accuracy), icon=":material/warning:")

@@ -80,7 +80,7 @@ CAVEAT_WHY = ("The four fractions, and so the verdict, count only the points the
 def caveat_words(clean_accuracy: float) -> str:
     """Why a verdict on a model that gets much of D wrong speaks for part of D only."""
     share = f"{int(np.floor(clean_accuracy * 100 + 1e-9))}%"
-    return (f"f classifies only {share} of D correctly (below {TRUSTED_ACCURACY:.0%}). "
+    return (f"The model classifies only {share} of D correctly (below {TRUSTED_ACCURACY:.0%}). "
             f"{CAVEAT_WHY} So this verdict speaks for {share} of D alone, and a model wrong on "
             "much of D can look robust on the part it gets right. Train it longer or larger "
             "(sidebar) before trusting its category.")

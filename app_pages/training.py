@@ -77,7 +77,7 @@ def show_caveat(timeline) -> None:
     if not low:
         return
     which = (f"at step{'s' if len(low) > 1 else ''} {', '.join(map(str, low))}"
-             if len(low) <= 5 else f"at {len(low)} steps between {low[0]} and {low[-1]}")
+             if len(low) <= 5 else f"in {len(low)} snapshots, from step {low[0]} to {low[-1]}")
     st.warning(f"The model classifies less than {TRUSTED_ACCURACY:.0%} of D correctly "
                f"{which}: those frames say \"on only N% of D\". {CAVEAT_WHY} Such a "
                "verdict speaks for that part of D alone.", icon=":material/warning:")
@@ -148,10 +148,15 @@ def _player(run, timeline) -> None:
     settled = settled_at(timeline)
     # the shown step in a named dataset: the next frame sends the same specs with one new
     # row each, which the browser swaps in place instead of drawing both charts anew
+    doubtful = timeline.clean_accuracy < TRUSTED_ACCURACY
     right.vega_lite_chart(timeline_spec(timeline.steps, timeline.fractions, tau=timeline.tau,
                                         step=snap.step, settled=int(timeline.steps[settled]),
-                                        legend=False, marks="now"), width="stretch")
-    right.caption("The four fractions over training steps, in the colours named above.")
+                                        legend=False, marks="now", doubtful=doubtful,
+                                        doubtful_label=f"< {TRUSTED_ACCURACY:.0%} of D right"),
+                          width="stretch")
+    right.caption("The four fractions over training steps, in the colours named above"
+                  + (f"; grey: the snapshots right on less than {TRUSTED_ACCURACY:.0%} of D."
+                     if doubtful.any() else "."))
     st.vega_lite_chart(loss_spec(timeline.steps, timeline.loss, timeline.accuracy,
                                  held_out=run.held_out, step=snap.step, marks="now"),
                        width="stretch")

@@ -205,4 +205,4 @@ def test_a_snapshot_right_on_little_of_d_shows_its_verdict_with_the_caveat(train
     warning = [w.value for w in at.warning if "count only the points" in w.value]
     assert len(warning) == 1
     assert f"step{'s' if len(low) > 1 else ''} {run.snapshots[low[0]].step}" in warning[0] \
-        or f"between {run.snapshots[low[0]].step} and" in warning[0]
+        or f"from step {run.snapshots[low[0]].step} to" in warning[0]
