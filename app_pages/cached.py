@@ -21,8 +21,11 @@ import jax
 import numpy as np
 import streamlit as st
 
-from categories import (Certified, CertifiedCurve, Timeline, certified_curve, certified_fractions, certify_sweep, fractions_over_training, crossings_measure, dominant_measure, family_of,
-                        measure_normals, retrain_measure, transfer_on, transfer_summary)
+from categories import (Certified, CertifiedCurve, Changes, Timeline, certified_curve,
+                        certified_fractions, certify_sweep, fractions_over_training,
+                        crossings_measure, dominant_measure, family_of, grid_hints,
+                        locate_changes, measure_normals, retrain_measure, transfer_on,
+                        transfer_summary)
 from drawing import (FRAME_RES, GRID_RES, Recording, SupportMap, boundary_lines, labels_of, record_training,
                      probe as probe_point, probe_spec as probe_chart_spec, probe_window,
                      random_deltas as deltas_on_sphere, region_image, support_map)
@@ -30,7 +33,8 @@ from store import cache_dir
 from toymodels import Model, load_csv, load_or_train, points_task
 from app_pages.estimates import estimate_curves as attack_curves, estimates_at
 from app_pages.texts import CSV_ROW_ADVICE, model_words
-from app_pages.reading import (N_POINTS, Reading, flips_of, flips_of_many, read_at, sample_of_d,
+from app_pages.reading import (N_POINTS, Reading, curves_of, flips_of, flips_of_many,
+                               load_measured, measured_path, read_at, sample_of_d, save_measured,
                                scan)
 
 MODEL_SLOTS = 12
@@ -242,6 +246,52 @@ def reading(model_key: str, norm: str, eps: float, _logits_fn, _x, _profile) -> 
     """The four fractions at eps (~0.05 s on an idle machine; computed once per model,
     norm and eps)."""
     return read_at(_logits_fn, _x, _profile, norm, eps)
+
+
+MEASURED_SLOTS = 64
+
+
+@st.cache_resource(show_spinner=False)
+def _measured() -> collections.OrderedDict:
+    """``{(model_key, norm): {eps: fractions}}``: what the change search has measured for
+    a model (LRU over models), where a search at another tau starts from for free."""
+    return collections.OrderedDict()
+
+
+@st.cache_resource(max_entries=256, show_spinner="Locating where the verdict changes...")
+def changes(model_key: str, norm: str, tau: float, _logits_fn, _x, _y, _profile,
+            _path=None) -> Changes:
+    """Where the verdict changes along eps at tau, each change located to
+    :data:`categories.PRECISION` (:func:`categories.locate_changes`) with the reading the
+    ladder shows (:func:`read_at`). What it measures is kept beside the profile
+    (``_path``, see :func:`app_pages.reading.measured_path`), so a restarted app or
+    another tau measures again only what it has not measured yet."""
+    with _LOCK:
+        store = _measured()
+        if (model_key, norm) not in store:
+            store[(model_key, norm)] = load_measured(measured_path(_path), _x, _y, norm)
+        known = store[(model_key, norm)]
+        store.move_to_end((model_key, norm))
+        while len(store) > MEASURED_SLOTS:
+            store.popitem(last=False)
+        before = dict(known)
+
+    def measure(eps: float) -> dict:
+        if eps in before:
+            return before[eps]
+        values = reading(model_key, norm, eps, _logits_fn, _x, _profile).fractions
+        with _LOCK:
+            known[eps] = values
+        return values
+
+    radii = np.asarray(_profile.radii)
+    found = locate_changes(measure, tau, stop=float(radii[-1]),
+                           hints=grid_hints(radii, curves_of(_profile), tau) + sorted(before))
+    if len(found.measured) > len(before.keys() & found.measured.keys()):
+        with _LOCK:
+            kept = dict(known)
+        save_measured(measured_path(_path), _x, _y, norm, kept)
+    return found
 
 
 @st.cache_resource(max_entries=256, show_spinner=False)

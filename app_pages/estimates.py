@@ -33,32 +33,55 @@ def estimates_at(logits_fn, x, y, norm, eps: float, key) -> dict:
             "random_interval": tuple(float(v) for v in found.random_interval)}
 
 
-def bracket_check(found: float, bracket, *, statistic: tuple | None = None) -> str:
-    """How an attack's figure (or a statistic's interval) sits against a certified bracket.
+def _points(k: int) -> str:
+    return f"{k} point{'' if k == 1 else 's'}"
 
-    An attack's flips are real, so its share can never exceed ``hi``: one above it is a
-    bug, and is named so. A Monte Carlo estimate is a statistic, not an attack: it is
-    compared through its confidence interval ``statistic = (a, b)``.
+
+def bracket_check(found: float, bracket, *, counted: int | None = None,
+                  statistic: tuple | None = None) -> str:
+    """How an attack's share (or a statistic's interval) sits against a certified bracket.
+
+    An attack's flips are real, so it can reach ``hi`` (then it is optimal: nothing in
+    B_eps flips more) but never pass it: one above is a bug, and is named so. Shares of
+    ``counted`` points are compared as the counts they are, integers: a float32 share equal
+    to a float64 ``hi`` is the same count, not a point above it.
+
+    Args:
+      found: the attack's share of the counted points.
+      bracket: ``(lo, hi)``, shares of the same points.
+      counted: how many points the shares count (the certified ``n``).
+      statistic: ``(a, b)``, a Monte Carlo estimate's 95% interval: a statistic, not an
+        attack, compared through its interval (random's bracket is a measure over the
+        sphere, not a count).
+
+    Returns:
+      One phrase for the table.
     """
     lo, hi = bracket
-    tol = 1e-9
     if statistic is not None:
         a, b = statistic
+        tol = 1e-9
         if b < lo - tol or a > hi + tol:
             return f"its 95% interval [{a:.3f}, {b:.3f}] misses the bracket"
         return f"its 95% interval [{a:.3f}, {b:.3f}] overlaps the bracket"
-    if found > hi + tol:
-        return f"ABOVE hi by {found - hi:.3f}: a bug"
-    if found >= lo - tol:
-        return "inside the bracket (optimal)" if hi - lo <= tol else "inside the bracket"
-    return f"below lo by {lo - found:.3f}"
+    if counted is None:
+        raise ValueError("an attack's share is checked as a count: pass counted")
+    found, lo, hi = (int(round(float(v) * counted)) for v in (found, lo, hi))
+    if found > hi:
+        return f"ABOVE hi by {_points(found - hi)}: a bug"
+    if found == hi:
+        return f"optimal: reaches hi ({found} of {counted} points)"
+    if found >= lo:
+        return f"inside the bracket, {_points(hi - found)} below hi"
+    return f"below lo by {_points(lo - found)}"
 
 
 def attack_rows(by_attack: Mapping[str, float], exact: Mapping[str, float],
                 brackets: Mapping[str, tuple] | None = None,
-                random_interval: tuple | None = None) -> list[dict]:
+                random_interval: tuple | None = None, counted: int | None = None) -> list[dict]:
     """One row per attack: the fraction it estimates, its value, the exact value, the gap,
-    and with ``brackets`` (certified ``(lo, hi)`` per fraction) the check against them.
+    and with ``brackets`` (certified ``(lo, hi)`` per fraction, shares of ``counted``
+    points) the check against them (:func:`bracket_check`).
 
     Every attack's flip is a witness, so ``found <= exact`` up to the exact values'
     resolution; ``short`` is how far the attack falls short. The Monte Carlo ``random``
@@ -74,7 +97,7 @@ def attack_rows(by_attack: Mapping[str, float], exact: Mapping[str, float],
         if brackets is not None:
             lo, hi = brackets[fraction]
             row["bracket"] = f"[{lo:.3f}, {hi:.3f}]"
-            row["check"] = bracket_check(float(found), (lo, hi),
+            row["check"] = bracket_check(found, (lo, hi), counted=counted,
                                          statistic=random_interval if statistic else None)
         rows.append(row)
     return rows

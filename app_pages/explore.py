@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from categories import FORMULAS, KEYS, NAMES, Rung, ladder, verdict_changes
+from categories import FORMULAS, KEYS, NAMES, Rung, accuracy_caveat, ladder
 from drawing import (PROBE_REACH, curves_spec, draw_curves, draw_plane, figure_png,
                      legend_entries, legend_html, subset)
 from toymodels import model_bytes
@@ -31,9 +31,9 @@ from app_pages.sidebar import DEFAULT, state_now, write_url
 from app_pages.pictures import Plane, clickable, layered, plane_of, plane_png
 from app_pages.play import (PLANE_CLICK, show_canvas, show_pad, show_random_game, show_sweep,
                             start_button, take_clicks, yours_of)
-from app_pages.reading import curves_of
-from app_pages.texts import (EXPLANATIONS, HOW_TO_READ, MEASURES, PAGE_CSS, model_words,
-                             norm_name)
+from app_pages.reading import curves_with, profile_path
+from app_pages.texts import (EXPLANATIONS, HOW_TO_READ, LINF_ARROWS, MEASURES, PAGE_CSS,
+                             caveat_words, changes_words, model_words, norm_name)
 from app_pages.urlstate import DRAWN, EPS_MAX, OVERLAYS, SECTIONS, UPLOAD
 from app_pages.view import View, current_view
 
@@ -69,7 +69,7 @@ def page() -> None:
              help="D is dark, H (D's eps-neighbourhood) lighter, in D's true class colours")
     show_play(view)
     left, right = st.columns([3, 2], gap="medium")
-    curves = show_curves(view, verdict, left, right)
+    curves = show_curves(view, left, right)
     show_categories(view, rungs)
     read_tab, probe_tab, attack_tab, download_tab = st.tabs(TABS, key="section",
                                                            on_change="rerun")
@@ -130,7 +130,9 @@ def title_of(view: View) -> str:
 
 def show_title(view: View, verdict) -> None:
     state, task = view.state, view.task
-    st.title(f"{title_of(view)}: category {verdict}, {NAMES[verdict]}")
+    caveat = accuracy_caveat(view.reading.clean_accuracy)
+    st.title(f"{title_of(view)}: category {verdict}, {NAMES[verdict]}"
+             + (f" ({caveat})" if caveat else ""))
     built = (f" Built for category {task.expected} at eps = {task.default_eps}."
              if task.expected else "")
     noise = f", noise {task.noise:g}" if task.noise else ""
@@ -143,9 +145,13 @@ def show_title(view: View, verdict) -> None:
 def show_ladder(view: View, rungs: list[Rung], verdict) -> None:
     """The four fractions from category 4 down, and the verdict beside them."""
     state = view.state
+    caveat = accuracy_caveat(view.reading.clean_accuracy)
     st.markdown(f"**The verdict ladder** at eps = {state.eps:g} ({norm_name(state.norm)}), "
                 f"tau = {state.tau:g}: the verdict is the highest category whose fraction "
-                "reaches tau.")
+                "reaches tau" + (f", **{caveat}** (the points the model classifies correctly)."
+                                 if caveat else "."))
+    if caveat:
+        st.warning(caveat_words(view.reading.clean_accuracy), icon=":material/warning:")
     # the verdict's column is wider: its pill holds the category's name ("universal
     # perturbations"), which broke mid-word at 1000 px in five equal columns
     columns = st.columns([1, 1, 1, 1, 1.5], gap="small")
@@ -153,7 +159,8 @@ def show_ladder(view: View, rungs: list[Rung], verdict) -> None:
         column.metric(f"{rung.category} · {rung.fraction}(eps)", f"{rung.value:.3f}",
                       "≥ tau: holds" if rung.holds else "< tau", delta_arrow="off",
                       delta_color="normal" if rung.holds else "off", border=True)
-    columns[4].metric("verdict: category", str(verdict), NAMES[verdict], delta_color="off",
+    columns[4].metric("verdict: category", str(verdict),
+                      NAMES[verdict] + (f", {caveat}" if caveat else ""), delta_color="off",
                       delta_arrow="off", border=True,
                       help="4 if random ≥ tau, else 3 if universal ≥ tau, else 2 if pointwise "
                            "≥ tau, else 1 if robust ≥ tau, else 1-2")
@@ -181,7 +188,8 @@ def show_plane(view: View, yours) -> None:
     st.caption(f"The plane at eps = {state.eps:g} ({norm_name(state.norm)}): regions of f "
                "tinted by class, decision boundaries black, D dark and H lighter in D's true "
                "class colours. Click any point to probe it: its ball B_eps, its minimal "
-               "perturbation and rho (details in the tab \"Probe a point\").")
+               "perturbation and rho (details in the tab \"Probe a point\")."
+               + (f" {LINF_ARROWS}" if state.norm == "inf" else ""))
     st.html(legend_html(legend_entries(
         task.num_classes, minimal="arrows" in overlays, universal="universal" in overlays,
         random="random" in overlays, probe=state.probe is not None, yours=yours is not None)))
@@ -189,13 +197,15 @@ def show_plane(view: View, yours) -> None:
         start_button(state.dataset)
 
 
-def show_curves(view: View, verdict, left, right) -> Curves:
+def show_curves(view: View, left, right) -> Curves:
     """The four fractions over eps (exact, and the attacks' dashed on request) in ``left``,
     and where the verdict changes in ``right``."""
     state = view.state
-    curves = curves_of(view.profile)
-    radii = np.asarray(view.profile.radii)
-    changes = verdict_changes(radii, curves, state.tau)
+    found = cached.changes(view.model_key, state.norm, state.tau, view.model.logits_fn,
+                           view.x, view.y, view.profile,
+                           profile_path(view.task, state.config(), state.norm))
+    radii, curves = curves_with(view.profile, found.measured)
+    changes = [(c.eps, c.before, c.after) for c in found.changes]
     # the attacks and the brackets over eps, each at the same DASHED_EPS radii on request
     eps_values = tuple(float(e) for e in
                        np.linspace(EPS_MAX / DASHED_EPS, EPS_MAX, DASHED_EPS).round(4))
@@ -223,11 +233,7 @@ def show_curves(view: View, verdict, left, right) -> Curves:
                   "where the verdict changes (dotted).")
     with right:
         show_sweep()
-    if changes:
-        right.markdown("The verdict changes at " + "; ".join(
-            f"eps ≈ {e:.3f} ({a} → {b})" for e, a, b in changes) + f" (tau = {state.tau:g}).")
-    else:
-        right.markdown(f"The verdict is {verdict} over the whole range (tau = {state.tau:g}).")
+    right.markdown(changes_words(found, state.tau))
     return Curves(radii, curves, changes, dashed)
 
 
@@ -318,10 +324,12 @@ def show_attacks(view: View, verdict) -> None:
         "against the **certified bracket** [lo, hi] of the fraction it estimates: a proof "
         "that the true value lies inside (branch and bound over deltas with bound "
         "propagation through the network). Every flip an attack finds is real, so an attack "
-        "can reach hi but never pass it: one above hi would be a bug. The Monte Carlo "
+        "can reach hi but never pass it (compared as counts of points): one that reaches hi "
+        "is optimal, one above hi would be a bug. The Monte Carlo "
         "estimate of random is a statistic, not an attack: it is compared through its 95% "
         "confidence interval.")
-    rows = attack_rows(found["by_attack"], exact, proven._asdict(), found["random_interval"])
+    rows = attack_rows(found["by_attack"], exact, proven._asdict(), found["random_interval"],
+                       counted=proven.n)
     bugs = [r["attack"] for r in rows if r["check"].startswith("ABOVE")]
     if bugs:
         st.error(f"{', '.join(bugs)} fooled more than the proven maximum: a bug, please report it.")

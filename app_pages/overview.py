@@ -6,14 +6,14 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from categories import KEYS, NAMES, ladder
+from categories import KEYS, NAMES, TRUSTED_ACCURACY, accuracy_caveat, ladder
 from drawing import (draw_overview, figure_png, h_mask, legend_entries, legend_html,
                      overlay_layers)
 from toymodels import PRESETS, task_variant
 from app_pages import cached
 from app_pages.reading import profile_path
 from app_pages.sidebar import DEFAULT, state_now
-from app_pages.texts import model_words, norm_name
+from app_pages.texts import CAVEAT_WHY, LINF_ARROWS, model_words, norm_name
 from app_pages.urlstate import ViewState
 
 OVERLAYS = ("arrows", "universal")
@@ -30,14 +30,29 @@ def page() -> None:
                f"tau = {state.tau:g}; the presets are built for eps = 0.15. D dark, H lighter, "
                "in D's true class colours; the black arrow is the best universal delta (not "
                "drawn where it fools no point), red arrows the minimal perturbations within eps."
+               + (f" {LINF_ARROWS}" if state.norm == "inf" else "")
                + (f" D: {state.points} points, noise {state.noise:g} (the sidebar's; the "
                   "presets' own are 1000 and 0)."
                   if (state.points, state.noise) != (DEFAULT.points, DEFAULT.noise) else ""))
     panels, rows = zip(*(preset_panel(state, name, task) for name, task in PRESETS.items()))
     st.image(figure_png(draw_overview(list(panels)), dpi=100), width="stretch")
     st.html(preset_legend(max(task.num_classes for task in PRESETS.values())))
+    show_caveat(rows)
     st.dataframe(pd.DataFrame(list(rows)), hide_index=True, column_config={
         k: st.column_config.NumberColumn(format="%.3f") for k in KEYS + ("clean accuracy",)})
+
+
+def show_caveat(rows) -> None:
+    """A warning naming the presets whose model classifies too little of D correctly for
+    their verdict to speak for D (:data:`categories.TRUSTED_ACCURACY`)."""
+    low = [r for r in rows if r["clean accuracy"] < TRUSTED_ACCURACY]
+    if not low:
+        return
+    names = ", ".join(f"{r['preset']} ({accuracy_caveat(r['clean accuracy'])})" for r in low)
+    st.warning(f"Verdict{'s' if len(low) > 1 else ''} on part of D only: {names}. "
+               f"{CAVEAT_WHY} Below {TRUSTED_ACCURACY:.0%} clean accuracy a verdict speaks for "
+               "that part of D alone: train the model longer or larger (sidebar) before "
+               "trusting it.", icon=":material/warning:")
 
 
 def preset_legend(num_classes: int) -> str:
@@ -64,6 +79,7 @@ def preset_panel(state: ViewState, name: str, task) -> tuple[dict, dict]:
     regions = cached.regions(model_key, model.logits_fn, task.bounds)
     support = cached.support(task.name, task)
     _, verdict = ladder(reading.fractions, state.tau)
+    caveat = accuracy_caveat(reading.clean_accuracy)
     layers = overlay_layers(model.logits_fn, x, pred, profile, reading, OVERLAYS,
                             norm=state.norm, eps=state.eps, key=key, n_arrows=N_ARROWS)
     start, r, within = layers["minimal"]     # only the arrows that reach a boundary in eps
@@ -75,10 +91,11 @@ def preset_panel(state: ViewState, name: str, task) -> tuple[dict, dict]:
         support=support.label, h=h_mask(support, state.norm, state.eps), near=support.near,
         x=x, y=y, pred=pred, eps=state.eps, norm=state.norm,
         boundaries=cached.boundaries(model_key, regions, task.bounds),
-        title=f"{task.expected}. {name}: verdict {verdict}",
+        title=f"{task.expected}. {name}: verdict {verdict}" + (f"\n{caveat}" if caveat else ""),
         subtitle="\n".join("   ".join(f"{k} {reading.fractions[k]:.2f}" for k in pair)
                            for pair in (KEYS[:2], KEYS[2:])), **layers)
-    row = {"preset": name, "built for": task.expected, "verdict": str(verdict),
+    row = {"preset": name, "built for": task.expected,
+           "verdict": str(verdict) + (f" ({caveat})" if caveat else ""),
            "meaning": NAMES[verdict], **{k: reading.fractions[k] for k in KEYS},
            "clean accuracy": reading.clean_accuracy}
     return panel, row

@@ -8,6 +8,7 @@ Moving eps or tau never rescans: :func:`read_at` answers from the profile (~0.05
 from __future__ import annotations
 
 import inspect
+import json
 import os
 from typing import NamedTuple
 
@@ -18,7 +19,7 @@ import numpy as np
 from attacks import parse_norm
 from categories import KEYS, Fractions, Profile, exact_at, scan_profile
 from drawing import labels_of
-from store import content_digest, save_npz
+from store import content_digest, save_npz, write_json
 from toymodels import TrainConfig, model_path, sample_of_d as setting_sample
 from app_pages.urlstate import EPS_MAX
 
@@ -61,6 +62,34 @@ def profile_path(task, config: TrainConfig, norm) -> str | None:
     if task.points is not None:
         return None
     return model_path(task, config)[:-4] + f"-profile-l{parse_norm(norm)}.npz"
+
+
+def measured_path(profile_file: str | None) -> str | None:
+    """Where the fractions measured at radii other than the scan's (the change search's)
+    are kept: beside the profile (None where the profile is not kept)."""
+    return None if profile_file is None else profile_file[:-4] + "-measured.json"
+
+
+def load_measured(path: str | None, x, y, norm) -> dict[float, dict]:
+    """``{eps: {fraction: value}}`` kept at ``path`` for this very scan (see :func:`scan`),
+    or ``{}`` when there is none, or it is unreadable or of another scan."""
+    if path is None or not os.path.exists(path):
+        return {}
+    try:
+        with open(path) as f:
+            kept = json.load(f)
+        if kept["stamp"] != _scan_stamp(x, y, norm):
+            return {}
+        return {float(e): {k: float(v[k]) for k in KEYS} for e, v in kept["measured"]}
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+
+
+def save_measured(path: str | None, x, y, norm, measured: dict) -> None:
+    """Keeps ``{eps: {fraction: value}}`` at ``path`` (atomically), stamped with the scan."""
+    if path is not None:
+        write_json(path, {"stamp": _scan_stamp(x, y, norm),
+                          "measured": [[e, measured[e]] for e in sorted(measured)]}, indent=None)
 
 
 def _scan_stamp(x, y, norm) -> str:
@@ -121,3 +150,18 @@ def flips_of_many(logits_fn, x, pred, correct, deltas) -> tuple[np.ndarray, floa
 def curves_of(profile: Profile) -> dict[str, np.ndarray]:
     """The profile's four curves over ``profile.radii`` as numpy arrays."""
     return {k: np.clip(np.asarray(getattr(profile, k), np.float64), 0, 1) for k in KEYS}
+
+
+def curves_with(profile: Profile, measured: dict) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """``(radii, curves)``: the profile's curves with the values measured at other radii
+    (``{eps: {fraction: value}}``, e.g. :attr:`categories.Changes.measured`) put in their
+    place, so that the curves cross tau where the located changes are.
+
+    At the scan's radii the measure and the curves agree (the same rays; universal's
+    search can only add, by a few thousandths), so the merged curves stay smooth.
+    """
+    table = {float(r): {k: float(v[i]) for k, v in curves_of(profile).items()}
+             for i, r in enumerate(np.asarray(profile.radii))}
+    table.update({float(e): dict(v) for e, v in measured.items()})
+    radii = np.array(sorted(table))
+    return radii, {k: np.array([table[e][k] for e in radii]) for k in KEYS}

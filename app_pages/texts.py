@@ -3,6 +3,10 @@
 In DESIGN.md's vocabulary; the formulas themselves are :data:`categories.FORMULAS`.
 """
 
+import numpy as np
+
+from categories import TRUSTED_ACCURACY
+
 # Two or three plain sentences per category, in DESIGN.md's vocabulary.
 EXPLANATIONS = {
     1: "No adversarial perturbations: the whole ball B_eps around a point of D stays in its "
@@ -44,6 +48,13 @@ HOW_TO_READ = """
   DeepFool and the universal algorithms fall short of the exact values.
 """
 
+# why the l-inf arrows point diagonally (a newcomer expects the straight move)
+LINF_ARROWS = ("Under l∞, B_eps is a square, and its corners reach farthest: a boundary that "
+               "does not run exactly along an axis is met first by a corner, so the minimal "
+               "perturbation points diagonally (its l∞ length is rho; a straight move across "
+               "needs more). Where a whole edge of the square meets a boundary at once, every "
+               "point of that edge is minimal, and the arrow drawn is the shortest of them.")
+
 MEASURES = {
     1: r"\mathrm{robust}(\varepsilon) = P_I[\rho(I) > \varepsilon]",
     2: r"\mathrm{pointwise}(\varepsilon) = P_I[\rho(I) \le \varepsilon]",
@@ -62,6 +73,38 @@ def model_words(config) -> str:
     (``config``: a :class:`toymodels.TrainConfig` or a view state)."""
     layers = "hidden layer" if config.depth == 1 else "hidden layers"
     return f"{config.depth} {layers} of {config.width} {config.activation} units"
+
+
+# why the fractions count only the points the model gets right (every caveat says it)
+CAVEAT_WHY = ("The four fractions, and so the verdict, count only the points the model "
+              "classifies correctly: a perturbation is adversarial when it turns a right answer "
+              "into a wrong one, and where the answer is already wrong there is nothing to turn.")
+
+
+def caveat_words(clean_accuracy: float) -> str:
+    """Why a verdict on a model that gets much of D wrong speaks for part of D only."""
+    share = f"{int(np.floor(clean_accuracy * 100 + 1e-9))}%"
+    return (f"The model classifies only {share} of D correctly (below {TRUSTED_ACCURACY:.0%}). "
+            f"{CAVEAT_WHY} So this verdict speaks for {share} of D alone, and a model wrong on "
+            "much of D can look robust on the part it gets right. Train it longer or larger "
+            "(sidebar) before trusting its category.")
+
+
+def changes_words(found, tau: float) -> str:
+    """Where the verdict changes, in one sentence (``found``: a :class:`categories.Changes`):
+    ``eps ≈ 0.084 (2 → 3); eps ≈ 0.090 (3 → 4)``, each with its precision."""
+    if not found.changes:
+        return (f"The verdict is {found.first} over the whole range, eps from "
+                f"{found.start:g} to {found.stop:g} (tau = {tau:g}).")
+    parts = []
+    for c in found.changes:
+        between = (f", {' and '.join(map(str, c.skipped))} for less than {found.precision:g}"
+                   if c.skipped else "")
+        parts.append(f"eps ≈ {c.eps:.3f} ({c.before} → {c.after}{between})")
+    start = (f"At eps = {found.start:g} the verdict is already {found.first}; it changes at "
+             if found.first != 1 else "The verdict changes at ")
+    return (start + "; ".join(parts) + f" (tau = {tau:g}; each to ±{found.precision:g}, "
+            "located with the exact values at eps, not read off the curves' grid).")
 
 
 def norm_name(norm: str) -> str:

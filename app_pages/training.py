@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import streamlit as st
 
-from categories import NAMES, KEYS, settled_at, timeline_caption
+from categories import NAMES, KEYS, TRUSTED_ACCURACY, accuracy_caveat, settled_at, timeline_caption
 from drawing import DEFAULT_SNAPSHOTS, FRACTION_COLORS, loss_spec, timeline_spec
 from app_pages import cached
 from app_pages.sidebar import state_now
-from app_pages.texts import model_words, norm_name
+from app_pages.texts import CAVEAT_WHY, model_words, norm_name
 from app_pages.view import current_task
 
 SNAPSHOT_CHOICES = (10, 20, 40)
@@ -65,8 +65,22 @@ def page() -> None:
     st.caption(f"Fractions measured exactly ({norm_name(state.norm)}) at eps = {state.eps:g} on "
                f"the sample of D, for each snapshot; move eps or tau in the sidebar to measure "
                "again (the training is kept).")
+    show_caveat(timeline)
     st.fragment(_player, run_every=PLAY_EVERY if st.session_state.get("tl_playing") else None)(
         run, timeline)
+
+
+def show_caveat(timeline) -> None:
+    """A warning naming the snapshots that classify too little of D correctly for their
+    verdict to speak for D (their frames' captions carry the caveat too)."""
+    low = [int(s) for s, a in zip(timeline.steps, timeline.clean_accuracy) if a < TRUSTED_ACCURACY]
+    if not low:
+        return
+    which = (f"at step{'s' if len(low) > 1 else ''} {', '.join(map(str, low))}"
+             if len(low) <= 5 else f"in {len(low)} snapshots, from step {low[0]} to {low[-1]}")
+    st.warning(f"The model classifies less than {TRUSTED_ACCURACY:.0%} of D correctly "
+               f"{which}: those frames say \"on only N% of D\". {CAVEAT_WHY} Such a "
+               "verdict speaks for that part of D alone.", icon=":material/warning:")
 
 
 def _train_live(run_key, task, config, snapshots: int, stop_at) -> bool:
@@ -123,8 +137,10 @@ def _player(run, timeline) -> None:
     snap = run.snapshots[index]
     left, right = st.columns([1, 1])
     verdict = timeline.verdicts[index]
+    caveat = accuracy_caveat(timeline.clean_accuracy[index])
     left.image(cached.frame_png(run, index), width="stretch",
-               caption=f"step {snap.step}: verdict {verdict} ({NAMES.get(verdict, '')})")
+               caption=f"step {snap.step}: verdict {verdict} ({NAMES.get(verdict, '')}"
+                       + (f", {caveat})" if caveat else ")"))
     right.markdown("<div style='display:flex;flex-wrap:wrap;gap:0.4em 1.6em'>" + "".join(
         f"<span><span style='color:{FRACTION_COLORS[k]};font-weight:600'>{k}</span> "
         f"<span style='font-size:1.35em'>{timeline.fractions[k][index]:.3f}</span></span>"
@@ -132,10 +148,15 @@ def _player(run, timeline) -> None:
     settled = settled_at(timeline)
     # the shown step in a named dataset: the next frame sends the same specs with one new
     # row each, which the browser swaps in place instead of drawing both charts anew
+    doubtful = timeline.clean_accuracy < TRUSTED_ACCURACY
     right.vega_lite_chart(timeline_spec(timeline.steps, timeline.fractions, tau=timeline.tau,
                                         step=snap.step, settled=int(timeline.steps[settled]),
-                                        legend=False, marks="now"), width="stretch")
-    right.caption("The four fractions over training steps, in the colours named above.")
+                                        legend=False, marks="now", doubtful=doubtful,
+                                        doubtful_label=f"< {TRUSTED_ACCURACY:.0%} of D right"),
+                          width="stretch")
+    right.caption("The four fractions over training steps, in the colours named above"
+                  + (f"; grey: the snapshots right on less than {TRUSTED_ACCURACY:.0%} of D."
+                     if doubtful.any() else "."))
     st.vega_lite_chart(loss_spec(timeline.steps, timeline.loss, timeline.accuracy,
                                  held_out=run.held_out, step=snap.step, marks="now"),
                        width="stretch")

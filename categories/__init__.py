@@ -29,12 +29,14 @@ from categories.checks import SEED_MAX, check_eps, check_seed
 from categories.report import KEYS, format_table, report_task
 from categories.retrain import (METHODS, Retrained, check_method, class_gaps, perturb, retrain,
                                 retrain_measure, retrain_report)
+from categories.thresholds import (LADDER, PRECISION, Change, Changes, grid_hints,
+                                   locate_changes)
 from categories.timeline import Timeline, fractions_over_training, settled_at, timeline_caption
 from categories.transfer import (FAMILIES, Transfer, default_family, family_of, fooling_matrix,
                                  seed_family, transfer_matrix, transfer_on, transfer_report,
                                  transfer_summary, universal_delta)
-from categories.verdict import (DEFAULT_TAU, FORMULAS, FRACTION_OF, NAMES, Rung, check_tau,
-                                ladder, verdict, verdict_changes)
+from categories.verdict import (DEFAULT_TAU, FORMULAS, FRACTION_OF, NAMES, TRUSTED_ACCURACY, Rung,
+                                accuracy_caveat, check_tau, ladder, verdict, verdict_changes)
 
 __all__ = [
     "SUPPORTED", "Program", "UnsupportedPrimitive", "bound_boxes", "trace_program",
@@ -54,9 +56,10 @@ __all__ = [
     "KEYS", "SEED_MAX", "check_eps", "check_seed", "format_table", "report_task",
     "METHODS", "Retrained", "check_method", "class_gaps", "perturb", "retrain", "retrain_measure",
     "retrain_report",
+    "LADDER", "PRECISION", "Change", "Changes", "grid_hints", "locate_changes",
     "Timeline", "fractions_over_training", "settled_at", "timeline_caption",
     "FAMILIES", "Transfer", "default_family", "family_of", "fooling_matrix", "seed_family",
     "transfer_matrix", "transfer_on", "transfer_report", "transfer_summary", "universal_delta",
-    "DEFAULT_TAU", "FORMULAS", "FRACTION_OF", "NAMES", "Rung", "check_tau", "ladder", "verdict",
-    "verdict_changes",
+    "DEFAULT_TAU", "FORMULAS", "FRACTION_OF", "NAMES", "TRUSTED_ACCURACY", "Rung",
+    "accuracy_caveat", "check_tau", "ladder", "verdict", "verdict_changes",
 ]

@@ -6,6 +6,8 @@ every direction ``u_j`` on the unit p-sphere (uniform in arc length) and every r
 
 - ``rho`` (distance to the nearest boundary) by ray casting: the first flip along
   every ray, refined by bisection, then by a finer fan of directions around the best;
+  under linf, of the minimal perturbations (a corner of the square, or a stretch of an
+  edge where the boundary runs along an axis) ``r`` is the one of least l2 length;
 - ``random(t_k)`` by quadrature over the sphere (the mean over directions);
 - ``universal(t_k)`` as the best polar-grid delta of radius <= t_k;
 
@@ -56,7 +58,8 @@ class Profile(NamedTuple):
     random: jax.Array       # f32[T]     quadrature over the sphere of radius t
     universal_delta: jax.Array  # f32[T, 2] the delta achieving universal[k]
     rho: jax.Array          # f32[n]     distance to the nearest boundary (inf: > eps_max)
-    r: jax.Array            # f32[n, 2]  the minimal perturbation (0 where rho is inf)
+    r: jax.Array            # f32[n, 2]  the minimal perturbation (0 where rho is inf; l-inf:
+                            #            the shortest in l2 of the minimal ones)
     correct: jax.Array      # bool[n]    f(x) == y: the points the fractions count
     pred: jax.Array         # i32[n]     f(x)
     flips: jax.Array        # f32[M, T]  fooling fraction of each polar-grid delta
@@ -200,12 +203,63 @@ def _scan(logits_fn, x, y, eps_max, *, norm, n_radii, n_dirs, top_k, fan, coarse
     u_best = jnp.where(better[:, None], uf[jnp.arange(n), fbest], sphere_point(norm, s_best))
     rho = jnp.minimum(rho, fhi.min(1))
     r = jnp.where(jnp.isfinite(rho)[:, None], rho[:, None] * u_best, 0.0)
+    if norm == "inf":
+        s_u = jnp.where(better, s_best + offs[fbest], s_best)
+        res = eps_max / n_radii / 2.0 ** (coarse_iters + bisect_iters)
+        r = _least_l2_minimal(logits_fn, x, pred, rho, r, s_u, 2 * res, bisect_iters)
 
     pointwise = _share(rho[None, :] <= radii[:, None], correct)
     return Profile(radii=radii, robust=1.0 - pointwise, pointwise=pointwise, universal=universal,
                    random=random, universal_delta=universal_delta, rho=rho, r=r,
                    correct=correct, pred=pred, flips=frac, dirs=dirs,
                    clean_accuracy=correct.mean())
+
+
+SQUARE_SAMPLES = 128  # points of the square S_rho tried for the least-l2 minimal perturbation
+
+
+def _least_l2_minimal(logits_fn, x, pred, rho, r, s_u, slack, iters):
+    """Among the minimal l-inf perturbations of each point, the one of least l2 length.
+
+    The square B_rho meets the nearest boundary with a corner (then that corner is the
+    one minimal perturbation) or, where the boundary runs along an axis, with a whole
+    stretch of an edge: every point of it is minimal, and the arrow from a corner would
+    suggest a diagonal move where a straight one crosses as well. On an edge the l2
+    length grows with the distance ``|t|`` from the edge's middle, so: try the square
+    ``S_{rho + slack}`` (``slack``: the scan's radial resolution) at SQUARE_SAMPLES points
+    (corners and middles among them) and at the ray that found rho (``s_u``), take the
+    flip nearest an edge's middle and bisect towards the next sample either side.
+
+    Returns:
+      ``f32[n, 2]``: the perturbation, ``r`` itself where nothing on the square flips.
+    """
+    n, k = x.shape[0], SQUARE_SAMPLES
+    radius = jnp.where(jnp.isfinite(rho), rho + slack, 0.0)[:, None, None]
+
+    def flips(s):  # s [n, c] -> bool [n, c]: x + radius u(s) changes the label
+        pts = x[:, None, :] + radius * sphere_point("inf", s)
+        return _predict(logits_fn, pts.reshape(-1, 2)).reshape(s.shape) != pred[:, None]
+
+    def off_middle(s):  # |t|: the distance along the edge from its middle (0) to a corner (1)
+        p = 8 * jnp.mod(s, 1.0)
+        return jnp.abs(p - 2 * jnp.floor(p / 2) - 1)
+
+    s = jnp.concatenate([jnp.broadcast_to(jnp.arange(k) / k, (n, k)), s_u[:, None]], 1)
+    hit = flips(s)
+    s_c = jnp.take_along_axis(s, jnp.argmin(jnp.where(hit, off_middle(s), jnp.inf), 1)[:, None],
+                              1)[:, 0]
+    found = [s_c]
+    for toward in (jnp.floor(s_c * k - 1e-3) / k, jnp.ceil(s_c * k + 1e-3) / k):
+        def body(_, ends):         # keeps ``hi`` a flip, ``lo`` one sample closer in
+            lo, hi = ends
+            mid = 0.5 * (lo + hi)
+            flip = flips(mid[:, None])[:, 0]
+            return jnp.where(flip, lo, mid), jnp.where(flip, mid, hi)
+        found.append(jax.lax.fori_loop(0, iters, body, (toward, s_c))[1])
+    found = jnp.stack(found, 1)                                       # [n, 3]
+    best = jnp.take_along_axis(found, jnp.argmin(off_middle(found), 1)[:, None], 1)[:, 0]
+    better = hit.any(1) & (off_middle(best) < off_middle(s_u) - 1e-6)
+    return jnp.where(better[:, None], radius[:, 0] * sphere_point("inf", best), r)
 
 
 def scan_profile(logits_fn, x, y, *, norm, eps_max, n_radii: int = 24, n_dirs: int = 64,

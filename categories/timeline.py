@@ -23,7 +23,7 @@ import numpy as np
 
 from categories.exact2d import exact_fractions
 from categories.report import KEYS
-from categories.verdict import DEFAULT_TAU, NAMES, verdict
+from categories.verdict import DEFAULT_TAU, NAMES, accuracy_caveat, verdict
 
 
 class Timeline(NamedTuple):
@@ -36,6 +36,7 @@ class Timeline(NamedTuple):
     verdicts: tuple          # (int,) * S: the category at tau
     eps: float
     tau: float
+    clean_accuracy: np.ndarray | None = None  # f64[S] on the sample of D: the points counted
 
 
 def fractions_over_training(snapshots: Sequence, x, y, *, norm, eps: float,
@@ -56,10 +57,12 @@ def fractions_over_training(snapshots: Sequence, x, y, *, norm, eps: float,
     if not snapshots:
         raise ValueError("no snapshots: train with on_snapshot to record some")
     values = {k: [] for k in KEYS}
+    clean = []
     for i, snap in enumerate(snapshots):
         f = exact_fractions(snap.logits_fn, x, y, norm=norm, eps=eps)
         for k in KEYS:
             values[k].append(float(np.clip(float(getattr(f, k)), 0.0, 1.0)))
+        clean.append(float(f.clean_accuracy))
         if progress is not None:
             progress((i + 1) / len(snapshots))
     fractions = {k: np.asarray(v, np.float64) for k, v in values.items()}
@@ -67,7 +70,7 @@ def fractions_over_training(snapshots: Sequence, x, y, *, norm, eps: float,
     return Timeline(np.asarray([s.step for s in snapshots], np.int32),
                     np.asarray([s.loss for s in snapshots], np.float32),
                     np.asarray([s.accuracy for s in snapshots], np.float32),
-                    fractions, verdicts, float(eps), float(tau))
+                    fractions, verdicts, float(eps), float(tau), np.asarray(clean, np.float64))
 
 
 def settled_at(timeline: Timeline) -> int | None:
@@ -83,15 +86,19 @@ def settled_at(timeline: Timeline) -> int | None:
 
 
 def timeline_caption(timeline: Timeline) -> str:
-    """One sentence: which category the run ends in and from which step."""
+    """One sentence: which category the run ends in and from which step (with the
+    caveat of :func:`categories.accuracy_caveat` when the last snapshot is below it)."""
     i = settled_at(timeline)
     final = timeline.verdicts[-1]
     name = NAMES.get(final, "")
     step = int(timeline.steps[i])
+    caveat = (None if timeline.clean_accuracy is None
+              else accuracy_caveat(timeline.clean_accuracy[-1]))
+    where = f", {caveat}" if caveat else ""
     if i == 0:
         return (f"From the first snapshot (step {step}) on, the model is in category {final} "
-                f"({name}) at eps = {timeline.eps:g}.")
-    return (f"The model falls into category {final} ({name}) at step {step} of "
+                f"({name}{where}) at eps = {timeline.eps:g}.")
+    return (f"The model falls into category {final} ({name}{where}) at step {step} of "
             f"{int(timeline.steps[-1])} and stays there (eps = {timeline.eps:g}, tau = {timeline.tau:g}).")
 
 

@@ -14,6 +14,10 @@ from typing import Mapping, NamedTuple
 import numpy as np
 
 DEFAULT_TAU = 0.8
+# A share of a count computed in float32 lies within ~1e-7 of the exact k / n (how far
+# depends on how XLA compiled the division): a share equal to tau reaches tau even when
+# it comes out a rounding below it, so the verdict is the one of the counts.
+TIE = 1e-6
 
 FORMULAS = {
     1: r"\forall I \in D,\ \forall \delta \in B_\varepsilon:\ f(I) = f(I+\delta)",
@@ -29,6 +33,25 @@ NAMES = {
     "1-2": "between 1 and 2",
 }
 FRACTION_OF = {1: "robust", 2: "pointwise", 3: "universal", 4: "random"}
+
+
+TRUSTED_ACCURACY = 0.9  # below this clean accuracy a verdict is shown with its caveat
+
+
+def accuracy_caveat(clean_accuracy: float) -> str | None:
+    """``"on only 52% of D"`` when the model classifies less than :data:`TRUSTED_ACCURACY`
+    of D correctly, else None: the fractions, and so the verdict, count only those points.
+
+    The share is rounded down, so a caveat never reads "on only 90% of D".
+
+    Example:
+        >>> accuracy_caveat(0.5249), accuracy_caveat(0.95)
+        ('on only 52% of D', None)
+    """
+    accuracy = float(clean_accuracy)
+    if accuracy >= TRUSTED_ACCURACY:
+        return None
+    return f"on only {int(np.floor(accuracy * 100 + 1e-9))}% of D"
 
 
 def check_tau(tau: float) -> float:
@@ -57,7 +80,7 @@ def verdict(fractions: Mapping[str, float], tau: float = DEFAULT_TAU) -> int | s
     tau = check_tau(tau)
     get = fractions.get if hasattr(fractions, "get") else lambda k: getattr(fractions, k)
     for cat in (4, 3, 2, 1):
-        if float(get(FRACTION_OF[cat])) >= tau:
+        if float(get(FRACTION_OF[cat])) >= tau - TIE:
             return cat
     return "1-2"
 
@@ -69,18 +92,20 @@ class Rung(NamedTuple):
     name: str          # e.g. "universal perturbations"
     fraction: str      # e.g. "universal"
     value: float
-    holds: bool        # value >= tau
+    holds: bool        # value >= tau (to TIE)
 
 
 def ladder(fractions: Mapping[str, float], tau: float) -> tuple[list[Rung], int | str]:
     """The four rungs (category 1 to 4) and the verdict at ``tau``."""
     rungs = [Rung(c, NAMES[c], FRACTION_OF[c], float(fractions[FRACTION_OF[c]]),
-                  float(fractions[FRACTION_OF[c]]) >= tau) for c in (1, 2, 3, 4)]
+                  float(fractions[FRACTION_OF[c]]) >= tau - TIE) for c in (1, 2, 3, 4)]
     return rungs, verdict(fractions, tau)
 
 
 def verdict_changes(radii, curves: Mapping[str, np.ndarray], tau: float) -> list[tuple]:
-    """Where the verdict changes along eps.
+    """Where the verdict changes along eps, as read off a grid of radii: each change is
+    off by up to one step, and a verdict held between two radii is not seen.
+    :func:`categories.locate_changes` locates them with the measure itself.
 
     Args:
       radii: ``f[T]`` the eps grid; curves: the four fractions on it.

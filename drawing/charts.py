@@ -76,9 +76,11 @@ def curves_spec(radii, curves: Mapping[str, np.ndarray], *, tau: float, eps: flo
     # no y title: Streamlit's frame cut its edge; the app's caption says what y is
     y = {"field": "fraction", "type": "quantitative", "title": None,
          "scale": {"domain": [0, 1]}}
+    # the legend in two rows under the plot: on its right it took a third of the width
+    # from the plot at 1000 px, where the verdict changes' labels then collided
     color = {"field": "curve", "type": "nominal", "title": None,
              "scale": {"domain": list(ORDER), "range": [FRACTION_COLORS[k] for k in ORDER]},
-             "legend": {"orient": "right"}}
+             "legend": {"orient": "bottom", "direction": "horizontal", "columns": 2}}
     tip = [{"field": "curve", "type": "nominal"},
            {"field": "eps", "type": "quantitative", "format": ".3f"},
            {"field": "fraction", "type": "quantitative", "format": ".3f"}]
@@ -126,8 +128,9 @@ def curves_spec(radii, curves: Mapping[str, np.ndarray], *, tau: float, eps: flo
     ]
     if changes:
         # dotted verticals, their labels in rows at the top (one row each, cycling over
-        # three), so neighbouring labels neither collide nor sit on the curves' middle
-        ch = {"values": [{"eps": float(e), "label": f"{a} → {b}", "row": 12 + 14 * (i % 3)}
+        # four: a climb up the ladder has four changes, and located changes can lie a few
+        # thousandths apart), so neighbouring labels neither collide nor sit on the curves
+        ch = {"values": [{"eps": float(e), "label": f"{a} → {b}", "row": 12 + 14 * (i % 4)}
                          for i, (e, a, b) in enumerate(changes)]}
         layers.append({"data": ch, "mark": {"type": "rule", "strokeDash": [2, 3],
                                             "color": "#666666"},
@@ -212,9 +215,30 @@ def probe_spec(regions, bounds, num_classes: int, points, *, step: int = 6,
     }
 
 
+def _shaded(steps: np.ndarray, flags, label: str) -> list[dict]:
+    """Grey bands over the snapshots flagged (each reaching halfway to its neighbours),
+    the first labelled: layers of :func:`timeline_spec`."""
+    edges = np.concatenate([[steps[0]], (steps[1:] + steps[:-1]) / 2, [steps[-1]]])
+    rows = [{"x0": float(edges[i]), "x1": float(edges[i + 1])}
+            for i, flag in enumerate(flags) if flag]
+    if not rows:
+        return []
+    first = {"values": [{**rows[0], "label": label}]}
+    # the label low in the band, clear of the curves at 0 and 1 and of the tau label
+    return [{"data": {"values": rows}, "mark": {"type": "rect", "color": "#9E9E9E",
+                                                "opacity": 0.18},
+             "encoding": {"x": {"field": "x0", "type": "quantitative"},
+                          "x2": {"field": "x1"}}},
+            *_halo_text(first, {"x": {"field": "x0", "type": "quantitative"},
+                                "y": {"datum": 0.15, "type": "quantitative"},
+                                "text": {"field": "label"}},
+                        align="left", dx=3, fontSize=10, color="#616161")]
+
+
 def timeline_spec(steps, fractions: Mapping[str, np.ndarray], *, tau: float, step: int,
                   settled: int | None = None, height: int = 260, legend: bool = True,
-                  marks: str | None = None) -> dict:
+                  marks: str | None = None, doubtful=None,
+                  doubtful_label: str = "") -> dict:
     """The four fractions over training steps, the tau line, the shown step, and the
     step from which the verdict no longer changes.
 
@@ -225,6 +249,9 @@ def timeline_spec(steps, fractions: Mapping[str, np.ndarray], *, tau: float, ste
       legend: draw the colour legend (off where the page names the colours itself).
       marks: the name of a top-level dataset for the tau line and the shown step (so
         that the next frame sends the same spec with new rows), or None: inline.
+      doubtful: ``bool[S]``, the snapshots whose verdict speaks for too little of D (the
+        model gets too much of D wrong): shaded grey, the first band labelled
+        ``doubtful_label``.
 
     Returns:
       A Vega-Lite specification.
@@ -242,7 +269,8 @@ def timeline_spec(steps, fractions: Mapping[str, np.ndarray], *, tau: float, ste
            {"field": "fraction", "type": "quantitative", "format": ".3f"}]
     now, datasets = _moving([{"tau": float(tau), "step": int(step), "tau_label": f"tau = {tau:g}",
                               "step_label": f"step {int(step)}"}], marks)
-    layers = [
+    shaded = [] if doubtful is None else _shaded(steps, doubtful, doubtful_label)
+    layers = shaded + [
         {"data": {"values": values}, "mark": {"type": "line", "point": True, "strokeWidth": 2.5},
          "encoding": {"x": x, "y": y, "color": color, "tooltip": tip}},
         {"data": now, "mark": {"type": "rule", "strokeDash": [8, 3, 2, 3], "color": "black"},
@@ -254,9 +282,12 @@ def timeline_spec(steps, fractions: Mapping[str, np.ndarray], *, tau: float, ste
         mark = {"values": [{"step": int(settled), "label": f"in its category from step {int(settled)}"}]}
         layers.append({"data": mark, "mark": {"type": "rule", "strokeDash": [2, 3], "color": "#666666"},
                        "encoding": {"x": {"field": "step", "type": "quantitative"}}})
+        # written towards the middle, so that a late step's label stays inside a narrow chart
+        late = settled > steps[-1] / 2
         layers += _halo_text(mark, {"x": {"field": "step", "type": "quantitative"},
                                     "y": {"value": 12}, "text": {"field": "label"}},
-                             align="left", dx=3, color="#444444")
+                             align="right" if late else "left", dx=-3 if late else 3,
+                             color="#444444")
     layers += _halo_text(now, {"x": {"value": 0}, "y": {"field": "tau", "type": "quantitative"},
                                  "text": {"field": "tau_label"}}, align="left", dx=4, dy=-8,
                          color="black")

@@ -74,6 +74,23 @@ CLIPPED = """() => {
 }"""
 
 
+@pytest.fixture(scope="module")
+def app(tmp_path_factory):
+    """One server (the test session's model cache) and one Chromium for the module's
+    tests: ``(browser, url)``."""
+    from playwright.sync_api import sync_playwright
+
+    log = tmp_path_factory.mktemp("app") / "streamlit.log"
+    with sync_playwright() as p:
+        browser = launch_chromium(p)
+        try:
+            with serve_app(log_path=str(log)) as (url, proc, _):
+                wait_healthy(url, proc)
+                yield browser, url
+        finally:
+            browser.close()
+
+
 def _query(page) -> str:
     """The page's query string as the browser has it now (``page.url`` can lag behind a
     ``history.pushState`` made while the focus is inside a component's iframe)."""
@@ -94,90 +111,149 @@ def _yellow_near(png: bytes, fx: float, fy: float, radius: int = 20) -> int:
 
 
 @needs_browser
-def test_page_loads_eps_changes_clicks_play_and_nothing_is_clipped(tmp_path):
-    from playwright.sync_api import sync_playwright
-
+def test_page_loads_eps_changes_clicks_play_and_nothing_is_clipped(app, tmp_path):
+    browser, url = app
     query = "?dataset=pancakes&steps=200&width=32&depth=2&overlays=arrows,universal"
-    with sync_playwright() as p:
-        browser = launch_chromium(p)
-        try:
-            with serve_app(log_path=str(tmp_path / "streamlit.log")) as (url, proc, _):
-                wait_healthy(url, proc)
-                page = browser.new_page(viewport={"width": 1400, "height": 1000})
-                page.goto(url + query)
-                wait_page_complete(page, timeout=300)
-                assert errors_on(page) == []
-                assert float(eps_slider(page).input_value()) == pytest.approx(0.15)
-                seconds = change_eps(page, "ArrowRight")
-                assert float(eps_slider(page).input_value()) == pytest.approx(0.155)
-                assert "eps=0.155" in page.url                      # the state is in the URL
-                plane = page.locator(CLICKABLE).first
-                assert plane.bounding_box()["width"] > 300          # the figure is shown
-                assert page.locator('[data-testid="stMetricLabel"]').filter(
-                    has_text="verdict").count() == 1                # the verdict
-                assert page.locator('[data-testid="stVegaLiteChart"]').count() >= 1  # curves
-                shot = tmp_path / "app.png"
-                page.screenshot(path=str(shot))
-                # for all I, exists delta: a click on the plane probes that point
-                probe_s = click_image(page, 0, 0.75, 0.25, lambda: "probe=" in _query(page),
-                                      timeout=120)
-                px, py = (float(v) for v in _query(page).split("probe=")[1].split("&")[0]
-                          .split(","))
-                assert px == pytest.approx(0.5, abs=0.03) and py == pytest.approx(0.5, abs=0.03)
-                assert page.get_by_text("probed point").count() == 1  # legend
-                assert _yellow_near(plane.screenshot(), 0.75, 0.25) > 20  # the star, there
-                again_s = click_image(page, 0, 0.25, 0.75,
-                                      lambda: "probe=-0.5" in _query(page))
-                # exists delta, for all I: a click on the pad chooses your delta
-                pad_s = click_image(page, 1, 0.75, 0.47,
-                                    lambda: page.get_by_text("Your delta flips").count() == 1)
-                assert "delta=" in _query(page)
-                assert page.get_by_text("the best delta flips").count() == 1
-                assert errors_on(page) == []
-                # nothing clipped, at both widths (taller window: the whole page at once)
-                link = page.evaluate("() => location.href")
-                for width in (1400, 1000):
-                    # a fresh load at each width: the clickable pictures size their frames
-                    # when their image loads
-                    page.set_viewport_size({"width": width, "height": 3000})
-                    page.goto(link)
-                    wait_page_complete(page, timeout=120)
-                    page.wait_for_timeout(800)
-                    page.screenshot(path=str(tmp_path / f"app-{width}.png"))
-                    assert page.evaluate(CLIPPED) == [], width
-                    # and nothing collapsed: the eight formulas are drawn at a readable size
-                    assert page.evaluate("""() => [...document.querySelectorAll(
-                        '.katex-display .katex-html')].filter(e =>
-                        e.getBoundingClientRect().width > 100
-                        && parseFloat(getComputedStyle(e).fontSize) >= 9).length""") == 8, width
-                # the probe tab's own chart still probes too
-                page.set_viewport_size({"width": 1400, "height": 1400})
-                click_probe(page, 0.7, 0.3)
-                assert page.get_by_text("rho(I) = ").count() == 1
-                assert errors_on(page) == []
-                # watch it train: train live, scrub the timeline back, then play it
-                frames = time_timeline_frames(page, url, query[1:], 2)
-                caption = frame_caption(page)
-                assert caption.startswith("step ") and errors_on(page) == []
-                step = int(caption.split()[1].rstrip(":"))
-                assert step < 200                                    # two frames back
-                page.get_by_role("button", name="▶ Play").click()
-                end = time.monotonic() + 60
-                while time.monotonic() < end and not frame_caption(page).startswith("step 200:"):
-                    time.sleep(0.2)
-                assert frame_caption(page).startswith("step 200:")  # played to the last frame
-                wait_idle(page)
-                link = page.evaluate("() => location.href")
-                for width in (1400, 1000):
-                    page.set_viewport_size({"width": width, "height": 2000})
-                    page.goto(link)
-                    wait_timeline(page)           # the recorded run is kept: shown at once
-                    page.wait_for_timeout(500)
-                    page.screenshot(path=str(tmp_path / f"train-{width}.png"))
-                    assert page.evaluate(CLIPPED) == [], ("train", width)
-                print(f"screenshot: {shot} (eps change {seconds:.2f} s, first probe click "
-                      f"{probe_s:.2f} s, next {again_s:.2f} s, delta pad {pad_s:.2f} s, "
-                      f"timeline frames {', '.join(f'{t:.2f}' for t in frames)} s)")
-        finally:
-            browser.close()
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(url + query)
+    wait_page_complete(page, timeout=300)
+    assert errors_on(page) == []
+    assert float(eps_slider(page).input_value()) == pytest.approx(0.15)
+    seconds = change_eps(page, "ArrowRight")
+    assert float(eps_slider(page).input_value()) == pytest.approx(0.155)
+    assert "eps=0.155" in page.url                      # the state is in the URL
+    plane = page.locator(CLICKABLE).first
+    assert plane.bounding_box()["width"] > 300          # the figure is shown
+    assert page.locator('[data-testid="stMetricLabel"]').filter(
+        has_text="verdict").count() == 1                # the verdict
+    assert page.locator('[data-testid="stVegaLiteChart"]').count() >= 1  # curves
+    shot = tmp_path / "app.png"
+    page.screenshot(path=str(shot))
+    # for all I, exists delta: a click on the plane probes that point
+    probe_s = click_image(page, 0, 0.75, 0.25, lambda: "probe=" in _query(page),
+                          timeout=120)
+    px, py = (float(v) for v in _query(page).split("probe=")[1].split("&")[0]
+              .split(","))
+    assert px == pytest.approx(0.5, abs=0.03) and py == pytest.approx(0.5, abs=0.03)
+    assert page.get_by_text("probed point").count() == 1  # legend
+    assert _yellow_near(plane.screenshot(), 0.75, 0.25) > 20  # the star, there
+    again_s = click_image(page, 0, 0.25, 0.75,
+                          lambda: "probe=-0.5" in _query(page))
+    # exists delta, for all I: a click on the pad chooses your delta
+    pad_s = click_image(page, 1, 0.75, 0.47,
+                        lambda: page.get_by_text("Your delta flips").count() == 1)
+    assert "delta=" in _query(page)
+    assert page.get_by_text("the best delta flips").count() == 1
+    assert errors_on(page) == []
+    # nothing clipped, at both widths (taller window: the whole page at once)
+    link = page.evaluate("() => location.href")
+    for width in (1400, 1000):
+        # a fresh load at each width: the clickable pictures size their frames
+        # when their image loads
+        page.set_viewport_size({"width": width, "height": 3000})
+        page.goto(link)
+        wait_page_complete(page, timeout=120)
+        page.wait_for_timeout(800)
+        page.screenshot(path=str(tmp_path / f"app-{width}.png"))
+        assert page.evaluate(CLIPPED) == [], width
+        # and nothing collapsed: the eight formulas are drawn at a readable size
+        assert page.evaluate("""() => [...document.querySelectorAll(
+            '.katex-display .katex-html')].filter(e =>
+            e.getBoundingClientRect().width > 100
+            && parseFloat(getComputedStyle(e).fontSize) >= 9).length""") == 8, width
+    # the probe tab's own chart still probes too
+    page.set_viewport_size({"width": 1400, "height": 1400})
+    click_probe(page, 0.7, 0.3)
+    assert page.get_by_text("rho(I) = ").count() == 1
+    assert errors_on(page) == []
+    # watch it train: train live, scrub the timeline back, then play it
+    frames = time_timeline_frames(page, url, query[1:], 2)
+    caption = frame_caption(page)
+    assert caption.startswith("step ") and errors_on(page) == []
+    step = int(caption.split()[1].rstrip(":"))
+    assert step < 200                                    # two frames back
+    page.get_by_role("button", name="▶ Play").click()
+    end = time.monotonic() + 60
+    while time.monotonic() < end and not frame_caption(page).startswith("step 200:"):
+        time.sleep(0.2)
+    assert frame_caption(page).startswith("step 200:")  # played to the last frame
+    wait_idle(page)
+    link = page.evaluate("() => location.href")
+    for width in (1400, 1000):
+        page.set_viewport_size({"width": width, "height": 2000})
+        page.goto(link)
+        wait_timeline(page)           # the recorded run is kept: shown at once
+        page.wait_for_timeout(500)
+        page.screenshot(path=str(tmp_path / f"train-{width}.png"))
+        assert page.evaluate(CLIPPED) == [], ("train", width)
+    print(f"screenshot: {shot} (eps change {seconds:.2f} s, first probe click "
+          f"{probe_s:.2f} s, next {again_s:.2f} s, delta pad {pad_s:.2f} s, "
+          f"timeline frames {', '.join(f'{t:.2f}' for t in frames)} s)")
     assert shot.stat().st_size > 50_000
+
+
+def _changes_line(page) -> str:
+    return page.locator('[data-testid="stMarkdownContainer"]').filter(
+        has_text="The verdict changes at").first.inner_text()
+
+
+def _ladder_verdict(page) -> str:
+    return page.locator('[data-testid="stMetric"]').filter(has_text="verdict: category").locator(
+        '[data-testid="stMetricValue"]').first.inner_text().strip()
+
+
+def _verdict_of_the_app(query: dict):
+    """``eps -> verdict`` as the served app reads it (its model, sample of D and profile,
+    from the session's cache that the server wrote)."""
+    from app_pages.reading import profile_path, read_at, sample_of_d, scan
+    from app_pages.urlstate import state_from_query
+    from categories import verdict
+    from toymodels import get_task, load_or_train, task_variant
+
+    state, _ = state_from_query(query)
+    task = task_variant(get_task(state.dataset), points=state.points, noise=state.noise)
+    model = load_or_train(task, state.config())
+    x, y, _ = sample_of_d(task, state.seed, state.points)
+    profile = scan(model.logits_fn, x, y, state.norm, profile_path(task, state.config(),
+                                                                   state.norm))
+    return lambda eps: str(verdict(read_at(model.logits_fn, x, profile, state.norm,
+                                           eps).fractions, state.tau))
+
+
+@needs_browser
+def test_the_stated_verdict_changes_are_where_the_ladder_changes(app, tmp_path):
+    """The line "The verdict changes at eps ≈ ..." on bubbles (l2) and pancakes (l∞), read
+    in the browser and checked: one precision before each stated change the app's
+    verdict is the one before it, one precision after it the one after, every rung the
+    line names is a rung of its own; and the ladder itself, moved to both ends of the
+    narrowest rung, shows them."""
+    import re
+
+    browser, url = app
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    for dataset, norm in (("bubbles", "2"), ("pancakes", "inf")):
+        query = {"dataset": dataset, "norm": norm, "steps": "500", "points": "300"}
+        link = url + "?" + "&".join(f"{k}={v}" for k, v in query.items())
+        page.goto(link)
+        wait_page_complete(page, timeout=300)
+        line = _changes_line(page)
+        precision = float(re.search(r"each to ±([0-9.]+)", line).group(1))
+        stated = [(float(e), a, b) for e, a, b in
+                  re.findall(r"eps ≈ ([0-9.]+) \(([0-9-]+) → ([0-9-]+)", line)]
+        assert precision == 0.001 and len(stated) >= 2, line
+        verdicts = [stated[0][1]] + [after for _, _, after in stated]
+        assert len(set(verdicts)) == len(verdicts), line
+        verdict_at = _verdict_of_the_app(query)
+        for e, before, after in stated:
+            assert verdict_at(e - precision) == before, (line, e)
+            assert verdict_at(e + precision) == after, (line, e)
+        # the ladder, at both ends of the narrowest rung between two changes
+        k = int(np.argmin(np.diff([e for e, _, _ in stated])))
+        for eps, want in ((stated[k][0] + precision, stated[k][2]),
+                          (stated[k + 1][0] - precision, stated[k + 1][1])):
+            page.goto(f"{link}&eps={eps:.4f}")
+            wait_page_complete(page, f"The plane at eps = {eps:.4f}".rstrip("0"), timeout=120)
+            assert _ladder_verdict(page) == want, (dataset, line, eps)
+            assert errors_on(page) == []
+        page.screenshot(path=str(tmp_path / f"changes-{dataset}.png"))
+    page.close()

@@ -195,17 +195,34 @@ def test_attack_rows_measure_the_shortfall():
 def test_attacks_are_checked_against_the_certified_brackets():
     brackets = {"robust": (0.1, 0.1), "pointwise": (0.9, 0.9), "universal": (0.48, 0.52),
                 "random": (0.09, 0.11)}
-    rows = attack_rows({"pgd": 0.7, "fgsm": 0.95, "universal (SGD)": 0.5, "random": 0.2},
+    rows = attack_rows({"pgd": 0.7, "fgsm": 0.95, "universal (SGD)": 0.5, "random": 0.2,
+                        "deepfool": 0.9},
                        {"robust": 0.1, "pointwise": 0.9, "universal": 0.5, "random": 0.1},
-                       brackets, random_interval=(0.15, 0.25))
+                       brackets, random_interval=(0.15, 0.25), counted=200)
     checks = {r["attack"]: r["check"] for r in rows}
-    assert checks == {"pgd": "below lo by 0.200", "fgsm": "ABOVE hi by 0.050: a bug",
-                      "universal (SGD)": "inside the bracket",
+    assert checks == {"pgd": "below lo by 40 points", "fgsm": "ABOVE hi by 10 points: a bug",
+                      "universal (SGD)": "inside the bracket, 4 points below hi",
+                      "deepfool": "optimal: reaches hi (180 of 200 points)",
                       "Monte Carlo (64 directions)":
                           "its 95% interval [0.150, 0.250] misses the bracket"}
     assert rows[0]["bracket"] == "[0.900, 0.900]"
-    assert bracket_check(0.9, (0.9, 0.9)) == "inside the bracket (optimal)"
     assert bracket_check(0.3, (0.09, 0.11), statistic=(0.05, 0.095)).endswith("overlaps the bracket")
+    with pytest.raises(ValueError, match="counted"):
+        bracket_check(0.9, (0.9, 0.9))
+
+
+@pytest.mark.parametrize("n, k", [(1000, 883), (1000, 800), (997, 883), (523, 419), (2000, 1)])
+def test_an_attack_whose_float32_share_equals_hi_is_optimal_not_a_bug(n, k):
+    # the attacks' shares are float32 (k / n rounded there, or k * (1 / n) as XLA compiled
+    # it), the brackets float64: 883 / 1000 in float32 is 0.88300002 > 0.883, which a share
+    # comparison called "ABOVE hi by 0.000: a bug" (pancakes, l-inf, eps 0.09)
+    hi = k / n
+    for share in (np.float32(k) / np.float32(n), np.float32(k) * (np.float32(1) / np.float32(n))):
+        assert bracket_check(share, (hi, hi), counted=n) == f"optimal: reaches hi ({k} of {n} points)"
+        assert bracket_check(share, ((k - 3) / n, hi), counted=n).startswith("optimal")
+        one_more = np.float32(k + 1) / np.float32(n)
+        assert bracket_check(one_more, (hi, hi), counted=n) == "ABOVE hi by 1 point: a bug"
+    assert float(np.float32(883) / np.float32(1000)) > 0.883   # the trap, still there
 
 
 def test_perturbations_npz_round_trips_without_pickle():

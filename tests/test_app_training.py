@@ -183,3 +183,26 @@ def test_a_stop_condition_ends_training_at_the_first_snapshot_that_meets_it():
     import jax
     assert any(not np.array_equal(a, b) for a, b in
                zip(jax.tree.leaves(full), jax.tree.leaves(run.trained.logits_fn)))
+
+
+def test_a_snapshot_right_on_little_of_d_shows_its_verdict_with_the_caveat(trained_page):
+    from app_pages import cached
+    from toymodels import get_task
+
+    at = trained_page
+    run = next(iter(cached.timeline_runs().values()))
+    x, y, _ = cached.sample("pancakes", 0, get_task("pancakes"))
+    accuracy = [float((np.asarray(s.logits_fn(x).argmax(-1)) == y).mean()) for s in run.snapshots]
+    low = [i for i, a in enumerate(accuracy) if a < 0.9]
+    assert low, accuracy                 # 10 steps into a 100-step run, D is far from learnt
+    for i in (low[0], int(np.argmax(accuracy))):
+        at.select_slider(key="tl_step").set_value(run.snapshots[i].step).run()
+        _ok(at)
+        caption = [c for image in at.get("image") for c in image.captions
+                   if c.startswith(f"step {run.snapshots[i].step}: verdict")][0]
+        caveat = f", on only {int(np.floor(accuracy[i] * 100))}% of D)"
+        assert caption.endswith(caveat) == (accuracy[i] < 0.9), (caption, accuracy[i])
+    warning = [w.value for w in at.warning if "count only the points" in w.value]
+    assert len(warning) == 1
+    assert f"step{'s' if len(low) > 1 else ''} {run.snapshots[low[0]].step}" in warning[0] \
+        or f"from step {run.snapshots[low[0]].step} to" in warning[0]

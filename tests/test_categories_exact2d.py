@@ -169,3 +169,33 @@ def test_no_recompile_when_eps_or_params_change(trained):
     p = scan_profile(b.logits_fn, x, y, norm="2", eps_max=0.25)
     exact_at(b.logits_fn, x, p, norm="2", eps=0.2)
     assert exact2d._scan._cache_size() == n_scan and exact2d._at._cache_size() == n_at
+
+
+def _tilted_logits(x):
+    # class 1 above the line y = 0.2 x (normal (-0.2, 1): mostly vertical, not an axis)
+    side = x[:, 1] - 0.2 * x[:, 0]
+    return jnp.stack([-side, side], 1)
+
+
+def test_linf_minimal_perturbation_is_the_shortest_of_the_minimal_ones():
+    """Under l-inf a boundary along an axis meets the square B_rho with a whole edge: every
+    point of it is a minimal perturbation, and the one drawn is the shortest (l2), straight
+    across. A tilted boundary meets it with one corner, the only minimal perturbation,
+    whose l-inf length rho = d / |n|_1 is below the straight move's d / |n_y|."""
+    d = jnp.linspace(0.02, 0.25, 12, dtype=jnp.float32)
+    x = jnp.stack([jnp.linspace(-0.5, 0.5, 12, dtype=jnp.float32), -d], 1)
+    y = jnp.zeros(12, jnp.int32)
+    prof = scan_profile(_halfplane(), x, y, norm="inf", eps_max=0.3)
+    r = np.asarray(prof.r)
+    np.testing.assert_allclose(r[:, 1], d, rtol=1e-4)                # up, by rho
+    np.testing.assert_allclose(r[:, 0], 0.0, atol=1e-5 * float(d.max()))   # not a corner
+    np.testing.assert_allclose(np.abs(r).max(1), prof.rho, rtol=1e-5)
+    # the tilted line: the corner (rho, rho) of the square is the one minimal perturbation
+    f = jax.tree_util.Partial(_tilted_logits)
+    x = x.at[:, 1].set(0.2 * x[:, 0] - d)                               # d below the line
+    prof = scan_profile(f, x, y, norm="inf", eps_max=0.3)
+    rho = np.asarray(d) / 1.2                                           # 0.2 rho + rho = d
+    np.testing.assert_allclose(prof.rho, rho, rtol=1e-4)
+    np.testing.assert_allclose(np.asarray(prof.r), np.stack([-rho, rho], 1), rtol=1e-3)
+    flipped = np.asarray(f(x + prof.r * (1 + 1e-4)).argmax(-1)) != 0
+    assert flipped.all()

@@ -10,11 +10,12 @@ from drawing import FRAME_RES, boundary_cells, frame_rgb, record_training, suppo
 from toymodels import TrainConfig, get_task
 
 
-def _timeline(verdicts, steps=None):
+def _timeline(verdicts, steps=None, clean=None):
     n = len(verdicts)
     steps = np.arange(1, n + 1) * 10 if steps is None else np.asarray(steps)
     zeros = np.zeros(n)
-    return Timeline(steps, zeros, zeros, {k: zeros for k in KEYS}, tuple(verdicts), 0.15, 0.8)
+    return Timeline(steps, zeros, zeros, {k: zeros for k in KEYS}, tuple(verdicts), 0.15, 0.8,
+                    None if clean is None else np.asarray(clean))
 
 
 @pytest.mark.parametrize("verdicts,index", [
@@ -31,6 +32,16 @@ def test_the_caption_names_the_category_and_the_step():
     assert timeline_caption(_timeline((2, 2))).startswith("From the first snapshot (step 10) on")
 
 
+def test_the_caption_says_when_the_last_snapshot_counts_too_little_of_d():
+    # the fractions count the correctly classified points only: at 52% the category is
+    # the category of half of D, and the caption says so; at 90% and above it does not
+    assert timeline_caption(_timeline((1, 2, 4, 4), clean=(0.3, 0.4, 0.5, 0.5249))) == (
+        "The model falls into category 4 (all perturbations are adversarial, on only 52% of "
+        "D) at step 30 of 40 and stays there (eps = 0.15, tau = 0.8).")
+    assert "% of D" not in timeline_caption(_timeline((4, 4), clean=(0.5, 0.9)))
+    assert "on only 89% of D" in timeline_caption(_timeline((4, 4), clean=(0.5, 0.8999)))
+
+
 def test_a_recorded_run_is_measured_snapshot_by_snapshot():
     task = get_task("pancakes")
     support = support_map(task, FRAME_RES).label
@@ -43,6 +54,8 @@ def test_a_recorded_run_is_measured_snapshot_by_snapshot():
     t = fractions_over_training(run.snapshots, x, y, norm="inf", eps=0.1, tau=0.7)
     assert t.steps.tolist() == [30, 60, 90, 120]
     for i in (0, 3):
+        pred = np.asarray(run.snapshots[i].logits_fn(x).argmax(-1))
+        assert t.clean_accuracy[i] == pytest.approx((pred == np.asarray(y)).mean(), abs=1e-6)
         f = exact_fractions(run.snapshots[i].logits_fn, x, y, norm="inf", eps=0.1)
         for k in KEYS:
             assert t.fractions[k][i] == pytest.approx(float(getattr(f, k)), abs=1e-6)

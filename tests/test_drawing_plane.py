@@ -258,3 +258,25 @@ def test_the_curves_carry_certified_bands_under_them():
     area = banded["layer"][0]
     assert area["mark"]["type"] == "area" and area["encoding"]["y2"] == {"field": "hi"}
     assert len(area["data"]["values"]) == 16 and area["data"]["values"][0]["hi"] == 0.2
+
+
+def test_the_timeline_shades_the_snapshots_right_on_too_little_of_d():
+    steps = np.array([10, 20, 30, 50])
+    fractions = {k: np.linspace(0, 1, 4) for k in ("robust", "pointwise", "universal", "random")}
+    spec = C.timeline_spec(steps, fractions, tau=0.8, step=20, settled=30,
+                           doubtful=np.array([True, True, False, True]),
+                           doubtful_label="< 90% of D right")
+    alt.LayerChart.from_dict(spec)                    # validates against the schema
+    bands = spec["layer"][0]["data"]["values"]
+    # each shaded snapshot reaches halfway to its neighbours; the others stay clear
+    assert [(b["x0"], b["x1"]) for b in bands] == [(10, 15), (15, 25), (40, 50)]
+    # one label, on the first band (a text mark over rows without one draws "undefined")
+    labels = [layer["data"]["values"] for layer in spec["layer"]
+              if layer["mark"]["type"] == "text"
+              and layer["encoding"]["text"] == {"field": "label"} and "x0" in json.dumps(layer)]
+    assert labels and all(rows == [{"x0": 10.0, "x1": 15.0, "label": "< 90% of D right"}]
+                          for rows in labels)
+    plain = C.timeline_spec(steps, fractions, tau=0.8, step=20, settled=30)
+    assert len(spec["layer"]) == len(plain["layer"]) + 3      # the bands, the label on a halo
+    assert C.timeline_spec(steps, fractions, tau=0.8, step=20, settled=30,
+                           doubtful=np.zeros(4, bool))["layer"] == plain["layer"]
