@@ -6,8 +6,7 @@ cached with ``st.cache_resource`` keyed on hashable strings (the model's key, th
 eps), the model and the arrays passed as ``_``-prefixed (unhashed) arguments. Changing
 eps or tau never retrains nor rescans: it only calls :func:`reading` (~0.05 s).
 
-Importing this module also keeps JAX's compiled programs on disk beside the model cache
-(:func:`enable_compilation_cache`), so a restarted app skips most compilation.
+Importing it keeps JAX's compiled programs on disk (:func:`enable_compilation_cache`).
 """
 
 from __future__ import annotations
@@ -210,9 +209,8 @@ def support(task_key: str, _task, res: int = GRID_RES) -> SupportMap:
 
 @st.cache_resource(max_entries=128, show_spinner=False)
 def picture(key: tuple, _draw) -> tuple[bytes, tuple]:
-    """A clickable picture (the plane, the delta pad) as ``(PNG bytes, axes box)``, drawn
-    by ``_draw()`` once per ``key``, which names everything it is drawn from: a view seen
-    before (an eps, a probe, a delta) sends bytes instead of rendering a figure again."""
+    """A clickable picture as ``(PNG bytes, axes box)``, drawn by ``_draw()`` once per
+    ``key`` (everything it is drawn from): a view seen before sends bytes, not a figure."""
     return _draw()
 
 
@@ -253,19 +251,17 @@ MEASURED_SLOTS = 64
 
 @st.cache_resource(show_spinner=False)
 def _measured() -> collections.OrderedDict:
-    """``{(model_key, norm): {eps: fractions}}``: what the change search has measured for
-    a model (LRU over models), where a search at another tau starts from for free."""
+    """``{(model_key, norm): {eps: fractions}}`` measured by the change search (LRU)."""
     return collections.OrderedDict()
 
 
 @st.cache_resource(max_entries=256, show_spinner="Locating where the verdict changes...")
 def changes(model_key: str, norm: str, tau: float, _logits_fn, _x, _y, _profile,
             _path=None) -> Changes:
-    """Where the verdict changes along eps at tau, each change located to
-    :data:`categories.PRECISION` (:func:`categories.locate_changes`) with the reading the
-    ladder shows (:func:`read_at`). What it measures is kept beside the profile
-    (``_path``, see :func:`app_pages.reading.measured_path`), so a restarted app or
-    another tau measures again only what it has not measured yet."""
+    """Where the verdict changes along eps at tau, located to :data:`categories.PRECISION`
+    by :func:`categories.locate_changes` with the ladder's reading; what it measures is
+    kept beside the profile (``_path``), so a restart or another tau measures only what
+    is new."""
     with _LOCK:
         store = _measured()
         if (model_key, norm) not in store:
@@ -294,8 +290,15 @@ def changes(model_key: str, norm: str, tau: float, _logits_fn, _x, _y, _profile,
     return found
 
 
+def random_deltas(model_key: str, norm: str, eps: float, key, n: int) -> np.ndarray:
+    """``f32[n, 2]`` on S_eps, cached by the key's words (the game and the download draw
+    with their own keys, also when D has the game's 200 points)."""
+    words = tuple(np.asarray(jax.random.key_data(key)).ravel().tolist())
+    return _random_deltas(model_key, norm, eps, words, n, key)
+
+
 @st.cache_resource(max_entries=256, show_spinner=False)
-def random_deltas(model_key: str, norm: str, eps: float, _key, n: int) -> np.ndarray:
+def _random_deltas(model_key, norm, eps, words, n, _key) -> np.ndarray:
     return deltas_on_sphere(_key, n, norm, eps)
 
 

@@ -246,3 +246,20 @@ def test_perturbations_npz_round_trips_without_pickle():
              "curve_random", "meta"])
     assert meta["task"] == "halfplane" and meta["state"]["eps"] == 0.1
     assert meta["fractions"]["pointwise"] == pytest.approx(rd.fractions["pointwise"])
+
+
+def test_the_random_game_and_the_download_draw_their_own_deltas_at_200_points():
+    """Same model, norm and eps, D of 200 points (the game's pool size): the game's key and
+    the download's key give each its own deltas, whichever is drawn first."""
+    from app_pages import cached
+    from drawing import random_deltas
+
+    key = jax.random.key(3)
+    game_key = jax.random.fold_in(key, 11)
+    download = cached.random_deltas("model", "2", 0.1, key, 200)
+    game = cached.random_deltas("model", "2", 0.1, game_key, 200)
+    np.testing.assert_array_equal(download, random_deltas(key, 200, "2", 0.1))
+    np.testing.assert_array_equal(game, random_deltas(game_key, 200, "2", 0.1))
+    assert not np.allclose(game, download)
+    # and the cache still answers a repeated draw with the same array
+    assert cached.random_deltas("model", "2", 0.1, key, 200) is download
