@@ -14,7 +14,9 @@ On a machine with an NVIDIA GPU, in one process:
 3. whole universal-perturbation runs (``imagenet.run_universal``, ``deepfool`` =
    Algorithm 1 and ``sgd``) on a few hundred augmented bundled photos: attack images/s,
    fooling rate by pass, held-out rate, wall time;
-4. the figures as JSON at ``--out`` (default ``gpu-bench.json``) and as a Markdown table
+4. ``python -m imagenet categories`` on the same photos (linf eps 4 and 10): the four
+   estimated fractions, their verdict and the wall time;
+5. the figures as JSON at ``--out`` (default ``gpu-bench.json``) and as a Markdown table
    beside it (``.md``), both written atomically by ``store``.
 
 ``--model tiny`` runs the same check with a tiny Flax net (:mod:`bench.tiny_net`),
@@ -42,8 +44,8 @@ from pathlib import Path
 from typing import Callable
 
 from bench.gpu_measure import (GPU, TINY, CheckSettings, Subject, batch_ladder, device_info,
-                               efficientnet_subject, measure_forward_gradient,
-                               measure_universal_runs, tiny_subject)
+                               efficientnet_subject, measure_categories_run,
+                               measure_forward_gradient, measure_universal_runs, tiny_subject)
 from bench.gpu_report import markdown, nominal_peak
 from store import OneLineParser, UsageError, write_json, write_text
 
@@ -113,7 +115,7 @@ def gpu_check(subjects, settings: CheckSettings = GPU, *, tests: dict | None = N
 
     Returns:
       ``{"date", "device", "versions", "nominal_peak", "models", "settings", "tests",
-      "forward_gradient": {model: {dtype: ...}}, "runs", "seconds"}``.
+      "forward_gradient": {model: {dtype: ...}}, "runs", "categories", "seconds"}``.
     """
     start = time.perf_counter()
     out = {"date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
@@ -130,6 +132,9 @@ def gpu_check(subjects, settings: CheckSettings = GPU, *, tests: dict | None = N
     progress(f"{subjects[0].classifier.name}: universal runs ({', '.join(settings.methods)}), "
              f"{settings.images} + {settings.val} photos, {settings.passes} passes")
     out["runs"] = measure_universal_runs(subjects[0].classifier, settings)
+    progress(f"{subjects[0].classifier.name}: the four fractions (imagenet categories), "
+             f"{settings.images} + {settings.val} photos")
+    out["categories"] = measure_categories_run(subjects[0].classifier, settings)
     out["seconds"] = time.perf_counter() - start
     return out
 

@@ -26,6 +26,7 @@ from bench.gpu_report import peak_gflops
 
 DTYPES = ("float32", "bfloat16")
 UAP_NORM, UAP_EPS = "inf", 10.0  # pixels in [0, 255]: the universal-perturbation paper's radius
+CATEGORY_EPS = (4.0, 10.0)       # the categories at scale: below and at the paper's radius
 
 
 def batch_ladder(low: int = 8, high: int = 512) -> tuple[int, ...]:
@@ -228,6 +229,31 @@ def measure_universal_runs(classifier, settings: CheckSettings) -> dict:
             "max_passes": s.passes, "wall_s": time.perf_counter() - start,
             "perturbation_linf": m["perturbation_norm"]["linf"]}
     return out
+
+
+def measure_categories_run(classifier, settings: CheckSettings) -> dict:
+    """``python -m imagenet categories`` on the bundled photos (linf, eps 4 and 10, tau 0.8):
+    the four estimated fractions at scale, the verdict and the wall time.
+
+    Returns:
+      ``{"model", "norm", "images", "val", "counted", "wall_s", "curve": [{"eps", "robust",
+      "pointwise", "universal", "random", "random_interval", "random_deltas", "verdict"}]}``.
+    """
+    from imagenet import build_splits, measure_categories
+    from imagenet import FractionSettings
+
+    s = settings
+    splits = build_splits(None, s.images, s.val, s.seed)
+    start = time.perf_counter()
+    result, _ = measure_categories(classifier, splits, norm=UAP_NORM, eps_values=CATEGORY_EPS,
+                                   tau=0.8, seed=s.seed,
+                                   settings=FractionSettings(passes=s.passes, batch=s.run_batch))
+    keys = ("eps", "robust", "pointwise", "universal", "random", "random_interval",
+            "random_deltas", "verdict")
+    return {"model": classifier.name, "norm": UAP_NORM, "images": result["images"],
+            "val": result["val"], "counted": result["counted"],
+            "wall_s": time.perf_counter() - start,
+            "curve": [{k: r[k] for k in keys} for r in result["curve"]]}
 
 
 def device_info() -> dict:

@@ -131,4 +131,16 @@ def markdown(results: dict) -> str:
         history = ", ".join(f"{h:.3f}" for h in r["fooling_rate_history"])
         lines.append(f"| {method} | {r['passes']} | {_num(r['images_per_s'])} | {history} | "
                      f"{_num(r['fooling_rate_heldout'])} | {r['wall_s']:.1f} s |")
+    c = results.get("categories")
+    if c:
+        lines += ["", f"The four fractions (imagenet categories, {c['model']}, linf, {c['images']} "
+                  f"training and {c['val']} held-out photos, {c['counted']} counted; "
+                  f"{c['wall_s']:.1f} s):", "",
+                  "| eps | robust (≤) | pointwise (≥) | universal (≥) | random (≈, 95%) | verdict |",
+                  "|---|---|---|---|---|---|"]
+        for r in c["curve"]:
+            lo, hi = r["random_interval"]
+            lines.append(f"| {r['eps']:g} | {r['robust']:.3f} | {r['pointwise']:.3f} | "
+                         f"{r['universal']:.3f} | {r['random']:.3f} [{lo:.3f}, {hi:.3f}] | "
+                         f"{r['verdict']} |")
     return "\n".join(lines)

@@ -94,6 +94,8 @@ _EXPORTS = {
     "load_perturbation": "imagenet.artifacts",
     "DataParallel": "imagenet.sharding",
     # the four fractions at full scale
+    "Estimate": "imagenet.fractions",
+    "FractionSettings": "imagenet.fractions",
     "measure_categories": "imagenet.categories_cmd",
     "write_categories": "imagenet.categories_cmd",
     "make_data_parallel": "imagenet.sharding",

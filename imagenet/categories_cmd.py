@@ -32,8 +32,8 @@ import numpy as np
 import attacks
 from categories import NAMES
 from imagenet import data
-from imagenet.fractions import (Settings, counted_photos, estimate, fractions_of, minimal_deltas,
-                                predictions, verdict_with_caveats)
+from imagenet.fractions import (FractionSettings, counted_photos, estimate, fractions_of,
+                                minimal_deltas, predictions, verdict_with_caveats)
 from imagenet.outputs import output_folder
 from imagenet.progress import bar
 from imagenet.registry import MODEL_HELP, choose_model
@@ -44,7 +44,7 @@ from store import OneLineParser, UsageError, write_bytes, write_json
 BOUNDS = {"robust": "upper bound", "pointwise": "lower bound", "universal": "lower bound",
           "random": "Monte Carlo, 95% interval"}
 EXAMPLES = 4   # held-out photos shown before and after the universal perturbation
-DEFAULT = Settings()
+DEFAULT = FractionSettings()
 
 
 def parse_eps(text: str | None, norm: str) -> list[float]:
@@ -88,7 +88,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     return p.parse_args(list(argv))
 
 
-def settings_of(args: argparse.Namespace) -> Settings:
+def settings_of(args: argparse.Namespace) -> FractionSettings:
     for flag, value, least in (("--pgd-steps", args.pgd_steps, 1), ("--pgd-restarts", args.pgd_restarts, 1),
                                ("--passes", args.passes, 1), ("--max-deltas", args.max_deltas, 16),
                                ("--images", args.images, 1), ("--val", args.val, 1)):
@@ -97,7 +97,7 @@ def settings_of(args: argparse.Namespace) -> Settings:
     if not 0 < args.tau <= 1:
         raise ArgumentError(f"--tau must be in (0, 1], got {args.tau}")
     check_seed(args.seed)
-    return Settings(pgd_steps=args.pgd_steps, pgd_restarts=args.pgd_restarts, passes=args.passes,
+    return FractionSettings(pgd_steps=args.pgd_steps, pgd_restarts=args.pgd_restarts, passes=args.passes,
                     max_deltas=args.max_deltas)
 
 
@@ -124,7 +124,7 @@ def row(e, tau: float, clean_accuracy) -> dict:
 
 
 def measure_categories(classifier, splits, *, norm: str, eps_values: Sequence[float],
-                       tau: float, seed: int, settings: Settings = Settings(),
+                       tau: float, seed: int, settings: FractionSettings = FractionSettings(),
                        progress: bool = False, on_eps=None) -> tuple[dict, list]:
     """The four fractions of ``classifier`` at every eps, JSON-ready, and the estimates.
 

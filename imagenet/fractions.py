@@ -43,7 +43,7 @@ from imagenet.runconfig import PUSH
 Z95 = 1.96   # the normal quantile of a 95% interval
 
 
-class Settings(NamedTuple):
+class FractionSettings(NamedTuple):
     """The attacks' budgets (the defaults are the command's)."""
 
     pgd_steps: int = 20
@@ -104,7 +104,7 @@ def _pair_flips(logits_fn, x, deltas, pred, rows: int) -> np.ndarray:
     return (np.concatenate(moved) != pred[x_idx]).reshape(len(deltas), len(x))
 
 
-def random_estimate(logits_fn, x, pred, counted, *, norm, eps, key, settings: Settings):
+def random_estimate(logits_fn, x, pred, counted, *, norm, eps, key, settings: FractionSettings):
     """Monte Carlo ``random`` over deltas shared by every photo (each a universal candidate).
 
     The deltas' fooling rates are independent draws of one variable in [0, 1]: their
@@ -137,7 +137,7 @@ def random_estimate(logits_fn, x, pred, counted, *, norm, eps, key, settings: Se
             float(best_rate))
 
 
-def universal_candidates(logits_fn, train_x, *, norm, eps, key, settings: Settings):
+def universal_candidates(logits_fn, train_x, *, norm, eps, key, settings: FractionSettings):
     """Algorithm 1 and the SGD variant on the training photos (labels: the model's own).
 
     Returns:
@@ -174,7 +174,7 @@ def counted_photos(pred, labels) -> tuple[np.ndarray, float | None]:
 
 
 def estimate(logits_fn, train_x, val_x, val_labels, *, norm, eps, key,
-             settings: Settings = Settings(), deepfool=None) -> Estimate:
+             settings: FractionSettings = FractionSettings(), deepfool=None) -> Estimate:
     """The four fractions of the held-out photos ``val_x`` at ``eps`` (see the module).
 
     Args:
@@ -257,6 +257,6 @@ def verdict_with_caveats(e: Estimate, tau: float, clean_accuracy: float | None =
     return v, notes
 
 
-__all__ = ["Estimate", "Settings", "counted_photos", "estimate", "fractions_of",
+__all__ = ["Estimate", "FractionSettings", "counted_photos", "estimate", "fractions_of",
            "minimal_deltas", "predictions", "random_estimate", "universal_candidates",
            "verdict_with_caveats"]

@@ -257,3 +257,44 @@ def test_the_stated_verdict_changes_are_where_the_ladder_changes(app, tmp_path):
             assert errors_on(page) == []
         page.screenshot(path=str(tmp_path / f"changes-{dataset}.png"))
     page.close()
+
+
+def _wait_scale_page(page, timeout: float = 120.0) -> None:
+    """Until the full-scale page shows its verdict and its script has stopped running."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if page.evaluate("""() => !!document.querySelector(
+                '[data-test-script-state="notRunning"]')
+                && !!document.querySelector('[data-testid="stDataFrame"]')
+                && [...document.querySelectorAll('[data-testid="stMarkdownContainer"]')]
+                   .some(e => e.innerText.startsWith('Verdict of the estimates'))
+                && [...document.querySelectorAll('[data-testid="stImage"] img')]
+                   .every(i => i.complete && i.naturalWidth > 0)"""):
+            return
+        time.sleep(0.2)
+    raise TimeoutError("the full-scale page did not show its verdict")
+
+
+@needs_browser
+def test_the_full_scale_page_shows_a_run_and_nothing_is_clipped(app, tmp_path):
+    """/scale with a run of the tiny network in the server's cache: the ladder, the verdict,
+    the curve, the perturbation and the photos before and after, nothing clipped at 1000
+    and 1400 px."""
+    from test_app_scale import _seed_run
+
+    result = _seed_run()                 # the server reads the cache this process writes
+    browser, url = app
+    page = browser.new_page(viewport={"width": 1400, "height": 2600})
+    for width in (1400, 1000):
+        page.set_viewport_size({"width": width, "height": 2600})
+        page.goto(url + "/scale")
+        _wait_scale_page(page)
+        assert errors_on(page) == []
+        assert page.locator('[data-testid="stDataFrame"]').count() == 1
+        verdict = result["curve"][-1]["verdict"]
+        assert page.get_by_text(f"Verdict of the estimates: category {verdict}").count() == 1
+        assert page.locator('[data-testid="stImage"] img').count() == 1 + 1 + 2 * 4
+        page.wait_for_timeout(500)
+        page.screenshot(path=str(tmp_path / f"scale-{width}.png"), full_page=True)
+        assert page.evaluate(CLIPPED) == [], ("scale", width)
+    page.close()

@@ -28,7 +28,7 @@ def test_tiny_check_end_to_end(tmp_path, capsys):
     r = json.loads(out.read_text())
     assert sorted(os.listdir(tmp_path)) == ["gpu.json", "gpu.md"]  # no temporary left behind
     assert {"date", "device", "versions", "nominal_peak", "models", "settings", "tests",
-            "forward_gradient", "runs", "seconds"} <= set(r)
+            "forward_gradient", "runs", "categories", "seconds"} <= set(r)
     assert r["device"]["kind"] == jax.devices()[0].device_kind
     assert r["versions"]["jax"] == jax.__version__ and r["versions"]["jaxlib"]
     assert r["tests"] == {"status": "skipped", "reason": "--model tiny"}
@@ -58,8 +58,18 @@ def test_tiny_check_end_to_end(tmp_path, capsys):
         assert 0 <= m["fooling_rate_heldout"] <= 1
         assert m["perturbation_linf"] <= 10.0 + 1e-5
 
+    c = r["categories"]
+    assert c["model"] == "tiny" and c["images"] == 16 and c["val"] == 8 and c["wall_s"] > 0
+    assert [row["eps"] for row in c["curve"]] == [4.0, 10.0]
+    for row in c["curve"]:
+        lo, hi = row["random_interval"]
+        assert row["random"] <= row["universal"] <= row["pointwise"]
+        assert row["pointwise"] + row["robust"] == pytest.approx(1, abs=1e-12)
+        assert lo <= row["random"] <= hi and row["verdict"] in (1, 2, 3, 4, "1-2")
+
     md = (tmp_path / "gpu.md").read_text()
     assert "| tiny | bfloat16 | none | " in md and "| deepfool | " in md and "| sgd | " in md
+    assert "The four fractions (imagenet categories, tiny" in md and "\n| 10 | " in md
     assert md.strip() in capsys.readouterr().out
 
 

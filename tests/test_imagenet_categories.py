@@ -14,7 +14,7 @@ import pytest
 
 from categories import verdict
 from imagenet import build_splits, categories_cmd
-from imagenet.fractions import Estimate, Settings, verdict_with_caveats
+from imagenet.fractions import Estimate, FractionSettings, verdict_with_caveats
 from imagenet_tiny import build
 from test_docs import assert_documented
 
@@ -107,7 +107,7 @@ def test_random_stops_at_its_half_width_and_counts_deltas():
     pred = categories_cmd.predictions(clf.logits_fn, val_x)
     from imagenet.fractions import random_estimate
 
-    settings = Settings(half_width=0.05, delta_batch=8)
+    settings = FractionSettings(half_width=0.05, delta_batch=8)
     mean, (lo, hi), k, fooled, best, best_rate = random_estimate(
         clf.logits_fn, val_x, pred, np.ones(len(val_x), bool), norm="inf", eps=30.0,
         key=jax.random.key(0), settings=settings)
