@@ -115,8 +115,8 @@ def page() -> None:
         forward.button("next step →", key="lesson_next", on_click=_go, args=(index + 1,),
                        disabled=index == len(STEPS) - 1, width="stretch")
     if step.page == "scale":
-        with picture:
-            show_beside_presets(state_now())
+        # below the text at full width: its seven columns did not fit the picture's column
+        show_beside_presets(state_now())
     if step.preset is not None:
         with picture:
             state = dataclasses.replace(state_now(), dataset=step.preset)

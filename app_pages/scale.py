@@ -160,17 +160,19 @@ def show_beside_presets(state) -> None:
     for name, task in PRESETS.items():
         with st.spinner(f"Training the model on {name}..."):
             _, row = preset_panel(dataclasses.replace(state, dataset=name), name, task)
-        rows.append({"model": f"{name} (2D, exact)", **{k: round(float(row[k]), 3) for k in
-                                                       BOUND}, "verdict": str(row["verdict"])})
+        rows.append({"model": name, "measured": "exact (2D)",
+                     **{k: f"{float(row[k]):.3f}" for k in BOUND}, "verdict": str(row["verdict"])})
     runs = run_folders()
     if runs:
         name = DEFAULT_RUN if DEFAULT_RUN in runs else next(iter(runs))
         result = json.loads((runs[name] / "categories.json").read_text())
         curve = result["curve"]
         r = next((r for r in curve if r["eps"] == 10.0), curve[-1])
-        rows.append({"model": f"{result['model']} (eps {r['eps']:g}/255, estimated)",
+        rows.append({"model": result["model"],
+                     "measured": f"estimated (ImageNet, eps {r['eps']:g}/255)",
                      **{k: f"{BOUND[k]} {r[k]:.3f}" for k in BOUND}, "verdict": str(r["verdict"])})
-    st.dataframe(pd.DataFrame(rows).astype(str), hide_index=True)
+    # a static table: it wraps to the page's width, where a dataframe hid the last columns
+    st.table(pd.DataFrame(rows).set_index("model"))
     st.caption(f"The presets at the sidebar's eps = {state.eps:g}, exact; the real model's "
                "figures are attack estimates (≥ a lower bound, ≤ an upper bound, ≈ a Monte "
                "Carlo mean)"

@@ -157,6 +157,15 @@ def test_the_lesson_walks_the_essay_with_one_thing_to_try_per_step():
         if STEPS[i].category is not None:
             assert at.latex[0].value.strip("$\n") == FORMULAS[STEPS[i].category]
             assert f"{STEPS[i].preset} at eps = 0.1: robust" in " ".join(c.value for c in at.caption)
+        if STEPS[i].page == "scale":    # the presets beside a real model, measured or to measure
+            table = at.table[0].value
+            assert list(table.index[:4]) == ["margins", "wrinkles", "pancakes", "bubbles"]
+            assert set(table["measured"][:4]) == {"exact (2D)"}
+            for name in ("margins", "wrinkles", "pancakes", "bubbles"):
+                f = {k: float(table.loc[name, k]) for k in ("robust", "pointwise", "universal",
+                                                            "random")}
+                assert 0 <= f["random"] <= f["universal"] <= f["pointwise"] <= 1, name
+                assert f["robust"] + f["pointwise"] <= 1 + 1e-3, name
     assert seen[2:6] == ["3. Category 1: no adversarial perturbations",
                          "4. Category 2: adversarial perturbations",
                          "5. Category 3: universal perturbations",
