@@ -39,7 +39,7 @@ from imagenet.progress import bar
 from imagenet.registry import MODEL_HELP, choose_model
 from imagenet.runconfig import PAPER_EPS, ArgumentError, check_seed
 from imagenet.splits import build_splits
-from store import OneLineParser, UsageError, write_bytes, write_json
+from store import OneLineParser, run_main, write_bytes, write_json
 
 BOUNDS = {"robust": "upper bound", "pointwise": "lower bound", "universal": "lower bound",
           "random": "Monte Carlo, 95% interval"}
@@ -255,14 +255,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Parse, measure, print; bad input -> one line on stderr, exit code 2."""
     import json
 
-    try:
-        args = parse_args(sys.argv[1:] if argv is None else argv)
-        result = command(args)
-    except (UsageError, ValueError, data.DataError) as err:
-        print(f"error: {' '.join(str(err).split())}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-    print(json.dumps(result, indent=1) if args.json else summary(result))
-    return 0
+    return run_main(argv, parse_args, command,
+                    lambda args, result: json.dumps(result, indent=1) if args.json
+                    else summary(result))

@@ -22,7 +22,6 @@ Example:
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import Sequence
 
 import jax
@@ -36,7 +35,7 @@ from imagenet.progress import bar, wanted
 from imagenet.registry import MODEL_HELP, choose_model
 from imagenet.runconfig import ArgumentError, check_seed
 from imagenet.splits import build_splits
-from store import OneLineParser, UsageError, write_bytes, write_json
+from store import OneLineParser, run_main, write_bytes, write_json
 
 
 def minimal_perturbations(classifier, items: Sequence[data.Item], *, batch: int = 8, top_k: int = 10,
@@ -153,20 +152,10 @@ def normals_command(args: argparse.Namespace) -> dict:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse arguments, measure, print; bad input -> one line on stderr, exit code 2."""
-    try:
-        args = parse_args(sys.argv[1:] if argv is None else argv)
-        result = normals_command(args)
-    except (UsageError, data.DataError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    except OSError as err:
-        print(f"error: {' '.join(str(err).split())}", file=sys.stderr)
-        return 2
-    if args.json:
-        import json
+    import json
 
-        print(json.dumps(result))
-    else:
-        print(summary(result))
-        print(f"wrote {result['out']}/normals.json and spectrum.png")
-    return 0
+    def show(args, result):
+        if args.json:
+            return json.dumps(result)
+        return f"{summary(result)}\nwrote {result['out']}/normals.json and spectrum.png"
+    return run_main(argv, parse_args, normals_command, show)

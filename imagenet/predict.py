@@ -15,13 +15,12 @@ from __future__ import annotations
 import argparse
 import functools
 import json
-import sys
 
 import jax
 import numpy as np
 
 from imagenet.registry import MODEL_HELP, choose_model
-from store import OneLineParser, UsageError
+from store import OneLineParser, run_main
 
 BATCH = 16  # images per forward pass; the last batch is padded so one shape compiles
 
@@ -139,17 +138,14 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     """Parse arguments, classify, print; exit code 2 with a one-line error on bad input."""
-    try:
-        args = parse_args(sys.argv[1:] if argv is None else argv)
-        from imagenet.progress import wanted
+    from imagenet.progress import wanted
 
-        results = predict_files(args.images, args.model, cache_dir=args.cache_dir,
-                                progress=wanted(args.quiet, args.json))
-    except (UsageError, ValueError, OSError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    if args.json:
-        print("\n".join(json.dumps(result) for result in results))
-    else:
-        print(format_text(results))
-    return 0
+    def work(args):
+        return predict_files(args.images, args.model, cache_dir=args.cache_dir,
+                             progress=wanted(args.quiet, args.json))
+
+    def show(args, results):
+        if args.json:
+            return "\n".join(json.dumps(result) for result in results)
+        return format_text(results)
+    return run_main(argv, parse_args, work, show)

@@ -21,13 +21,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 from typing import Sequence
 
 import jax
 
 import attacks
-from imagenet import data, sharding
+from imagenet import sharding
 from imagenet.checkpoint import check_out_folder
 from imagenet.images import REASON_TEXT
 from imagenet.loop import run_universal
@@ -36,7 +35,7 @@ from imagenet.registry import MODEL_HELP, choose_model
 from imagenet.runconfig import PAPER_EPS, PUSH, ArgumentError, RunConfig
 from imagenet.runlock import run_lock
 from imagenet.splits import build_splits
-from store import OneLineParser, UsageError
+from store import OneLineParser, run_main
 
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
@@ -144,18 +143,8 @@ def duplicates_line(dropped: int) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse arguments, run, print a summary; bad input -> one line on stderr, exit code 2."""
-    try:
-        metrics = run_command(parse_args(sys.argv[1:] if argv is None else argv))
-    except (UsageError, data.DataError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    except OSError as err:  # a disk that fills up or goes away mid-run
-        print(f"error: {' '.join(str(err).split())}; free the space or fix --out, then add --resume",
-              file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted; continue from the last checkpoint with the same options and --resume", file=sys.stderr)
-        return 130
-    if jax.process_index() == 0:
-        print(summary(metrics))
-    return 0
+    return run_main(argv, parse_args, run_command,
+                    lambda args, metrics: summary(metrics) if jax.process_index() == 0 else None,
+                    disk_hint="free the space or fix --out, then add --resume",
+                    interrupted="interrupted; continue from the last checkpoint with the same "
+                                "options and --resume")

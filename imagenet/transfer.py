@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 from pathlib import Path
 from typing import Sequence
 
@@ -35,7 +34,7 @@ from imagenet.outputs import output_file
 from imagenet.registry import choose_model
 from imagenet.runconfig import ArgumentError, check_seed
 from imagenet.splits import build_splits, without_labels
-from store import OneLineParser, UsageError, import_spec, write_json
+from store import OneLineParser, run_main, import_spec, write_json
 
 
 def resize_perturbation(v: np.ndarray, resolution: int) -> np.ndarray:
@@ -219,15 +218,7 @@ def transfer_command(args: argparse.Namespace) -> dict:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse arguments, measure, print the table; bad input -> one line on stderr, exit code 2."""
-    try:
-        result = transfer_command(parse_args(sys.argv[1:] if argv is None else argv))
-    except (UsageError, data.DataError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    except OSError as err:
-        print(f"error: {' '.join(str(err).split())}", file=sys.stderr)
-        return 2
-    if jax.process_index() == 0:
-        print(format_table(result))
-        print(f"wrote {result['out']}")
-    return 0
+    def show(args, result):
+        return (f"{format_table(result)}\nwrote {result['out']}"
+                if jax.process_index() == 0 else None)
+    return run_main(argv, parse_args, transfer_command, show)

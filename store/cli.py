@@ -18,6 +18,8 @@ Example:
 from __future__ import annotations
 
 import argparse
+import sys
+from typing import Any, Callable, Sequence
 
 
 class UsageError(Exception):
@@ -48,3 +50,45 @@ class OneLineParser(argparse.ArgumentParser):
 
     def error(self, message):
         raise UsageError(message)
+
+
+def run_main(argv: Sequence[str] | None, parse: Callable[[Sequence[str]], Any],
+             work: Callable[[Any], Any], show: Callable[[Any, Any], str | None], *,
+             disk_hint: str = "", interrupted: str = "interrupted") -> int:
+    """The one ``main`` of a subcommand: parse, work, print what ``show`` makes of it.
+
+    Bad input is one line on stderr and exit code 2, never a traceback: a
+    :class:`UsageError`, a ``ValueError`` (the project's input checks raise them) or an
+    ``OSError`` (a path refused, a disk that fills up or goes away). Ctrl-C is one line
+    and exit code 130.
+
+    Args:
+      argv: the arguments after the subcommand (None: ``sys.argv[1:]``).
+      parse: ``argv -> args``.
+      work: ``args -> result``.
+      show: ``(args, result) ->`` the text to print, or None (e.g. on all hosts but one).
+      disk_hint: what to do about an ``OSError``, appended to its line.
+      interrupted: the line printed on Ctrl-C.
+
+    Returns:
+      The exit code: 0, 2 or 130.
+
+    Example:
+        >>> run_main(["3"], lambda a: int(a[0]), lambda n: n * n, lambda a, r: f"{r}")
+        9
+        0
+    """
+    try:
+        args = parse(sys.argv[1:] if argv is None else list(argv))
+        result = work(args)
+    except (UsageError, ValueError, OSError) as err:
+        hint = f"; {disk_hint}" if disk_hint and isinstance(err, OSError) else ""
+        print(f"error: {' '.join(str(err).split())}{hint}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(interrupted, file=sys.stderr)
+        return 130
+    text = show(args, result)
+    if text is not None:
+        print(text)
+    return 0
