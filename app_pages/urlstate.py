@@ -44,6 +44,7 @@ SECTIONS = ("How to read this page", "Probe a point", "Attacks vs exact", "Downl
 UPLOAD = "csv"         # the dataset name of an uploaded CSV (not reproducible from a link)
 DRAWN = "draw"         # the dataset name of points drawn by hand on the explore page
 PROBE_LIMIT = 1.5      # a probed point lies in [-PROBE_LIMIT, PROBE_LIMIT]^2
+_MODEL = TrainConfig()  # the one default model, which the presets train too
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,14 +54,15 @@ class ViewState:
     dataset: str = "pancakes"
     points: int = DEFAULT_POINTS               # the sample of D (a preset's own: 1000)
     noise: float = 0.0                         # Gaussian jitter of D's points (a preset's own: 0)
-    width: int = 64
-    depth: int = 3
-    activation: str = "relu"
-    steps: int = 2000
-    seed: int = 0
-    learning_rate: float = 0.01
-    batch_size: int = 256
-    weight_decay: float = 0.0
+    # the model: the one default of toymodels.TrainConfig
+    width: int = _MODEL.width
+    depth: int = _MODEL.depth
+    activation: str = _MODEL.activation
+    steps: int = _MODEL.steps
+    seed: int = _MODEL.seed
+    learning_rate: float = _MODEL.learning_rate
+    batch_size: int = _MODEL.batch_size
+    weight_decay: float = _MODEL.weight_decay
     norm: str = "2"
     eps: float = 0.15
     tau: float = 0.8
@@ -73,8 +75,7 @@ class ViewState:
     bands: bool = False                        # certified brackets over eps shown
 
     def config(self) -> TrainConfig:
-        """The model's training configuration (by default the presets' learning rate,
-        batch and no weight decay)."""
+        """The model's training configuration (by default the one default, TrainConfig())."""
         return TrainConfig(width=self.width, depth=self.depth, activation=self.activation,
                            steps=self.steps, seed=self.seed, learning_rate=self.learning_rate,
                            batch_size=self.batch_size, weight_decay=self.weight_decay)
