@@ -11,7 +11,7 @@ measures in the same process.
 Example:
     >>> r = measure_certified(shared_task(n=40, steps=30), SETTINGS[2:], repeats=1,
     ...                       radii=2)  # doctest: +SKIP
-    >>> r["l2 0.3"]["universal"]["exact_to_the_point"]
+    >>> r["l2 0.3"]["universal"]["exact_to_the_point"]  # doctest: +SKIP
     True
 """
 

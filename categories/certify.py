@@ -10,7 +10,7 @@ flips, and attacks only find some of them.
 
 Example:
     >>> c = certify_points(logits_fn, x, y, norm="inf", eps=0.15)  # doctest: +SKIP
-    >>> float(c.certified_robust) <= exact_robust
+    >>> float(c.certified_robust) <= exact_robust  # doctest: +SKIP
     True
 """
 

@@ -2,7 +2,7 @@
 
 Example:
     >>> r = report_task("margins", norm="2", eps=0.15, tau=0.8, seed=0)  # doctest: +SKIP
-    >>> r["verdict"], r["expected"]
+    >>> r["verdict"], r["expected"]  # doctest: +SKIP
     (1, 1)
 """
 

@@ -20,7 +20,7 @@ plane points, and nothing pushes the verdict.
 
 Example:
     >>> r = retrain_report("pancakes", method="pgd", norm="2", eps=0.15)  # doctest: +SKIP
-    >>> r["before"]["verdict"], r["after"]["verdict"]
+    >>> r["before"]["verdict"], r["after"]["verdict"]  # doctest: +SKIP
     (3, 1)
 """
 

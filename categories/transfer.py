@@ -12,7 +12,7 @@ points of D that model j classifies correctly. The diagonal is each model's own
 Example:
     >>> t = transfer_matrix("pancakes", default_family("pancakes"), norm="2",
     ...                     eps=0.15, seed=0)  # doctest: +SKIP
-    >>> t.matrix.shape
+    >>> t.matrix.shape  # doctest: +SKIP
     (4, 4)
 """
 

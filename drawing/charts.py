@@ -20,7 +20,7 @@ Example:
     >>> curves["robust"] = 1 - curves["pointwise"]
     >>> spec = curves_spec(np.linspace(0.1, 0.5, 5), curves, tau=0.8, eps=0.2)
     >>> len(spec["layer"]), spec["$schema"].endswith("v5.json")
-    (5, True)
+    (8, True)
 """
 
 from __future__ import annotations

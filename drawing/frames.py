@@ -9,8 +9,8 @@ Example:
     >>> import numpy as np
     >>> regions = np.zeros((40, 40), np.int32); regions[:, 20:] = 1
     >>> frame = frame_rgb(regions, 2, scale=3)
-    >>> frame.shape, frame.dtype.name, tuple(frame[60, 60])   # on the boundary: black
-    ((120, 120, 3), 'uint8', (0, 0, 0))
+    >>> frame.shape, frame.dtype.name, frame[60, 57].tolist()   # cell 19, on the boundary: black
+    ((120, 120, 3), 'uint8', [0, 0, 0])
 """
 
 from __future__ import annotations

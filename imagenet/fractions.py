@@ -22,9 +22,9 @@ label is known count only when the model gets them right (clean accuracy is repo
 over them); photos without a label count with the model's own prediction.
 
 Example:
-    >>> est = estimate(classifier, train_x, val_x, val_labels, norm="inf", eps=10.0,
+    >>> est = estimate(classifier.logits_fn, train_x, val_x, val_labels, norm="inf", eps=10.0,
     ...                key=jax.random.key(0))                    # doctest: +SKIP
-    >>> est.random <= est.universal <= est.pointwise
+    >>> est.random <= est.universal <= est.pointwise  # doctest: +SKIP
     True
 """
 

@@ -4,7 +4,7 @@ setting (task, training configuration, seed) -> trained model, sample of D, key.
 Example:
     >>> from toymodels import get_task, preset_config
     >>> get_task("pancakes").num_classes, preset_config("pancakes").width
-    (3, 64)
+    (2, 64)
 """
 
 from toymodels.csvdata import DataError, load_csv, parse_csv, points_task

@@ -12,7 +12,7 @@ preset's numbers agree wherever they are shown:
 
 Example:
     >>> s = make_setting("margins", seed=0, n_points=200)  # doctest: +SKIP
-    >>> s.x.shape, s.y.shape
+    >>> s.x.shape, s.y.shape  # doctest: +SKIP
     ((200, 2), (200,))
 """
 

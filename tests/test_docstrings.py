@@ -1,0 +1,44 @@
+"""Every docstring example of the project runs and prints what it says (a reader copies
+them first). The attacks package's are run by test_attacks_package, store's parser by
+test_store_cli; the whole benchmark runs of ``bench.run``, ``bench.gpu`` and
+``bench.imagenet_bench`` are run by the benchmark tests."""
+
+import doctest
+import importlib
+import pathlib
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+PACKAGES = ("store", "toymodels", "categories", "drawing", "imagenet", "bench", "app_pages")
+ELSEWHERE = {"store.cli", "store.modelspec", "imagenet.registry", "imagenet.classifier",
+             "bench.run", "bench.gpu", "bench.imagenet_bench"}
+
+
+def _modules_with_examples() -> list[str]:
+    found = []
+    for package in PACKAGES:
+        for path in sorted((ROOT / package).rglob("*.py")):
+            name = ".".join(path.relative_to(ROOT).with_suffix("").parts)
+            name = name.removesuffix(".__init__")
+            if name.endswith("__main__") or name in ELSEWHERE:
+                continue
+            if ">>>" in path.read_text(encoding="utf-8"):
+                found.append(name)
+    return found
+
+
+MODULES = _modules_with_examples()
+
+
+def test_the_modules_with_examples_are_found():
+    # the list is read from the files: a module gaining an example is tested at once
+    assert {"toymodels.presets", "categories.bounds", "drawing.frames", "imagenet.fractions",
+            "bench.gpu_report"} <= set(MODULES)
+    assert len(MODULES) > 50
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_docstring_examples_run(module):
+    result = doctest.testmod(importlib.import_module(module), raise_on_error=False)
+    assert result.failed == 0
