@@ -153,7 +153,7 @@ def show_ladder(view: View, rungs: list[Rung], verdict) -> None:
     if caveat:
         st.warning(caveat_words(view.reading.clean_accuracy), icon=":material/warning:")
     # the verdict's column is wider: its pill holds the category's name ("universal
-    # perturbations"), which broke mid-word at 1000 px in five equal columns
+    # perturbations"), which a fifth of the page at 1000 px cannot hold unbroken
     columns = st.columns([1, 1, 1, 1, 1.5], gap="small")
     for column, rung in zip(columns, reversed(rungs)):
         column.metric(f"{rung.category} · {rung.fraction}(eps)", f"{rung.value:.3f}",

@@ -210,8 +210,8 @@ def goals(results: dict) -> list[Goal]:
                              "classes: 1 forward + 4 input gradients a linearisation); the push keeps "
                              "images fooled and only the unfooled pay, so most of a run's images cost "
                              "one forward pass")
-                # sgd: issue 4's goal; Algorithm 1: issue 15's (DeepFool's linearisations are
-                # several forward+gradient passes an unfooled image, so 60% is out of reach)
+                # sgd: one forward+gradient pass an image, so most of the model's rate is in
+                # reach; Algorithm 1: several an unfooled image (DeepFool's linearisations)
                 goal = 0.60 if method == "sgd" else 0.15
                 name = ("universal algorithm run (sgd, Shafahi et al.), share of forward+gradient "
                         "images/s" if method == "sgd" else "universal algorithm run (deepfool, "
