@@ -40,5 +40,10 @@ def test_the_modules_with_examples_are_found():
 
 @pytest.mark.parametrize("module", MODULES)
 def test_docstring_examples_run(module):
+    if module == "imagenet.depthwise_native":
+        from imagenet.depthwise_native import available, unavailable_reason
+
+        if not available():
+            pytest.skip(f"native kernel: {unavailable_reason()}")
     result = doctest.testmod(importlib.import_module(module), raise_on_error=False)
     assert result.failed == 0
