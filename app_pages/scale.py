@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
+from app_pages.texts import norm_name
 from drawing import draw_curves, figure_png
 from store import cache_dir
 
@@ -50,10 +51,10 @@ def compute_default() -> None:
 
     def step(i, n):
         shown.progress(i / n, text=f"eps {i} of {n} measured")
-    result, found = measure_categories(classifier, splits, norm="inf", eps_values=DEFAULT_EPS,
-                                       tau=0.8, seed=0, on_eps=step)
-    result |= {"model": "efficientnet-lite0", "name": classifier.name, "out": str(out)}
-    write_categories(out, result, found, classifier, splits)
+    measured = measure_categories(classifier, splits, norm="inf", eps_values=DEFAULT_EPS,
+                                  tau=0.8, seed=0, on_eps=step)
+    measured.result.update(model="efficientnet-lite0", name=classifier.name, out=str(out))
+    write_categories(out, measured)
     shown.empty()
 
 
@@ -80,11 +81,9 @@ def show_ladder(row: dict, tau: float) -> None:
 
 def show_curve(result: dict, eps: float) -> None:
     """The four estimates over eps (at its own size, shrunk only on narrow screens)."""
-    curve = result["curve"]
-    e = np.array([0.0] + [r["eps"] for r in curve])
-    estimates = {k: np.array([float(k == "robust")] + [r[k] for r in curve]) for k in BOUND}
-    bands = {"random": (np.array([0.0] + [r["random_interval"][0] for r in curve]),
-                        np.array([0.0] + [r["random_interval"][1] for r in curve]))}
+    from imagenet import curve_arrays
+
+    e, estimates, bands = curve_arrays(result)
     st.image(figure_png(draw_curves(e, {}, tau=result["tau"], eps=eps, norm=result["norm"],
                                     estimates=(e, estimates), bands=bands,
                                     size=(5.4, 4.2), legend="below")), width="content")
@@ -139,7 +138,7 @@ def page() -> None:
     row = result["curve"][eps_values.index(eps)]
     acc = result["clean_accuracy"]
     st.markdown(f"**{result['model']}**, {result['val']} held-out photos ({result['counted']} "
-                f"counted), l{'∞' if result['norm'] == 'inf' else '2'}, tau = "
+                f"counted), {norm_name(result['norm'])}, tau = "
                 f"{result['tau']:g}; clean accuracy "
                 f"{'unknown (no labelled photo)' if acc is None else f'{acc:.0%}'}.")
     show_ladder(row, result["tau"])

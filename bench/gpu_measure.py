@@ -239,15 +239,14 @@ def measure_categories_run(classifier, settings: CheckSettings) -> dict:
       ``{"model", "norm", "images", "val", "counted", "wall_s", "curve": [{"eps", "robust",
       "pointwise", "universal", "random", "random_interval", "random_deltas", "verdict"}]}``.
     """
-    from imagenet import build_splits, measure_categories
-    from imagenet import FractionSettings
+    from imagenet import FractionSettings, build_splits, measure_categories
 
     s = settings
     splits = build_splits(None, s.images, s.val, s.seed)
     start = time.perf_counter()
-    result, _ = measure_categories(classifier, splits, norm=UAP_NORM, eps_values=CATEGORY_EPS,
-                                   tau=0.8, seed=s.seed,
-                                   settings=FractionSettings(passes=s.passes, batch=s.run_batch))
+    budgets = FractionSettings(passes=s.passes, batch=s.run_batch)
+    result = measure_categories(classifier, splits, norm=UAP_NORM, eps_values=CATEGORY_EPS,
+                                tau=0.8, seed=s.seed, settings=budgets).result
     keys = ("eps", "robust", "pointwise", "universal", "random", "random_interval",
             "random_deltas", "verdict")
     return {"model": classifier.name, "norm": UAP_NORM, "images": result["images"],

@@ -96,6 +96,8 @@ _EXPORTS = {
     # the four fractions at full scale
     "Estimate": "imagenet.fractions",
     "FractionSettings": "imagenet.fractions",
+    "Measurement": "imagenet.categories_cmd",
+    "curve_arrays": "imagenet.categories_cmd",
     "measure_categories": "imagenet.categories_cmd",
     "write_categories": "imagenet.categories_cmd",
     "make_data_parallel": "imagenet.sharding",

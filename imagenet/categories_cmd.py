@@ -24,7 +24,7 @@ import io
 import sys
 import time
 from pathlib import Path
-from typing import Sequence
+from typing import NamedTuple, Sequence
 
 import jax
 import numpy as np
@@ -45,6 +45,15 @@ BOUNDS = {"robust": "upper bound", "pointwise": "lower bound", "universal": "low
           "random": "Monte Carlo, 95% interval"}
 EXAMPLES = 4   # held-out photos shown before and after the universal perturbation
 DEFAULT = FractionSettings()
+PHOTO_BATCH = 64    # photos decoded together (the loader's threads share each batch)
+
+
+class Measurement(NamedTuple):
+    """What :func:`measure_categories` measured, and what :func:`write_categories` writes."""
+
+    result: dict        # JSON-ready: every figure, one ``curve`` entry per eps
+    found: list         # imagenet.fractions.Estimate per eps
+    examples: dict      # :func:`examples` of the best universal perturbation at the last eps
 
 
 def parse_eps(text: str | None, norm: str) -> list[float]:
@@ -102,17 +111,13 @@ def settings_of(args: argparse.Namespace) -> FractionSettings:
 
 
 def load_photos(items, resolution: int) -> tuple[np.ndarray, np.ndarray]:
-    """The readable photos of ``items`` as ``f32[n, res, res, 3]`` and their labels."""
-    xs, labels = [], []
-    for item in items:
-        try:
-            xs.append(data.load_item(item, resolution, data.default_preprocess))
-            labels.append(item.label)
-        except data.DecodeFailure:
-            continue
-    if not xs:
+    """The readable photos of ``items`` as ``f32[n, res, res, 3]`` and their labels,
+    decoded by the runner's loader (:func:`imagenet.data.iter_batches`, in threads)."""
+    batches = list(data.iter_batches(items, PHOTO_BATCH, resolution)) if items else []
+    if not any(b.mask.any() for b in batches):
         raise data.DataError("no readable photo among the held-out or training images")
-    return np.stack(xs).astype(np.float32), np.asarray(labels, np.int64)
+    return (np.concatenate([b.x[b.mask] for b in batches]),
+            np.concatenate([b.labels[b.mask] for b in batches]).astype(np.int64))
 
 
 def row(e, tau: float, clean_accuracy) -> dict:
@@ -125,7 +130,7 @@ def row(e, tau: float, clean_accuracy) -> dict:
 
 def measure_categories(classifier, splits, *, norm: str, eps_values: Sequence[float],
                        tau: float, seed: int, settings: FractionSettings = FractionSettings(),
-                       progress: bool = False, on_eps=None) -> tuple[dict, list]:
+                       progress: bool = False, on_eps=None) -> Measurement:
     """The four fractions of ``classifier`` at every eps, JSON-ready, and the estimates.
 
     Args:
@@ -137,7 +142,7 @@ def measure_categories(classifier, splits, *, norm: str, eps_values: Sequence[fl
       on_eps: called with ``(index, count)`` after each eps (a progress bar's update).
 
     Returns:
-      ``(result dict, [imagenet.fractions.Estimate per eps])``.
+      :class:`Measurement`.
     """
     from imagenet.classes import NUM_CLASSES
     from imagenet.classifier import num_classes
@@ -157,7 +162,7 @@ def measure_categories(classifier, splits, *, norm: str, eps_values: Sequence[fl
     found = []
     for i, (eps, key) in enumerate(zip(eps_values, keys)):
         found.append(estimate(logits_fn, train_x, val_x, val_labels, norm=norm, eps=eps, key=key,
-                              settings=settings, deepfool=deepfool))
+                              settings=settings, pred=pred, deepfool=deepfool))
         if on_eps is not None:
             on_eps(i + 1, len(eps_values))
     result = {"model": classifier.name, "resolution": classifier.resolution, "norm": norm,
@@ -167,7 +172,7 @@ def measure_categories(classifier, splits, *, norm: str, eps_values: Sequence[fl
               "bounds": BOUNDS, "settings": settings._asdict(),
               "curve": [row(e, tau, accuracy) for e in found],
               "seconds": time.perf_counter() - started}
-    return result, found
+    return Measurement(result, found, examples(classifier, val_x, found[-1].universal_delta))
 
 
 def examples(classifier, val_x, v, k: int = EXAMPLES) -> dict:
@@ -187,26 +192,33 @@ def examples(classifier, val_x, v, k: int = EXAMPLES) -> dict:
             "name_after": np.array([name(int(i)) for i in after])}
 
 
-def write_categories(out: Path, result: dict, found: list, classifier, splits) -> None:
-    """categories.json, curves.png, perturbation.png and examples.npz in ``out``."""
+def curve_arrays(result: dict) -> tuple[np.ndarray, dict, dict]:
+    """``(eps, {fraction: values}, {"random": (lo, hi)})`` of ``result["curve"]`` for
+    ``drawing.draw_curves``, anchored at eps 0, which is known exactly (nothing moves:
+    robust 1, the others 0)."""
+    curve = result["curve"]
+    eps = np.array([0.0] + [r["eps"] for r in curve])
+    estimates = {k: np.array([float(k == "robust")] + [r[k] for r in curve]) for k in BOUNDS}
+    bands = {"random": tuple(np.array([0.0] + [r["random_interval"][i] for r in curve])
+                             for i in (0, 1))}
+    return eps, estimates, bands
+
+
+def write_categories(out: Path, measured: Measurement) -> None:
+    """categories.json, curves.png, perturbation.npy/.png and examples.npz in ``out``."""
     from drawing import draw_curves, figure_png
     from imagenet.artifacts import save_npy, save_png, visible
 
-    # eps 0 is known exactly (nothing moves): robust 1, the others 0
-    eps = np.array([0.0] + [e.eps for e in found])
-    estimates = {k: np.array([float(k == "robust")] + [r[k] for r in result["curve"]])
-                 for k in BOUNDS}
-    bands = {"random": (np.array([0.0] + [e.random_interval[0] for e in found]),
-                        np.array([0.0] + [e.random_interval[1] for e in found]))}
+    result = measured.result
+    eps, estimates, bands = curve_arrays(result)
     fig = draw_curves(eps, {}, tau=result["tau"], eps=float(eps[-1]), norm=result["norm"],
                       estimates=(eps, estimates), bands=bands)
     write_bytes(out / "curves.png", figure_png(fig))
-    v = found[-1].universal_delta
+    v = measured.found[-1].universal_delta
     save_npy(out / "perturbation.npy", v)
     save_png(out / "perturbation.png", visible(v))
-    val_x, _ = load_photos(splits.val, classifier.resolution)
     buffer = io.BytesIO()
-    np.savez(buffer, **examples(classifier, val_x, v))
+    np.savez(buffer, **measured.examples)
     write_bytes(out / "examples.npz", buffer.getvalue())
     write_json(out / "categories.json", result)
 
@@ -243,12 +255,12 @@ def command(args: argparse.Namespace) -> dict:
         classifier, _ = load_chosen(choice, cache_dir=args.cache_dir)
         show = not args.quiet and (not args.json or sys.stderr.isatty())
         with bar(len(eps_values), f"categories {classifier.name}", unit="eps", show=show) as shown:
-            result, found = measure_categories(classifier, splits, norm=norm, eps_values=eps_values,
-                                    tau=args.tau, seed=args.seed, settings=settings,
-                                    on_eps=lambda i, n: shown.update(1))
-        result |= {"model": choice.spec, "name": classifier.name, "out": str(out)}
-        write_categories(Path(folder), result, found, classifier, splits)
-    return result
+            measured = measure_categories(classifier, splits, norm=norm, eps_values=eps_values,
+                                          tau=args.tau, seed=args.seed, settings=settings,
+                                          on_eps=lambda i, n: shown.update(1))
+        measured.result.update(model=choice.spec, name=classifier.name, out=str(out))
+        write_categories(Path(folder), measured)
+    return measured.result
 
 
 def main(argv: Sequence[str] | None = None) -> int:

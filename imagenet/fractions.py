@@ -174,7 +174,8 @@ def counted_photos(pred, labels) -> tuple[np.ndarray, float | None]:
 
 
 def estimate(logits_fn, train_x, val_x, val_labels, *, norm, eps, key,
-             settings: FractionSettings = FractionSettings(), deepfool=None) -> Estimate:
+             settings: FractionSettings = FractionSettings(), pred=None,
+             deepfool=None) -> Estimate:
     """The four fractions of the held-out photos ``val_x`` at ``eps`` (see the module).
 
     Args:
@@ -183,13 +184,15 @@ def estimate(logits_fn, train_x, val_x, val_labels, *, norm, eps, key,
       val_x, val_labels: the held-out photos and their labels (-1: unknown).
       norm, eps: the ball, in pixel units.
       key: a ``jax.random.key`` (split for PGD, the universal algorithms, random).
+      pred: :func:`predictions` of ``val_x`` if already computed (eps-independent).
       deepfool: :func:`minimal_deltas` of ``val_x`` if already computed (eps-independent).
 
     Returns:
       :class:`Estimate`.
     """
     norm = attacks.parse_norm(norm)
-    pred = predictions(logits_fn, val_x, settings.batch)
+    if pred is None:
+        pred = predictions(logits_fn, val_x, settings.batch)
     counted, _ = counted_photos(pred, val_labels)
     count = max(int(counted.sum()), 1)
     k_pgd, k_uap, k_rand = jax.random.split(key, 3)
