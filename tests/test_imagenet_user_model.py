@@ -327,12 +327,3 @@ def test_spec_parsing_and_folder_names():
     assert choose_model("LITE2") == ("efficientnet-lite2", "efficientnet-lite", 260)
     assert choose_model("efficientnet-lite0").folder == "efficientnet-lite0"
     assert choose_model("pkg.mod:build").folder == "pkg.mod-build"
-
-
-@pytest.mark.parametrize("module", ["store.modelspec", "imagenet.registry", "imagenet.classifier"])
-def test_docstring_examples_run(module):
-    import doctest
-    import importlib
-
-    result = doctest.testmod(importlib.import_module(module), raise_on_error=False)
-    assert result.attempted > 0 and result.failed == 0

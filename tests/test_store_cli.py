@@ -1,12 +1,10 @@
 """The command lines' one ``main`` (:func:`store.run_main`) and one parser: every outcome an
 exit code and at most one line on stderr, never a traceback."""
 
-import doctest
 import errno
 
 import pytest
 
-import store.cli
 from store import OneLineParser, UsageError, run_main
 
 
@@ -20,11 +18,6 @@ def _fails(err):
     def work(args):
         raise err
     return work
-
-
-def test_the_docstring_examples_run():
-    result = doctest.testmod(store.cli, raise_on_error=False)
-    assert result.attempted > 0 and result.failed == 0
 
 
 def test_a_good_run_prints_what_show_makes_and_returns_0(capsys):
