@@ -333,14 +333,17 @@ def show_attacks(view: View, verdict) -> None:
     bugs = [r["attack"] for r in rows if r["check"].startswith("ABOVE")]
     if bugs:
         st.error(f"{', '.join(bugs)} fooled more than the proven maximum: a bug, please report it.")
+    table = pd.DataFrame(rows).drop(columns=["exact"])
+    # a statistic falls short of nothing: its row says so in words, not "None"
+    table["short"] = ["- (a statistic)" if row["short"] is None else f"{row['short']:.3f}"
+                      for row in rows]
     # the exact values are in the table below: here what fits at 1000 px
-    st.dataframe(pd.DataFrame(rows).drop(columns=["exact"]).rename(columns={
+    st.dataframe(table.rename(columns={
         "found": "attack finds", "short": "falls short by",
         "bracket": "certified [lo, hi]", "check": "against the bracket"}), hide_index=True,
         column_config={"attack finds": st.column_config.NumberColumn(format="%.3f", width="small"),
-                       "falls short by": st.column_config.NumberColumn(
-                           format="%.3f", width="small",
-                           help="exact (search) minus what the attack finds"),
+                       "falls short by": st.column_config.TextColumn(
+                           width="small", help="exact (search) minus what the attack finds"),
                        "estimates": st.column_config.TextColumn(width="small"),
                        "against the bracket": st.column_config.TextColumn(width="large")})
     st.caption(

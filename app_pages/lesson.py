@@ -92,8 +92,11 @@ def page() -> None:
     st.title("A lesson: the geometry of adversarial robustness")
     st.caption(f"{len(STEPS)} steps through the essay. Each has one thing to try on the other "
                "pages; come back here with the page list in the sidebar.")
+    # the buttons below set the step through the session, so the widget takes its
+    # first value from there too (a default beside a session value logs a warning)
+    st.session_state.setdefault("lesson_step", 0)
     index = st.segmented_control("step", list(range(len(STEPS))), key="lesson_step",
-                                 format_func=lambda i: str(i + 1), default=0,
+                                 format_func=lambda i: str(i + 1),
                                  help="the steps of the lesson, in the essay's order")
     index = 0 if index is None else int(index)
     step = STEPS[index]

@@ -30,20 +30,35 @@ def dataset_label(name: str) -> str:
 
 
 def _init_from_url() -> None:
-    """On a session's first run, puts the URL's (validated) values into the widgets."""
-    if st.session_state.get("_initialised"):
-        return
+    """On a session's first run, puts the URL's (validated) values into the widgets; later,
+    those the URL changed since the app last wrote it (a link inside the app, such as the
+    lesson's *Try it*, or the browser's back button)."""
     query = st.query_params.to_dict()
+    if st.session_state.get("_initialised"):
+        written = st.session_state.get("_url_written")
+        # a widget changed by hand is written to the URL at the end of its run, so until
+        # then the URL still equals what was written: only a followed link differs from it
+        followed = {k: v for k, v in query.items()
+                    if k in FIELDS and written is not None and written.get(k) != v}
+        if followed:
+            _apply_query(followed, named_only=True)
+        return
+    _apply_query(query, named_only=False)
+    st.session_state["_initialised"] = True
+
+
+def _apply_query(query: dict, *, named_only: bool) -> None:
+    """Puts the (validated) values of ``query`` into the widgets (with ``named_only``, only
+    those it names; else the defaults for the rest); warns of the bad ones."""
     state, warnings = state_from_query(query)
     for name in FIELDS:
-        if name in st.session_state and name not in query:
-            continue          # set before the first run (a test harness): the link says nothing
+        if name not in query and (named_only or name in st.session_state):
+            continue          # the link says nothing of it: the widget keeps its value
         value = getattr(state, name)
         st.session_state[name] = list(value) if name == "overlays" else value
     if state.probe is not None:
         st.session_state["probe_x"], st.session_state["probe_y"] = state.probe
     st.session_state["_url_warnings"] = warnings
-    st.session_state["_initialised"] = True
 
 
 def hidden_parts() -> tuple[str, ...]:
@@ -86,6 +101,7 @@ def write_url(state: ViewState) -> None:
             st.query_params[name] = query[name]
         elif name not in query and name in now:
             del st.query_params[name]
+    st.session_state["_url_written"] = query
 
 
 def sidebar() -> ViewState:

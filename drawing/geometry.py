@@ -135,18 +135,32 @@ def retrain_figure(before: dict, after: dict, *, eps: float, title: str | None =
     ax.legend(fontsize=8)
     ax2 = fig.add_subplot(1, 2, 2)
     names = ("robust", "pointwise", "universal", "random")
-    x = np.arange(len(names))
-    ax2.bar(x - 0.2, [before["fractions"][n] for n in names], 0.4, color="#adb5bd",
-            label=f"before (verdict {before.get('verdict', '?')})")
-    ax2.bar(x + 0.2, [after["fractions"][n] for n in names], 0.4,
-            color=[COLORS[n] for n in names], label=f"after (verdict {after.get('verdict', '?')})")
-    ax2.set_xticks(x, names)
+    _before_after_bars(ax2, names, before, after)
     ax2.set_ylim(0, 1.05)
     ax2.set_title(f"fractions at eps = {eps:g}", fontsize=10)
-    ax2.legend(fontsize=8)
     if title:
         fig.suptitle(title)
     return fig
+
+
+def _before_after_bars(ax, names, before: dict, after: dict) -> None:
+    """Bars of each fraction in its own colour, before (hatched, light) and after (solid)
+    retraining; each legend swatch shows the very bars it names, all four colours."""
+    from matplotlib.legend_handler import HandlerTuple
+    from matplotlib.patches import Patch
+
+    x = np.arange(len(names))
+    colors = [COLORS[n] for n in names]
+    ax.bar(x - 0.2, [before["fractions"][n] for n in names], 0.4, color=colors, alpha=0.35,
+           hatch="//", edgecolor=colors)
+    ax.bar(x + 0.2, [after["fractions"][n] for n in names], 0.4, color=colors)
+    ax.set_xticks(x, names)
+    light = tuple(Patch(facecolor=c, alpha=0.35, hatch="//", edgecolor=c) for c in colors)
+    solid = tuple(Patch(facecolor=c) for c in colors)
+    ax.legend([light, solid], [f"before (verdict {before.get('verdict', '?')})",
+                               f"after (verdict {after.get('verdict', '?')})"],
+              handler_map={tuple: HandlerTuple(ndivide=None, pad=0)}, handlelength=4,
+              fontsize=8)
 
 
 def certify_figure(eps_values, certified, exact, attack=None, *, eps: float | None = None,

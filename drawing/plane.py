@@ -266,7 +266,9 @@ def _draw_probe_marks(ax, probe, eps, norm):
         ax.plot([p[0], p[0] + d[0]], [p[1], p[1] + d[1]], color="k",
                 linestyle="-" if name == "universal" else ":", linewidth=1.2, zorder=8)
     if np.isfinite(probe["rho"]):
-        _arrows(ax, p, probe["r"], FOOLED, width=0.006, zorder=9)
+        # the legend's colours of a minimal perturbation: red inside eps, grey beyond it
+        inside = eps is None or probe["rho"] <= eps
+        _arrows(ax, p, probe["r"], FOOLED if inside else KEPT, width=0.006, zorder=9)
     ax.scatter([p[0]], [p[1]], marker="*", s=220, c="yellow", edgecolors="k",
                linewidths=1.0, zorder=10)
 

@@ -172,6 +172,35 @@ def test_the_lesson_walks_the_essay_with_one_thing_to_try_per_step():
                          "6. Category 4: all perturbations are adversarial"]
 
 
+def _follow(at: AppTest, link) -> AppTest:
+    """Follows an ``st.page_link`` inside the session, as a click does: its page, its query."""
+    from urllib.parse import parse_qsl
+
+    at.query_params.clear()
+    at.query_params.update(dict(parse_qsl(link.proto.query_string)))
+    at._page_hash = link.proto.page_script_hash
+    return at.run()
+
+
+@pytest.mark.parametrize("step", [2, 3, 5])
+def test_the_lesson_links_open_their_own_preset_in_the_same_session(step):
+    """Steps 3, 4 and 6 (categories 1, 2 and 4) link to margins, wrinkles and bubbles: the
+    link is followed inside the session, whose sidebar already holds another data set."""
+    from app_pages.lesson import STEPS
+
+    at = _lesson(eps="0.1")
+    at.session_state["lesson_step"] = step
+    at.run()
+    _ok(at)
+    assert at.session_state["dataset"] == "pancakes"
+    _follow(at, at.get("page_link")[0])
+    _ok(at)
+    assert at.session_state["dataset"] == STEPS[step].preset
+    assert at.title[0].value.startswith(f"{STEPS[step].preset}: category ")
+    assert at.session_state["eps"] == 0.1                 # the learner's reading travels along
+    assert at.query_params["dataset"] == STEPS[step].preset
+
+
 def test_a_stop_condition_ends_training_at_the_first_snapshot_that_meets_it():
     at = _train_page(steps="500")
     at.select_slider(key="tl_snapshots").set_value(10).run()

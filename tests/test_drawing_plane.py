@@ -122,6 +122,17 @@ def test_draw_plane_with_every_overlay_and_the_overview():
     assert len(P.figure_png(P.draw_legend(3, minimal=True, random=True))) > 1000
 
 
+@pytest.mark.parametrize("rho, colour", [(0.1, L.FOOLED), (0.3, L.KEPT)])
+def test_the_probes_arrow_takes_the_legends_colour_of_its_rho_against_eps(rho, colour):
+    """The legend says red: rho <= eps, grey: rho > eps; the probe's arrow follows it."""
+    regions = V.region_image(HALF, PLANE, res=40)
+    probe = {"point": np.array([0.0, rho]), "rho": rho, "r": np.array([0.0, -rho])}
+    fig = P.draw_plane(regions, PLANE, num_classes=2, eps=0.15, probe=probe, legend=False)
+    arrows = [c for c in fig.axes[0].collections if type(c).__name__ == "Quiver"]
+    assert len(arrows) == 1
+    np.testing.assert_allclose(arrows[0].get_facecolor()[0], matplotlib.colors.to_rgba(colour))
+
+
 # --- the probe ------------------------------------------------------------------------------
 
 def test_probe_measures_rho_and_counts_crossings_on_stripes():
