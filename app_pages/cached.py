@@ -185,13 +185,30 @@ def frame_png(run: Recording, index: int) -> bytes:
     return pngs[index]
 
 
-@st.cache_resource(max_entries=32, show_spinner=False)
+@st.cache_resource(show_spinner=False)
+def _timelines() -> collections.OrderedDict:
+    """The process-wide LRU store of measured timelines (a store, not a cached function,
+    so that measuring one can draw its progress on the page)."""
+    return collections.OrderedDict()
+
+
 def timeline(run_name: str, norm: str, eps: float, tau: float, task_key: str, seed: int, _task,
-             _snapshots, n: int = N_POINTS) -> Timeline:
+             _snapshots, n: int = N_POINTS, _progress=None) -> Timeline:
     """The four fractions of every snapshot at eps on the sample of D (``n`` points; each
-    measured once)."""
+    measured once; ``_progress`` is called with the share measured)."""
+    store, key = _timelines(), (run_name, norm, eps, tau, task_key, seed, n)
+    with _LOCK:
+        if key in store:
+            store.move_to_end(key)
+            return store[key]
     x, y, _ = sample(task_key, seed, _task, n)
-    return fractions_over_training(_snapshots, x, y, norm=norm, eps=eps, tau=tau)
+    measured = fractions_over_training(_snapshots, x, y, norm=norm, eps=eps, tau=tau,
+                                       progress=_progress)
+    with _LOCK:
+        store[key] = measured
+        while len(store) > 32:
+            store.popitem(last=False)
+    return measured
 
 
 # --- D, the plane and the reading ----------------------------------------------------------

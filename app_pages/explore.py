@@ -30,7 +30,7 @@ from app_pages.estimates import attack_rows
 from app_pages.sidebar import DEFAULT, state_now, write_url
 from app_pages.pictures import Plane, clickable, layered, plane_of, plane_png
 from app_pages.play import (PLANE_CLICK, show_canvas, show_pad, show_random_game, show_sweep,
-                            start_button, take_clicks, yours_of)
+                            start_button, sweep_frame_shown, take_clicks, yours_of)
 from app_pages.reading import curves_with, profile_path
 from app_pages.texts import (EXPLANATIONS, HOW_TO_READ, LINF_ARROWS, MEASURES, PAGE_CSS,
                              caveat_words, changes_words, model_words, norm_name)
@@ -84,6 +84,7 @@ def page() -> None:
     with download_tab:
         if download_tab.open:
             show_downloads(view, plane_of(view, yours_of(view)), curves, verdict)
+    sweep_frame_shown(view.state.eps)
 
 
 # the tabs that show the probe or your delta too: with one open, a click reruns the page
@@ -156,8 +157,9 @@ def show_ladder(view: View, rungs: list[Rung], verdict) -> None:
     # perturbations"), which a fifth of the page at 1000 px cannot hold unbroken
     columns = st.columns([1, 1, 1, 1, 1.5], gap="small")
     for column, rung in zip(columns, reversed(rungs)):
-        column.metric(f"{rung.category} · {rung.fraction}(eps)", f"{rung.value:.3f}",
-                      "≥ tau: holds" if rung.holds else "< tau", delta_arrow="off",
+        # the heading above names eps: the label stays one line at 1000 px
+        column.metric(f"{rung.category} · {rung.fraction}", f"{rung.value:.3f}",
+                      "≥ tau" if rung.holds else "< tau", delta_arrow="off",
                       delta_color="normal" if rung.holds else "off", border=True)
     columns[4].metric("verdict: category", str(verdict),
                       NAMES[verdict] + (f", {caveat}" if caveat else ""), delta_color="off",

@@ -249,6 +249,10 @@ def _sweep_tick() -> None:
     # the frame; the next frame waits for the timer
     if session.pop("_sweep_rerun", False):
         return
+    # a slow frame is still being drawn: a rerun now would cut it off after the sidebar's
+    # slider took the new eps, leaving the page below at the old one
+    if session.get("_sweep_shown") != session.get("eps"):
+        return
     session["_sweep_rerun"] = True
     step = EPS_MAX / SWEEP_FRAMES
     now = float(session.get("eps", EPS_STEP))
@@ -257,6 +261,11 @@ def _sweep_tick() -> None:
         session["_sweeping"] = False
     session["_eps_next"] = nxt
     st.rerun(scope="app")
+
+
+def sweep_frame_shown(eps: float) -> None:
+    """Marks the page drawn to its end at ``eps``: the sweep's next frame may come."""
+    st.session_state["_sweep_shown"] = eps
 
 
 def show_sweep() -> None:

@@ -24,8 +24,10 @@ def page() -> None:
     st.title("Watch a model train into its category")
     st.markdown(
         "Training moves the decision boundaries. Press **Train and watch**: the sidebar's model "
-        "is trained from scratch while the plane shows its regions after every chunk of steps "
-        "(D shaded dark in its true colours, boundaries in black). Afterwards, each snapshot is "
+        "is trained from scratch while the plane shows its regions at each snapshot (D shaded "
+        "dark in its true colours, boundaries in black). The snapshots are spaced on a log "
+        "scale of steps (1, 2, 3, 5, ...), because the first steps move the boundaries most. "
+        "Afterwards, each snapshot is "
         "measured at the sidebar's eps, and the timeline below plays the regions and the four "
         "fractions step by step: you see *when* the model falls into its category.")
     task_key, task = current_task(state)
@@ -42,20 +44,30 @@ def page() -> None:
                   f"{config.batch_size}, weight decay {config.weight_decay:g}, seed {config.seed} "
                   "(change them in the sidebar).")
     run_key = (task_key, config, snapshots, stop_at)
+    live = None
     if left.button("Train and watch", type="primary", key="tl_train"):
         st.session_state["tl_index"] = max(SNAPSHOT_CHOICES)   # then the last snapshot
         st.session_state["tl_playing"] = False
         st.session_state.pop("tl_step", None)
-        if not _train_live(run_key, task, config, snapshots, stop_at):
+        live = _train_live(run_key, task, config, snapshots, stop_at)
+        if live is None:
             return
     run = cached.timeline_runs().get(run_key)
     if run is None:
         st.info("Press **Train and watch** to train this model and record its timeline.")
         return
-    with st.spinner(f"Measuring the {len(run.snapshots)} snapshots at eps = {state.eps:g}..."):
-        timeline = cached.timeline(cached.model_key_of(task_key, config) + f"|{snapshots}|{stop_at}",
-                                   state.norm, state.eps, state.tau, task_key, state.seed, task,
-                                   run.snapshots, state.points)
+    # the last live frame stays in view while the snapshots are measured
+    bar = st.progress(0.0, text=f"Measuring the {len(run.snapshots)} snapshots at "
+                                f"eps = {state.eps:g}...")
+    timeline = cached.timeline(cached.model_key_of(task_key, config) + f"|{snapshots}|{stop_at}",
+                               state.norm, state.eps, state.tau, task_key, state.seed, task,
+                               run.snapshots, state.points,
+                               _progress=lambda done: bar.progress(done, text=(
+                                   f"Measuring snapshot {round(done * len(run.snapshots))} of "
+                                   f"{len(run.snapshots)} at eps = {state.eps:g}...")))
+    bar.empty()
+    for slot in live or ():
+        slot.empty()
     st.subheader("The timeline")
     st.markdown(f"**{timeline_caption(timeline)}**")
     if run.stopped:
@@ -83,8 +95,12 @@ def show_caveat(timeline) -> None:
                "verdict speaks for that part of D alone.", icon=":material/warning:")
 
 
-def _train_live(run_key, task, config, snapshots: int, stop_at) -> bool:
-    """Trains with a live view (one frame and one loss point a snapshot); False on error."""
+def _train_live(run_key, task, config, snapshots: int, stop_at) -> tuple | None:
+    """Trains with a live view (one frame and one loss point a snapshot).
+
+    Returns:
+      The live view's slots (to empty once the timeline replaces them), None on error.
+    """
     frame_slot, chart_slot = st.columns([1, 1])
     frame, chart = frame_slot.empty(), chart_slot.empty()
     status = st.empty()
@@ -102,12 +118,11 @@ def _train_live(run_key, task, config, snapshots: int, stop_at) -> bool:
         cached.train_timeline(run_key, task, config, snapshots, show, stop_at)
     except ValueError as e:   # TrainingDiverged too: the same words as the other pages
         st.error(f"Cannot train this model: {e}")
-        return False
+        return None
     except RuntimeError as e:
         st.error(str(e))
-        return False
-    frame.empty(), chart.empty(), status.empty()
-    return True
+        return None
+    return frame, chart, status
 
 
 def _player(run, timeline) -> None:
@@ -152,6 +167,7 @@ def _player(run, timeline) -> None:
     right.vega_lite_chart(timeline_spec(timeline.steps, timeline.fractions, tau=timeline.tau,
                                         step=snap.step, settled=int(timeline.steps[settled]),
                                         legend=False, marks="now", doubtful=doubtful,
+                                        verdicts=timeline.verdicts,
                                         doubtful_label=f"< {TRUSTED_ACCURACY:.0%} of D right"),
                           width="stretch")
     right.caption("The four fractions over training steps, in the colours named above"

@@ -85,6 +85,21 @@ def settled_at(timeline: Timeline) -> int | None:
     return i
 
 
+# why a run can sit in one category from its first snapshot on: the first steps put the
+# boundaries where D's geometry keeps them
+UNCHANGED_WHY = {
+    1: "even the first boundaries lie farther than eps from almost all of D",
+    2: "boundaries cut through D from the first steps on (an untrained network's boundaries "
+       "pass everywhere), so almost every point has one within eps",
+    3: "the first boundaries already run alike along D, so one direction crosses them from "
+       "almost every point",
+    4: "D already sits in regions narrower than eps, so almost every direction leaves them",
+    "1-2": "D stays split between points near a boundary and points far from one: neither "
+           "robust nor pointwise reaches tau",
+    None: "no fraction reaches tau at any snapshot",
+}
+
+
 def timeline_caption(timeline: Timeline) -> str:
     """One sentence: which category the run ends in and from which step (with the
     caveat of :func:`categories.accuracy_caveat` when the last snapshot is below it)."""
@@ -97,7 +112,8 @@ def timeline_caption(timeline: Timeline) -> str:
     where = f", {caveat}" if caveat else ""
     if i == 0:
         return (f"From the first snapshot (step {step}) on, the model is in category {final} "
-                f"({name}{where}) at eps = {timeline.eps:g}.")
+                f"({name}{where}) at eps = {timeline.eps:g}: no change is seen because "
+                f"{UNCHANGED_WHY.get(final, UNCHANGED_WHY[None])}.")
     return (f"The model falls into category {final} ({name}{where}) at step {step} of "
             f"{int(timeline.steps[-1])} and stays there (eps = {timeline.eps:g}, tau = {timeline.tau:g}).")
 

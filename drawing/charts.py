@@ -218,7 +218,9 @@ def probe_spec(regions, bounds, num_classes: int, points, *, step: int = 6,
 def _shaded(steps: np.ndarray, flags, label: str) -> list[dict]:
     """Grey bands over the snapshots flagged (each reaching halfway to its neighbours),
     the first labelled: layers of :func:`timeline_spec`."""
-    edges = np.concatenate([[steps[0]], (steps[1:] + steps[:-1]) / 2, [steps[-1]]])
+    # halfway on the chart's log scale: the geometric mean of the neighbours
+    edges = np.concatenate([[steps[0]], np.sqrt(steps[1:] * steps[:-1].astype(float)),
+                            [steps[-1]]])
     rows = [{"x0": float(edges[i]), "x1": float(edges[i + 1])}
             for i, flag in enumerate(flags) if flag]
     if not rows:
@@ -235,12 +237,28 @@ def _shaded(steps: np.ndarray, flags, label: str) -> list[dict]:
                         align="left", dx=3, fontSize=10, color="#616161")]
 
 
+def _verdict_marks(steps: np.ndarray, verdicts) -> list[dict]:
+    """The verdict at the first snapshot and at each change, written at the top of the
+    timeline with a dotted line at its step: layers of :func:`timeline_spec`."""
+    if verdicts is None:
+        return []
+    rows = [{"step": int(s), "verdict": f"category {v}"}
+            for i, (s, v) in enumerate(zip(steps, verdicts)) if i == 0 or v != verdicts[i - 1]]
+    data = {"values": rows}
+    at = {"x": {"field": "step", "type": "quantitative"}}
+    return [{"data": data, "mark": {"type": "rule", "strokeDash": [1, 3], "color": "#9E9E9E"},
+             "encoding": at},
+            *_halo_text(data, {**at, "y": {"value": 8}, "text": {"field": "verdict"}},
+                        align="left", dx=3, fontSize=11, fontWeight="bold", color="#212121")]
+
+
 def timeline_spec(steps, fractions: Mapping[str, np.ndarray], *, tau: float, step: int,
                   settled: int | None = None, height: int = 260, legend: bool = True,
                   marks: str | None = None, doubtful=None,
-                  doubtful_label: str = "") -> dict:
-    """The four fractions over training steps, the tau line, the shown step, and the
-    step from which the verdict no longer changes.
+                  doubtful_label: str = "", verdicts=None) -> dict:
+    """The four fractions over training steps (on a log scale: snapshots are spaced so),
+    the tau line, the shown step, the step from which the verdict no longer changes, and
+    the verdict written over the steps where it changes.
 
     Args:
       steps: ``i[S]`` the snapshots' steps; fractions: ``{fraction: f[S]}``.
@@ -252,6 +270,8 @@ def timeline_spec(steps, fractions: Mapping[str, np.ndarray], *, tau: float, ste
       doubtful: ``bool[S]``, the snapshots whose verdict speaks for too little of D (the
         model gets too much of D wrong): shaded grey, the first band labelled
         ``doubtful_label``.
+      verdicts: ``[S]`` the snapshots' verdicts: each change (and the first) written at
+        the top of the chart, "category v", with a dotted line at the step.
 
     Returns:
       A Vega-Lite specification.
@@ -259,8 +279,8 @@ def timeline_spec(steps, fractions: Mapping[str, np.ndarray], *, tau: float, ste
     steps = np.asarray(steps, int)
     values = [{"step": int(s), "fraction": round(float(v), 5), "curve": name}
               for name in ORDER for s, v in zip(steps, np.asarray(fractions[name], float))]
-    x = {"field": "step", "type": "quantitative", "title": "training step",
-         "scale": {"domain": [0, int(steps[-1])], "nice": False}}
+    x = {"field": "step", "type": "quantitative", "title": "training step (log scale)",
+         "scale": {"type": "log", "domain": [int(steps[0]), int(steps[-1])], "nice": False}}
     y = {"field": "fraction", "type": "quantitative", "title": None, "scale": {"domain": [0, 1]}}
     color = {"field": "curve", "type": "nominal", "title": None,
              "scale": {"domain": list(ORDER), "range": [FRACTION_COLORS[k] for k in ORDER]},
@@ -282,12 +302,14 @@ def timeline_spec(steps, fractions: Mapping[str, np.ndarray], *, tau: float, ste
         mark = {"values": [{"step": int(settled), "label": f"in its category from step {int(settled)}"}]}
         layers.append({"data": mark, "mark": {"type": "rule", "strokeDash": [2, 3], "color": "#666666"},
                        "encoding": {"x": {"field": "step", "type": "quantitative"}}})
-        # written towards the middle, so that a late step's label stays inside a narrow chart
-        late = settled > steps[-1] / 2
+        # written towards the middle (of the log axis), so that a late step's label stays
+        # inside a narrow chart
+        late = np.log(settled) > (np.log(steps[0]) + np.log(steps[-1])) / 2
         layers += _halo_text(mark, {"x": {"field": "step", "type": "quantitative"},
-                                    "y": {"value": 12}, "text": {"field": "label"}},
+                                    "y": {"value": 26}, "text": {"field": "label"}},
                              align="right" if late else "left", dx=-3 if late else 3,
                              color="#444444")
+    layers += _verdict_marks(steps, verdicts)
     layers += _halo_text(now, {"x": {"value": 0}, "y": {"field": "tau", "type": "quantitative"},
                                  "text": {"field": "tau_label"}}, align="left", dx=4, dy=-8,
                          color="black")
@@ -310,7 +332,9 @@ def loss_spec(steps, loss, accuracy, *, step: int, held_out=None, height: int = 
         if h is not None:
             rows.append({"step": int(s), "value": round(float(h), 5),
                          "accuracy": "fresh sample of D"})
-    x = {"field": "step", "type": "quantitative", "title": "training step"}
+    # the timeline's log scale: the snapshots are spaced evenly on it
+    x = {"field": "step", "type": "quantitative", "title": "training step (log scale)",
+         "scale": {"type": "log"}}
     losses = [r for r in rows if "loss" in r]
     return {
         "$schema": SCHEMA, "height": height, "padding": PADDING,

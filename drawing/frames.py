@@ -22,7 +22,7 @@ import numpy as np
 
 from drawing.plane import plane_rgb
 from drawing.planeview import labels_of, region_image
-from toymodels import Snapshot, TrainConfig, Trained, train
+from toymodels import Snapshot, TrainConfig, Trained, snapshot_steps, train
 
 FRAME_RES = 120        # cells a side of a timeline frame (the plane picture uses GRID_RES)
 FRAME_PIXELS = 480     # a frame's side in pixels, about
@@ -78,7 +78,8 @@ def record_training(task, config: TrainConfig, snapshots: int, *, support=None,
 
     Args:
       task: a :class:`toymodels.Task`; config: its training configuration.
-      snapshots: how many snapshots (training chunks) to record.
+      snapshots: how many snapshots to record, at steps spaced on a log scale
+        (:func:`toymodels.snapshot_steps`): the first steps move the boundaries most.
       support: ``i32[FRAME_RES, FRAME_RES]`` D's true class per cell of the frames'
         grid (:attr:`drawing.SupportMap.label` of ``support_map(task, FRAME_RES)``), or None.
       show: called after each snapshot with ``(snapshot, frame, history)``; history holds
@@ -110,7 +111,8 @@ def record_training(task, config: TrainConfig, snapshots: int, *, support=None,
             show(snap, frame, history)
         return stop_at is not None and held_out >= stop_at
 
-    trained = train(task, config, chunks=snapshots, on_snapshot=record)
+    trained = train(task, config, chunks=snapshot_steps(config.steps, snapshots),
+                    on_snapshot=record)
     stopped = snaps[-1].step < config.steps
     return Recording(trained, tuple(snaps), tuple(frames), tuple(history["held_out"]), stopped)
 

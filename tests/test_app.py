@@ -61,11 +61,11 @@ def test_every_dataset_runs_and_the_presets_in_both_norms(dataset):
     latex = [e.value.strip("$\n") for e in at.latex]
     assert all(FORMULAS[c] in latex for c in (1, 2, 3, 4))
     values = {k: float(v) for k, v in _metrics(at).items() if k != "verdict: category"}
-    assert set(values) == {"1 · robust(eps)", "2 · pointwise(eps)", "3 · universal(eps)",
-                           "4 · random(eps)"}
-    assert values["1 · robust(eps)"] + values["2 · pointwise(eps)"] == pytest.approx(1, abs=2e-3)
-    assert values["4 · random(eps)"] <= values["3 · universal(eps)"] + 1e-3
-    assert values["3 · universal(eps)"] <= values["2 · pointwise(eps)"] + 1e-3
+    assert set(values) == {"1 · robust", "2 · pointwise", "3 · universal",
+                           "4 · random"}
+    assert values["1 · robust"] + values["2 · pointwise"] == pytest.approx(1, abs=2e-3)
+    assert values["4 · random"] <= values["3 · universal"] + 1e-3
+    assert values["3 · universal"] <= values["2 · pointwise"] + 1e-3
     if dataset not in PRESETS:      # the classic sets' l∞ scans: tests/test_categories_exact2d
         return
     at.sidebar.radio(key="norm").set_value("inf").run()
@@ -105,15 +105,15 @@ def test_eps_and_tau_change_the_reading_not_the_model():
     trained = [k for k in store if k[0] == "pancakes" and k[1].seed == 11]
     assert len(trained) == 1
     model = store[trained[0]]
-    small = float(_metrics(at)["2 · pointwise(eps)"])
+    small = float(_metrics(at)["2 · pointwise"])
     at.sidebar.slider(key="eps").set_value(0.3).run()
     _ok(at)
-    large = float(_metrics(at)["2 · pointwise(eps)"])
+    large = float(_metrics(at)["2 · pointwise"])
     assert large > small                       # pointwise grows with eps
     at.sidebar.slider(key="tau").set_value(1.0).run()
     _ok(at)
     # the verdict is the highest category whose rung of the ladder holds at tau = 1
-    holds = [int(m.label[0]) for m in at.metric if m.delta == "≥ tau: holds"]
+    holds = [int(m.label[0]) for m in at.metric if m.delta == "≥ tau"]
     assert _verdict(at) == (str(max(holds)) if holds else "1-2")
     # the same model object: neither eps nor tau retrained it
     assert [k for k in store if k[0] == "pancakes" and k[1].seed == 11] == trained
@@ -341,7 +341,7 @@ def test_the_delta_pad_scores_your_delta_nudges_and_reveals_the_best():
     at.button(key="nudge_left").click().run()
     _ok(at)
     assert float(at.query_params["delta"].split(",")[0]) == pytest.approx(ndx - 0.0075, abs=1e-4)
-    best = float(_metrics(at)["3 · universal(eps)"])
+    best = float(_metrics(at)["3 · universal"])
     assert f"the best delta flips **{best:.1%}**" in _score(at)[0]
     at.button(key="reveal").click().run()
     _ok(at)
@@ -399,7 +399,7 @@ def test_drawing_random_deltas_plays_for_all_delta_and_converges_to_random():
     line = [m.value for m in at.markdown if m.value.startswith("**31** deltas drawn")]
     assert line, [m.value for m in at.markdown][-8:]
     running = float(line[0].split("each flips **")[1].split("%")[0]) / 100
-    exact = float(_metrics(at)["4 · random(eps)"])
+    exact = float(_metrics(at)["4 · random"])
     assert abs(running - exact) < 0.1             # 31 draws: near the average over S_eps
     assert at.session_state["_random_sig"][0].startswith("bubbles|")
     at.button(key="draw_reset").click().run()
@@ -439,6 +439,10 @@ def test_the_eps_sweep_steps_eps_up_to_its_maximum_and_stops():
         at.run()                                                # a tick of the timer: one frame
         _ok(at)
         seen.append(at.sidebar.slider(key="eps").value)
+        # each frame is drawn to the end at the slider's eps: page and sidebar agree
+        assert at.session_state["_sweep_shown"] == seen[-1]
+        assert any(f"**The verdict ladder** at eps = {seen[-1]:g} " in m.value
+                   for m in at.markdown)
     assert seen == [0.365, 0.38, 0.395, 0.4]                    # steps of EPS_MAX / 24, on the grid
     assert not at.session_state["_sweeping"]                    # stopped at the maximum
     assert at.query_params["eps"] == "0.4"
@@ -514,7 +518,7 @@ def test_the_number_of_points_and_the_noise_of_d_retrain_and_travel_in_the_link(
     assert at.query_params["noise"] == "0.0"
     assert "(50 points, the fractions count" in at.caption[0].value
     clean = _fractions(at)
-    assert clean["1 · robust(eps)"] == 1.0 > noisy["1 · robust(eps)"]   # margins, as built
+    assert clean["1 · robust"] == 1.0 > noisy["1 · robust"]   # margins, as built
     trained = {k[0] for k in cached.model_store() if k[0].startswith("margins")}
     assert {"margins-n50-noise0.2", "margins-n50"} <= trained       # each change retrained
     at.sidebar.select_slider(key="points").set_value(1000).run()    # the preset's own D

@@ -48,11 +48,11 @@ def test_a_recorded_run_is_measured_snapshot_by_snapshot():
     seen = []
     run = record_training(task, TrainConfig(steps=120, width=32, depth=2), 4, support=support,
                           show=lambda snap, frame, history: seen.append((snap.step, len(history["loss"]))))
-    assert seen == [(30, 1), (60, 2), (90, 3), (120, 4)]
+    assert seen == [(1, 1), (5, 2), (24, 3), (120, 4)]     # log-spaced: snapshot_steps(120, 4)
     assert len(run.frames) == 4 and run.frames[0].shape == (480, 480, 3)
     x, y = task.sample(jax.random.key(1), 300)
     t = fractions_over_training(run.snapshots, x, y, norm="inf", eps=0.1, tau=0.7)
-    assert t.steps.tolist() == [30, 60, 90, 120]
+    assert t.steps.tolist() == [1, 5, 24, 120]
     for i in (0, 3):
         pred = np.asarray(run.snapshots[i].logits_fn(x).argmax(-1))
         assert t.clean_accuracy[i] == pytest.approx((pred == np.asarray(y)).mean(), abs=1e-6)
@@ -82,3 +82,25 @@ def test_a_frame_draws_regions_boundaries_and_d_with_y_upwards():
     support[0, 0] = 0
     darker = frame_rgb(regions, 2, support=support, scale=1)
     assert darker[-1, 0].sum() < frame_rgb(regions, 2, scale=1)[-1, 0].sum()
+
+
+@pytest.mark.parametrize("name", ["margins", "wrinkles", "pancakes", "bubbles"])
+def test_every_presets_timeline_shows_its_verdict_change_or_says_why_none(name):
+    """Log-spaced snapshots (20, the page's default) catch the first steps: each preset's
+    timeline passes through another verdict before its category, or its caption says why
+    it never leaves it."""
+    from toymodels import preset_config, sample_of_d
+
+    task = get_task(name)
+    run = record_training(task, preset_config(name), 20)
+    x, y, _ = sample_of_d(task, 0, 300)
+    t = fractions_over_training(run.snapshots, x, y, norm="2", eps=0.15)
+    assert t.verdicts[-1] == task.expected
+    changes = [i for i in range(1, len(t.verdicts)) if t.verdicts[i] != t.verdicts[i - 1]]
+    caption = timeline_caption(t)
+    if changes:
+        assert caption.startswith(f"The model falls into category {task.expected} ")
+        assert changes[0] < len(t.verdicts) - 1
+    else:
+        assert "no change is seen because" in caption, caption
+    assert bool(changes) == (name != "margins")      # margins is robust from the start

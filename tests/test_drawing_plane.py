@@ -280,14 +280,30 @@ def test_the_timeline_shades_the_snapshots_right_on_too_little_of_d():
     alt.LayerChart.from_dict(spec)                    # validates against the schema
     bands = spec["layer"][0]["data"]["values"]
     # each shaded snapshot reaches halfway to its neighbours; the others stay clear
-    assert [(b["x0"], b["x1"]) for b in bands] == [(10, 15), (15, 25), (40, 50)]
+    # (halfway on the log scale: the geometric mean)
+    assert [(b["x0"], b["x1"]) for b in bands] == pytest.approx(
+        [(10, 200 ** 0.5), (200 ** 0.5, 600 ** 0.5), (1500 ** 0.5, 50)])
     # one label, on the first band (a text mark over rows without one draws "undefined")
     labels = [layer["data"]["values"] for layer in spec["layer"]
               if layer["mark"]["type"] == "text"
               and layer["encoding"]["text"] == {"field": "label"} and "x0" in json.dumps(layer)]
-    assert labels and all(rows == [{"x0": 10.0, "x1": 15.0, "label": "< 90% of D right"}]
+    assert labels and all(rows == [{"x0": 10.0, "x1": 200 ** 0.5, "label": "< 90% of D right"}]
                           for rows in labels)
     plain = C.timeline_spec(steps, fractions, tau=0.8, step=20, settled=30)
     assert len(spec["layer"]) == len(plain["layer"]) + 3      # the bands, the label on a halo
     assert C.timeline_spec(steps, fractions, tau=0.8, step=20, settled=30,
                            doubtful=np.zeros(4, bool))["layer"] == plain["layer"]
+
+
+def test_the_timeline_writes_the_verdict_where_it_changes_on_a_log_axis():
+    steps = np.array([1, 2, 5, 13, 29])
+    fractions = {k: np.linspace(0, 1, 5) for k in ("robust", "pointwise", "universal", "random")}
+    spec = C.timeline_spec(steps, fractions, tau=0.8, step=5, settled=13,
+                           verdicts=("1-2", "1-2", 2, 3, 3))
+    alt.LayerChart.from_dict(spec)
+    assert spec["layer"][0]["encoding"]["x"]["scale"]["type"] == "log"
+    written = [layer["data"]["values"] for layer in spec["layer"]
+               if layer["mark"]["type"] == "text" and layer["encoding"]["text"] == {"field": "verdict"}]
+    assert written and all(rows == [{"step": 1, "verdict": "category 1-2"},
+                                    {"step": 5, "verdict": "category 2"},
+                                    {"step": 13, "verdict": "category 3"}] for rows in written)

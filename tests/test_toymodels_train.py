@@ -81,6 +81,26 @@ def test_snapshots_record_the_run_and_do_not_change_the_model():
     assert any(not np.array_equal(u, v) for u, v in zip(first, last))   # each its own params
 
 
+def test_a_log_spaced_schedule_records_its_steps_and_gives_the_same_model():
+    """Snapshots at uneven steps (run in scans of 256, 16 and 1 steps) change nothing in
+    the model: each step is the same computation, whatever the scan it runs in."""
+    from toymodels import snapshot_steps
+
+    task, config = get_task("margins"), TrainConfig(steps=300, width=16, depth=2, seed=3)
+    at = snapshot_steps(300, 8)
+    assert at[0] == 1 and at[-1] == 300 and all(b > a for a, b in zip(at, at[1:]))
+    snaps = []
+    recorded = train(task, config, chunks=at, on_snapshot=snaps.append)
+    assert tuple(s.step for s in snaps) == at
+    for a, b in zip(*(jax.tree_util.tree_leaves(t) for t in
+                      (train(task, config).logits_fn, recorded.logits_fn))):
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(ValueError, match="snapshot steps must increase from 1 and end at 300"):
+        train(task, config, chunks=(5, 3, 300))
+    with pytest.raises(ValueError, match="end at 300"):
+        train(task, config, chunks=(1, 2))
+
+
 def test_weight_decay_and_batch_size_reach_the_optimiser():
     task, base = get_task("margins"), TrainConfig(steps=60, width=8, depth=1)
     leaves = [jax.tree_util.tree_leaves(train(task, c).logits_fn) for c in (

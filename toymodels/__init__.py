@@ -17,7 +17,7 @@ from toymodels.presets import preset_config
 from toymodels.setting import (Model, Setting, check_points, load_or_train, make_setting,
                                model_path, sample_of_d)
 from toymodels.variant import task_variant
-from toymodels.train import (Snapshot, TrainConfig, Trained, TrainingDiverged, train,
+from toymodels.train import (Snapshot, TrainConfig, Trained, TrainingDiverged, snapshot_steps, train,
                              train_chunk, training_set)
 
 __all__ = ["ACTIVATIONS", "CLASSICS", "DEFAULT_EPS", "DEFAULT_POINTS", "PRESETS", "TASK_NAMES", "DataError",
@@ -25,4 +25,4 @@ __all__ = ["ACTIVATIONS", "CLASSICS", "DEFAULT_EPS", "DEFAULT_POINTS", "PRESETS"
            "TrainingDiverged", "apply_state", "check_points", "classify_grid", "create_model", "get_task",
            "load_csv", "load_model", "load_or_train", "logits_fn_of", "make_setting",
            "model_bytes", "model_path", "parse_csv", "plane_grid", "points_task", "predict_in_chunks",
-           "preset_config", "sample_of_d", "save_model", "task_variant", "train", "train_chunk", "training_set"]
+           "preset_config", "sample_of_d", "save_model", "snapshot_steps", "task_variant", "train", "train_chunk", "training_set"]

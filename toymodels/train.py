@@ -143,6 +143,55 @@ def train_steps(graphdef, optimizer, params, opt_state, x, y, keys, *, batch_siz
     return params, opt_state, losses.mean()
 
 
+SCAN_PIECES = (256, 16, 1)   # the scan lengths an uneven schedule is run in
+
+
+def _train_span(graphdef, optimizer, params, opt_state, x, y, keys, *, batch_size, pieces):
+    """:func:`train_steps` over ``keys``; with ``pieces``, in scans of the lengths of
+    :data:`SCAN_PIECES` only, so that a schedule of many different chunk sizes compiles
+    three programs, not one a size (each step is the same computation either way)."""
+    if not pieces:
+        return train_steps(graphdef, optimizer, params, opt_state, x, y, keys,
+                           batch_size=batch_size)
+    done, total = 0, 0.0
+    for length in SCAN_PIECES:
+        while len(keys) - done >= length:
+            params, opt_state, loss = train_steps(graphdef, optimizer, params, opt_state, x, y,
+                                                  keys[done:done + length],
+                                                  batch_size=batch_size)
+            total, done = total + loss * length, done + length
+    return params, opt_state, total / len(keys)
+
+
+def chunk_sizes(steps: int, chunks) -> list[int]:
+    """The steps of each chunk: ``chunks`` (an int) even chunks, or the gaps between the
+    increasing steps of the sequence ``chunks``, which must end at ``steps``."""
+    if isinstance(chunks, int):
+        chunks = max(1, min(chunks, steps))
+        return [steps // chunks + (i < steps % chunks) for i in range(chunks)]
+    at = [int(s) for s in chunks]
+    if not at or at[-1] != steps or any(b <= a for a, b in zip([0, *at], at)):
+        raise ValueError(f"snapshot steps must increase from 1 and end at {steps}, got {at}")
+    return [b - a for a, b in zip([0, *at], at)]
+
+
+def snapshot_steps(steps: int, snapshots: int) -> tuple[int, ...]:
+    """``snapshots`` training steps spaced evenly on a log scale from 1 to ``steps``, so
+    that the first steps, where the boundaries move most, are seen.
+
+    Example:
+        >>> snapshot_steps(2000, 10)
+        (1, 2, 5, 13, 29, 68, 159, 369, 860, 2000)
+    """
+    grid = np.geomspace(1, steps, max(1, min(snapshots, steps)))
+    out: list[int] = []
+    for i, g in enumerate(grid):
+        # never fewer than the steps left need, never behind the step before
+        at = max(int(round(g)), out[-1] + 1 if out else 1)
+        out.append(min(at, steps - (len(grid) - 1 - i)))
+    return tuple(out)
+
+
 def train_chunk(graphdef, optimizer, params, opt_state, x, y, key, *, steps, batch_size):
     """Runs ``steps`` Adam steps on random mini-batches drawn from ``key`` (split into one
     key a step, :func:`train_steps`).
@@ -205,8 +254,9 @@ def train(task: Task, config: TrainConfig = TrainConfig(), *,
       task: the task to fit.
       config: model and optimiser settings.
       progress: called after each chunk with ``(fraction_done, loss)``.
-      chunks: number of progress reports (the steps are split evenly); the trained
-        model does not depend on it (:func:`step_keys`).
+      chunks: number of progress reports (the steps are split evenly), or the steps
+        to report at (increasing, the last ``config.steps``: :func:`snapshot_steps`); the
+        trained model does not depend on it (:func:`step_keys`).
       on_snapshot: called after each chunk with the :class:`Snapshot` of the model
         then (its parameters are a new pytree each time, so keeping them is free of
         copies); the snapshots of a run are its training timeline. A true return value
@@ -235,15 +285,15 @@ def train(task: Task, config: TrainConfig = TrainConfig(), *,
     graphdef, params = nnx.split(model)
     optimizer = _optimizer(config.learning_rate, config.steps, config.weight_decay)
     opt_state = optimizer.init(params)
-    chunks = max(1, min(chunks, config.steps))
-    sizes = [config.steps // chunks + (i < config.steps % chunks) for i in range(chunks)]
+    sizes = chunk_sizes(config.steps, chunks)
     keys = step_keys(k_train, config.steps)
     history = {"step": [], "loss": [], "accuracy": []}
     done = 0
     for size in sizes:
-        params, opt_state, loss = train_steps(graphdef, optimizer, params, opt_state, x, y,
+        params, opt_state, loss = _train_span(graphdef, optimizer, params, opt_state, x, y,
                                               keys[done:done + size],
-                                              batch_size=min(config.batch_size, len(x)))
+                                              batch_size=min(config.batch_size, len(x)),
+                                              pieces=not isinstance(chunks, int))
         loss = float(loss)
         if not np.isfinite(loss):
             raise _diverged(loss, done + size, x, config.learning_rate)
