@@ -60,6 +60,33 @@ def as_labels(labels, n: int):
     return labels.astype(jnp.int32)
 
 
+def as_point(v, x: jax.Array) -> jax.Array:
+    """``v`` as one point of ``x`` (its dtype, its shape without the batch axis).
+
+    A universal perturbation is added to every row, so a wrong shape would broadcast
+    silently; this raises instead.
+
+    Args:
+      v: the perturbation.
+      x: the batch it is added to.
+
+    Returns:
+      ``v`` as an array of ``x.dtype``.
+    """
+    v = jnp.asarray(v, x.dtype)
+    if v.shape != x.shape[1:]:
+        raise ValueError(f"v must have shape {x.shape[1:]} (one point), got {v.shape}")
+    return v
+
+
+def as_mask(mask, n: int) -> jax.Array:
+    """``mask`` as ``bool[n]``, one flag per row (``None``: every row is used)."""
+    valid = jnp.ones((n,), jnp.bool_) if mask is None else jnp.asarray(mask, jnp.bool_)
+    if valid.shape != (n,):
+        raise ValueError(f"mask must have shape ({n},) (one flag per row), got {valid.shape}")
+    return valid
+
+
 def check_loss(loss: str) -> str:
     """Raises ValueError unless ``loss`` is one of :data:`LOSSES`."""
     if loss not in LOSSES:

@@ -27,7 +27,7 @@ import functools
 import jax
 import jax.numpy as jnp
 
-from attacks.fooling import (as_batch, as_labels, as_logits_fn, attack_loss, check_loss,
+from attacks.fooling import (as_batch, as_labels, as_logits_fn, as_point, attack_loss, check_loss,
                              reference_labels)
 from attacks.norms import parse_norm, project, sample_ball, steepest_direction
 from attacks.passes import best_of_restarts, best_over_passes
@@ -69,9 +69,7 @@ def sgd_universal_step(logits_fn, v, x, labels=None, *, norm, eps, step_size, lo
         ``f32[*shape]``, the new ``v`` with ``|v|_p <= eps``.
     """
     x = as_batch(x)
-    v = jnp.asarray(v, x.dtype)
-    if v.shape != x.shape[1:]:
-        raise ValueError(f"v must have shape {x.shape[1:]} (one point), got {v.shape}")
+    v = as_point(v, x)
     return _sgd_universal_step(as_logits_fn(logits_fn), v, x, as_labels(labels, x.shape[0]),
                                jnp.asarray(eps, x.dtype), jnp.asarray(step_size, x.dtype),
                                jnp.asarray(clip, x.dtype), norm=parse_norm(norm),

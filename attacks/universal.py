@@ -48,7 +48,8 @@ import jax
 import jax.numpy as jnp
 
 from attacks.deepfool import check_deepfool_args, deepfool_steps
-from attacks.fooling import as_batch, as_labels, as_logits_fn, reference_labels
+from attacks.fooling import (as_batch, as_labels, as_logits_fn, as_mask, as_point,
+                             reference_labels)
 from attacks.norms import lp_norm, parse_norm, project
 from attacks.passes import best_of_restarts, best_over_passes
 
@@ -157,13 +158,7 @@ def universal_update(logits_fn, v, x, labels=None, *, norm, eps, top_k: int = 10
     x = as_batch(x)
     chunk = x.shape[0] if chunk is None else int(chunk)
     _check(aggregate, chunk, x.shape[0])
-    v = jnp.asarray(v, x.dtype)
-    if v.shape != x.shape[1:]:
-        raise ValueError(f"v must have shape {x.shape[1:]} (one point), got {v.shape}")
-    valid = jnp.ones((x.shape[0],), jnp.bool_) if mask is None else jnp.asarray(mask, jnp.bool_)
-    if valid.shape != (x.shape[0],):
-        raise ValueError(f"mask must have shape ({x.shape[0]},) (one flag per row), "
-                         f"got {valid.shape}")
+    v, valid = as_point(v, x), as_mask(mask, x.shape[0])
     v, fooled = _universal_update(
         as_logits_fn(logits_fn), v, x, as_labels(labels, x.shape[0]), valid,
         jnp.asarray(eps, x.dtype), jnp.asarray(overshoot, x.dtype), jnp.asarray(reach, x.dtype),

@@ -1,39 +1,302 @@
 """The benchmark's goals: each figure the issues ask for, judged met or missed on one run.
 
 Everything here reads the object :func:`bench.run.run_benchmark` returns; nothing is
-measured.
+measured. The goals are data: each section of the run (the toy settings, the certified
+brackets, the presets, ...) has a table of :class:`~bench.goal_rules.Rule` rows, read at
+every entry of its section by :func:`goals`, so a goal is added or changed in one row.
 """
 
 from __future__ import annotations
 
-import math
-from typing import NamedTuple
+from collections.abc import Callable, Iterator
 
 from bench.formatting import fmt, fmt_range, fmt_time, passes, restarts
+from bench.goal_rules import (Goal, Rule, Scope, at_least, at_most, below, evaluate, median,
+                              points, ratio, timing_note)
 
-class Goal(NamedTuple):
-    """One goal of the issues, judged on one run."""
-
-    goal: str
-    setting: str | None
-    value: float | None
-    target: str
-    met: bool | None       # None: not measured (peer missing, stage skipped)
-    note: str
-
-    def status(self) -> str:
-        return {True: "met", False: "**MISSED**", None: "not measured"}[self.met]
+__all__ = ["Goal", "goals", "imagenet_art_goals"]
 
 
-def _judge(value, ok) -> bool | None:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return None
-    return bool(ok(value))
+# --- the toy settings: one entry per setting of results["settings"]
+
+def _art_missing(s: Scope) -> str:
+    return "ART not installed" if s.entry["art_uap"].get("status") else ""
 
 
-def _timing_note(entry: dict, budget: str) -> str:
-    spread = f"runs {fmt_time(entry['min_s'])}-{fmt_time(entry['max_s'])}"
-    return f"{spread}; {budget} run" if budget != "full" else spread
+def _art_speedup_goal(s: Scope) -> str:
+    work = ("same work: one order, same passes"
+            if s.entry["uap_at_art_passes"].get("restarts") == 1 else "same passes")
+    return f"universal algorithm vs ART UniversalPerturbation (speedup, {work})"
+
+
+def _art_speedup_note(s: Scope) -> str:
+    """The pairs' spread and each side's time per pass: what the speedup is made of."""
+    r = s.entry
+    k = r["uap_at_art_passes"]["passes"]
+    if _art_missing(s):
+        return _art_missing(s)
+    ours, art = r["uap_at_art_passes"], r["art_uap"]
+    how = ""
+    if ours.get("batch_size"):
+        how = (f" ({restarts(ours)}{-(-points(s) // ours['batch_size'])}"
+               f" sequential mini-batch updates of {ours['batch_size']} points, each "
+               f"followed by the fooling rate of all points to keep the best v)")
+    return (f"{passes(k)} each, pairs {fmt_range(r['ratio_ranges']['uap_vs_art_speedup'])}; "
+            f"per pass: ours {fmt_time(ours['median_s'] / k)}{how}, ART "
+            f"{fmt_time(art['median_s'] / k)} (DeepFool point by point in Python)")
+
+
+def _uap_exact_rule(key: str, label: str) -> Rule:
+    """The rule "the universal algorithm reaches the exact optimum" for one of its runs.
+
+    Args:
+      key: the run's entry in the setting (``uap``, ``uap_single``).
+      label: how the goal names the run.
+
+    Returns:
+      A rule that applies where the setting has the run.
+    """
+    def note(s: Scope) -> str:
+        u, v = s.entry[key], s.entry["ratios"].get(f"{key}_over_exact")
+        text = (f"{restarts(u)}{passes(u['passes'])}, fooling {u['fooling']:.3f} of exact "
+                f"{s.entry['exact']['universal']:.3f}")
+        if v is not None and v < 0.95:
+            text += ("; Algorithm 1 follows DeepFool directions of single points, which can "
+                     "stall short of the best shared delta")
+        return text
+
+    return Rule(f"universal algorithm reaches the exact optimum ({label})",
+                lambda s: s.entry["ratios"].get(f"{key}_over_exact"), ">= 0.95",
+                at_least(0.95), note, lambda s: key in s.entry)
+
+
+def _ours_over_exact(s: Scope) -> float | None:
+    return s.entry["ratios"]["uap_over_exact"]
+
+
+def _grid_note(s: Scope) -> str:
+    g = s.entry["torch_grid"]
+    note = (f"pairs {fmt_range(s.entry['ratio_ranges']['exact_vs_torch_grid_speedup'])}; "
+            f"{g['deltas']} deltas x {points(s)} points at spacing {g['spacing']:.2g}")
+    if g["timed_fraction"] < 1:
+        note += f"; brute force timed on 1/{round(1 / g['timed_fraction'])} of it, scaled"
+    return note
+
+
+def _torchattacks_note(s: Scope) -> str:
+    r = s.entry
+    if r["torchattacks_pgd"].get("status"):
+        return "torchattacks not installed"
+    return (f"pairs {fmt_range(r['ratio_ranges']['pgd_vs_torchattacks_time_ratio'])}; "
+            f"{r['pgd']['steps']} steps, 1 random start, cross-entropy")
+
+
+def _pgd_restarts_note(s: Scope) -> str:
+    r, p = s.entry, s.entry["pgd_restarts"]
+    note = (f"PGD {p['steps']} steps x {p['restarts']} starts, margin loss: "
+            f"{p['fooling']:.3f} of exact {r['exact']['pointwise']:.3f}; at 1 start "
+            f"(cross-entropy) {r['pgd']['fooling']:.3f}")
+    v = r["ratios"]["pgd_restarts_over_exact_pointwise"]
+    if v is not None and v < 0.99:
+        note += "; PGD ascends to local maxima of the loss that do not cross the boundary"
+    return note
+
+
+SETTING_RULES = (
+    Rule(_art_speedup_goal, ratio("uap_vs_art_speedup"), ">= 100", at_least(100),
+         _art_speedup_note),
+    _uap_exact_rule("uap", "default"),
+    _uap_exact_rule("uap_single", "1 restart, as timed against ART"),
+    Rule("ART UniversalPerturbation stays below the project's", ratio("art_uap_over_exact"),
+         lambda s: (f"< {_ours_over_exact(s):.3f}" if _ours_over_exact(s) is not None
+                    else "< project's"),
+         lambda x, s: None if _ours_over_exact(s) is None else x < _ours_over_exact(s),
+         lambda s: _art_missing(s) or passes(s.entry["art_uap"]["passes"])),
+    Rule("exact optimum vs brute-force torch grid (speedup)",
+         ratio("exact_vs_torch_grid_speedup"), ">= 20", at_least(20), _grid_note),
+    Rule(lambda s: f"exact profile + fractions of {points(s)} points, warm", median("exact"),
+         "< 1 s", below(1.0), lambda s: timing_note(s.entry["exact"], s.results["budget"])),
+    Rule(lambda s: f"universal algorithm on {points(s)} points, warm", median("uap"),
+         "< 2 s", below(2.0), lambda s: timing_note(s.entry["uap"], s.results["budget"])),
+    Rule("per-point PGD time / torchattacks PGD time (same budget)",
+         ratio("pgd_vs_torchattacks_time_ratio"), "<= 1", at_most(1.0), _torchattacks_note),
+    Rule("per-point PGD reaches the exact per-point ceiling",
+         ratio("pgd_restarts_over_exact_pointwise"), ">= 0.99", at_least(0.99),
+         _pgd_restarts_note),
+)
+
+
+# --- the certified brackets: one entry per setting of results["certified"]
+
+def _certified_note(s: Scope) -> str:
+    u, ours = s.entry["universal"], s.results["settings"].get(s.setting, {})
+    against = ""
+    if ours:
+        against = (f"; exact_at {fmt_time(ours['exact']['median_s'])}, torch lattice "
+                   f"{fmt_time(ours['torch_grid']['median_s'])}")
+    return f"[{u['lo']:.4f}, {u['hi']:.4f}], {u['boxes']} (box, point) pairs bounded" + against
+
+
+def _bracket_rule(key: str, label: str) -> Rule:
+    """The rule "a certified bracket is timed under 2 s" for one of the brackets.
+
+    Args:
+      key: the bracket's entry (``pointwise``, ``random``).
+      label: how the goal names it.
+
+    Returns:
+      The rule, its note the bracket and its width.
+    """
+    def note(s: Scope) -> str:
+        e = s.entry[key]
+        return (f"[{e['lo']:.4f}, {e['hi']:.4f}], width {e['width']:.4f} (target "
+                + ("1/n)" if key == "pointwise" else "0.005)"))
+
+    return Rule(f"certified {label}, warm", median(key), "< 2 s", below(2.0), note)
+
+
+CERTIFIED_RULES = (
+    Rule(lambda s: f"certified universal optimum of {points(s)} points, warm",
+         median("universal"), "< 2 s", below(2.0), _certified_note),
+    Rule("certified universal exact to the point (hi - lo <= 1/n)",
+         lambda s: s.entry["universal"]["width"], lambda s: f"<= {1 / points(s):.4g}",
+         lambda x, s: x <= 1 / points(s) + 1e-12),
+    _bracket_rule("pointwise", "pointwise/robust bracket"),
+    _bracket_rule("random", "random bracket"),
+    Rule(lambda s: f"certified curve over {s.entry['curve']['radii']} radii (all four "
+                   "brackets), warm", median("curve"), "< 20 s", below(20.0),
+         lambda s: "widest brackets: " + ", ".join(
+             f"{k} {v:.4f}" for k, v in s.entry["curve"]["max_width"].items())),
+)
+
+PRESET_RULES = (
+    Rule("preset training, warm", median(), "<= 3 s", at_most(3.0),
+         lambda s: f"{s.entry['steps']} steps; " + timing_note(s.entry, s.results["budget"])),
+)
+
+
+def _timeline_note(s: Scope) -> str:
+    tl, r = s.entry, s.entry["ratio"]
+    return (f"{tl['snapshots']} snapshots with their frames, {tl['steps']} steps; pairs "
+            f"{fmt(r['min'])}-{fmt(r['max'])}; plain {fmt_time(tl['plain']['median_s'])}, "
+            f"timeline {fmt_time(tl['timeline']['median_s'])}")
+
+
+TIMELINE_RULES = (
+    Rule("training with the timeline's snapshots, time over plain training",
+         lambda s: s.entry["ratio"]["median"], "<= 1.5", at_most(1.5), _timeline_note),
+)
+
+
+# --- ImageNet: the forward+gradient pass, then the whole universal runs
+
+def _forward_gradient_note(s: Scope) -> str:
+    img, fg = s.entry, s.entry["forward_gradient"]
+    return (f"pairs {fmt(fg['share_range'][0])}-{fmt(fg['share_range'][1])} "
+            f"(each pass against a {fg['paired_matmul_gflops']:.0f} GFLOP/s matmul run next to "
+            f"it); {fg['images_per_s']:.1f} images/s, {fg['gflops']:.1f} GFLOP/s, "
+            f"batch {img['batch']}, depthwise {img.get('depthwise', 'shift')}")
+
+
+IMAGENET_RULES = (
+    Rule("EfficientNet-Lite0 forward+gradient, share of matmul peak",
+         lambda s: s.entry["forward_gradient"]["share_of_peak"], ">= 0.30", at_least(0.30),
+         _forward_gradient_note),
+    Rule("universal algorithm run, share of forward+gradient images/s", lambda s: None,
+         ">= 0.60 (sgd), >= 0.15 (Algorithm 1)", at_least(0.0),
+         lambda s: (f"not run in the {s.results['budget']} budget (compiling the DeepFool "
+                    f"step alone takes ~30 s)"),
+         lambda s: not s.entry.get("runs")),
+)
+
+
+def _run_share_goal(s: Scope) -> float:
+    """The share of the forward+gradient rate a run should keep: sgd makes one pass an
+    image; Algorithm 1 several an unfooled one (DeepFool's linearisations)."""
+    return 0.60 if s.key == "sgd" else 0.15
+
+
+def _run_note(s: Scope) -> str:
+    r = s.entry
+    hist = ", ".join(f"{h:.2f}" for h in r["fooling_rate_history"])
+    note = (f"{r['images_per_s']:.2f} images/s over a whole run ({r['images']} "
+            f"bundled photos, {len(r['fooling_rate_history'])} of at most "
+            f"{r['passes']} passes, linf 10; fooling rate after each pass {hist})")
+    if s.key == "deepfool":
+        note += ("; an image not yet fooled needs DeepFool (the runner's 5 candidate "
+                 "classes: 1 forward + 4 input gradients a linearisation); the push keeps "
+                 "images fooled and only the unfooled pay, so most of a run's images cost "
+                 "one forward pass")
+    return note
+
+
+RUN_RULES = (
+    Rule(lambda s: ("universal algorithm run (sgd, Shafahi et al.), share of forward+gradient "
+                    "images/s" if s.key == "sgd" else "universal algorithm run (deepfool, "
+                    "Algorithm 1), share of forward+gradient images/s"),
+         lambda s: s.entry["share_of_forward_gradient"],
+         lambda s: f">= {_run_share_goal(s):.2f}", lambda x, s: x >= _run_share_goal(s),
+         _run_note),
+)
+
+
+# --- ImageNet against ART: Algorithm 1 and ART's UniversalPerturbation on the same photos
+
+def _measured(s: Scope) -> bool:
+    """Whether a stage ran (ART and the app are optional: a skipped stage says why instead)."""
+    return s.entry.get("status") == "measured"
+
+
+def _seeds(r: dict) -> str:
+    return f"{r['seeds']} seed{'s' if r['seeds'] > 1 else ''}, {r['images']} photos"
+
+
+def _worst_pass_margin(s: Scope) -> float:
+    ours, art = s.entry["history_mean"]["deepfool"], s.entry["history_mean"]["art"]
+    return min(a - b for a, b in zip(ours, art))
+
+
+def _per_pass_note(s: Scope) -> str:
+    r = s.entry
+    ours, art = r["history_mean"]["deepfool"], r["history_mean"]["art"]
+    return (f"ours - ART, worst pass; per pass ({_seeds(r)}): ours "
+            + ", ".join(f"{h:.3f}" for h in ours) + "; ART " + ", ".join(f"{h:.3f}" for h in art))
+
+
+def _speed_note(s: Scope) -> str:
+    r, t = s.entry, s.entry["time_to_target_s"]
+    return (f"to a fooling rate of {r['target_rate']:.3f}: ART {fmt_time(t['art'])}, ours "
+            f"{fmt_time(t['deepfool'])} (per seed "
+            + ", ".join(fmt(x) for x in r["speedup_by_seed"]) + ")")
+
+
+_ART_NAMES = (
+    "ImageNet universal: Algorithm 1's training fooling rate >= ART's, every pass",
+    ("ImageNet universal: Algorithm 1 vs ART UniversalPerturbation (speedup to the same "
+     "fooling rate)"),
+    "ImageNet universal: Algorithm 1's held-out fooling rate >= ART's")
+
+
+def _art_unmeasured_rule(goal: str, target: str) -> Rule:
+    """A goal against ART listed as not measured where ART did not run, so it is not lost."""
+    return Rule(goal, lambda s: None, target, at_least(0.0),
+                lambda s: f"ART {s.entry.get('status', 'not measured')}",
+                lambda s: not _measured(s))
+
+
+ART_RULES = (
+    Rule(_ART_NAMES[0], _worst_pass_margin, ">= 0", at_least(-1e-9), _per_pass_note,
+         _measured),
+    Rule(_ART_NAMES[1], lambda s: s.entry["speedup"], ">= 10", at_least(10), _speed_note,
+         _measured),
+    Rule(_ART_NAMES[2], lambda s: s.entry["heldout_fooling_rate"],
+         lambda s: f">= {s.entry['art_heldout_fooling_rate']:.3f}",
+         lambda x, s: x >= s.entry["art_heldout_fooling_rate"] - 1e-9,
+         lambda s: (f"{s.entry['val']} held-out photos, {_seeds(s.entry)}; "
+                    "the final v of each"), _measured),
+    *(_art_unmeasured_rule(goal, target)
+      for goal, target in zip(_ART_NAMES, (">= 0", ">= 10", ">= ART's"))),
+)
 
 
 def imagenet_art_goals(r: dict | None) -> list[Goal]:
@@ -49,190 +312,89 @@ def imagenet_art_goals(r: dict | None) -> list[Goal]:
     Returns:
       Three goals, not measured when ART is missing.
     """
-    if not r:
-        return []
-    setting = "lite0, linf 10"
-    names = ("ImageNet universal: Algorithm 1's training fooling rate >= ART's, every pass",
-             "ImageNet universal: Algorithm 1 vs ART UniversalPerturbation (speedup to the same "
-             "fooling rate)",
-             "ImageNet universal: Algorithm 1's held-out fooling rate >= ART's")
-    if r.get("status") != "measured":
-        note = f"ART {r.get('status', 'not measured')}"
-        return [Goal(name, setting, None, target, None, note)
-                for name, target in zip(names, (">= 0", ">= 10", ">= ART's"))]
-    ours, art = r["history_mean"]["deepfool"], r["history_mean"]["art"]
-    margin = min(a - b for a, b in zip(ours, art))
-    seeds = f"{r['seeds']} seed{'s' if r['seeds'] > 1 else ''}, {r['images']} photos"
-    per_pass = (f"ours - ART, worst pass; per pass ({seeds}): ours "
-                + ", ".join(f"{h:.3f}" for h in ours) + "; ART " + ", ".join(f"{h:.3f}" for h in art))
-    t = r["time_to_target_s"]
-    speed = (f"to a fooling rate of {r['target_rate']:.3f}: ART {fmt_time(t['art'])}, ours "
-             f"{fmt_time(t['deepfool'])} (per seed "
-             + ", ".join(fmt(x) for x in r["speedup_by_seed"]) + ")")
-    held = r["art_heldout_fooling_rate"]
-    return [Goal(names[0], setting, margin, ">= 0", _judge(margin, lambda x: x >= -1e-9), per_pass),
-            Goal(names[1], setting, r["speedup"], ">= 10", _judge(r["speedup"], lambda x: x >= 10), speed),
-            Goal(names[2], setting, r["heldout_fooling_rate"], f">= {held:.3f}",
-                 _judge(r["heldout_fooling_rate"], lambda x: x >= held - 1e-9),
-                 f"{r['val']} held-out photos, {seeds}; the final v of each")]
+    return evaluate(ART_RULES, Scope({}, "lite0, linf 10", r)) if r else []
+
+
+# --- the app, timed in a browser
+
+def _app_rule(key: str, goal: str, limit: float) -> Rule:
+    """A timing of the app under a limit in seconds (``key`` its figure in the run)."""
+    return Rule(goal, lambda s: s.entry.get(key), f"< {limit:g} s", below(limit),
+                lambda s: s.entry.get("note", ""), _measured)
+
+
+APP_RULES = (
+    Rule("app cold start", lambda s: None, "< 15 s", below(15.0),
+         lambda s: s.entry.get("note", "skipped"), lambda s: not _measured(s)),
+    _app_rule("cold_start_s", "app cold start", 15.0),
+    _app_rule("eps_change_s", "app eps change", 0.5),
+    _app_rule("probe_click_s", "app click on the plane to probe", 0.5),
+    _app_rule("delta_click_s", "app click on the delta pad", 0.5),
+    _app_rule("timeline_frame_s", "app timeline frame to frame", 0.2),
+)
+
+
+# --- where each table reads: a function of the run yielding one Scope per entry
+
+def _settings(results: dict) -> Iterator[Scope]:
+    for name, r in results["settings"].items():
+        yield Scope(results, name, r)
+
+
+def _certified(results: dict) -> Iterator[Scope]:
+    for name, c in (results.get("certified") or {}).items():
+        yield Scope(results, name, c)
+
+
+def _presets(results: dict) -> Iterator[Scope]:
+    for name, t in results["presets"].items():
+        yield Scope(results, name, t)
+
+
+def _optional(key: str, setting=lambda entry: None) -> Callable[[dict], Iterator[Scope]]:
+    """The scopes of a stage that may be skipped: its one entry, or none.
+
+    Args:
+      key: the stage's entry in the run.
+      setting: the Goal's setting column, from the entry.
+
+    Returns:
+      A function of the run yielding at most one Scope.
+    """
+    def scopes(results: dict) -> Iterator[Scope]:
+        entry = results.get(key)
+        if entry:
+            yield Scope(results, setting(entry), entry)
+    return scopes
+
+
+def _imagenet_runs(results: dict) -> Iterator[Scope]:
+    """One scope per method of the ImageNet universal runs (the rule reads the method)."""
+    img = results.get("imagenet")
+    for method, r in ((img.get("runs") or {}) if img else {}).items():
+        yield Scope(results, None, r, method)
+
+
+SECTIONS = (
+    (_settings, SETTING_RULES),
+    (_certified, CERTIFIED_RULES),
+    (_presets, PRESET_RULES),
+    (_optional("timeline", lambda tl: tl["preset"]), TIMELINE_RULES),
+    (_optional("imagenet"), IMAGENET_RULES),
+    (_imagenet_runs, RUN_RULES),
+    (_optional("imagenet_vs_art", lambda r: "lite0, linf 10"), ART_RULES),
+    (_optional("app"), APP_RULES),
+)
 
 
 def goals(results: dict) -> list[Goal]:
-    """Every goal of the benchmark issue and of the benchmark lines of the other issues."""
-    budget = results["budget"]
-    out: list[Goal] = []
-    add = lambda *a: out.append(Goal(*a))
-    for name, r in results["settings"].items():
-        ratio = r["ratios"]
-        art_missing = "ART not installed" if r["art_uap"].get("status") else ""
-        v = ratio["uap_vs_art_speedup"]
-        k = r["uap_at_art_passes"]["passes"]
-        rng = r["ratio_ranges"]
-        note = art_missing
-        if not art_missing:
-            ours, art = r["uap_at_art_passes"], r["art_uap"]
-            how = ""
-            if ours.get("batch_size"):
-                how = (f" ({restarts(ours)}{-(-results['task']['points'] // ours['batch_size'])}"
-                       f" sequential mini-batch updates of {ours['batch_size']} points, each "
-                       f"followed by the fooling rate of all points to keep the best v)")
-            note = (f"{passes(k)} each, pairs {fmt_range(rng['uap_vs_art_speedup'])}; per pass: "
-                    f"ours {fmt_time(ours['median_s'] / k)}{how}, ART "
-                    f"{fmt_time(art['median_s'] / k)} (DeepFool point by point in Python)")
-        work = ("same work: one order, same passes"
-                if r["uap_at_art_passes"].get("restarts") == 1 else "same passes")
-        add(f"universal algorithm vs ART UniversalPerturbation (speedup, {work})", name, v,
-            ">= 100", _judge(v, lambda x: x >= 100), note)
-        for key, label in (("uap", "default"), ("uap_single", "1 restart, as timed against ART")):
-            if key not in r:
-                continue
-            u = r[key]
-            v = ratio.get(f"{key}_over_exact")
-            note = (f"{restarts(u)}{passes(u['passes'])}, fooling {u['fooling']:.3f} of exact "
-                    f"{r['exact']['universal']:.3f}")
-            if v is not None and v < 0.95:
-                note += ("; Algorithm 1 follows DeepFool directions of single points, which can "
-                         "stall short of the best shared delta")
-            add(f"universal algorithm reaches the exact optimum ({label})", name, v, ">= 0.95",
-                _judge(v, lambda x: x >= 0.95), note)
-        v = ratio["art_uap_over_exact"]
-        ours = ratio["uap_over_exact"]
-        add("ART UniversalPerturbation stays below the project's", name, v,
-            f"< {ours:.3f}" if ours is not None else "< project's",
-            None if ours is None else _judge(v, lambda x: x < ours),
-            art_missing or passes(r["art_uap"]["passes"]))
-        v = ratio["exact_vs_torch_grid_speedup"]
-        g = r["torch_grid"]
-        note = (f"pairs {fmt_range(rng['exact_vs_torch_grid_speedup'])}; {g['deltas']} deltas x "
-                f"{results['task']['points']} points at spacing {g['spacing']:.2g}")
-        if g["timed_fraction"] < 1:
-            note += f"; brute force timed on 1/{round(1 / g['timed_fraction'])} of it, scaled"
-        add("exact optimum vs brute-force torch grid (speedup)", name, v, ">= 20",
-            _judge(v, lambda x: x >= 20), note)
-        e = r["exact"]
-        n = results["task"]["points"]
-        add(f"exact profile + fractions of {n} points, warm", name, e["median_s"], "< 1 s",
-            _judge(e["median_s"], lambda x: x < 1.0), _timing_note(e, budget))
-        u = r["uap"]
-        add(f"universal algorithm on {n} points, warm", name, u["median_s"], "< 2 s",
-            _judge(u["median_s"], lambda x: x < 2.0), _timing_note(u, budget))
-        v = ratio["pgd_vs_torchattacks_time_ratio"]
-        add("per-point PGD time / torchattacks PGD time (same budget)", name, v, "<= 1",
-            _judge(v, lambda x: x <= 1.0),
-            "torchattacks not installed" if r["torchattacks_pgd"].get("status")
-            else f"pairs {fmt_range(rng['pgd_vs_torchattacks_time_ratio'])}; {r['pgd']['steps']} "
-                 f"steps, 1 random start, cross-entropy")
-        v = ratio["pgd_restarts_over_exact_pointwise"]
-        p = r["pgd_restarts"]
-        note = (f"PGD {p['steps']} steps x {p['restarts']} starts, margin loss: "
-                f"{p['fooling']:.3f} of exact {e['pointwise']:.3f}; at 1 start (cross-entropy) "
-                f"{r['pgd']['fooling']:.3f}")
-        if v is not None and v < 0.99:
-            note += "; PGD ascends to local maxima of the loss that do not cross the boundary"
-        add("per-point PGD reaches the exact per-point ceiling", name, v, ">= 0.99",
-            _judge(v, lambda x: x >= 0.99), note)
-    for name, c in (results.get("certified") or {}).items():
-        n = results["task"]["points"]
-        ours = results["settings"].get(name, {})
-        u = c["universal"]
-        against = ""
-        if ours:
-            against = (f"; exact_at {fmt_time(ours['exact']['median_s'])}, torch lattice "
-                       f"{fmt_time(ours['torch_grid']['median_s'])}")
-        add(f"certified universal optimum of {n} points, warm", name, u["median_s"], "< 2 s",
-            _judge(u["median_s"], lambda x: x < 2.0),
-            f"[{u['lo']:.4f}, {u['hi']:.4f}], {u['boxes']} (box, point) pairs bounded"
-            + against)
-        add("certified universal exact to the point (hi - lo <= 1/n)", name, u["width"],
-            f"<= {1 / n:.4g}", _judge(u["width"], lambda x: x <= 1 / n + 1e-12), "")
-        for key, label in (("pointwise", "pointwise/robust bracket"),
-                           ("random", "random bracket")):
-            e = c[key]
-            add(f"certified {label}, warm", name, e["median_s"], "< 2 s",
-                _judge(e["median_s"], lambda x: x < 2.0),
-                f"[{e['lo']:.4f}, {e['hi']:.4f}], width {e['width']:.4f} (target "
-                + ("1/n)" if key == "pointwise" else "0.005)"))
-        cv = c["curve"]
-        add(f"certified curve over {cv['radii']} radii (all four brackets), warm", name,
-            cv["median_s"], "< 20 s", _judge(cv["median_s"], lambda x: x < 20.0),
-            "widest brackets: " + ", ".join(f"{k} {v:.4f}" for k, v in cv["max_width"].items()))
-    for name, t in results["presets"].items():
-        add("preset training, warm", name, t["median_s"], "<= 3 s",
-            _judge(t["median_s"], lambda x: x <= 3.0),
-            f"{t['steps']} steps; " + _timing_note(t, budget))
-    tl = results.get("timeline")
-    if tl:
-        r = tl["ratio"]
-        add("training with the timeline's snapshots, time over plain training", tl["preset"],
-            r["median"], "<= 1.5", _judge(r["median"], lambda x: x <= 1.5),
-            f"{tl['snapshots']} snapshots with their frames, {tl['steps']} steps; pairs "
-            f"{fmt(r['min'])}-{fmt(r['max'])}; plain {fmt_time(tl['plain']['median_s'])}, "
-            f"timeline {fmt_time(tl['timeline']['median_s'])}")
-    img = results.get("imagenet")
-    if img:
-        fg = img["forward_gradient"]
-        add("EfficientNet-Lite0 forward+gradient, share of matmul peak", None,
-            fg["share_of_peak"], ">= 0.30", _judge(fg["share_of_peak"], lambda x: x >= 0.30),
-            f"pairs {fmt(fg['share_range'][0])}-{fmt(fg['share_range'][1])} "
-            f"(each pass against a {fg['paired_matmul_gflops']:.0f} GFLOP/s matmul run next to "
-            f"it); {fg['images_per_s']:.1f} images/s, {fg['gflops']:.1f} GFLOP/s, "
-            f"batch {img['batch']}, depthwise {img.get('depthwise', 'shift')}")
-        runs = img.get("runs")
-        if runs:
-            for method, r in runs.items():
-                v = r["share_of_forward_gradient"]
-                hist = ", ".join(f"{h:.2f}" for h in r["fooling_rate_history"])
-                note = (f"{r['images_per_s']:.2f} images/s over a whole run ({r['images']} "
-                        f"bundled photos, {len(r['fooling_rate_history'])} of at most "
-                        f"{r['passes']} passes, linf 10; fooling rate after each pass {hist})")
-                if method == "deepfool":
-                    note += ("; an image not yet fooled needs DeepFool (the runner's 5 candidate "
-                             "classes: 1 forward + 4 input gradients a linearisation); the push keeps "
-                             "images fooled and only the unfooled pay, so most of a run's images cost "
-                             "one forward pass")
-                # sgd: one forward+gradient pass an image, so most of the model's rate is in
-                # reach; Algorithm 1: several an unfooled image (DeepFool's linearisations)
-                goal = 0.60 if method == "sgd" else 0.15
-                name = ("universal algorithm run (sgd, Shafahi et al.), share of forward+gradient "
-                        "images/s" if method == "sgd" else "universal algorithm run (deepfool, "
-                        "Algorithm 1), share of forward+gradient images/s")
-                add(name, None, v, f">= {goal:.2f}", _judge(v, lambda x, goal=goal: x >= goal), note)
-        else:
-            add("universal algorithm run, share of forward+gradient images/s", None, None,
-                ">= 0.60 (sgd), >= 0.15 (Algorithm 1)", None, f"not run in the {budget} budget (compiling the DeepFool "
-                                  f"step alone takes ~30 s)")
-    out += imagenet_art_goals(results.get("imagenet_vs_art"))
-    app = results.get("app")
-    if app:
-        if app.get("status") != "measured":
-            add("app cold start", None, None, "< 15 s", None, app.get("note", "skipped"))
-        else:
-            for key, label, limit in (("cold_start_s", "app cold start", 15.0),
-                                      ("eps_change_s", "app eps change", 0.5),
-                                      ("probe_click_s", "app click on the plane to probe", 0.5),
-                                      ("delta_click_s", "app click on the delta pad", 0.5),
-                                      ("timeline_frame_s", "app timeline frame to frame", 0.2)):
-                v = app.get(key)
-                add(label, None, v, f"< {limit:g} s", _judge(v, lambda x: x < limit),
-                    app.get("note", ""))
-    return out
+    """Every goal of the benchmark issue and of the benchmark lines of the other issues.
+
+    Args:
+      results: a run (:func:`bench.run.run_benchmark`), or one read back from its JSON.
+
+    Returns:
+      The goals, section by section in the order of :data:`SECTIONS`.
+    """
+    return [goal for scopes, rules in SECTIONS for s in scopes(results)
+            for goal in evaluate(rules, s)]

@@ -9,9 +9,13 @@ from __future__ import annotations
 
 from bench.formatting import fmt, fmt_range, fmt_time, passes, restarts, table, timed
 from bench.goals import goals
+from bench.imagenet_art_report import imagenet_art_lines
+
+__all__ = ["goals", "imagenet_art_lines", "markdown"]
+
 
 def _setting_rows(name: str, r: dict, peers: dict) -> list[list]:
-    e, ratio, rng = r["exact"], r["ratios"], r["ratio_ranges"]
+    e, rng = r["exact"], r["ratio_ranges"]
     grid = r["torch_grid"]
     scaled = "" if grid["timed_fraction"] >= 1 else \
         f", timed on 1/{round(1 / grid['timed_fraction'])}, scaled"
@@ -63,69 +67,6 @@ def _setting_rows(name: str, r: dict, peers: dict) -> list[list]:
     return rows
 
 
-def imagenet_art_lines(r: dict | None, art_version: str) -> list[str]:
-    """The section "ImageNet: universal perturbations against ART" (none if the stage was skipped).
-
-    Args:
-      r: the run's ``imagenet_vs_art`` (:func:`bench.imagenet_art.measure_imagenet_art`).
-      art_version: ART's version, or ``"not installed"``.
-
-    Returns:
-      Markdown lines.
-    """
-    if not r:
-        return []
-    lines = ["## ImageNet: universal perturbations against ART", ""]
-    if r.get("status") != "measured":
-        return lines + [f"ART {r.get('status', 'not measured')}: not measured "
-                        "(`pip install -r requirements-bench.txt`).", ""]
-    target = r["target_rate"]
-    reached = ("0.8" if target >= 0.8 else
-               f"{target:.3f}, the best rate ART and Algorithm 1 both reach on every seed")
-    lines += [f"EfficientNet-Lite0, linf eps 10 pixel units (10/255 on ART's [0, 1] inputs), "
-              f"{r['images']} bundled training photos and {r['val']} held out, at most "
-              f"{passes(r['passes'])}, {r['seeds']} seed{'s averaged' if r['seeds'] > 1 else ''}; "
-              f"every rate by {r['evaluator']}. Target rate: {reached}.", ""]
-    rows = []
-    for side, label, prefix, speedup in (
-            ("art", f"ART UniversalPerturbation {art_version} (DeepFool, ART's defaults)", "art_", None),
-            ("deepfool", "imagenet.run_universal (deepfool, Algorithm 1)", "", "speedup"),
-            ("sgd", "imagenet.run_universal (sgd)", "sgd_", "sgd_speedup")):
-        ratio = "-" if r.get(speedup) is None else f"ours {r[speedup]:.1f}x faster"
-        rows.append([label, fmt_time(r["time_to_target_s"][side]),
-                     "/".join("-" if k is None else str(k) for k in r["passes_to_target"][side]),
-                     ", ".join(f"{h:.3f}" for h in r["history_mean"][side]),
-                     fmt(r[f"{prefix}fooling_rate"]), fmt(r[f"{prefix}heldout_fooling_rate"]), ratio])
-    lines += table(["method", f"time to {target:.3f}", "passes to it (per seed)",
-                    "training fooling rate after each pass", "final training", "held-out", "ratio"],
-                   rows)
-    notes = [f"Where the time goes: ART {r['art_torch_share']:.0%} in torch forward and backward "
-             f"passes (PyTorchClassifier predict and class_gradient), "
-             f"{r['art_gradients_per_image_pass']:.0f} class gradients (each a forward and a "
-             f"backward pass of one image) per image and pass; the project "
-             f"{fmt(r['images_per_s']['deepfool'])} images/s (deepfool) and "
-             f"{fmt(r['images_per_s']['sgd'])} images/s (sgd), decoding included, compilation "
-             "left out (one untimed run first).",
-             "ART's own fooling rates (on x + v clipped to [0, 1]), per seed: "
-             + "; ".join(", ".join(f"{h:.3f}" for h in hs) for hs in r["history"]["art_own"]) + "."]
-    d = r.get("defect") or {}
-    if d.get("line"):
-        zero = sum(1 for c in d["checks"] if c["step"] == 0)
-        rng = d.get("ratio_range")
-        check = (f"{fmt(d['ratio_median'])}x ({fmt(rng[0])}-{fmt(rng[1])}x)" if rng else "not found")
-        notes.append(
-            f"ART's DeepFool defect: `{d['file']}` line {d['line']}, `{d['text']}`, subtracts the "
-            f"logit of the label's position in the top-{d['nb_grads']} set (a class id 0-"
-            f"{d['nb_grads'] - 1}) instead of the label's own logit whenever nb_grads is below "
-            f"the number of classes. Check on {len(d['checks'])} training photo{'s' if len(d['checks']) > 1 else ''}: ART's first "
-            f"DeepFool step (max_iter=1, nb_grads={d['nb_grads']}) over the distance to the "
-            f"decision boundary along it (searched on the torch model): {check}"
-            + (f"; {zero} of them a zero step (that class is in the top-{d['nb_grads']} set: "
-               "DeepFool stands still for its 100 iterations)" if zero else "") + ".")
-    lines += [f"- {n}" for n in notes] + [""]
-    return lines
-
-
 def _remeasured(results: dict) -> list[str]:
     """A line naming the stages measured again later (``results["remeasured"]``: stage -> note)."""
     again = results.get("remeasured") or {}
@@ -135,32 +76,39 @@ def _remeasured(results: dict) -> list[str]:
             "above's): " + "; ".join(f"**{stage}** {note}" for stage, note in again.items()) + ".", ""]
 
 
-def markdown(results: dict) -> str:
-    """The whole report: header, comparison tables, hot paths, foundation, goals."""
-    m, task = results["machine"], results["task"]
-    peers = results["peers"]
-    load = ""
-    if m.get("load_average") is not None:
-        load = (f" Load average {m['load_average']:.1f} at the start and "
-                f"{m.get('load_average_end') or 0:.1f} at the end (the 1-minute average on "
-                f"{m['cores']} cores; it counts this run's own threads, so well above "
-                f"{m['cores']} means other work competed for the CPU and times are noisy).")
-    lines = ["# Benchmarks", "",
-             "Reproduce: `pip install -r requirements-bench.txt`, then `pip install --no-deps "
-             "torchattacks==3.5.1` (its declared dependencies would pull in torchvision and a "
-             "CUDA torch), then `python -m bench --markdown docs/benchmarks.md` (the full "
-             "table, about 10 minutes on a quiet 2-core machine, 30 under load) or "
-             "`python -m bench --quick` (about two "
-             "minutes); `--json` prints one object instead, `--skip app` leaves a stage "
-             "out. A missing peer shows as 'not installed' and its ratios as null.", "",
-             f"Measured {m['date']} on {m['cpu']}, {m['cores']} cores "
-             f"({', '.join(m['jax_devices'])}), Python {m['python']}, jax {m['jax']}, "
-             f"torch {m['torch']} ({m['torch_threads']} threads), ART {peers['art']}, "
-             f"torchattacks {peers['torchattacks']}. Budget: **{results['budget']}** "
-             f"(`python -m bench{'' if results['budget'] == 'full' else ' --' + results['budget']}`), "
-             f"{results['seconds']:.0f} s in all." + load, "",
-             *_remeasured(results),
-             f"Machine limit: float32 matmul peak **{results['matmul_peak_gflops']:.1f} GFLOP/s** "
+def _load_note(m: dict) -> str:
+    """The load average around the run, so a reader can tell a noisy run from a quiet one."""
+    if m.get("load_average") is None:
+        return ""
+    return (f" Load average {m['load_average']:.1f} at the start and "
+            f"{m.get('load_average_end') or 0:.1f} at the end (the 1-minute average on "
+            f"{m['cores']} cores; it counts this run's own threads, so well above "
+            f"{m['cores']} means other work competed for the CPU and times are noisy).")
+
+
+def _header_lines(results: dict) -> list[str]:
+    """The title, how to reproduce the run, and the machine and versions it ran on."""
+    m, peers = results["machine"], results["peers"]
+    return ["# Benchmarks", "",
+            "Reproduce: `pip install -r requirements-bench.txt`, then `pip install --no-deps "
+            "torchattacks==3.5.1` (its declared dependencies would pull in torchvision and a "
+            "CUDA torch), then `python -m bench --markdown docs/benchmarks.md` (the full "
+            "table, about 10 minutes on a quiet 2-core machine, 30 under load) or "
+            "`python -m bench --quick` (about two "
+            "minutes); `--json` prints one object instead, `--skip app` leaves a stage "
+            "out. A missing peer shows as 'not installed' and its ratios as null.", "",
+            f"Measured {m['date']} on {m['cpu']}, {m['cores']} cores "
+            f"({', '.join(m['jax_devices'])}), Python {m['python']}, jax {m['jax']}, "
+            f"torch {m['torch']} ({m['torch_threads']} threads), ART {peers['art']}, "
+            f"torchattacks {peers['torchattacks']}. Budget: **{results['budget']}** "
+            f"(`python -m bench{'' if results['budget'] == 'full' else ' --' + results['budget']}`), "
+            f"{results['seconds']:.0f} s in all." + _load_note(m), ""]
+
+
+def _shared_task_lines(results: dict) -> list[str]:
+    """The machine's matmul peak, the shared toy task, and the table of its settings."""
+    task = results["task"]
+    lines = [f"Machine limit: float32 matmul peak **{results['matmul_peak_gflops']:.1f} GFLOP/s** "
              f"(best run; " + ", ".join(f"{k}^2: {v['best_gflops']:.1f} best, "
                                         f"{v['median_gflops']:.1f} median"
                                         for k, v in results["matmul"].items()) + ").", "",
@@ -175,10 +123,13 @@ def markdown(results: dict) -> str:
              "## Shared task: exact, universal and per-point attacks", ""]
     rows = []
     for name, r in results["settings"].items():
-        rows += _setting_rows(name, r, peers)
-    lines += table(["setting", "method", "time", "result", "/ exact", "ratio"], rows)
+        rows += _setting_rows(name, r, results["peers"])
+    return lines + table(["setting", "method", "time", "result", "/ exact", "ratio"], rows)
 
-    df = results["deepfool"]
+
+def _deepfool_lines(results: dict) -> list[str]:
+    """DeepFool against ART's on the same points: time, points flipped, median size."""
+    df, peers = results["deepfool"], results["peers"]
     rows = []
     for key, label in (("deepfool", "attacks.deepfool"), ("art_deepfool", f"ART DeepFool {peers['art']}")):
         entry = df[key]
@@ -186,29 +137,39 @@ def markdown(results: dict) -> str:
                      "-" if entry.get("status") else f"{entry['median_l2']:.4f}"])
     rows[0].append("-")
     rows[1].append(f"ours {fmt_range(df['speedup'])}x faster" if df["speedup"] else "-")
-    lines += ["## DeepFool (l2, minimal perturbation of every point)", ""]
-    lines += table(["method", "time", "flipped", "median l2 size", "ratio"], rows)
+    lines = ["## DeepFool (l2, minimal perturbation of every point)", ""]
+    return lines + table(["method", "time", "flipped", "median l2 size", "ratio"], rows)
 
-    peak = results["matmul_peak_gflops"]
-    hot = results["hot_paths"]
 
-    def paired(label, entry, time_text=None):
-        return [label, time_text or timed(entry), f"{entry['gflops']:.1f}",
-                f"{entry['paired_matmul_gflops']:.0f}",
-                f"{entry['share_of_peak']:.0%} ({entry['share_range'][0]:.0%}-"
-                f"{entry['share_range'][1]:.0%})"]
+def _paired(label: str, entry: dict, time_text: str | None = None) -> list:
+    """A hot path's row, its rate judged against the matmul run beside it (not the peak)."""
+    return [label, time_text or timed(entry), f"{entry['gflops']:.1f}",
+            f"{entry['paired_matmul_gflops']:.0f}",
+            f"{entry['share_of_peak']:.0%} ({entry['share_range'][0]:.0%}-"
+            f"{entry['share_range'][1]:.0%})"]
 
+
+def _hot_path_rows(results: dict) -> list[list]:
+    """The hot paths: grid, exact scans, EfficientNet's pass, the torch lattice, the update.
+
+    Args:
+      results: the run.
+
+    Returns:
+      Table rows in that order; the ImageNet rows only where that stage ran.
+    """
+    peak, hot = results["matmul_peak_gflops"], results["hot_paths"]
     g = hot["grid"]
-    rows = [paired(f"grid evaluation, {g['res']}^2 points (toymodels.classify_grid)", g)]
+    rows = [_paired(f"grid evaluation, {g['res']}^2 points (toymodels.classify_grid)", g)]
     for name in results["settings"]:
         e = hot[f"exact {name}"]
-        rows.append(paired(f"exact scan + fractions, {name} ({e['evaluations']:,} MLP "
-                           f"evaluations)", e))
+        rows.append(_paired(f"exact scan + fractions, {name} ({e['evaluations']:,} MLP "
+                            f"evaluations)", e))
     img = results.get("imagenet")
     if img:
         fg = img["forward_gradient"]
-        rows.append(paired(f"EfficientNet-Lite0 forward+input gradient, batch {img['batch']}, "
-                           f"{img.get('depthwise', 'shift')} depthwise ({fg['images_per_s']:.1f} images/s)", fg))
+        rows.append(_paired(f"EfficientNet-Lite0 forward+input gradient, batch {img['batch']}, "
+                            f"{img.get('depthwise', 'shift')} depthwise ({fg['images_per_s']:.1f} images/s)", fg))
     for name, r in results["settings"].items():
         t = r["torch_grid"]
         rows.append([f"(peer) brute-force torch lattice, {name} ({t['evaluations']:,} MLP "
@@ -220,37 +181,73 @@ def markdown(results: dict) -> str:
                      f"({uu['images_per_s']:.2f} images/s: {uu['share_of_forward_gradient']:.1%} "
                      f"({uu['share_range'][0]:.1%}-{uu['share_range'][1]:.1%}) of "
                      f"forward+gradient, paired)", timed(uu), "-", "-", "-"])
-    lines += [f"## The machine's limit and the hot paths (MLP: {task['mlp_flops_per_point']} "
-              "FLOPs a point; EfficientNet: 2 x forward FLOPs)", ""]
-    lines += table(["hot path", "time", "GFLOP/s", "matmul beside it, GFLOP/s",
-                     "share of the matmul's rate (pairs)"], rows)
+    return rows
 
-    lines += imagenet_art_lines(results.get("imagenet_vs_art"), peers["art"])
 
+def _hot_path_lines(results: dict) -> list[str]:
+    """The section on the machine's limit and the hot paths' share of it."""
+    lines = [f"## The machine's limit and the hot paths (MLP: "
+             f"{results['task']['mlp_flops_per_point']} "
+             "FLOPs a point; EfficientNet: 2 x forward FLOPs)", ""]
+    return lines + table(["hot path", "time", "GFLOP/s", "matmul beside it, GFLOP/s",
+                          "share of the matmul's rate (pairs)"], _hot_path_rows(results))
+
+
+def _art_lines(results: dict) -> list[str]:
+    """The ImageNet-against-ART section of a whole run."""
+    return imagenet_art_lines(results.get("imagenet_vs_art"), results["peers"]["art"])
+
+
+# the certified brackets each setting has, in the table's order
+CERTIFIED_BRACKETS = (("universal", "universal optimum (branch-and-bound)"),
+                      ("pointwise", "pointwise / robust"), ("random", "random"))
+
+
+def _certified_rows(name: str, c: dict, ours: dict) -> list[list]:
+    """One setting's certified brackets, then today's exact and lattice values beside them.
+
+    Args:
+      name: the setting.
+      c: its entry of ``results["certified"]``.
+      ours: its entry of ``results["settings"]`` (empty: no comparison rows).
+
+    Returns:
+      Table rows.
+    """
+    rows = []
+    for key, label in CERTIFIED_BRACKETS:
+        e = c[key]
+        rows.append([name, f"certified {label}", timed(e),
+                     f"[{e['lo']:.4f}, {e['hi']:.4f}]", f"{e['width']:.4f}"])
+    rows.append([name, "all four brackets", timed(c["all"]), "-", "-"])
+    cv = c["curve"]
+    rows.append([name, f"certified curve, {cv['radii']} radii", timed(cv), "-",
+                 f"{max(cv['max_width'].values()):.4f} (widest)"])
+    if ours:
+        rows.append([name, "today's exact_at (resolution-limited, for comparison)",
+                     timed(ours["exact"]), f"universal {ours['exact']['universal']:.4f}",
+                     "-"])
+        rows.append([name, "brute-force torch lattice (for comparison)",
+                     timed(ours["torch_grid"]),
+                     f"universal {ours['torch_grid']['universal']:.4f}", "-"])
+    return rows
+
+
+def _certified_lines(results: dict) -> list[str]:
+    """The certified brackets' section (none where the stage was skipped)."""
     cert = results.get("certified")
-    if cert:
-        rows = []
-        for name, c in cert.items():
-            ours = results["settings"].get(name, {})
-            for key, label in (("universal", "universal optimum (branch-and-bound)"),
-                               ("pointwise", "pointwise / robust"), ("random", "random")):
-                e = c[key]
-                rows.append([name, f"certified {label}", timed(e),
-                             f"[{e['lo']:.4f}, {e['hi']:.4f}]", f"{e['width']:.4f}"])
-            rows.append([name, "all four brackets", timed(c["all"]), "-", "-"])
-            cv = c["curve"]
-            rows.append([name, f"certified curve, {cv['radii']} radii", timed(cv), "-",
-                         f"{max(cv['max_width'].values()):.4f} (widest)"])
-            if ours:
-                rows.append([name, "today's exact_at (resolution-limited, for comparison)",
-                             timed(ours["exact"]), f"universal {ours['exact']['universal']:.4f}",
-                             "-"])
-                rows.append([name, "brute-force torch lattice (for comparison)",
-                             timed(ours["torch_grid"]),
-                             f"universal {ours['torch_grid']['universal']:.4f}", "-"])
-        lines += ["## Certified brackets (categories.certified)", ""]
-        lines += table(["setting", "what", "time", "bracket [lo, hi]", "width"], rows)
+    if not cert:
+        return []
+    rows = []
+    for name, c in cert.items():
+        rows += _certified_rows(name, c, results["settings"].get(name, {}))
+    lines = ["## Certified brackets (categories.certified)", ""]
+    return lines + table(["setting", "what", "time", "bracket [lo, hi]", "width"], rows)
 
+
+def _foundation_lines(results: dict) -> list[str]:
+    """Training the presets, the shared task's cold training, and the app's timings."""
+    task = results["task"]
     rows = [[f"train preset `{name}` ({t['steps']} steps, warm)", timed(t)]
             for name, t in results["presets"].items()]
     rows.append([f"train `{task['name']}` once, cold (with compilation)",
@@ -262,13 +259,36 @@ def markdown(results: dict) -> str:
                      for k, v in app.items() if k not in ("status", "note")]
         else:
             rows.append(["app timing", f"skipped: {app.get('note', '')}"])
-    lines += ["## Foundation", ""] + table(["what", "time"], rows)
+    return ["## Foundation", ""] + table(["what", "time"], rows)
 
+
+def _goal_lines(results: dict) -> list[str]:
+    """The goals table (:func:`bench.goals.goals`), each met, missed or not measured."""
     rows = [[g.goal, g.setting or "-", fmt(g.value), g.target, g.status(), g.note]
             for g in goals(results)]
-    lines += ["## Goals", ""] + table(["goal", "setting", "measured", "target", "status", "note"], rows)
-    lines += ["## How the figures are made", ""] + [f"- {note}" for note in NOTES]
-    return "\n".join(lines)
+    return ["## Goals", ""] + table(["goal", "setting", "measured", "target", "status", "note"], rows)
+
+
+def _how_lines(results: dict) -> list[str]:
+    """How the figures are made (:data:`NOTES`), the same for every run."""
+    return ["## How the figures are made", ""] + [f"- {note}" for note in NOTES]
+
+
+# the report's sections in order, each a function of the run giving its Markdown lines
+SECTIONS = (_header_lines, _remeasured, _shared_task_lines, _deepfool_lines, _hot_path_lines,
+            _art_lines, _certified_lines, _foundation_lines, _goal_lines, _how_lines)
+
+
+def markdown(results: dict) -> str:
+    """The whole report: header, comparison tables, hot paths, foundation, goals.
+
+    Args:
+      results: a run (:func:`bench.run.run_benchmark`), or one read back from its JSON.
+
+    Returns:
+      The Markdown text, its sections in the order of :data:`SECTIONS`.
+    """
+    return "\n".join(line for section in SECTIONS for line in section(results))
 
 
 NOTES = (

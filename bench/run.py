@@ -135,30 +135,15 @@ def hot_paths(shared, budget: Budget) -> dict:
     return out
 
 
-def run_benchmark(budget: Budget = FULL, *, seed: int = 0,
-                  progress: Callable[[str], None] = _progress) -> dict:
-    """Runs every measurement of ``budget`` and returns one JSON-ready object.
+def _toy_stages(out: dict, budget: Budget, seed: int, progress: Callable[[str], None]) -> None:
+    """The stages on the shared toy task, in order, each adding its entries to ``out``:
+    the task (trained here, so its cold time is measured), the settings and their headline
+    figures, DeepFool, the hot paths and the certified brackets.
 
     Args:
-      budget: :data:`FULL`, :data:`QUICK` or :data:`SMOKE` (or a custom :class:`Budget`).
-      seed: the shared task's seed (model, points and attack keys).
-      progress: called with a line before each stage.
-
-    Returns:
-      ``{"machine", "budget", "matmul_peak_gflops", <HEADLINE figures by setting>,
-      "task", "settings": {setting: figures}, "deepfool", "hot_paths", "certified",
-      "presets",
-      "imagenet", "imagenet_vs_art" (:func:`bench.imagenet_art.measure_imagenet_art`), "app",
-      "peers", "seconds"}``.
+      out: the run being built (its key order is the JSON's).
+      budget, seed, progress: as :func:`run_benchmark`'s.
     """
-    start = time.perf_counter()
-    out = {"machine": machine_info(), "budget": budget.mode,
-           "peers": {p: peers.peer_version(p) or "not installed" for p in peers.PEERS}}
-    progress("matmul peak")
-    peak = matmul_peak(budget.matmul_sizes, repeats=budget.matmul_repeats)
-    out["matmul_peak_gflops"] = peak["gflops"]
-    out["matmul"] = peak["by_size"]
-
     progress(f"shared task {TASK_NAME}: training its MLP, {budget.n_points} points")
     t0 = time.perf_counter()
     shared = shared_task(budget.n_points, seed=seed, steps=budget.train_steps)
@@ -192,15 +177,17 @@ def run_benchmark(budget: Budget = FULL, *, seed: int = 0,
                                              repeats=budget.certified_repeats,
                                              radii=budget.certified_radii)
 
-    progress(f"preset training: {', '.join(budget.presets)}")
-    out["presets"] = time_presets(budget.presets, repeats=budget.preset_repeats,
-                                  steps=budget.train_steps)
-    out["timeline"] = None
-    if budget.presets:
-        progress("training with the timeline's snapshots against plain training")
-        out["timeline"] = time_timeline(budget.presets[0], repeats=budget.preset_repeats,
-                                        steps=budget.train_steps)
 
+def _imagenet_stages(out: dict, budget: Budget, peak_gflops: float, seed: int,
+                     progress: Callable[[str], None]) -> None:
+    """The ImageNet stages, each None where the budget leaves it out: the model's
+    forward+gradient rate (against the run's matmul peak) and the comparison with ART.
+
+    Args:
+      out: the run being built.
+      budget, seed, progress: as :func:`run_benchmark`'s.
+      peak_gflops: the run's matmul peak.
+    """
     out["imagenet"] = None
     if budget.imagenet:
         progress("ImageNet: EfficientNet-Lite0 forward+gradient"
@@ -210,7 +197,7 @@ def run_benchmark(budget: Budget = FULL, *, seed: int = 0,
         out["imagenet"] = measure_imagenet(batch=budget.imagenet_batch,
                                            repeats=budget.imagenet_repeats,
                                            pairs=budget.imagenet_pairs,
-                                           peak_gflops=peak["gflops"],
+                                           peak_gflops=peak_gflops,
                                            universal=budget.imagenet_universal, seed=seed)
     out["imagenet_vs_art"] = None
     if budget.imagenet_art:
@@ -218,6 +205,43 @@ def run_benchmark(budget: Budget = FULL, *, seed: int = 0,
         from bench.imagenet_art import measure_imagenet_art
 
         out["imagenet_vs_art"] = measure_imagenet_art(budget.imagenet_art, progress=progress)
+
+
+def run_benchmark(budget: Budget = FULL, *, seed: int = 0,
+                  progress: Callable[[str], None] = _progress) -> dict:
+    """Runs every measurement of ``budget`` and returns one JSON-ready object.
+
+    Args:
+      budget: :data:`FULL`, :data:`QUICK` or :data:`SMOKE` (or a custom :class:`Budget`).
+      seed: the shared task's seed (model, points and attack keys).
+      progress: called with a line before each stage.
+
+    Returns:
+      ``{"machine", "budget", "matmul_peak_gflops", <HEADLINE figures by setting>,
+      "task", "settings": {setting: figures}, "deepfool", "hot_paths", "certified",
+      "presets",
+      "imagenet", "imagenet_vs_art" (:func:`bench.imagenet_art.measure_imagenet_art`), "app",
+      "peers", "seconds"}``.
+    """
+    start = time.perf_counter()
+    out = {"machine": machine_info(), "budget": budget.mode,
+           "peers": {p: peers.peer_version(p) or "not installed" for p in peers.PEERS}}
+    progress("matmul peak")
+    peak = matmul_peak(budget.matmul_sizes, repeats=budget.matmul_repeats)
+    out["matmul_peak_gflops"] = peak["gflops"]
+    out["matmul"] = peak["by_size"]
+
+    _toy_stages(out, budget, seed, progress)
+    progress(f"preset training: {', '.join(budget.presets)}")
+    out["presets"] = time_presets(budget.presets, repeats=budget.preset_repeats,
+                                  steps=budget.train_steps)
+    out["timeline"] = None
+    if budget.presets:
+        progress("training with the timeline's snapshots against plain training")
+        out["timeline"] = time_timeline(budget.presets[0], repeats=budget.preset_repeats,
+                                        steps=budget.train_steps)
+
+    _imagenet_stages(out, budget, peak["gflops"], seed, progress)
     out["app"] = None
     if budget.app:
         progress("app timing")

@@ -51,6 +51,22 @@ def _flipped(logits_fn, x, delta, pred):
     return attacks.predict(logits_fn, x + delta) != pred
 
 
+def _random_mean(rates, n_random: int):
+    """The random fraction and its 95% interval: the directions are independent draws, so
+    their mean has a normal-approximation interval (clipped, since rates lie in [0, 1]).
+
+    Args:
+      rates: ``f32[n_random]``, the fooling rate of each random direction.
+      n_random: how many there are (one gives an unbounded interval).
+
+    Returns:
+      ``(mean, f32[2] interval)``.
+    """
+    random = rates.mean()
+    half = RANDOM_Z * rates.std(ddof=1) / jnp.sqrt(n_random) if n_random > 1 else jnp.inf
+    return random, jnp.clip(jnp.stack([random - half, random + half]), 0.0, 1.0)
+
+
 def estimate_fractions(logits_fn, x, y, *, norm, eps, key, pgd_steps: int = 20,
                        pgd_restarts: int = 4, n_random: int = 64,
                        deepfool_top_k: int = 10) -> Estimates:
@@ -99,11 +115,7 @@ def estimate_fractions(logits_fn, x, y, *, norm, eps, key, pgd_steps: int = 20,
     fooled = jax.vmap(lambda d: _flipped(logits_fn, x, d[None], pred) & correct)(cands)
     rates = fooled.sum(1) / count
     best = rates.argmax()
-    random = rates[2:].mean()
-    # the n_random directions are independent draws: a 95% interval for their mean
-    # (normal approximation; the rates lie in [0, 1])
-    half = RANDOM_Z * rates[2:].std(ddof=1) / jnp.sqrt(n_random) if n_random > 1 else jnp.inf
-    random_interval = jnp.clip(jnp.stack([random - half, random + half]), 0.0, 1.0)
+    random, random_interval = _random_mean(rates[2:], n_random)
     universal = rates[best]
     pointwise = share(f_fgsm | f_pgd | f_df | fooled[best])
     by_attack = {"fgsm": share(f_fgsm), "pgd": share(f_pgd), "deepfool": share(f_df),

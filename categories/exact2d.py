@@ -45,7 +45,8 @@ import jax
 import jax.numpy as jnp
 
 from attacks import lp_norm, parse_norm, project
-from toymodels import predict_in_chunks
+from categories.raycast import (fan_crossings, first_crossings, least_l2_minimal, predict_points,
+                               sphere_point)
 
 
 class Profile(NamedTuple):
@@ -80,35 +81,6 @@ class Fractions(NamedTuple):
     clean_accuracy: jax.Array
 
 
-def sphere_point(norm: str, s: jax.Array) -> jax.Array:
-    """Maps ``s`` in [0, 1) (arc-length parameter) to a point of the unit p-sphere.
-
-    Args:
-      norm: ``"2"`` or ``"inf"``.
-      s: ``f32[...]``, taken modulo 1.
-
-    Returns:
-      ``f32[..., 2]`` with ``|u|_p = 1``; uniform ``s`` gives the uniform law on S_1.
-    """
-    s = jnp.mod(s, 1.0)
-    if norm == "2":
-        a = 2 * jnp.pi * s
-        return jnp.stack([jnp.cos(a), jnp.sin(a)], -1)
-    p = 8 * s
-    side = jnp.floor(p / 2)
-    t = p - 2 * side - 1  # in [-1, 1)
-    one = jnp.ones_like(t)
-    cands = jnp.stack([jnp.stack([one, t], -1), jnp.stack([-t, one], -1),
-                       jnp.stack([-one, -t], -1), jnp.stack([t, -one], -1)], 0)
-    idx = jnp.clip(side.astype(jnp.int32), 0, 3)
-    return jnp.take_along_axis(cands, idx[None, ..., None], axis=0)[0]
-
-
-def _predict(logits_fn, pts, chunk=1 << 17):
-    """argmax of logits over ``pts: f32[m, 2]`` in memory-bounded chunks."""
-    return predict_in_chunks(logits_fn, pts, chunk=chunk)
-
-
 def _share(flags, correct):
     """Fraction of the correct points whose flag is set, along the last axis.
 
@@ -119,25 +91,12 @@ def _share(flags, correct):
     return (flags.astype(jnp.float32) @ c) / jnp.maximum(c.sum(), 1.0)
 
 
-def _bisect(logits_fn, x, label, u, lo, hi, iters):
-    """Shrinks [lo, hi] along rays x + t u, keeping f(x + hi u) != label."""
-
-    def body(_, lohi):
-        lo, hi = lohi
-        mid = 0.5 * (lo + hi)
-        pts = jnp.broadcast_to(x + mid[..., None] * u, mid.shape + (2,))
-        flip = _predict(logits_fn, pts.reshape(-1, 2)).reshape(mid.shape) != label
-        return jnp.where(flip, lo, mid), jnp.where(flip, mid, hi)
-
-    return jax.lax.fori_loop(0, iters, body, (lo, hi))
-
-
 @functools.partial(jax.jit, static_argnames=("norm", "n_radii", "n_dirs", "top_k", "fan",
                                              "coarse_iters", "bisect_iters"))
 def _scan(logits_fn, x, y, eps_max, *, norm, n_radii, n_dirs, top_k, fan, coarse_iters,
           bisect_iters):
     n = x.shape[0]
-    pred = _predict(logits_fn, x)
+    pred = predict_points(logits_fn, x)
     correct = pred == y
     radii = eps_max * jnp.arange(1, n_radii + 1, dtype=jnp.float32) / n_radii
     s = (jnp.arange(n_dirs, dtype=jnp.float32) + 0.5) / n_dirs
@@ -151,62 +110,19 @@ def _scan(logits_fn, x, y, eps_max, *, norm, n_radii, n_dirs, top_k, fan, coarse
     rays = sphere_point(norm, s_rays)                              # [M (+4), 2]
     dirs = rays[:n_dirs]                                           # [M, 2]
     pts = x[:, None, None, :] + radii[None, None, :, None] * rays[None, :, None, :]
-    flips_all = (_predict(logits_fn, pts.reshape(-1, 2)).reshape(n, rays.shape[0], n_radii)
+    flips_all = (predict_points(logits_fn, pts.reshape(-1, 2)).reshape(n, rays.shape[0], n_radii)
                  != pred[:, None, None])                           # [n, M (+4), T]
-    flips = flips_all[:, :n_dirs]                                  # [n, M, T]
-
-    # Curves: quadrature over the sphere and the best polar-grid delta.
-    frac = _share(jnp.moveaxis(flips, 0, -1), correct)           # [M, T]
-    random = frac.mean(0)
-    best_j = frac.argmax(0)
-    best_at_t = frac.max(0)
-    run_k = jax.lax.associative_scan(
-        lambda a, b: jnp.where(best_at_t[b] >= best_at_t[a], b, a), jnp.arange(n_radii))
-    universal = best_at_t[run_k]
-    universal_delta = radii[run_k, None] * dirs[best_j[run_k]]
-
-    # rho: the first flip along every ray, bisected coarsely, then the top_k best finely.
-    hit_all = flips_all.any(-1)
-    first = jnp.where(hit_all, flips_all.argmax(-1), 0)              # [n, M (+4)]
-    hi0 = jnp.where(hit_all, radii[first], radii[-1])
-    lo0 = jnp.where(first > 0, radii[jnp.maximum(first - 1, 0)], 0.0)
-    lbl = pred[:, None]
-    lo0, hi0 = _bisect(logits_fn, x[:, None, :], lbl, rays[None], lo0, hi0, coarse_iters)
-    neg, j = jax.lax.top_k(-jnp.where(hit_all, hi0, jnp.inf), top_k)
-    hit = jnp.isfinite(neg)
-    u = rays[j]                                                     # [n, K, 2]
-    lo = jnp.take_along_axis(lo0, j, 1)
-    hi = jnp.take_along_axis(hi0, j, 1)
-    _, hi = _bisect(logits_fn, x[:, None, :], lbl, u, lo, hi, bisect_iters)
-    hi = jnp.where(hit, hi, jnp.inf)
-    best = hi.argmin(1)
-    rho = hi[jnp.arange(n), best]
-    s_best = s_rays[j[jnp.arange(n), best]]
-
-    # Fan: 2*fan rays within one direction step of the best, scanned up to rho.
-    offs = jnp.concatenate([jnp.arange(-fan, 0), jnp.arange(1, fan + 1)]).astype(jnp.float32)
-    offs = offs / (2 * fan * n_dirs)
-    uf = sphere_point(norm, s_best[:, None] + offs[None, :])       # [n, F, 2]
-    steps = 4
-    tf = jnp.where(jnp.isfinite(rho), rho, 0.0)[:, None, None] * (
-        jnp.arange(1, steps + 1, dtype=jnp.float32) / steps)[None, None, :]   # [n, 1, S]
-    pf = x[:, None, None, :] + tf[..., None] * uf[:, :, None, :]
-    ff = _predict(logits_fn, pf.reshape(-1, 2)).reshape(n, 2 * fan, steps) != pred[:, None, None]
-    kf = ff.argmax(-1)
-    fhit = ff.any(-1) & jnp.isfinite(rho)[:, None]
-    fhi = jnp.take_along_axis(jnp.broadcast_to(tf, (n, 2 * fan, steps)), kf[..., None], -1)[..., 0]
-    flo = jnp.where(kf > 0, fhi - tf[:, :, 0], 0.0)
-    _, fhi = _bisect(logits_fn, x[:, None, :], lbl, uf, flo, fhi, bisect_iters)
-    fhi = jnp.where(fhit, fhi, jnp.inf)
-    better = fhi.min(1) < rho
-    fbest = fhi.argmin(1)
-    u_best = jnp.where(better[:, None], uf[jnp.arange(n), fbest], sphere_point(norm, s_best))
-    rho = jnp.minimum(rho, fhi.min(1))
+    frac, random, universal, universal_delta = _curves(flips_all[:, :n_dirs], correct, radii,
+                                                       dirs)
+    rho, s_best = first_crossings(logits_fn, x, pred, flips_all, rays, s_rays, radii,
+                                   top_k=top_k, coarse_iters=coarse_iters,
+                                   bisect_iters=bisect_iters)
+    rho, u_best, s_u = fan_crossings(logits_fn, x, pred, rho, s_best, norm=norm, n_dirs=n_dirs, fan=fan,
+                            bisect_iters=bisect_iters)
     r = jnp.where(jnp.isfinite(rho)[:, None], rho[:, None] * u_best, 0.0)
     if norm == "inf":
-        s_u = jnp.where(better, s_best + offs[fbest], s_best)
         res = eps_max / n_radii / 2.0 ** (coarse_iters + bisect_iters)
-        r = _least_l2_minimal(logits_fn, x, pred, rho, r, s_u, 2 * res, bisect_iters)
+        r = least_l2_minimal(logits_fn, x, pred, rho, r, s_u, 2 * res, bisect_iters)
 
     pointwise = _share(rho[None, :] <= radii[:, None], correct)
     return Profile(radii=radii, robust=1.0 - pointwise, pointwise=pointwise, universal=universal,
@@ -215,51 +131,26 @@ def _scan(logits_fn, x, y, eps_max, *, norm, n_radii, n_dirs, top_k, fan, coarse
                    clean_accuracy=correct.mean())
 
 
-SQUARE_SAMPLES = 128  # points of the square S_rho tried for the least-l2 minimal perturbation
+def _curves(flips, correct, radii, dirs):
+    """The random and universal curves from the polar grid's flips: quadrature over the
+    sphere, and the best grid delta at each radius kept from the radius it was best at.
 
-
-def _least_l2_minimal(logits_fn, x, pred, rho, r, s_u, slack, iters):
-    """Among the minimal l-inf perturbations of each point, the one of least l2 length.
-
-    The square B_rho meets the nearest boundary with a corner (then that corner is the
-    one minimal perturbation) or, where the boundary runs along an axis, with a whole
-    stretch of an edge: every point of it is minimal, and the arrow from a corner would
-    suggest a diagonal move where a straight one crosses as well. On an edge the l2
-    length grows with the distance ``|t|`` from the edge's middle, so: try the square
-    ``S_{rho + slack}`` (``slack``: the scan's radial resolution) at SQUARE_SAMPLES points
-    (corners and middles among them) and at the ray that found rho (``s_u``), take the
-    flip nearest an edge's middle and bisect towards the next sample either side.
+    Args:
+      flips: ``bool[n, M, T]``, whether point, ray and radius change the label.
+      correct: ``bool[n]``; radii: ``f32[T]``; dirs: ``f32[M, 2]`` the rays.
 
     Returns:
-      ``f32[n, 2]``: the perturbation, ``r`` itself where nothing on the square flips.
+      ``(frac f32[M, T], random f32[T], universal f32[T], universal_delta f32[T, 2])``.
     """
-    n, k = x.shape[0], SQUARE_SAMPLES
-    radius = jnp.where(jnp.isfinite(rho), rho + slack, 0.0)[:, None, None]
-
-    def flips(s):  # s [n, c] -> bool [n, c]: x + radius u(s) changes the label
-        pts = x[:, None, :] + radius * sphere_point("inf", s)
-        return _predict(logits_fn, pts.reshape(-1, 2)).reshape(s.shape) != pred[:, None]
-
-    def off_middle(s):  # |t|: the distance along the edge from its middle (0) to a corner (1)
-        p = 8 * jnp.mod(s, 1.0)
-        return jnp.abs(p - 2 * jnp.floor(p / 2) - 1)
-
-    s = jnp.concatenate([jnp.broadcast_to(jnp.arange(k) / k, (n, k)), s_u[:, None]], 1)
-    hit = flips(s)
-    s_c = jnp.take_along_axis(s, jnp.argmin(jnp.where(hit, off_middle(s), jnp.inf), 1)[:, None],
-                              1)[:, 0]
-    found = [s_c]
-    for toward in (jnp.floor(s_c * k - 1e-3) / k, jnp.ceil(s_c * k + 1e-3) / k):
-        def body(_, ends):         # keeps ``hi`` a flip, ``lo`` one sample closer in
-            lo, hi = ends
-            mid = 0.5 * (lo + hi)
-            flip = flips(mid[:, None])[:, 0]
-            return jnp.where(flip, lo, mid), jnp.where(flip, mid, hi)
-        found.append(jax.lax.fori_loop(0, iters, body, (toward, s_c))[1])
-    found = jnp.stack(found, 1)                                       # [n, 3]
-    best = jnp.take_along_axis(found, jnp.argmin(off_middle(found), 1)[:, None], 1)[:, 0]
-    better = hit.any(1) & (off_middle(best) < off_middle(s_u) - 1e-6)
-    return jnp.where(better[:, None], radius[:, 0] * sphere_point("inf", best), r)
+    frac = _share(jnp.moveaxis(flips, 0, -1), correct)           # [M, T]
+    random = frac.mean(0)
+    best_j = frac.argmax(0)
+    best_at_t = frac.max(0)
+    run_k = jax.lax.associative_scan(
+        lambda a, b: jnp.where(best_at_t[b] >= best_at_t[a], b, a), jnp.arange(radii.shape[0]))
+    universal = best_at_t[run_k]
+    universal_delta = radii[run_k, None] * dirs[best_j[run_k]]
+    return frac, random, universal, universal_delta
 
 
 def scan_profile(logits_fn, x, y, *, norm, eps_max, n_radii: int = 24, n_dirs: int = 64,
@@ -297,7 +188,7 @@ def _at(logits_fn, x, profile, eps, *, norm, candidates, grid, levels):
 
     def fooled(deltas):  # deltas [C, 2] -> bool [C, n]
         pts = x[None, :, :] + deltas[:, None, :]
-        return _predict(logits_fn, pts.reshape(-1, 2)).reshape(deltas.shape[0], n) != pred[None]
+        return predict_points(logits_fn, pts.reshape(-1, 2)).reshape(deltas.shape[0], n) != pred[None]
 
     ring = eps * dirs
     ring_frac = _share(fooled(ring), correct)                         # [M]

@@ -243,6 +243,28 @@ def spectrum_curve(spec: NormalSpectrum) -> dict:
             "random": (rs / rs[0]).tolist() if len(rs) and rs[0] > 0 else []}
 
 
+def _json_number(v) -> float | None:
+    """A statistic as JSON can hold it: None where it is missing or not finite."""
+    return None if v is None or not np.isfinite(v) else float(v)
+
+
+def _spectrum_block(s) -> dict:
+    """One spectrum's statistics as plain floats and lists (the JSON's blocks).
+
+    Args:
+      s: a :func:`normal_spectrum` result.
+
+    Returns:
+      ``{"sigma_ratio", "random_sigma_ratio", "alignment", "count", "singular",
+      "random_singular"}``.
+    """
+    return {"sigma_ratio": _json_number(s.sigma_ratio),
+            "random_sigma_ratio": _json_number(s.random_sigma_ratio),
+            "alignment": _json_number(s.alignment), "count": s.count,
+            "singular": [float(v) for v in np.asarray(s.singular)],
+            "random_singular": [float(v) for v in np.asarray(s.random_singular)]}
+
+
 def measure_normals(logits_fn, x, y, *, key, norm="2", eps: float = 0.15,
                     radius: float | None = None, method: str = "exact",
                    progress=None) -> dict:
@@ -288,20 +310,10 @@ def measure_normals(logits_fn, x, y, *, key, norm="2", eps: float = 0.15,
     k_all, k_near = jax.random.split(key)
     spec = normal_spectrum(r, k_all, valid=valid)
     near = normal_spectrum(r, k_near, valid=valid & (rho <= eps))
-
-    def num(v):
-        return None if v is None or not np.isfinite(v) else float(v)
-
-    def block(s):
-        return {"sigma_ratio": num(s.sigma_ratio), "random_sigma_ratio": num(s.random_sigma_ratio),
-                "alignment": num(s.alignment), "count": s.count,
-                "singular": [float(v) for v in np.asarray(s.singular)],
-                "random_singular": [float(v) for v in np.asarray(s.random_singular)]}
-
-    out = block(spec)
+    out = _spectrum_block(spec)
     if spec.normals.ndim == 2 and spec.normals.shape[1] == 2:
         out["angles"] = [float(a) for a in normal_angles(spec.normals, spec.valid)]
-    out["within_eps"] = block(near)
+    out["within_eps"] = _spectrum_block(near)
     out.update(method=method, norm=norm, eps=float(eps), radius=float(radius),
                points=int(x.shape[0]))
     return out

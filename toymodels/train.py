@@ -245,6 +245,25 @@ def _accuracy(logits_fn, x, y):
     return (logits_fn(x).argmax(-1) == y).mean()
 
 
+def _check_config(config: TrainConfig) -> None:
+    """Refuses a configuration that cannot train, before any data or model is built.
+
+    Args:
+      config: the settings :func:`train` was given.
+
+    Raises:
+      ValueError: naming the bad setting and its value.
+    """
+    if config.steps < 1:
+        raise ValueError(f"training steps must be at least 1, got {config.steps}")
+    if not config.learning_rate > 0:
+        raise ValueError(f"learning rate must be positive, got {config.learning_rate}")
+    if config.batch_size < 1:
+        raise ValueError(f"batch size must be at least 1, got {config.batch_size}")
+    if not 0 <= config.weight_decay < 1:
+        raise ValueError(f"weight decay must be in [0, 1), got {config.weight_decay}")
+
+
 def train(task: Task, config: TrainConfig = TrainConfig(), *,
           progress: Callable[[float, float], None] | None = None, chunks: int = 10,
           on_snapshot: Callable[[Snapshot], None] | None = None) -> Trained:
@@ -269,14 +288,7 @@ def train(task: Task, config: TrainConfig = TrainConfig(), *,
       TrainingDiverged: if the loss becomes NaN or infinite.
       ValueError: for a bad configuration.
     """
-    if config.steps < 1:
-        raise ValueError(f"training steps must be at least 1, got {config.steps}")
-    if not config.learning_rate > 0:
-        raise ValueError(f"learning rate must be positive, got {config.learning_rate}")
-    if config.batch_size < 1:
-        raise ValueError(f"batch size must be at least 1, got {config.batch_size}")
-    if not 0 <= config.weight_decay < 1:
-        raise ValueError(f"weight decay must be in [0, 1), got {config.weight_decay}")
+    _check_config(config)
     key = jax.random.key(config.seed)
     k_data, k_init, k_train, k_eval = jax.random.split(key, 4)
     x, y = (jnp.asarray(a) for a in training_set(task, k_data))
