@@ -6,14 +6,13 @@ cached with ``st.cache_resource`` keyed on hashable strings (the model's key, th
 eps), the model and the arrays passed as ``_``-prefixed (unhashed) arguments. Changing
 eps or tau never retrains nor rescans: it only calls :func:`reading` (~0.05 s).
 
-Importing it keeps JAX's compiled programs on disk (:func:`enable_compilation_cache`).
+Importing it keeps JAX's compiled programs on disk (:func:`store.enable_compilation_cache`).
 """
 
 from __future__ import annotations
 
 import collections
 import io
-import os
 import threading
 
 import jax
@@ -28,7 +27,7 @@ from categories import (Certified, CertifiedCurve, Changes, Timeline, certified_
 from drawing import (FRAME_RES, GRID_RES, Recording, SupportMap, boundary_lines, labels_of, record_training,
                      probe as probe_point, probe_spec as probe_chart_spec, probe_window,
                      random_deltas as deltas_on_sphere, region_image, support_map)
-from store import cache_dir
+from store import enable_compilation_cache
 from toymodels import Model, load_csv, load_or_train, points_task
 from app_pages.estimates import estimate_curves as attack_curves, estimates_at
 from app_pages.texts import CSV_ROW_ADVICE, model_words
@@ -41,23 +40,7 @@ CERTIFY_SWEEP = (0.25, 0.5, 0.75, 1.0, 1.5, 2.0)  # the certificates' eps, as mu
 _LOCK = threading.Lock()
 
 
-def enable_compilation_cache() -> str | None:
-    """Keeps JAX's compiled programs on disk next to the model cache, so a restarted app
-    skips most compilation; returns the folder (None when ``$ROBUSTNESS_JAX_CACHE`` is 0).
-
-    The test suite turns it off, so that the tests never write to the user's cache
-    directory and every test compiles what it runs.
-    """
-    if os.environ.get("ROBUSTNESS_JAX_CACHE") == "0":
-        return None
-    folder = str(cache_dir("jax-compilation"))
-    jax.config.update("jax_compilation_cache_dir", folder)
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
-    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
-    return folder
-
-
-enable_compilation_cache()
+enable_compilation_cache()     # a restarted app skips most compilation
 
 
 # --- the task and the model -------------------------------------------------------------
@@ -85,13 +68,30 @@ def model_store() -> collections.OrderedDict:
     return collections.OrderedDict()
 
 
-def model_for(task_key: str, task, config) -> Model:
-    """The trained model of ``config`` on the task, training it with a progress bar once."""
-    store, key = model_store(), (task_key, config)
+def _recall(store: collections.OrderedDict, key):
+    """The value of ``key`` in an LRU store (now the newest), or None."""
     with _LOCK:
         if key in store:
             store.move_to_end(key)
             return store[key]
+    return None
+
+
+def _remember(store: collections.OrderedDict, key, value, slots: int):
+    """Puts ``value`` in an LRU store of ``slots`` entries, dropping the oldest; returns it."""
+    with _LOCK:
+        store[key] = value
+        while len(store) > slots:
+            store.popitem(last=False)
+    return value
+
+
+def model_for(task_key: str, task, config) -> Model:
+    """The trained model of ``config`` on the task, training it with a progress bar once."""
+    key = (task_key, config)
+    model = _recall(model_store(), key)
+    if model is not None:
+        return model
     bar = st.progress(0.0, text=f"Training an MLP of {model_words(config)} on {task.name} "
                                 f"({config.steps} steps)...")
 
@@ -110,11 +110,7 @@ def model_for(task_key: str, task, config) -> Model:
 
 def keep_model(key, model: Model) -> None:
     """Puts ``model`` in the LRU store under ``(task_key, config)``, dropping the oldest."""
-    store = model_store()
-    with _LOCK:
-        store[key] = model
-        while len(store) > MODEL_SLOTS:
-            store.popitem(last=False)
+    _remember(model_store(), key, model, MODEL_SLOTS)
 
 
 def model_key_of(task_key: str, config) -> str:
@@ -147,12 +143,7 @@ def train_timeline(run_key, task, config, snapshots: int, show=None,
     task_key = run_key[0]
     run = record_training(task, config, snapshots, support=support(task_key, task, FRAME_RES).label,
                           show=show, stop_at=stop_at)
-    trained = run.trained
-    with _LOCK:
-        runs = timeline_runs()
-        runs[run_key] = run
-        while len(runs) > TIMELINE_SLOTS:
-            runs.popitem(last=False)
+    trained = _remember(timeline_runs(), run_key, run, TIMELINE_SLOTS).trained
     if not run.stopped:            # a run cut short is not the model of ``config``
         keep_model((task_key, config), Model(trained.logits_fn, config, trained.accuracy, False))
     return run
@@ -196,18 +187,12 @@ def timeline(run_name: str, norm: str, eps: float, tau: float, task_key: str, se
              _snapshots, n: int = N_POINTS, _progress=None) -> Timeline:
     """The four fractions of every snapshot at eps on the sample of D (``n`` points; each
     measured once; ``_progress`` is called with the share measured)."""
-    store, key = _timelines(), (run_name, norm, eps, tau, task_key, seed, n)
-    with _LOCK:
-        if key in store:
-            store.move_to_end(key)
-            return store[key]
-    x, y, _ = sample(task_key, seed, _task, n)
-    measured = fractions_over_training(_snapshots, x, y, norm=norm, eps=eps, tau=tau,
-                                       progress=_progress)
-    with _LOCK:
-        store[key] = measured
-        while len(store) > 32:
-            store.popitem(last=False)
+    key = (run_name, norm, eps, tau, task_key, seed, n)
+    measured = _recall(_timelines(), key)
+    if measured is None:
+        x, y, _ = sample(task_key, seed, _task, n)
+        measured = _remember(_timelines(), key, fractions_over_training(
+            _snapshots, x, y, norm=norm, eps=eps, tau=tau, progress=_progress), 32)
     return measured
 
 
@@ -279,14 +264,11 @@ def changes(model_key: str, norm: str, tau: float, _logits_fn, _x, _y, _profile,
     by :func:`categories.locate_changes` with the ladder's reading; what it measures is
     kept beside the profile (``_path``), so a restart or another tau measures only what
     is new."""
+    known = _recall(_measured(), (model_key, norm))
+    if known is None:
+        known = _remember(_measured(), (model_key, norm),
+                          load_measured(measured_path(_path), _x, _y, norm), MEASURED_SLOTS)
     with _LOCK:
-        store = _measured()
-        if (model_key, norm) not in store:
-            store[(model_key, norm)] = load_measured(measured_path(_path), _x, _y, norm)
-        known = store[(model_key, norm)]
-        store.move_to_end((model_key, norm))
-        while len(store) > MEASURED_SLOTS:
-            store.popitem(last=False)
         before = dict(known)
 
     def measure(eps: float) -> dict:

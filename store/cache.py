@@ -25,3 +25,21 @@ def cache_root() -> Path:
 def cache_dir(*parts: str) -> Path:
     """A folder under :func:`cache_root` (not created; writers create what they need)."""
     return cache_root().joinpath(*parts)
+
+
+def enable_compilation_cache() -> str | None:
+    """Keeps JAX's compiled programs on disk next to the model cache, so a restarted app
+    skips most compilation; returns the folder (None when ``$ROBUSTNESS_JAX_CACHE`` is 0).
+
+    The test suite turns it off, so that the tests never write to the user's cache
+    directory and every test compiles what it runs.
+    """
+    if os.environ.get("ROBUSTNESS_JAX_CACHE") == "0":
+        return None
+    import jax      # only here: the rest of store imports nothing heavy
+
+    folder = str(cache_dir("jax-compilation"))
+    jax.config.update("jax_compilation_cache_dir", folder)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+    return folder
