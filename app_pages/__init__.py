@@ -15,7 +15,9 @@ draws the sidebar, shows the link's warnings, and writes the view back to the UR
   its universal perturbation and photos before and after it.
 
 Inside, one concept per module: :mod:`~app_pages.urlstate` (the view's state and the
-URL), :mod:`~app_pages.sidebar`, :mod:`~app_pages.texts`, :mod:`~app_pages.reading`
+URL), :mod:`~app_pages.sidebar`, :mod:`~app_pages.play` (clicks, the delta pad, the random
+deltas, the eps sweep), :mod:`~app_pages.canvas` (drawing D by hand),
+:mod:`~app_pages.sections` (the explore page's tabs), :mod:`~app_pages.texts`, :mod:`~app_pages.reading`
 (sample, profile, fractions at eps), :mod:`~app_pages.estimates` (attacks against the
 exact values), :mod:`~app_pages.downloads`, :mod:`~app_pages.cached` (every
 ``st.cache_*`` wrapper) and :mod:`~app_pages.view` (what every page reads).

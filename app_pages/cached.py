@@ -28,7 +28,8 @@ from drawing import (FRAME_RES, GRID_RES, Recording, SupportMap, boundary_lines,
                      probe as probe_point, probe_spec as probe_chart_spec, probe_window,
                      random_deltas as deltas_on_sphere, region_image, support_map)
 from store import enable_compilation_cache
-from toymodels import Model, load_csv, load_or_train, points_task
+from toymodels import Model, load_csv, load_or_train
+from toymodels import drawn_task as drawn_points_task
 from app_pages.estimates import estimate_curves as attack_curves, estimates_at
 from app_pages.texts import CSV_ROW_ADVICE, model_words
 from app_pages.reading import (N_POINTS, Reading, curves_of, flips_of, flips_of_many,
@@ -53,13 +54,8 @@ def csv_task(digest: str, name: str, _data: bytes):
 
 @st.cache_resource(max_entries=16, show_spinner=False)
 def drawn_task(digest: str, points: tuple):
-    """The task of points drawn by hand, ``((x, y, class), ...)``, kept where they were
-    drawn (the canvas is the plane); its classes are the classes drawn, numbered as drawn."""
-    xy = np.array([p[:2] for p in points], np.float32)
-    labels = np.array([p[2] for p in points], np.int32)
-    drawn = sorted(set(labels.tolist()))
-    return points_task(xy, labels, name="drawn", description=(
-        f"{len(xy)} points on the canvas, of classes {', '.join(map(str, drawn))}."))
+    """The task of points drawn by hand (:func:`toymodels.drawn_task`), once a drawing."""
+    return drawn_points_task(points)
 
 
 @st.cache_resource(show_spinner=False)

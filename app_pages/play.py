@@ -24,21 +24,17 @@ import jax
 import numpy as np
 import streamlit as st
 
-from drawing import (CANVAS_BOUNDS, FRACTION_COLORS, draw_canvas, draw_delta_pad, pad_bounds,
-                     pixel_to_point, project_to_ball)
-from toymodels import TASK_NAMES
+from drawing import (CANVAS_BOUNDS, FRACTION_COLORS, draw_delta_pad, pad_bounds, pixel_to_point,
+                     project_to_ball)
 from app_pages import cached
+from app_pages.canvas import CANVAS_CLICK, apply_canvas_click
 from app_pages.pictures import clickable, layered
 from app_pages.sidebar import state_now
-from app_pages.urlstate import DRAWN, EPS_MAX, EPS_STEP, PROBE_LIMIT
-from app_pages.view import named_task
+from app_pages.urlstate import EPS_MAX, EPS_STEP, PROBE_LIMIT
+from app_pages.view import current_task
 
-PLANE_CLICK, PAD_CLICK, CANVAS_CLICK = "plane_click", "pad_click", "canvas_click"
-DRAW_CLASSES = 3       # the classes one may draw (more when a data set's points have more)
-ERASE = -1             # the "class" of a click that erases the nearest point
-ERASE_REACH = 0.08     # ... within this distance (plane units)
-UNDO_DEPTH = 50        # changes of the drawing that undo can take back
-NUDGE_STEPS = 20       # a nudge moves your delta by eps / NUDGE_STEPS
+PLANE_CLICK, PAD_CLICK = "plane_click", "pad_click"
+NUDGE_FRACTIONS = (20, 10, 5, 2)   # a nudge moves your delta by eps / this (chosen on the pad)
 NUDGES = {"nudge_left": ("←", -1, 0), "nudge_up": ("↑", 0, 1), "nudge_down": ("↓", 0, -1),
           "nudge_right": ("→", 1, 0)}
 
@@ -55,33 +51,40 @@ def _new_click(key: str):
     return click
 
 
+def clicked_point(key: str) -> tuple[float, float] | None:
+    """The point of a new click on the picture ``key`` (through the pixel -> point map
+    its picture kept, :func:`drawing.pixel_to_point`), or None."""
+    click, where = _new_click(key), st.session_state.get(f"_{key}_map")
+    if click is None or where is None:
+        return None
+    return pixel_to_point(click["x"], click["y"], click["width"], click["height"], *where)
+
+
+def _snapped(point, state) -> tuple[float, float]:
+    """The click itself, or with *snap to D* on, the nearest point of the sample of D."""
+    if not st.session_state.get("snap_to_d"):
+        return point
+    task_key, task = current_task(state)
+    x, _, _ = cached.sample(task_key, state.seed, task, state.points)
+    nearest = x[int(np.argmin(np.hypot(*(np.asarray(x) - point).T)))]
+    return round(float(nearest[0]), 4), round(float(nearest[1]), 4)
+
+
 def take_clicks() -> None:
     """Applies a new click on the plane (the probe) or on the pad (your delta), and brings
     your delta back into B_eps when eps or the norm shrank the ball."""
     session = st.session_state
     state = state_now()
-    click, where = _new_click(PLANE_CLICK), session.get(f"_{PLANE_CLICK}_map")
-    if click is not None and where is not None:
-        x, y = pixel_to_point(click["x"], click["y"], click["width"], click["height"], *where)
-        if abs(x) <= PROBE_LIMIT and abs(y) <= PROBE_LIMIT:
-            session["probe_x"], session["probe_y"] = x, y
-    click, where = _new_click(PAD_CLICK), session.get(f"_{PAD_CLICK}_map")
-    if click is not None and where is not None:
-        delta = pixel_to_point(click["x"], click["y"], click["width"], click["height"], *where)
-        session["delta"] = project_to_ball(delta, state.norm, state.eps)
-    click, where = _new_click(CANVAS_CLICK), session.get(f"_{CANVAS_CLICK}_map")
-    if click is not None and where is not None:
-        x, y = pixel_to_point(click["x"], click["y"], click["width"], click["height"], *where)
-        (x0, x1), (y0, y1) = CANVAS_BOUNDS
-        if x0 <= x <= x1 and y0 <= y <= y1:
-            points = list(session.get("drawn_points") or [])
-            chosen = int(session.get("draw_class", 0))
-            if chosen != ERASE:
-                _set_drawing([*points, (x, y, chosen)])
-            elif points:
-                gaps = np.hypot(*(np.array([p[:2] for p in points]) - (x, y)).T)
-                if gaps.min() <= ERASE_REACH:
-                    _set_drawing(points[:int(gaps.argmin())] + points[int(gaps.argmin()) + 1:])
+    point = clicked_point(PLANE_CLICK)
+    if point is not None and max(abs(point[0]), abs(point[1])) <= PROBE_LIMIT:
+        session["probe_x"], session["probe_y"] = _snapped(point, state)
+    point = clicked_point(PAD_CLICK)
+    if point is not None:
+        session["delta"] = project_to_ball(point, state.norm, state.eps)
+    point = clicked_point(CANVAS_CLICK)
+    (x0, x1), (y0, y1) = CANVAS_BOUNDS
+    if point is not None and x0 <= point[0] <= x1 and y0 <= point[1] <= y1:
+        apply_canvas_click(*point)
     if session.get("delta") is not None:
         inside = project_to_ball(session["delta"], state.norm, state.eps)
         moved = float(np.max(np.abs(np.subtract(inside, session["delta"]))))
@@ -92,7 +95,7 @@ def take_clicks() -> None:
 
 def _nudge(dx: int, dy: int, norm: str, eps: float) -> None:
     now = st.session_state.get("delta") or (0.0, 0.0)
-    step = eps / NUDGE_STEPS
+    step = eps / (st.session_state.get("nudge_fraction") or NUDGE_FRACTIONS[0])
     st.session_state["delta"] = project_to_ball((now[0] + dx * step, now[1] + dy * step),
                                                 norm, eps)
 
@@ -146,9 +149,13 @@ def show_pad(view, yours) -> None:
                                                           layer="marks"), 110))
     clickable(picture, PAD_CLICK, pad_bounds(state.eps))
     st.markdown(score_line(None if yours is None else yours[2], best))
+    fraction = st.session_state.get("nudge_fraction") or NUDGE_FRACTIONS[0]
     for column, (key, (label, dx, dy)) in zip(st.columns(4, gap="small"), NUDGES.items()):
         column.button(label, key=key, on_click=_nudge, args=(dx, dy, state.norm, state.eps),
-                      help=f"move your delta by eps/{NUDGE_STEPS}", width="stretch")
+                      help=f"move your delta by eps/{fraction}", width="stretch")
+    st.segmented_control("a nudge moves by", NUDGE_FRACTIONS, key="nudge_fraction",
+                         default=NUDGE_FRACTIONS[0], format_func=lambda k: f"eps/{k}",
+                         help="the step of the arrows: eps/2 reaches the rim in two clicks")
     st.button("reveal the best delta", key="reveal", on_click=_reveal, width="stretch",
               disabled=revealed)
     st.button("clear your delta", key="clear_delta", on_click=_clear, width="stretch",
@@ -277,94 +284,3 @@ def show_sweep() -> None:
               "model is not retrained); press again to stop")
     if sweeping:
         st.fragment(_sweep_tick, run_every=SWEEP_EVERY)()
-
-
-def _set_drawing(points) -> None:
-    """Replaces the drawn points, keeping the drawing before for undo."""
-    session = st.session_state
-    history = list(session.get("_drawn_history") or [])
-    session["_drawn_history"] = [*history, list(session.get("drawn_points") or [])][-UNDO_DEPTH:]
-    session["drawn_points"] = list(points)
-
-
-def _undo() -> None:
-    """Takes back the last change (a point added or erased, a clear, a start from a data
-    set's points)."""
-    session = st.session_state
-    history = list(session.get("_drawn_history") or [])
-    if history:
-        session["drawn_points"], session["_drawn_history"] = history[-1], history[:-1]
-    else:
-        session["drawn_points"] = (session.get("drawn_points") or [])[:-1]
-
-
-def _clear_points() -> None:
-    _set_drawing([])
-
-
-def _start_from(name_key: str | None = None) -> None:
-    """Puts the points of a data set's sample of D on the canvas (the sidebar's number of
-    points, noise and seed), for the drawing mode; ``name_key``: the session key of the
-    data set's name (None: the sidebar's data set)."""
-    session, state = st.session_state, state_now()
-    name = session.get(name_key) if name_key else state.dataset
-    task_key, task = named_task(name, state)
-    x, y, _ = cached.sample(task_key, state.seed, task, state.points)
-    _set_drawing([(round(float(a), 4), round(float(b), 4), int(c)) for (a, b), c in zip(x, y)])
-    session["draw_class"] = 0
-    session["dataset"] = DRAWN             # the sidebar's data set: the drawing
-
-
-def start_button(name: str) -> None:
-    """*Draw on these points*: a button under a data set's plane that opens the drawing
-    with its points."""
-    st.button("draw on these points", key="draw_on_preset", on_click=_start_from,
-              icon=":material/edit:",
-              help=f"Open \"draw your own\" with these {name} points on the canvas (the "
-                   "sidebar's number of points, noise and seed): add or erase points, and the "
-                   "model retrains on the points alone (not on the preset's intended regions).")
-
-
-def show_canvas() -> None:
-    """*Draw your own D*: a plane where each click adds a point of the chosen class (or
-    erases the nearest one), empty or started from a data set's points; the model is
-    trained on the points (as on an uploaded CSV) once two classes have a few points
-    each, and retrained as points change."""
-    points = st.session_state.get("drawn_points") or []
-    classes = max([DRAW_CLASSES] + [p[2] + 1 for p in points])
-    st.markdown("**Draw your own D.** Choose a class, then click the canvas to add points "
-                "of it (or choose *erase* and click a point); the model below trains on your "
-                "points.")
-    left, right = st.columns([3, 2], gap="medium")
-    with left:
-        fig = draw_canvas([p[:2] for p in points], [p[2] for p in points],
-                          num_classes=classes)
-        clickable(fig, CANVAS_CLICK, CANVAS_BOUNDS, dpi=90)
-    with right:
-        st.radio("what a click does", [*range(classes), ERASE], key="draw_class",
-                 horizontal=True,
-                 format_func=lambda c: "erase" if c == ERASE else f"class {c}",
-                 help="a class: a click adds a point of it; erase: a click removes the "
-                      f"nearest point (within {ERASE_REACH} of the click)")
-        counts = [sum(1 for p in points if p[2] == c) for c in range(classes)]
-        st.caption(f"{len(points)} points: " + ", ".join(
-            f"class {c}: {n}" for c, n in enumerate(counts)))
-        undo, clear = st.columns(2, gap="small")
-        undo.button("undo", key="draw_undo", on_click=_undo, icon=":material/undo:",
-                    disabled=not points and not st.session_state.get("_drawn_history"),
-                    width="stretch", help="take back the last change: a point added or "
-                                          "erased, a clear, a start from a data set")
-        clear.button("clear", key="draw_clear", on_click=_clear_points, width="stretch",
-                     icon=":material/delete:", disabled=not points,
-                     help="remove every point (undo brings them back)")
-        last = st.session_state.get("_last_good", (None,))[0]
-        st.selectbox("start from the points of", TASK_NAMES, key="draw_from",
-                     index=TASK_NAMES.index(last) if last in TASK_NAMES else 0,
-                     help="a preset or classic set whose sample of D the button below puts "
-                          "on the canvas")
-        st.button("start from these points", key="draw_from_preset", on_click=_start_from,
-                  args=("draw_from",), width="stretch", icon=":material/scatter_plot:",
-                  help="Replace the canvas with this data set's sample of D (the sidebar's "
-                       "number of points, noise and seed; undo brings your drawing back). The "
-                       "model then trains on these points alone, as on a CSV, not on the "
-                       "preset's intended regions.")

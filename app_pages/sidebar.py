@@ -54,6 +54,10 @@ def _apply_query(query: dict, *, named_only: bool) -> None:
     for name in FIELDS:
         if name not in query and (named_only or name in st.session_state):
             continue          # the link says nothing of it: the widget keeps its value
+        if name == "drawn":   # not a widget: the canvas's points
+            if "drawn" in query or "drawn_points" not in st.session_state:
+                st.session_state["drawn_points"] = list(state.drawn)
+            continue
         value = getattr(state, name)
         st.session_state[name] = list(value) if name == "overlays" else value
     if state.probe is not None:
@@ -80,15 +84,16 @@ def state_now() -> ViewState:
     defaults for those not drawn yet)."""
     session = st.session_state
     values = {name: session[name] for name in FIELDS
-              if name in session and name not in ("overlays", "probe", "delta", "hide")}
+              if name in session and name not in ("overlays", "probe", "delta", "hide", "drawn")}
     overlays = tuple(o for o in OVERLAYS if o in (session.get("overlays") or ()))
     px, py = session.get("probe_x"), session.get("probe_y")
     probe = (float(px), float(py)) if px is not None and py is not None else None
     delta = session.get("delta")
     delta = (float(delta[0]), float(delta[1])) if delta is not None else None
     hide = tuple(session.get("hide") or ())
+    drawn = tuple((*p[:3], int(p[3]) if len(p) > 3 else 1) for p in session.get("drawn_points") or ())
     return dataclasses.replace(DEFAULT, **values, overlays=overlays, probe=probe, delta=delta,
-                               hide=hide)
+                               hide=hide, drawn=drawn)
 
 
 def write_url(state: ViewState) -> None:

@@ -44,6 +44,7 @@ SECTIONS = ("How to read this page", "Probe a point", "Attacks vs exact", "Downl
 UPLOAD = "csv"         # the dataset name of an uploaded CSV (not reproducible from a link)
 DRAWN = "draw"         # the dataset name of points drawn by hand on the explore page
 PROBE_LIMIT = 1.5      # a probed point lies in [-PROBE_LIMIT, PROBE_LIMIT]^2
+MAX_DRAWN = 2000       # points a drawing holds (the most the sidebar's D has): a link carries them
 _MODEL = TrainConfig()  # the one default model, which the presets train too
 
 
@@ -73,6 +74,7 @@ class ViewState:
     section: str = SECTIONS[0]                 # the explore page's open tab
     dashed: bool = False                       # attack estimates over eps shown
     bands: bool = False                        # certified brackets over eps shown
+    drawn: tuple = ()                          # points drawn by hand: (x, y, class, in_d)
 
     def config(self) -> TrainConfig:
         """The model's training configuration (by default the one default, TrainConfig())."""
@@ -180,9 +182,30 @@ def _delta(text):
 def _dataset(text):
     if text == UPLOAD:
         raise ValueError("an uploaded CSV cannot travel in a link: upload it again")
-    if text == DRAWN:
-        raise ValueError("points drawn by hand cannot travel in a link: draw them again")
-    return _choice(TASK_NAMES)(text)
+    return _choice((*TASK_NAMES, DRAWN))(text)
+
+
+def _drawn(text):
+    """``x,y,class[,in_d];...``: points drawn by hand (in_d 0: a region around D)."""
+    points = []
+    for item in filter(None, text.split(";")):
+        parts = item.split(",")
+        if len(parts) not in (3, 4):
+            raise ValueError("each drawn point is x,y,class or x,y,class,in_d")
+        x, y = round(float(parts[0]), 3), round(float(parts[1]), 3)
+        cls, in_d = int(parts[2]), int(parts[3]) if len(parts) == 4 else 1
+        if not (abs(x) <= 1 and abs(y) <= 1 and 0 <= cls < 10 and in_d in (0, 1)):
+            raise ValueError("a drawn point lies in [-1, 1]^2, of class 0-9, in_d 0 or 1")
+        points.append((x, y, cls, in_d))
+    if len(points) > MAX_DRAWN:
+        raise ValueError(f"at most {MAX_DRAWN} drawn points")
+    return tuple(points)
+
+
+def drawn_text(points) -> str:
+    """The link's words for drawn points (:func:`_drawn` reads them back)."""
+    return ";".join(f"{p[0]:.3f},{p[1]:.3f},{p[2]}" + ("" if len(p) < 4 or p[3] else ",0")
+                    for p in points)
 
 
 _PARSERS = {
@@ -192,7 +215,7 @@ _PARSERS = {
     "weight_decay": _float_in(WEIGHT_DECAYS),
     "norm": parse_norm, "eps": _eps, "tau": _tau, "overlays": _overlays, "probe": _probe,
     "delta": _delta, "hide": _hide, "section": _choice(SECTIONS), "dashed": _flag,
-    "bands": _flag,
+    "bands": _flag, "drawn": _drawn,
 }
 
 
@@ -237,7 +260,9 @@ def state_to_query(state: ViewState) -> dict[str, str]:
     for name in ("probe", "delta"):
         if getattr(state, name) is None:
             del query[name]
-    for name in ("hide", "section", "dashed", "bands"):   # left out while at their defaults
+    # the drawing travels while it is the data set shown (a long link otherwise for nothing)
+    query["drawn"] = drawn_text(state.drawn) if state.dataset == DRAWN else ""
+    for name in ("hide", "section", "dashed", "bands", "drawn"):   # left out at their defaults
         if getattr(state, name) == getattr(ViewState, name):
             del query[name]
     for name in ("dashed", "bands"):

@@ -80,19 +80,22 @@ MIN_DRAWN = 4          # points per class before a model is trained on a drawing
 
 
 def drawn_task(fallback_key: str, fallback) -> tuple[str, Task]:
-    """The task of the points drawn so far (:func:`app_pages.play.show_canvas`), kept
-    where they were drawn; until two classes have :data:`MIN_DRAWN` points each, the
-    fallback."""
-    points = st.session_state.get("drawn_points") or []
-    labels = [c for _, _, c in points]
+    """The task of the points drawn so far (:func:`app_pages.canvas.show_canvas`), kept
+    where they were drawn; until two classes have :data:`MIN_DRAWN` points each (D and
+    the regions drawn around it together, as the model trains on both) and D has one,
+    the fallback."""
+    points = [(*p[:3], int(p[3]) if len(p) > 3 else 1)
+              for p in st.session_state.get("drawn_points") or []]
+    labels = [p[2] for p in points]
     counts = {c: labels.count(c) for c in set(labels)}
-    if len([c for c in counts.values() if c >= MIN_DRAWN]) < 2:
+    if len([n for n in counts.values() if n >= MIN_DRAWN]) < 2 or not any(p[3] for p in points):
         if fallback is None:
             fallback_key, fallback = named_task(fallback_key, state_now())
-        st.info(f"Draw at least {MIN_DRAWN} points of two classes on the canvas above; "
-                f"showing {fallback.name} meanwhile.")
+        now = ", ".join(f"class {c}: {n}" for c, n in sorted(counts.items())) or "none yet"
+        st.info(f"Draw at least {MIN_DRAWN} points in each of two classes on the canvas above "
+                f"(now {now}); showing {fallback.name} meanwhile.")
         return fallback_key, fallback
-    data = "".join(f"{x},{y},{c};" for x, y, c in points).encode()
+    data = "".join(f"{x},{y},{c},{d};" for x, y, c, d in points).encode()
     digest = hashlib.sha256(data).hexdigest()[:16]
     return f"drawn:{digest}", cached.drawn_task(digest, tuple(points))
 

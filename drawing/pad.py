@@ -166,11 +166,14 @@ def _your_delta(ax, delta) -> None:
 CANVAS_BOUNDS = ((-1.0, 1.0), (-1.0, 1.0))   # where one draws D (a CSV's own scaling)
 
 
-def draw_canvas(points, labels, *, num_classes: int = 3, size: float = 4.2) -> Figure:
+def draw_canvas(points, labels, *, num_classes: int = 3, size: float = 4.2,
+                in_d=None) -> Figure:
     """An empty plane to draw D on: the points added so far in their class colours.
 
     Args:
       points: ``f[n, 2]`` in :data:`CANVAS_BOUNDS`; labels: ``i[n]`` their classes.
+      in_d: ``bool[n]``, False for the points of a region drawn around D (trained on,
+        not measured): drawn small and pale (None: all of D).
       num_classes: the classes one may draw (their colours).
       size: the figure's side in inches.
 
@@ -185,10 +188,15 @@ def draw_canvas(points, labels, *, num_classes: int = 3, size: float = 4.2) -> F
     points, labels = np.asarray(points, float).reshape(-1, 2), np.asarray(labels, int)
     # a few drawn points large, a data set's hundreds smaller (the same ink in all)
     area = 36.0 * min(1.0, np.sqrt(120 / max(len(points), 1)))
+    in_d = np.ones(len(points), bool) if in_d is None else np.asarray(in_d, bool)
     for k in range(num_classes):
-        mine = points[labels == k]
+        mine = points[(labels == k) & in_d]
         ax.scatter(mine[:, 0], mine[:, 1], s=max(area, 5.0), color=rgb[k], edgecolors="k",
                    linewidths=0.6 if area >= 12 else 0.3, label=f"class {k}", zorder=3)
+        region = points[(labels == k) & ~in_d]
+        if len(region):
+            ax.scatter(region[:, 0], region[:, 1], s=6.0, color=rgb[k], alpha=0.45,
+                       linewidths=0, label=f"class {k} region (not D)", zorder=2)
     (x0, x1), (y0, y1) = CANVAS_BOUNDS
     ax.set_xlim(x0, x1)
     ax.set_ylim(y0, y1)

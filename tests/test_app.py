@@ -471,30 +471,72 @@ def test_drawing_your_own_d_adds_points_where_clicked_and_trains_on_them():
     at = _app().run()
     at.sidebar.selectbox(key="dataset").set_value("draw").run()
     _ok(at)
-    assert any("Draw at least 4 points of two classes" in i.value for i in at.info)
+    assert any("Draw at least 4 points in each of two classes" in i.value for i in at.info)
     assert at.title[0].value.startswith("pancakes: ")        # meanwhile, the last data set
     box, bounds = at.session_state["_canvas_click_map"]
     stamp = 0
     for cls, (cx, cy) in ((0, (0.3, 0.3)), (1, (0.7, 0.7))):
         at.radio(key="draw_class").set_value(cls).run()
-        for dx, dy in ((0, 0), (0.04, 0), (0, 0.04), (0.04, 0.04), (0.02, 0.02)):
+        for dx, dy in ((0, 0), (0.04, 0), (0, 0.04), (0.04, 0.04)):
+            if (cls, dx, dy) == (1, 0.04, 0.04):               # one short of the minimum
+                assert any("(now class 0: 4, class 1: 3)" in i.value for i in at.info)
             stamp += 1
             _click(at, "canvas_click", cx + dx, cy + dy, stamp)
             at.run()
     _ok(at)
     points = at.session_state["drawn_points"]
-    assert len(points) == 10 and [p[2] for p in points] == [0] * 5 + [1] * 5
-    want = pixel_to_point(0.3 * 600, 0.3 * 600, 600, 600, box, bounds)
-    assert points[0][:2] == pytest.approx(want)                 # where the click landed
+    # the stated minimum, 4 points in each of two classes, trains at once
+    assert len(points) == 8 and [p[2] for p in points] == [0] * 4 + [1] * 4
     assert at.title[0].value.startswith("drawn: category ")
+    want = pixel_to_point(0.3 * 600, 0.3 * 600, 600, 600, box, bounds)
+    assert points[0][:2] == pytest.approx(want, abs=5e-4)       # where the click landed
     assert at.query_params["dataset"] == "draw"
+    # the drawing travels in the link and comes back as drawn
+    link = _app(dataset="draw", drawn=at.query_params["drawn"]).run()
+    _ok(link)
+    assert link.session_state["drawn_points"] == points
+    assert link.title[0].value == at.title[0].value
     at.button(key="draw_undo").click().run()
-    assert len(at.session_state["drawn_points"]) == 9
+    assert len(at.session_state["drawn_points"]) == 7
     at.button(key="draw_clear").click().run()
     assert at.session_state["drawn_points"] == []
-    link = _app(dataset="draw").run()
-    assert any("dataset=draw ignored: points drawn by hand cannot travel in a link"
-               in w.value for w in link.warning)
+    bad = _app(dataset="draw", drawn="0.1,0.2,0;5,5,1").run()
+    assert any("drawn=0.1,0.2,0;5,5,1 ignored: a drawn point lies in [-1, 1]^2" in w.value
+               for w in bad.warning)
+
+
+def test_a_bubble_stamp_and_a_brush_build_their_points_and_the_stamp_builds_category_4():
+    """Four clicks of the bubble stamp (D in a small core, the next class around it as a
+    region the model trains on but D does not count) give category 4 at eps 0.15 with the
+    default model (the fast test model is too small to learn four bubbles)."""
+    at = _app(eps="0.15", steps="2000", width="64", depth="3").run()
+    at.sidebar.selectbox(key="dataset").set_value("draw").run()
+    at.radio(key="draw_tool").set_value("stamp").run()
+    for i, (cls, fx, fy) in enumerate(((0, 0.25, 0.25), (1, 0.75, 0.25), (1, 0.25, 0.75),
+                                       (0, 0.75, 0.75))):
+        at.radio(key="draw_class").set_value(cls).run()
+        _click(at, "canvas_click", fx, fy, stamp=i + 1)
+        at.run()
+    _ok(at)
+    points = at.session_state["drawn_points"]
+    d = [p for p in points if p[3]]
+    assert len(d) == 4 * 20 and len(points) == 4 * (20 + 80)
+    for cls, centre in ((0, d[0][:2]), (1, d[20][:2])):
+        core = np.array([p[:2] for p in d if p[2] == cls and np.hypot(*np.subtract(p[:2], centre)) < 0.2])
+        assert np.hypot(*(core - core.mean(0)).T).max() <= 2 * 0.03 + 1e-3
+    assert at.title[0].value.startswith("drawn: category 4"), at.title[0].value
+    assert at.caption[0].value == ("80 points of D: class 0: 40 (+160 region), class 1: 40 "
+                                   "(+160 region).")
+    assert any(c.value.startswith("80 points on the canvas, of classes 0, 1, in regions drawn "
+                                  "with 320 more.") for c in at.caption)
+    at.radio(key="draw_tool").set_value("brush").run()
+    at.select_slider(key="brush_radius").set_value(0.05).run()
+    at.select_slider(key="brush_count").set_value(10).run()
+    _click(at, "canvas_click", 0.5, 0.5, stamp=9)
+    at.run()
+    brushed = at.session_state["drawn_points"][len(points):]
+    assert len(brushed) == 10 and all(p[3] == 1 for p in brushed)
+    assert max(np.hypot(p[0] - brushed[0][0], p[1] - brushed[0][1]) for p in brushed) <= 0.1 + 1e-3
 
 
 # --- D's number of points and noise, and drawing on a data set's points -------------------------
@@ -548,7 +590,7 @@ def test_drawing_on_a_data_sets_points_erases_adds_and_undoes():
     at.run()
     _ok(at)
     assert at.session_state["drawn_points"] == points[1:]
-    assert at.caption[0].value.startswith("49 points: class 0: ")
+    assert at.caption[0].value.startswith("49 points of D: class 0: ")
     at.button(key="draw_undo").click().run()
     assert at.session_state["drawn_points"] == points            # the erased point is back
     at.button(key="draw_clear").click().run()

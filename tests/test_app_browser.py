@@ -298,3 +298,46 @@ def test_the_full_scale_page_shows_a_run_and_nothing_is_clipped(app, tmp_path):
         page.screenshot(path=str(tmp_path / f"scale-{width}.png"), full_page=True)
         assert page.evaluate(CLIPPED) == [], ("scale", width)
     page.close()
+
+
+def _title(page) -> str:
+    return page.locator("h1").first.inner_text()
+
+
+@needs_browser
+def test_a_learner_builds_category_4_with_the_bubble_stamp_in_a_few_actions(app, tmp_path):
+    """Category 4 by hand: open the canvas, choose the bubble stamp, stamp a bubble of each
+    class; every action counted (a click, a choice), at most 20, and the page says verdict 4
+    at eps 0.15. Then the lesson's *Try it* of step 3 opens margins in the same session."""
+    browser, url = app
+    page = browser.new_page(viewport={"width": 1400, "height": 1400})
+    page.goto(url + "?dataset=draw&eps=0.15")
+    actions = 1                                            # opening the canvas
+    wait_idle(page, timeout=120)
+    radios = page.locator('[data-testid="stRadio"]')
+    radios.filter(has_text="bubble stamp").get_by_text("bubble stamp", exact=False).click()
+    actions += 1
+    wait_idle(page)
+    for k, (cls, (fx, fy)) in enumerate(((0, (0.3, 0.3)), (1, (0.7, 0.7))), start=1):
+        radios.filter(has_text="erase").get_by_text(f"class {cls}", exact=True).click()
+        actions += 1
+        wait_idle(page)
+        counted = page.get_by_text(f"{20 * k} points of D: class 0: 20")
+        click_image(page, 0, fx, fy, lambda: counted.count() == 1, timeout=120)
+        actions += 1
+    wait_page_complete(page, timeout=300)
+    assert actions <= 20
+    assert _title(page).startswith("drawn: category 4"), _title(page)
+    ladder = _ladder_verdict(page)
+    assert ladder.startswith("4"), ladder
+    assert "drawn=" in _query(page) and errors_on(page) == []
+    page.screenshot(path=str(tmp_path / "category4.png"))
+    # the lesson, step 3: its link opens margins, although the session holds the drawing
+    page.goto(url + "/lesson")
+    wait_idle(page, timeout=120)
+    page.locator('[data-testid="stButtonGroup"] button').filter(has_text="3").first.click()
+    wait_idle(page)
+    page.get_by_role("link", name="Try it").click()
+    wait_page_complete(page, timeout=300)
+    assert _title(page).startswith("margins: category 1"), _title(page)
+    assert "dataset=margins" in _query(page) and errors_on(page) == []

@@ -7,7 +7,7 @@ Example:
     (2, 64)
 """
 
-from toymodels.csvdata import DataError, load_csv, parse_csv, points_task
+from toymodels.csvdata import DataError, drawn_task, load_csv, parse_csv, points_task
 from toymodels.datasets import (CLASSICS, DEFAULT_EPS, DEFAULT_POINTS, PRESETS, TASK_NAMES, Task,
                                 get_task)
 from toymodels.grid import Grid, classify_grid, plane_grid, predict_in_chunks
@@ -22,7 +22,7 @@ from toymodels.train import (Snapshot, TrainConfig, Trained, TrainingDiverged, s
 
 __all__ = ["ACTIVATIONS", "CLASSICS", "DEFAULT_EPS", "DEFAULT_POINTS", "PRESETS", "TASK_NAMES", "DataError",
            "Grid", "LoadedModel", "MLP", "Model", "Setting", "Snapshot", "Task", "TrainConfig", "Trained",
-           "TrainingDiverged", "apply_state", "check_points", "classify_grid", "create_model", "get_task",
+           "TrainingDiverged", "apply_state", "check_points", "classify_grid", "create_model", "drawn_task", "get_task",
            "load_csv", "load_model", "load_or_train", "logits_fn_of", "make_setting",
            "model_bytes", "model_path", "parse_csv", "plane_grid", "points_task", "predict_in_chunks",
            "preset_config", "sample_of_d", "save_model", "snapshot_steps", "task_variant", "train", "train_chunk", "training_set"]

@@ -226,22 +226,50 @@ def load_csv(source, *, name: str = "csv", max_rows: int = MAX_ROWS,
 
 
 def points_task(x, labels, *, name: str, description: str, num_classes: int | None = None,
-                default_eps: float = 0.1) -> Task:
+                default_eps: float = 0.1, context=None) -> Task:
     """A :class:`~toymodels.datasets.Task` whose D is the points ``x`` (already in the
     plane ``[-1, 1]^2``, kept where they are) with classes ``labels``; sampling D draws
     from them with replacement (what an uploaded CSV and points drawn by hand become).
 
     Args:
-      num_classes: the classes (default: the largest label + 1).
+      num_classes: the classes (default: the largest label of D or context + 1).
+      context: ``(x f[m, 2], labels i[m])`` points the model trains on that are not
+        part of D (the region around a bubble drawn by hand), or None.
     """
     x, labels = np.asarray(x, np.float32).reshape(-1, 2), np.asarray(labels, np.int32)
+    if context is not None:
+        context = (np.asarray(context[0], np.float32).reshape(-1, 2),
+                   np.asarray(context[1], np.int32))
     xj, yj = jnp.asarray(x), jnp.asarray(labels)
 
     def sampler(key, n):
         idx = jax.random.randint(key, (n,), 0, len(x))
         return xj[idx], yj[idx]
 
-    classes = int(labels.max()) + 1 if num_classes is None else num_classes
+    every = labels if context is None else np.concatenate([labels, context[1]])
+    classes = int(every.max()) + 1 if num_classes is None else num_classes
     return Task(name=name, num_classes=classes, bounds=PLANE, expected=None,
                 default_eps=default_eps, sampler=sampler, points=(x, labels),
-                description=description)
+                description=description, context=context)
+
+
+def drawn_task(points) -> Task:
+    """The task of points drawn by hand, ``((x, y, class, in_d), ...)``, kept where they
+    were drawn (the canvas is the plane): D is the points with ``in_d``, the others a
+    region around D the model trains on too (:func:`points_task`'s ``context``).
+
+    Example:
+        >>> task = drawn_task([(0.0, 0.0, 0, 1), (0.5, 0.5, 1, 0)])
+        >>> len(task.points[0]), len(task.context[0]), task.num_classes
+        (1, 1, 2)
+    """
+    def part(in_d: bool):
+        mine = [p for p in points if bool(p[3]) == in_d]
+        return (np.array([p[:2] for p in mine], np.float32).reshape(-1, 2),
+                np.array([p[2] for p in mine], np.int32))
+
+    (xy, labels), region = part(True), part(False)
+    drawn = ", ".join(map(str, sorted(set(labels.tolist()))))
+    around = f", in regions drawn with {len(region[1])} more" if len(region[1]) else ""
+    return points_task(xy, labels, name="drawn", context=region if len(region[1]) else None,
+                       description=f"{len(xy)} points on the canvas, of classes {drawn}{around}.")

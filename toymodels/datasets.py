@@ -60,6 +60,8 @@ class Task:
       noise: standard deviation of the Gaussian jitter added to every point of D (labels
         kept, points clipped into the plane); 0 is D as built (:func:`toymodels.task_variant`).
       train_points: how many points of D the training set draws (:func:`toymodels.training_set`).
+      context: for data-defined tasks, points ``(x, y)`` that shape the model but are not
+        part of D (a region drawn around D by hand), trained on beside ``points``.
     """
 
     name: str
@@ -73,6 +75,7 @@ class Task:
     points: tuple[np.ndarray, np.ndarray] | None = None
     noise: float = 0.0
     train_points: int = 2 * DEFAULT_POINTS
+    context: tuple[np.ndarray, np.ndarray] | None = None
 
     def sample(self, key: jax.Array, n: int) -> tuple[jax.Array, jax.Array]:
         """Draws ``n`` points of D with their true labels.

@@ -98,7 +98,10 @@ def training_set(task: Task, key: jax.Array, n_uniform: int = 4000, n_boundary: 
     """
     k_u, k_c, k_d = jax.random.split(key, 3)
     if task.points is not None:
-        return task.points[0].astype(np.float32), task.points[1].astype(np.int32)
+        x, y = task.points if task.context is None else (
+            np.concatenate([task.points[0], task.context[0]]),
+            np.concatenate([task.points[1], task.context[1]]))
+        return np.asarray(x, np.float32), np.asarray(y, np.int32)
     n_d = task.train_points if n_d is None else n_d
     xd, yd = (np.asarray(a) for a in task.sample(k_d, n_d))
     if task.region is None:
