@@ -47,9 +47,10 @@ enable_compilation_cache()     # a restarted app skips most compilation
 # --- the task and the model -------------------------------------------------------------
 
 @st.cache_resource(max_entries=16, show_spinner=False)
-def csv_task(digest: str, name: str, _data: bytes):
-    """The task of an uploaded CSV (raises :class:`toymodels.DataError` if unusable)."""
-    return load_csv(io.BytesIO(_data), name=name, row_advice=CSV_ROW_ADVICE)
+def csv_task(digest: str, name: str, rescale: bool, _data: bytes):
+    """The task of an uploaded CSV, rescaled into the plane or kept as written (raises
+    :class:`toymodels.DataError` if unusable)."""
+    return load_csv(io.BytesIO(_data), name=name, row_advice=CSV_ROW_ADVICE, rescale=rescale)
 
 
 @st.cache_resource(max_entries=16, show_spinner=False)

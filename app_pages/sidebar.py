@@ -120,6 +120,10 @@ def sidebar() -> ViewState:
                   help="The four presets are built to land in categories 1-4 at eps = 0.15.")
     if st.session_state["dataset"] == UPLOAD:
         bar.file_uploader("CSV with x,y,label rows", type=["csv", "txt"], key="csv_file")
+        bar.toggle("rescale into the plane", value=True, key="csv_rescale",
+                   help="on: the points are centred and divided by one factor into [-0.9, "
+                        "0.9]² (the page says by how much); off: kept as written, so spacing "
+                        "designed against eps stays (they must lie in [-1, 1]²)")
     own = st.session_state["dataset"] == UPLOAD         # a CSV's points are its own
     bar.select_slider("number of points of D", POINTS, key="points", disabled=own,
                       help="How many points of D are measured: the four fractions count "

@@ -58,14 +58,29 @@ def current_task(state: ViewState) -> tuple[str, Task]:
         return fallback_key, fallback
     data = upload.getvalue()
     digest = hashlib.sha256(data).hexdigest()[:16]
+    rescale = bool(st.session_state.get("csv_rescale", True))
+    digest += "" if rescale else "-kept"          # the two readings are two tasks
     try:
-        task = cached.csv_task(digest, upload.name, data)
+        task = cached.csv_task(digest, upload.name, rescale, data)
+        if not rescale:
+            _inside_the_plane(task.points[0])
     except DataError as e:
         st.error(f"{upload.name}: {e}")
         st.info(f"Showing {fallback.name} until the CSV is fixed.")
         return fallback_key, fallback
     st.session_state["_last_good"] = (f"csv:{digest}", task)
     return f"csv:{digest}", task
+
+
+def _inside_the_plane(x) -> None:
+    """Raises a :class:`toymodels.DataError` that says what to do when points kept as
+    written leave the plane the app draws and measures."""
+    outside = int((np.abs(x) > 1).any(1).sum())
+    if outside:
+        raise DataError(f"{outside} of {len(x)} points lie outside the plane [-1, 1]² (x from "
+                        f"{x[:, 0].min():.3g} to {x[:, 0].max():.3g}, y from {x[:, 1].min():.3g} "
+                        f"to {x[:, 1].max():.3g}): move them inside or turn on \"rescale into "
+                        "the plane\" in the sidebar")
 
 
 def named_task(name: str, state: ViewState) -> tuple[str, Task]:

@@ -187,6 +187,33 @@ def test_a_bad_csv_shows_the_problem_and_the_app_keeps_working():
     assert at.title[0].value.startswith("csv:ring.csv: category ")
 
 
+def test_an_upload_is_rescaled_with_its_factor_said_or_kept_as_written():
+    """Rescaled by default, the factor said; kept as written on request: points inside
+    the plane stay where they are (their spacing against eps too), points outside it are
+    refused with what to do."""
+    at = _app(dataset="gauss").run()
+    at.sidebar.selectbox(key="dataset").set_value("csv").run()
+    inside = b"x,y,label\n" + b"".join(b"%.2f,%.2f,%d\n" % (0.1 * i - 0.5, 0.05 * i, i % 2)
+                                      for i in range(10))
+    at.sidebar.file_uploader[0].set_value(("grid.csv", inside, "text/csv")).run()
+    _ok(at)
+    assert "rescaled into the plane (minus (-0.05, 0.225), divided by 0.5)" in at.caption[0].value
+    at.sidebar.toggle(key="csv_rescale").set_value(False).run()
+    _ok(at)
+    assert "from grid.csv, in their own coordinates" in at.caption[0].value
+    from app_pages.cached import csv_task
+
+    kept = csv_task("grid-kept", "grid.csv", False, inside).points[0]
+    assert kept[:, 0].tolist() == pytest.approx([0.1 * i - 0.5 for i in range(10)], abs=1e-6)
+    outside = b"x,y,label\n0,0,a\n3,0.5,b\n0.2,-2,a\n"
+    at.sidebar.file_uploader[0].set_value(("far.csv", outside, "text/csv")).run()
+    assert not at.exception
+    assert [e.value for e in at.error] == [
+        "far.csv: 2 of 3 points lie outside the plane [-1, 1]² (x from 0 to 3, y from -2 to "
+        "0.5): move them inside or turn on \"rescale into the plane\" in the sidebar"]
+    assert at.title[0].value.startswith("csv:grid.csv: category ")   # the last good one
+
+
 def test_attack_table_and_downloads():
     at = _app(dataset="pancakes")
     at.session_state["section"] = "Attacks vs exact"

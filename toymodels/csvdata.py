@@ -215,11 +215,13 @@ def load_csv(source, *, name: str = "csv", max_rows: int = MAX_ROWS,
     """
     pts, labels, classes = parse_csv(source, max_rows=max_rows, row_advice=row_advice)
     x = pts.astype(np.float32)
+    where = "in their own coordinates"
     if rescale:
         lo, hi = pts.min(0), pts.max(0)
         scale = max(float((hi - lo).max()) / 1.8, 1e-12)
         x = ((pts - (lo + hi) / 2) / scale).astype(np.float32)
-    where = "rescaled into the plane" if rescale else "in their own coordinates"
+        centre = ", ".join(f"{c:.3g}" for c in (lo + hi) / 2)
+        where = f"rescaled into the plane (minus ({centre}), divided by {scale:.3g})"
     return points_task(x, labels, name=f"csv:{name}", default_eps=default_eps,
                        description=f"{len(x)} points of {len(classes)} classes "
                                    f"({', '.join(classes[:6])}) from {name}, {where}.")
