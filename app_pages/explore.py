@@ -184,13 +184,11 @@ def show_plane(view: View, yours) -> None:
     st.html(legend_html(legend_entries(
         task.num_classes, minimal="arrows" in overlays, universal="universal" in overlays,
         random="random" in overlays, probe=state.probe is not None, yours=yours is not None)))
-    snap, start = st.columns(2, gap="small")
-    snap.toggle("snap a click to D", key="snap_to_d",
-                help="a click on the plane probes the nearest point of D instead of the "
-                     "point clicked")
+    st.toggle("snap a click to the nearest point of D", key="snap_to_d",
+              help="a click on the plane probes the nearest point of D instead of the point "
+                   "clicked")
     if state.dataset not in (DRAWN, UPLOAD):
-        with start:
-            start_button(state.dataset)
+        start_button(state.dataset)
 
 
 def show_curves(view: View, left, right) -> Curves:
@@ -236,7 +234,8 @@ def show_curves(view: View, left, right) -> Curves:
 def show_categories(view: View, rungs: list[Rung]) -> None:
     """One bordered panel per category: whether it holds, its formula, its measure."""
     st.subheader("The four categories, from most to least robust")
-    grid = st.columns(2) + st.columns(2)
+    box = st.container(key="categories")     # one card a row on a narrow page (PAGE_CSS)
+    grid = box.columns(2) + box.columns(2)
     for column, rung in zip(grid, rungs):
         with column.container(border=True):
             category = rung.category

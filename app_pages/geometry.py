@@ -33,9 +33,16 @@ def show_normals(view: View) -> None:
     r = cached.normals(view.model_key, norm, eps, view.model.logits_fn, view.x, view.y,
                        view.key)
     columns = st.columns(3)
-    columns[0].metric("sigma_2 / sigma_1 of the normals", _fmt(r["sigma_ratio"]))
-    columns[1].metric("of as many random unit vectors", _fmt(r["random_sigma_ratio"]))
-    columns[2].metric("alignment |mean n|", _fmt(r["alignment"]))
+    # short labels (the page at 1000 px cuts long ones); the help says the rest
+    columns[0].metric("normals: σ₂/σ₁", _fmt(r["sigma_ratio"]),
+                      help="the ratio of the second to the first singular value of the "
+                           "boundary normals: near 0, they share one direction")
+    columns[1].metric("random: σ₂/σ₁", _fmt(r["random_sigma_ratio"]),
+                      help="the same ratio for as many random unit vectors: what no shared "
+                           "direction gives")
+    columns[2].metric("alignment |mean n|", _fmt(r["alignment"]),
+                      help="the length of the normals' mean: 1 when they all point one way "
+                           "(signs count here, not in the ratio)")
     st.pyplot(normals_figure(r["angles"], r["singular"], r["random_singular"]))
     within = r["within_eps"]
     near = "-" if within["sigma_ratio"] is None else f"{within['sigma_ratio']:.3f}"

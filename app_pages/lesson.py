@@ -29,6 +29,8 @@ class Step(NamedTuple):
     page: str                 # where to try it: a url_path of the router ("" = explore)
     query: dict               # the link's parameters
     try_this: str
+    panels: tuple = ()        # ((preset, training steps or None: the sidebar's), ...) side by side
+    why: str = ""             # what the panels show, under them
 
 
 PRESET_OF = {p.expected: name for name, p in PRESETS.items()}
@@ -68,13 +70,23 @@ STEPS = (
          "normals are correlated, so one direction leaves many regions at once.",
          None, None, "geometry", {"dataset": PRESET_OF[3]},
          "Open *Geometry of the boundaries*: the Normals tab compares the spread of the "
-         "boundary normals on pancakes with that on wrinkles."),
+         "boundary normals on pancakes with that on wrinkles.",
+         ((PRESET_OF[3], None), (PRESET_OF[2], None)),
+         "The red arrows are each point's shortest way out (its own delta). On pancakes they "
+         "all point the same way, because every boundary near D runs alike: one delta of that "
+         "direction serves every point (exists delta, for all I). On wrinkles they point "
+         "every way: each point has a delta, no delta has most points."),
     Step("Training decides the category",
          "The category is not fixed by the data: it is where training leaves the boundaries. "
          "Watch a model train and see at which step it falls into its category; retraining "
          "on perturbed points moves it again.",
          None, None, "train", {"dataset": PRESET_OF[3]},
-         "Open *Watch it train*, press Train and watch, then play the timeline."),
+         "Open *Watch it train*, press Train and watch, then play the timeline.",
+         ((PRESET_OF[3], 50), (PRESET_OF[3], None)),
+         "The same network and data trained for 50 steps and for the sidebar's full count. "
+         "After 50 steps the model is right on only part of D and its boundaries do not yet "
+         "run just above each band, so the verdict is another; full training pulls them "
+         "there, and the model falls into category 3."),
     Step("At full scale: a real ImageNet model",
          "The essay's argument ends at real image classifiers. There nothing can be computed "
          "exactly: attacks estimate each fraction and bound it from one side (a delta found "
@@ -120,6 +132,9 @@ def page() -> None:
     if step.page == "scale":
         # below the text at full width: its seven columns did not fit the picture's column
         show_beside_presets(state_now())
+    if step.panels:
+        # below the text at full width: two planes in the picture's column were too small
+        _show_panels(step)
     if step.preset is not None:
         with picture:
             state = dataclasses.replace(state_now(), dataset=step.preset)
@@ -130,6 +145,23 @@ def page() -> None:
                        f"pointwise {row['pointwise']:.2f}, universal {row['universal']:.2f}, "
                        f"random {row['random']:.2f}; regions tinted by class.")
             st.html(preset_legend(PRESETS[step.preset].num_classes))
+
+
+def _show_panels(step: Step) -> None:
+    """The step's presets side by side (each at the sidebar's eps, a training-step count
+    where one is given), and what they show."""
+    state, panels = state_now(), []
+    for name, steps in step.panels:
+        read = state if steps is None else dataclasses.replace(state, steps=steps)
+        with st.spinner(f"Training the model on {name}..."):
+            panel, _ = preset_panel(dataclasses.replace(read, dataset=name), name, PRESETS[name])
+        verdict = panel["title"].split(": ", 1)[1]
+        if any(s for _, s in step.panels):       # the same preset twice: the steps tell
+            panel["title"] = f"{name}, {read.steps} steps: {verdict}"
+        panels.append(panel)
+    st.image(figure_png(draw_overview(panels, size=3.6), dpi=100), width=760)
+    st.caption(f"At eps = {state.eps:g}. {step.why}")
+    st.html(preset_legend(max(PRESETS[name].num_classes for name, _ in step.panels)))
 
 
 def _go(index: int) -> None:

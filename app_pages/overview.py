@@ -35,7 +35,8 @@ def page() -> None:
                   "presets' own are 1000 and 0)."
                   if (state.points, state.noise) != (DEFAULT.points, DEFAULT.noise) else ""))
     panels, rows = zip(*(preset_panel(state, name, task) for name, task in PRESETS.items()))
-    st.image(figure_png(draw_overview(list(panels)), dpi=100), width="stretch")
+    # two by two: four in a row left the numbers under each panel unreadable at 1000 px
+    st.image(figure_png(draw_overview(list(panels), columns=2), dpi=100), width="stretch")
     st.html(preset_legend(max(task.num_classes for task in PRESETS.values())))
     show_caveat(rows)
     st.dataframe(pd.DataFrame(list(rows)), hide_index=True, column_config={
@@ -91,11 +92,12 @@ def preset_panel(state: ViewState, name: str, task) -> tuple[dict, dict]:
         support=support.label, h=h_mask(support, state.norm, state.eps), near=support.near,
         x=x, y=y, pred=pred, eps=state.eps, norm=state.norm,
         boundaries=cached.boundaries(model_key, regions, task.bounds),
-        title=f"{task.expected}. {name}: verdict {verdict}" + (f"\n{caveat}" if caveat else ""),
+        title=f"{task.expected}. {name}: verdict {verdict}\n{NAMES[verdict]}"
+              + (f"\n{caveat}" if caveat else ""),
         subtitle="\n".join("   ".join(f"{k} {reading.fractions[k]:.2f}" for k in pair)
                            for pair in (KEYS[:2], KEYS[2:])), **layers)
     row = {"preset": name, "built for": task.expected,
            "verdict": str(verdict) + (f" ({caveat})" if caveat else ""),
-           "meaning": NAMES[verdict], **{k: reading.fractions[k] for k in KEYS},
+           **{k: reading.fractions[k] for k in KEYS},
            "clean accuracy": reading.clean_accuracy}
     return panel, row

@@ -115,15 +115,11 @@ def show_attacks(view: View, verdict) -> None:
     # a statistic falls short of nothing: its row says so in words, not "None"
     table["short"] = ["- (a statistic)" if row["short"] is None else f"{row['short']:.3f}"
                       for row in rows]
-    # the exact values are in the table below: here what fits at 1000 px
-    st.dataframe(table.rename(columns={
-        "found": "attack finds", "short": "falls short by",
-        "bracket": "certified [lo, hi]", "check": "against the bracket"}), hide_index=True,
-        column_config={"attack finds": st.column_config.NumberColumn(format="%.3f", width="small"),
-                       "falls short by": st.column_config.TextColumn(
-                           width="small", help="exact (search) minus what the attack finds"),
-                       "estimates": st.column_config.TextColumn(width="small"),
-                       "against the bracket": st.column_config.TextColumn(width="large")})
+    table["found"] = [f"{row['found']:.3f}" for row in rows]
+    # a static table wraps its cells: a data grid hid its last columns at 1000 px
+    st.table(table.rename(columns={
+        "found": "attack finds", "short": "falls short by (exact minus found)",
+        "bracket": "certified [lo, hi]", "check": "against the bracket"}).set_index("attack"))
     st.caption(
         "DeepFool walks to each point's nearest boundary by linearising the network; a point "
         "counts when the step it finds is within eps. Where boundaries curve (bubbles, wavy "

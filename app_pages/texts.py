@@ -125,4 +125,12 @@ PAGE_CSS = """<style>
 [data-testid="stMetricDelta"] * { overflow-wrap: anywhere !important; }
 .st-key-pad_click iframe { max-width: 360px; }
 .katex-display > .katex { font-size: clamp(0.6em, calc((100vw - 400px) * 0.0175), 1.21em); }
+@media (max-width: 1250px) {
+  /* the ladder's cards: room for "2 · pointwise" on one line */
+  [data-testid="stMetric"] { padding-left: 0.55rem !important; padding-right: 0.55rem !important; }
+  /* the category cards one a row, so that their formulas keep a readable size */
+  .st-key-categories [data-testid="stHorizontalBlock"] { flex-wrap: wrap !important; }
+  .st-key-categories [data-testid="stColumn"] { min-width: 100% !important; flex: 1 1 100% !important; }
+  .st-key-categories .katex-display > .katex { font-size: 1.1em; }
+}
 </style>"""

@@ -141,7 +141,10 @@ def draw_delta_pad(norm, eps: float, *, delta=None, best=None, size: float = 3.2
         ax.annotate("", xy=b, xytext=(0, 0), zorder=3,
                     arrowprops=dict(arrowstyle="-|>", color="k", lw=2, shrinkA=0, shrinkB=0))
         label = "best" if best_share is None else f"best: {best_share:.0%}"
-        ax.text(*b, f" {label}", fontsize=8, fontweight="bold", zorder=3, va="bottom")
+        # written from the tip towards the centre: at a corner of the l-inf square the
+        # label written outwards left the figure
+        ax.text(*b, f" {label} ", fontsize=8, fontweight="bold", zorder=3,
+                ha="right" if b[0] > 0 else "left", va="top" if b[1] > 0 else "bottom")
     _your_delta(ax, delta)
     ax.set_xlim(r0, r1)
     ax.set_ylim(r0, r1)

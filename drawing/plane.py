@@ -334,20 +334,26 @@ def draw_curves(radii, curves: Mapping[str, np.ndarray], *, tau: float, eps: flo
     return fig
 
 
-def draw_overview(panels: Sequence[Mapping], size: float = 3.6) -> Figure:
+def draw_overview(panels: Sequence[Mapping], size: float = 3.6,
+                  columns: int | None = None) -> Figure:
     """Several planes side by side, the way the essay draws its four pictures.
 
     Args:
       panels: one mapping per plane with the keyword arguments of :func:`draw_plane`
         (``regions``, ``bounds``, ``num_classes``, ...), a ``title`` and an optional
         ``subtitle`` written under the plane.
+      columns: planes a row (None: all in one row).
 
     Returns:
       The ``Figure``.
     """
     n = len(panels)
-    fig = Figure(figsize=(size * n, size * 1.22), layout="constrained")
-    axes = fig.subplots(1, n, squeeze=False)[0]
+    columns = n if columns is None else columns
+    rows = -(-n // columns)
+    fig = Figure(figsize=(size * columns, size * 1.22 * rows), layout="constrained")
+    axes = fig.subplots(rows, columns, squeeze=False).ravel()
+    for ax in axes[n:]:
+        ax.set_axis_off()
     for ax, panel in zip(axes, panels):
         kw = {k: v for k, v in panel.items() if k != "subtitle"}
         draw_plane(ax=ax, legend=False, point_size=3, **kw)

@@ -119,6 +119,11 @@ def test_draw_plane_with_every_overlay_and_the_overview():
     over = P.draw_overview([dict(regions=regions, bounds=PLANE, num_classes=2, x=x, y=y,
                                  title=f"panel {i}", subtitle="s") for i in range(4)])
     assert [a.get_title() for a in over.axes] == [f"panel {i}" for i in range(4)]
+    grid = P.draw_overview([dict(regions=regions, bounds=PLANE, num_classes=2, title=f"p{i}")
+                            for i in range(3)], columns=2)
+    boxes = [a.get_position() for a in grid.axes]
+    assert len(grid.axes) == 4 and not grid.axes[3].axison         # two by two, one left blank
+    assert boxes[0].y0 == boxes[1].y0 > boxes[2].y0                # p0 p1 over p2
     assert len(P.figure_png(P.draw_legend(3, minimal=True, random=True))) > 1000
 
 
@@ -307,3 +312,14 @@ def test_the_timeline_writes_the_verdict_where_it_changes_on_a_log_axis():
     assert written and all(rows == [{"step": 1, "verdict": "category 1-2"},
                                     {"step": 5, "verdict": "category 2"},
                                     {"step": 13, "verdict": "category 3"}] for rows in written)
+
+
+@pytest.mark.parametrize("corner", [(1, 1), (-1, 1), (1, -1), (-1, -1)])
+def test_the_pads_best_label_stays_inside_the_figure_at_every_corner(corner):
+    eps = 0.15
+    fig = D.draw_delta_pad("inf", eps, best=(corner[0] * eps, corner[1] * eps), best_share=1.0)
+    fig.canvas.draw()
+    text = [t for t in fig.axes[0].texts if "best: 100%" in t.get_text()]
+    assert len(text) == 1
+    box, frame = text[0].get_window_extent(), fig.bbox
+    assert frame.x0 <= box.x0 and box.x1 <= frame.x1 and frame.y0 <= box.y0 and box.y1 <= frame.y1
