@@ -27,7 +27,7 @@ from app_pages.play import (PLANE_CLICK, show_pad, show_random_game, show_sweep,
 from app_pages.reading import curves_with, profile_path
 from app_pages.sections import Curves, show_attacks, show_downloads, show_probe
 from app_pages.sidebar import DEFAULT, state_now, write_url
-from app_pages.texts import (EXPLANATIONS, HOW_TO_READ, LINF_ARROWS, MEASURES, PAGE_CSS,
+from app_pages.texts import (CHAIN_WHY, EXPLANATIONS, HOW_TO_READ, LINF_ARROWS, MEASURES, PAGE_CSS,
                              caveat_words, changes_words, model_words, norm_name)
 from app_pages.urlstate import DRAWN, EPS_MAX, OVERLAYS, SECTIONS, UPLOAD
 from app_pages.view import View, current_view
@@ -155,6 +155,7 @@ def show_ladder(view: View, rungs: list[Rung], verdict) -> None:
                       delta_arrow="off", border=True,
                       help="4 if random ≥ tau, else 3 if universal ≥ tau, else 2 if pointwise "
                            "≥ tau, else 1 if robust ≥ tau, else 1-2")
+    st.caption(CHAIN_WHY)
 
 
 def show_plane(view: View, yours) -> None:

@@ -89,6 +89,12 @@ def show_transfer(view: View) -> None:
                f"{r['off_diagonal_mean']:.3f}: when it is high, one perturbation fools most points "
                "of most models, universal across inputs and across networks at once ('doubly "
                "universal', Moosavi-Dezfooli et al.).")
+    st.caption("Why a delta transfers: each model's boundaries near D are where the data put "
+               "them, so models trained on the same D share the direction their normals point "
+               "(see the Normals tab: on pancakes they all point up). A delta along that shared "
+               "direction leaves every model's regions at once. On wrinkles the normals point "
+               "every way inside each model, so no delta transfers: compare the two presets "
+               "with the sidebar's data set.")
 
 
 def retrain_table(r: dict) -> dict:
@@ -122,6 +128,12 @@ def show_retraining(view: View) -> None:
     st.table(retrain_table(r))
     st.caption("Accuracy on each round's fresh perturbations before its fine-tuning: "
                + ", ".join(f"{a:.3f}" for a in r["history"]["perturbed_accuracy"]))
+    st.caption("Why the category often stays: fine-tuning moves the boundaries only near the "
+               "perturbed points it sees, a little at a time, while D stays where it is. On "
+               "pancakes each band of D still sits just below a boundary that runs along the "
+               "same direction, so one upward delta still crosses most of them: universal "
+               "perturbations survive retraining unless the boundaries move farther than eps "
+               "from D or stop running alike.")
 
 
 def show_certificates(view: View) -> None:

@@ -62,6 +62,22 @@ def show_probe(view: View, plane: Plane) -> None:
         show_probed_point(view, plane.probed)
 
 
+def _other_norm_words(view: View, probed) -> str:
+    """The same point's distance in the other norm, and why the two differ."""
+    from categories import scan_profile
+
+    other = "inf" if view.state.norm == "2" else "2"
+    point = np.asarray(probed.point, np.float32).reshape(1, 2)
+    far = scan_profile(view.model.logits_fn, point, np.array([probed.label]), norm=other,
+                       eps_max=PROBE_REACH).rho[0]
+    far = f"{float(far):.4f}" if np.isfinite(far) else f"> {PROBE_REACH}"
+    return (f"In {norm_name(other)} the nearest boundary is {far} away. The l∞ ball of radius "
+            "eps is a square around the l2 disc of the same radius: its corners reach "
+            "√2 times farther, so rho in l∞ is at most rho in l2, and at least 1/√2 of it "
+            "(equal when the way out runs along an axis). So a preset can change category "
+            "at a smaller eps in l∞ than in l2.")
+
+
 def show_probed_point(view: View, probed) -> None:
     state = view.state
     window_regions, window_bounds = cached.probe_magnified(
@@ -74,7 +90,9 @@ def show_probed_point(view: View, probed) -> None:
     rho = f"{probed.rho:.4f}" if np.isfinite(probed.rho) else f"> {PROBE_REACH}"
     inside = "inside" if np.isfinite(probed.rho) and probed.rho <= state.eps else "outside"
     words.markdown(f"f(I) = class **{probed.label}**; rho(I) = **{rho}** (the nearest boundary "
-                   f"is {inside} B_eps; red arrow: the minimal perturbation).")
+                   f"is {inside} B_eps; the arrow is the minimal perturbation, red when it "
+                   "fits in eps).")
+    words.caption(_other_norm_words(view, probed))
     rows = [{"segment I → I + delta": name, "crossings": str(count),
              "f(I + delta)": f"class {end}",
              "label changed": "yes" if end != probed.label else "no"}
