@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from categories.cli import main
-from test_docs import assert_documented
+from helpers import assert_documented
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
