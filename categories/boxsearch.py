@@ -96,76 +96,116 @@ def universal_search(program: Program, x, pred, counted, *, norm: str, eps: floa
     x = np.asarray(x, np.float32)
     pred = np.asarray(pred, np.int32)
     pts = np.flatnonzero(counted)
-    # open boxes: corners, sure count, upper bound; their undecided pairs (box id, point)
-    b_lo = np.full((1, 2), -eps, np.float64)
-    b_hi = np.full((1, 2), eps, np.float64)
-    b_sure = np.zeros(1, np.int64)
-    p_box, p_pt = np.zeros(pts.size, np.int64), pts
+    # the root box, B_eps's square, with every counted point undecided over it
+    boxes = _OpenBoxes(np.full((1, 2), -eps, np.float64), np.full((1, 2), eps, np.float64),
+                       np.zeros(1, np.int64), np.array([pts.size], np.int64),
+                       np.zeros(pts.size, np.int64), pts)
     best, best_delta = 0, np.zeros(2, np.float64)
-    # the root is bounded as a box of its own before any split
-    first = True
-    b_ub = np.array([pts.size], np.int64)
-    spent = 0
-    while b_lo.shape[0] and spent < max_pairs:
-        if first:
-            sel = np.zeros(1, bool)
-            c_lo, c_hi, c_parent = b_lo, b_hi, np.zeros(1, np.int64)
-            keep_box = np.zeros(1, bool)
-            first = False
-        else:
-            cost = np.bincount(p_box, minlength=b_lo.shape[0]) * 4
-            order = np.argsort(-b_ub, kind="stable")
-            take = np.cumsum(cost[order]) <= pair_budget
-            take[0] = True
-            sel = np.zeros(b_lo.shape[0], bool)
-            sel[order[take]] = True
-            q_lo, q_hi = quarter(b_lo[sel], b_hi[sel])
-            c_parent = np.tile(np.flatnonzero(sel), 4)
-            c_lo, c_hi = q_lo, q_hi
-            keep_box = ~sel
-        # children's pairs: every undecided pair of the parent, once per child
+    root, spent = True, 0
+    while boxes.lo.shape[0] and spent < max_pairs:
+        c_lo, c_hi, c_parent, keep_box = _children(boxes, pair_budget, root=root)
+        root = False
         ok = meets_ball(c_lo, c_hi, norm, eps)
         c_lo, c_hi, c_parent = c_lo[ok], c_hi[ok], c_parent[ok]
         n_c = c_lo.shape[0]
-        order = np.argsort(p_box, kind="stable")
-        p_box, p_pt = p_box[order], p_pt[order]
-        starts = np.searchsorted(p_box, np.arange(b_lo.shape[0] + 1))
-        counts = starts[1:] - starts[:-1]
-        cnt = counts[c_parent]
-        q_box = np.repeat(np.arange(n_c), cnt)
-        offs = np.arange(q_box.size) - np.repeat(np.cumsum(cnt) - cnt, cnt)
-        q_pt = p_pt[starts[c_parent][q_box] + offs]
+        boxes, q_box, q_pt = _inherited_pairs(boxes, c_parent, n_c)
         cand = box_candidate(c_lo, c_hi, norm, eps)
         lb, ub, flip = bound_boxes(program, x[q_pt], c_lo[q_box], c_hi[q_box], cand[q_box],
-                                         pred[q_pt], norm=norm, eps=eps)
+                                   pred[q_pt], norm=norm, eps=eps)
         spent += q_box.size
         sure_now = ub < -MARGIN
         open_ = ~(lb > MARGIN) & ~sure_now
-        c_sure = b_sure[c_parent] + np.bincount(q_box[sure_now], minlength=n_c)
+        c_sure = boxes.sure[c_parent] + np.bincount(q_box[sure_now], minlength=n_c)
         c_und = np.bincount(q_box[open_], minlength=n_c)
         c_lb = c_sure + np.bincount(q_box[open_ & flip], minlength=n_c)
         c_ub = c_sure + c_und
         j = int(np.argmax(c_lb)) if n_c else 0
         if n_c and c_lb[j] > best:
             best, best_delta = int(c_lb[j]), cand[j]
-        # keep the unsplit boxes and the children that can still beat the best
-        keep_old = keep_box & (b_ub > best + slack)
-        keep_new = (c_ub > best + slack) & (c_und > 0)
-        old_ids = np.full(b_lo.shape[0], -1, np.int64)
-        old_ids[keep_old] = np.arange(int(keep_old.sum()))
-        new_ids = np.full(n_c, -1, np.int64)
-        new_ids[keep_new] = int(keep_old.sum()) + np.arange(int(keep_new.sum()))
-        old_pairs = keep_old[p_box]
-        new_pairs = open_ & keep_new[q_box]
-        p_box = np.concatenate([old_ids[p_box[old_pairs]], new_ids[q_box[new_pairs]]])
-        p_pt = np.concatenate([p_pt[old_pairs], q_pt[new_pairs]])
-        b_lo = np.concatenate([b_lo[keep_old], c_lo[keep_new]])
-        b_hi = np.concatenate([b_hi[keep_old], c_hi[keep_new]])
-        b_sure = np.concatenate([b_sure[keep_old], c_sure[keep_new]])
-        b_ub = np.concatenate([b_ub[keep_old], c_ub[keep_new]])
-    hi = max(best, int(b_ub.max()) if b_ub.size else best)
+        children = _OpenBoxes(c_lo, c_hi, c_sure, c_ub, q_box, q_pt)
+        boxes = _pruned(boxes, keep_box, children, c_und, open_, beat=best + slack)
+    hi = max(best, int(boxes.ub.max()) if boxes.ub.size else best)
     return Universal(best, hi, best_delta.astype(np.float32), np.zeros(x.shape[0], bool),
                      spent, hi <= best + slack)
+
+
+class _OpenBoxes(NamedTuple):
+    """The branch-and-bound's state: boxes of delta-space still open, and their undecided
+    (box, point) pairs. Kept as parallel arrays so each step bounds all its pairs in one
+    call of the engine."""
+
+    lo: np.ndarray          # f64[B, 2] corners
+    hi: np.ndarray          # f64[B, 2]
+    sure: np.ndarray        # i64[B] points proven flipped over the whole box
+    ub: np.ndarray          # i64[B] upper bound: sure + undecided
+    pair_box: np.ndarray    # i64[P] the box of each undecided pair
+    pair_pt: np.ndarray     # i64[P] the point of each undecided pair
+
+
+def _children(boxes: _OpenBoxes, pair_budget: int, *, root: bool):
+    """The boxes this step bounds: ``(lo, hi, parent, keep)``.
+
+    The root is bounded as a box of its own before any split (its bound may already
+    decide). Later steps quarter the boxes of highest upper bound first, as many as fit
+    ``pair_budget`` pairs (at least one, so the search always moves); ``keep`` marks the
+    boxes left unsplit, which stay open as they are.
+    """
+    if root:
+        return boxes.lo, boxes.hi, np.zeros(1, np.int64), np.zeros(1, bool)
+    n = boxes.lo.shape[0]
+    cost = np.bincount(boxes.pair_box, minlength=n) * 4
+    order = np.argsort(-boxes.ub, kind="stable")
+    take = np.cumsum(cost[order]) <= pair_budget
+    take[0] = True
+    sel = np.zeros(n, bool)
+    sel[order[take]] = True
+    q_lo, q_hi = quarter(boxes.lo[sel], boxes.hi[sel])
+    return q_lo, q_hi, np.tile(np.flatnonzero(sel), 4), ~sel
+
+
+def _inherited_pairs(boxes: _OpenBoxes, c_parent, n_c: int):
+    """Every undecided pair of a parent, once per child: ``(boxes, q_box, q_pt)``.
+
+    A point undecided over a box may be decided over each quarter, so each child starts
+    with all its parent's pairs. The returned ``boxes`` has its pairs sorted by box (the
+    children's pairs are cut from contiguous runs); pruning reads them in that order.
+    """
+    order = np.argsort(boxes.pair_box, kind="stable")
+    p_box, p_pt = boxes.pair_box[order], boxes.pair_pt[order]
+    starts = np.searchsorted(p_box, np.arange(boxes.lo.shape[0] + 1))
+    counts = starts[1:] - starts[:-1]
+    cnt = counts[c_parent]
+    q_box = np.repeat(np.arange(n_c), cnt)
+    offs = np.arange(q_box.size) - np.repeat(np.cumsum(cnt) - cnt, cnt)
+    q_pt = p_pt[starts[c_parent][q_box] + offs]
+    return boxes._replace(pair_box=p_box, pair_pt=p_pt), q_box, q_pt
+
+
+def _pruned(boxes: _OpenBoxes, keep_box, children: _OpenBoxes, c_und, open_, *,
+            beat: int) -> _OpenBoxes:
+    """The boxes still open after a step: the unsplit ones and the children whose upper
+    bound exceeds ``beat`` (the best count plus the slack) and that have an undecided
+    point left; box ids renumbered, the unsplit boxes first, then the children.
+
+    A box that cannot beat the best is dropped for good: no delta inside it flips more.
+    ``children.pair_box`` holds every child pair; only the ``open_`` ones stay.
+    """
+    keep_old = keep_box & (boxes.ub > beat)
+    keep_new = (children.ub > beat) & (c_und > 0)
+    old_ids = np.full(boxes.lo.shape[0], -1, np.int64)
+    old_ids[keep_old] = np.arange(int(keep_old.sum()))
+    new_ids = np.full(children.lo.shape[0], -1, np.int64)
+    new_ids[keep_new] = int(keep_old.sum()) + np.arange(int(keep_new.sum()))
+    old_pairs = keep_old[boxes.pair_box]
+    new_pairs = open_ & keep_new[children.pair_box]
+    return _OpenBoxes(
+        np.concatenate([boxes.lo[keep_old], children.lo[keep_new]]),
+        np.concatenate([boxes.hi[keep_old], children.hi[keep_new]]),
+        np.concatenate([boxes.sure[keep_old], children.sure[keep_new]]),
+        np.concatenate([boxes.ub[keep_old], children.ub[keep_new]]),
+        np.concatenate([old_ids[boxes.pair_box[old_pairs]],
+                        new_ids[children.pair_box[new_pairs]]]),
+        np.concatenate([boxes.pair_pt[old_pairs], children.pair_pt[new_pairs]]))
 
 
 def pointwise_search(program: Program, x, pred, counted, *, norm: str, eps: float, witnessed=None,

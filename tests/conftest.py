@@ -71,3 +71,16 @@ def hand_written_mlp():
 def weight_cache(tmp_path_factory):
     """One converted-weights cache for the whole session (the ImageNet model tests share it)."""
     return tmp_path_factory.getbasetemp() / "imagenet-weights"
+
+
+@pytest.fixture
+def strict_dtype_promotion():
+    """Runs a test under strict dtype promotion (restored afterwards): the attack tests'
+    ``pytestmark = pytest.mark.usefixtures("strict_dtype_promotion")``, so an attack that
+    mixes dtypes silently fails there rather than in a user's strict program."""
+    import jax
+
+    old = jax.config.jax_numpy_dtype_promotion
+    jax.config.update("jax_numpy_dtype_promotion", "strict")
+    yield
+    jax.config.update("jax_numpy_dtype_promotion", old)

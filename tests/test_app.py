@@ -6,7 +6,6 @@ resource cache, so later tests reuse what earlier ones computed.
 """
 
 import io
-import os
 
 import numpy as np
 import pytest
@@ -15,8 +14,7 @@ from streamlit.testing.v1 import AppTest
 from categories import FORMULAS, KEYS, verdict
 from toymodels import PRESETS, TASK_NAMES
 
-APP = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "app.py")
-FAST = {"steps": "100", "width": "32", "depth": "2"}
+from helpers import APP, FAST, assert_app_ok
 
 
 def _open(at: AppTest, url_path: str) -> AppTest:
@@ -39,11 +37,6 @@ def _app(**query) -> AppTest:
     return at
 
 
-def _ok(at):
-    assert not at.exception, [e.value for e in at.exception]
-    assert not at.error, [e.value for e in at.error]
-
-
 def _metrics(at):
     return {m.label: m.value for m in at.metric}
 
@@ -55,7 +48,7 @@ def _verdict(at):
 @pytest.mark.parametrize("dataset", TASK_NAMES)
 def test_every_dataset_runs_and_the_presets_in_both_norms(dataset):
     at = _app(dataset=dataset).run()
-    _ok(at)
+    assert_app_ok(at)
     assert at.title[0].value.startswith(f"{dataset}: category {_verdict(at)}, ")
     # the four formulas, exactly as in DESIGN.md / categories.verdict
     latex = [e.value.strip("$\n") for e in at.latex]
@@ -69,7 +62,7 @@ def test_every_dataset_runs_and_the_presets_in_both_norms(dataset):
     if dataset not in PRESETS:      # the classic sets' l∞ scans: tests/test_categories_exact2d
         return
     at.sidebar.radio(key="norm").set_value("inf").run()
-    _ok(at)
+    assert_app_ok(at)
     assert at.query_params["norm"] == "inf" and at.query_params["dataset"] == dataset
 
 
@@ -89,9 +82,9 @@ CHANGES = [
 @pytest.mark.parametrize("name,kind,value", CHANGES, ids=[c[0] for c in CHANGES])
 def test_changing_a_control_reruns_and_lands_in_the_url(name, kind, value):
     at = _app(dataset="wrinkles").run()
-    _ok(at)
+    assert_app_ok(at)
     getattr(at.sidebar, kind)(key=name).set_value(value).run()
-    _ok(at)
+    assert_app_ok(at)
     assert at.query_params[name] == str(value)
     assert len(at.latex) == 8
 
@@ -100,18 +93,18 @@ def test_eps_and_tau_change_the_reading_not_the_model():
     from app_pages import cached
 
     at = _app(dataset="pancakes", eps="0.02", seed="11").run()
-    _ok(at)
+    assert_app_ok(at)
     store = cached.model_store()               # the process-wide cache the app uses
     trained = [k for k in store if k[0] == "pancakes" and k[1].seed == 11]
     assert len(trained) == 1
     model = store[trained[0]]
     small = float(_metrics(at)["2 · pointwise"])
     at.sidebar.slider(key="eps").set_value(0.3).run()
-    _ok(at)
+    assert_app_ok(at)
     large = float(_metrics(at)["2 · pointwise"])
     assert large > small                       # pointwise grows with eps
     at.sidebar.slider(key="tau").set_value(1.0).run()
-    _ok(at)
+    assert_app_ok(at)
     # the verdict is the highest category whose rung of the ladder holds at tau = 1
     holds = [int(m.label[0]) for m in at.metric if m.delta == "≥ tau"]
     assert _verdict(at) == (str(max(holds)) if holds else "1-2")
@@ -125,7 +118,7 @@ def test_overlays_and_the_link_restore_a_view():
               overlays="balls,universal,random", probe="0.3,-0.6")
     at.session_state["section"] = "Probe a point"
     at.run()
-    _ok(at)
+    assert_app_ok(at)
     assert at.sidebar.radio(key="norm").value == "inf"
     assert at.sidebar.slider(key="eps").value == pytest.approx(0.1)
     assert at.sidebar.slider(key="tau").value == pytest.approx(0.7)
@@ -138,7 +131,7 @@ def test_overlays_and_the_link_restore_a_view():
 
 def test_a_bad_link_warns_and_falls_back_to_defaults():
     at = _app(dataset="cats", eps="2", tau="zero", points="7", noise="lots").run()
-    _ok(at)
+    assert_app_ok(at)
     warnings = " ".join(w.value for w in at.warning)
     assert "dataset=cats ignored" in warnings and "eps=2 ignored" in warnings
     assert "tau=zero ignored: not a number" in warnings
@@ -152,9 +145,9 @@ def test_a_bad_link_warns_and_falls_back_to_defaults():
 
 def test_a_bad_csv_shows_the_problem_and_the_app_keeps_working():
     at = _app(dataset="gauss").run()
-    _ok(at)
+    assert_app_ok(at)
     at.sidebar.selectbox(key="dataset").set_value("csv").run()
-    _ok(at)
+    assert_app_ok(at)
     assert at.title[0].value.startswith("gauss: ")          # waits for an upload
     bad = b"x,y,label\n0,0,a\n1,oops,b\n"
     at.sidebar.file_uploader[0].set_value(("points.csv", bad, "text/csv")).run()
@@ -168,7 +161,7 @@ def test_a_bad_csv_shows_the_problem_and_the_app_keeps_working():
     for (px, py) in pts:
         buf.write(f"{px},{py},{'in' if px * px + py * py < 4 else 'out'}\n")
     at.sidebar.file_uploader[0].set_value(("ring.csv", buf.getvalue().encode(), "text/csv")).run()
-    _ok(at)
+    assert_app_ok(at)
     assert at.title[0].value.startswith("csv:ring.csv: category ")
     assert at.query_params["dataset"] == "csv"   # named, so its link says to upload it again
     # a bad upload after a good one keeps the good CSV, not the default data set
@@ -196,10 +189,10 @@ def test_an_upload_is_rescaled_with_its_factor_said_or_kept_as_written():
     inside = b"x,y,label\n" + b"".join(b"%.2f,%.2f,%d\n" % (0.1 * i - 0.5, 0.05 * i, i % 2)
                                       for i in range(10))
     at.sidebar.file_uploader[0].set_value(("grid.csv", inside, "text/csv")).run()
-    _ok(at)
+    assert_app_ok(at)
     assert "rescaled into the plane (minus (-0.05, 0.225), divided by 0.5)" in at.caption[0].value
     at.sidebar.toggle(key="csv_rescale").set_value(False).run()
-    _ok(at)
+    assert_app_ok(at)
     assert "from grid.csv, in their own coordinates" in at.caption[0].value
     from app_pages.cached import csv_task
 
@@ -218,7 +211,7 @@ def test_attack_table_and_downloads():
     at = _app(dataset="pancakes")
     at.session_state["section"] = "Attacks vs exact"
     at.run()
-    _ok(at)
+    assert_app_ok(at)
     table, brackets = at.table[-1].value.reset_index(), at.dataframe[-1].value
     assert list(table["attack"]) == ["fgsm", "pgd", "deepfool", "universal (DeepFool)",
                                      "universal (SGD)", "Monte Carlo (64 directions)"]
@@ -245,7 +238,7 @@ def test_attack_table_and_downloads():
                for c in checks[:-1]), checks
     at.session_state["section"] = "Downloads"
     at.run()
-    _ok(at)
+    assert_app_ok(at)
     labels = [b.label for b in at.get("download_button")]
     assert labels == ["the plane (PNG)", "the curves (PNG)", "perturbations (.npz)",
                       "model parameters (.npz)"]
@@ -253,13 +246,13 @@ def test_attack_table_and_downloads():
 
 def test_the_router_serves_the_six_pages_at_their_urls():
     at = _app().run()
-    _ok(at)
+    assert_app_ok(at)
     pages = [(info["url_pathname"], info["page_name"]) for info in at._registered_pages.values()]
     assert pages == [("", "Explore a model"), ("lesson", "A lesson in nine steps"),
                      ("presets", "The four presets"), ("train", "Watch it train"),
                      ("geometry", "Geometry of the boundaries"), ("scale", "At full scale")]
     _open(at, "geometry").run()
-    _ok(at)
+    assert_app_ok(at)
     assert at.title[0].value == "Geometry of the boundaries"
     assert at.query_params["dataset"] == "pancakes"           # the sidebar and the URL
     assert at.sidebar.selectbox(key="dataset").value == "pancakes"
@@ -268,7 +261,7 @@ def test_the_router_serves_the_six_pages_at_their_urls():
 def test_overview_draws_the_four_presets_with_their_verdicts():
     at = _app().run()
     _open(at, "presets").run()
-    _ok(at)
+    assert_app_ok(at)
     table = at.dataframe[0].value
     assert list(table["preset"]) == ["margins", "wrinkles", "pancakes", "bubbles"]
     assert list(table["built for"]) == [1, 2, 3, 4]
@@ -290,7 +283,7 @@ def test_a_model_right_on_half_of_d_shows_its_verdict_with_the_caveat():
     # the issue's model: wrinkles with 4 units, 1 layer, 50 steps is right on ~52% of D,
     # and its fractions (of that half) read category 1
     at = _app(dataset="wrinkles", width=4, depth=1, steps=50).run()
-    _ok(at)
+    assert_app_ok(at)
     from app_pages import cached
     from toymodels import TrainConfig, get_task
 
@@ -307,7 +300,7 @@ def test_a_model_right_on_half_of_d_shows_its_verdict_with_the_caveat():
     assert len(warning) == 1 and "adversarial when it turns a right answer" in warning[0]
     # a model right on 90% of D or more reads its verdict plainly
     at = _app(dataset="margins", steps=500).run()
-    _ok(at)
+    assert_app_ok(at)
     assert "% of D)" not in at.title[0].value
     assert not [w for w in at.warning if "count only the points" in w.value]
 
@@ -330,12 +323,12 @@ def test_a_click_on_the_plane_probes_that_point_and_links_it():
     from drawing import pixel_to_point
 
     at = _app(dataset="pancakes").run()
-    _ok(at)
+    assert_app_ok(at)
     assert "probe" not in at.query_params
     box, bounds = at.session_state["_plane_click_map"]
     _click(at, "plane_click", 0.75, 0.25, stamp=1)
     at.run()
-    _ok(at)
+    assert_app_ok(at)
     want = pixel_to_point(450, 150, 600, 600, box, bounds)
     assert want == pytest.approx((0.5, 0.5), abs=0.01)         # the plane's upper right
     assert at.query_params["probe"] == f"{want[0]:g},{want[1]:g}"
@@ -343,7 +336,7 @@ def test_a_click_on_the_plane_probes_that_point_and_links_it():
     assert "Click any point to probe it" in captions
     at.session_state["section"] = "Probe a point"
     at.run()                                                    # the same click: no change
-    _ok(at)
+    assert_app_ok(at)
     assert at.query_params["probe"] == f"{want[0]:g},{want[1]:g}"
     assert at.number_input(key="probe_x").value == pytest.approx(want[0])
     assert "rho(I) = " in " ".join(m.value for m in at.markdown)
@@ -351,42 +344,42 @@ def test_a_click_on_the_plane_probes_that_point_and_links_it():
 
 def test_the_delta_pad_scores_your_delta_nudges_and_reveals_the_best():
     at = _app(dataset="pancakes").run()
-    _ok(at)
+    assert_app_ok(at)
     assert _score(at)[0].startswith("Click the pad to choose *your delta*")
     assert at.button(key="clear_delta").disabled
     box, _ = at.session_state["_pad_click_map"]
     _click(at, "pad_click", box[2] - 0.01, 1 - (box[1] + box[3]) / 2, stamp=1)  # out of B_eps
     at.run()
-    _ok(at)
+    assert_app_ok(at)
     dx, dy = (float(v) for v in at.query_params["delta"].split(","))
     assert dx == pytest.approx(0.15, abs=1e-3) and dy == pytest.approx(0.0, abs=0.01)
     line = _score(at)[0]
     assert line.startswith("Your delta flips **") and "(exact)" in line
     at.button(key="nudge_up").click().run()
-    _ok(at)
+    assert_app_ok(at)
     ndx, ndy = (float(v) for v in at.query_params["delta"].split(","))
     assert ndy > dy and ndx ** 2 + ndy ** 2 <= 0.15 ** 2 + 1e-6  # up, kept inside B_eps
     at.button(key="nudge_left").click().run()
-    _ok(at)
+    assert_app_ok(at)
     assert float(at.query_params["delta"].split(",")[0]) == pytest.approx(ndx - 0.0075, abs=1e-4)
     best = float(_metrics(at)["3 · universal"])
     assert f"the best delta flips **{best:.1%}**" in _score(at)[0]
     at.button(key="reveal").click().run()
-    _ok(at)
+    assert_app_ok(at)
     assert any(c.value.startswith("best delta = (") for c in at.caption)
     assert at.button(key="reveal").disabled
     at.button(key="clear_delta").click().run()
-    _ok(at)
+    assert_app_ok(at)
     assert "delta" not in at.query_params
 
 
 def test_a_linked_delta_is_restored_and_kept_inside_a_smaller_ball():
     at = _app(dataset="pancakes", delta="0.1,-0.05").run()
-    _ok(at)
+    assert_app_ok(at)
     assert at.query_params["delta"] == "0.1,-0.05"
     assert any(c.value == "your delta = (0.1000, -0.0500)" for c in at.caption)
     at.sidebar.slider(key="eps").set_value(0.05).run()           # the ball shrinks under it
-    _ok(at)
+    assert_app_ok(at)
     dx, dy = (float(v) for v in at.query_params["delta"].split(","))
     assert dx ** 2 + dy ** 2 == pytest.approx(0.05 ** 2, rel=1e-3)
     assert dx / dy == pytest.approx(-2, rel=1e-2)               # scaled, not moved
@@ -397,7 +390,7 @@ def test_a_linked_delta_is_restored_and_kept_inside_a_smaller_ball():
                                      ("x,0", "not a number")])
 def test_a_bad_delta_in_a_link_warns_and_plays_without_one(bad, why):
     at = _app(dataset="pancakes", delta=bad).run()
-    _ok(at)
+    assert_app_ok(at)
     assert f"Link: delta={bad} ignored: {why} (using none)" in [w.value for w in at.warning]
     assert "delta" not in at.query_params
     assert _score(at)[0].startswith("Click the pad")
@@ -407,7 +400,7 @@ def test_the_downloads_caption_names_png_and_npz():
     at = _app(dataset="pancakes")
     at.session_state["section"] = "Downloads"
     at.run()
-    _ok(at)
+    assert_app_ok(at)
     caption = " ".join(c.value for c in at.caption)
     assert "The plane and the curves are PNG images" in caption
     assert "the perturbations and the model parameters are .npz files" in caption
@@ -415,15 +408,15 @@ def test_the_downloads_caption_names_png_and_npz():
 
 def test_drawing_random_deltas_plays_for_all_delta_and_converges_to_random():
     at = _app(dataset="bubbles").run()
-    _ok(at)
+    assert_app_ok(at)
     assert at.button(key="draw_reset").disabled
     at.button(key="draw_one").click().run()
-    _ok(at)
+    assert_app_ok(at)
     dx, dy = (float(v) for v in at.query_params["delta"].split(","))
     assert (dx ** 2 + dy ** 2) ** 0.5 == pytest.approx(0.15, abs=2e-4)   # on S_eps (l2)
     for _ in range(3):
         at.button(key="draw_ten").click().run()
-    _ok(at)
+    assert_app_ok(at)
     line = [m.value for m in at.markdown if m.value.startswith("**31** deltas drawn")]
     assert line, [m.value for m in at.markdown][-8:]
     running = float(line[0].split("each flips **")[1].split("%")[0]) / 100
@@ -458,14 +451,14 @@ def test_flips_of_many_counts_each_delta_and_the_points_every_delta_flips():
 
 def test_the_eps_sweep_steps_eps_up_to_its_maximum_and_stops():
     at = _app(dataset="margins", eps="0.35").run()
-    _ok(at)
+    assert_app_ok(at)
     at.button(key="eps_sweep").click().run()                   # the first frame at once
-    _ok(at)
+    assert_app_ok(at)
     assert at.session_state["_sweeping"] and at.button(key="eps_sweep").label.startswith("⏸")
     seen = [at.sidebar.slider(key="eps").value]
     while at.session_state["_sweeping"] and len(seen) < 8:
         at.run()                                                # a tick of the timer: one frame
-        _ok(at)
+        assert_app_ok(at)
         seen.append(at.sidebar.slider(key="eps").value)
         # each frame is drawn to the end at the slider's eps: page and sidebar agree
         assert at.session_state["_sweep_shown"] == seen[-1]
@@ -479,7 +472,7 @@ def test_the_eps_sweep_steps_eps_up_to_its_maximum_and_stops():
 
 def test_a_link_keeps_the_open_tab_and_the_curve_toggles():
     at = _app(dataset="margins", section="Downloads", dashed="0", bands="1").run()
-    _ok(at)
+    assert_app_ok(at)
     assert at.session_state["section"] == "Downloads"
     assert [b.label for b in at.get("download_button")][0] == "the plane (PNG)"   # tab open
     assert at.toggle(key="bands").value and not at.toggle(key="dashed").value
@@ -498,7 +491,7 @@ def test_drawing_your_own_d_adds_points_where_clicked_and_trains_on_them():
 
     at = _app().run()
     at.sidebar.selectbox(key="dataset").set_value("draw").run()
-    _ok(at)
+    assert_app_ok(at)
     assert any("Draw at least 4 points in each of two classes" in i.value for i in at.info)
     assert at.title[0].value.startswith("pancakes: ")        # meanwhile, the last data set
     box, bounds = at.session_state["_canvas_click_map"]
@@ -511,7 +504,7 @@ def test_drawing_your_own_d_adds_points_where_clicked_and_trains_on_them():
             stamp += 1
             _click(at, "canvas_click", cx + dx, cy + dy, stamp)
             at.run()
-    _ok(at)
+    assert_app_ok(at)
     points = at.session_state["drawn_points"]
     # the stated minimum, 4 points in each of two classes, trains at once
     assert len(points) == 8 and [p[2] for p in points] == [0] * 4 + [1] * 4
@@ -521,7 +514,7 @@ def test_drawing_your_own_d_adds_points_where_clicked_and_trains_on_them():
     assert at.query_params["dataset"] == "draw"
     # the drawing travels in the link and comes back as drawn
     link = _app(dataset="draw", drawn=at.query_params["drawn"]).run()
-    _ok(link)
+    assert_app_ok(link)
     assert link.session_state["drawn_points"] == points
     assert link.title[0].value == at.title[0].value
     at.button(key="draw_undo").click().run()
@@ -545,7 +538,7 @@ def test_a_bubble_stamp_and_a_brush_build_their_points_and_the_stamp_builds_cate
         at.radio(key="draw_class").set_value(cls).run()
         _click(at, "canvas_click", fx, fy, stamp=i + 1)
         at.run()
-    _ok(at)
+    assert_app_ok(at)
     points = at.session_state["drawn_points"]
     d = [p for p in points if p[3]]
     assert len(d) == 4 * 20 and len(points) == 4 * (20 + 80)
@@ -577,14 +570,14 @@ def test_the_number_of_points_and_the_noise_of_d_retrain_and_travel_in_the_link(
     from app_pages import cached
 
     at = _app(dataset="margins", points="50", noise="0.2").run()
-    _ok(at)
+    assert_app_ok(at)
     assert at.sidebar.select_slider(key="points").value == 50
     assert at.sidebar.select_slider(key="noise").value == 0.2
     assert "(50 points, noise 0.2, the fractions count" in at.caption[0].value
     assert (at.query_params["points"], at.query_params["noise"]) == ("50", "0.2")
     noisy = _fractions(at)
     at.sidebar.select_slider(key="noise").set_value(0.0).run()
-    _ok(at)
+    assert_app_ok(at)
     assert at.query_params["noise"] == "0.0"
     assert "(50 points, the fractions count" in at.caption[0].value
     clean = _fractions(at)
@@ -592,7 +585,7 @@ def test_the_number_of_points_and_the_noise_of_d_retrain_and_travel_in_the_link(
     trained = {k[0] for k in cached.model_store() if k[0].startswith("margins")}
     assert {"margins-n50-noise0.2", "margins-n50"} <= trained       # each change retrained
     at.sidebar.select_slider(key="points").set_value(1000).run()    # the preset's own D
-    _ok(at)
+    assert_app_ok(at)
     assert at.query_params["points"] == "1000"
     assert "(1000 points, the fractions count" in at.caption[0].value
     assert at.title[0].value.startswith("margins: category 1")
@@ -600,9 +593,9 @@ def test_the_number_of_points_and_the_noise_of_d_retrain_and_travel_in_the_link(
 
 def test_drawing_on_a_data_sets_points_erases_adds_and_undoes():
     at = _app(dataset="margins", points="50").run()
-    _ok(at)
+    assert_app_ok(at)
     at.button(key="draw_on_preset").click().run()
-    _ok(at)
+    assert_app_ok(at)
     points = at.session_state["drawn_points"]
     assert at.sidebar.selectbox(key="dataset").value == "draw"
     assert len(points) == 50 and {p[2] for p in points} == {0, 1, 2}   # margins' classes
@@ -616,7 +609,7 @@ def test_drawing_on_a_data_sets_points_erases_adds_and_undoes():
     at.radio(key="draw_class").set_value(-1)
     _click(at, "canvas_click", fx, fy, stamp=1)
     at.run()
-    _ok(at)
+    assert_app_ok(at)
     assert at.session_state["drawn_points"] == points[1:]
     assert at.caption[0].value.startswith("49 points of D: class 0: ")
     at.button(key="draw_undo").click().run()
@@ -624,5 +617,5 @@ def test_drawing_on_a_data_sets_points_erases_adds_and_undoes():
     at.button(key="draw_clear").click().run()
     assert at.session_state["drawn_points"] == []
     at.button(key="draw_undo").click().run()
-    _ok(at)
+    assert_app_ok(at)
     assert at.session_state["drawn_points"] == points            # and so is the drawing

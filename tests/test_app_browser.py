@@ -280,9 +280,9 @@ def test_the_full_scale_page_shows_a_run_and_nothing_is_clipped(app, tmp_path):
     """/scale with a run of the tiny network in the server's cache: the ladder, the verdict,
     the curve, the perturbation and the photos before and after, nothing clipped at 1000
     and 1400 px."""
-    from test_app_scale import _seed_run
+    from helpers import seed_scale_run
 
-    result = _seed_run()                 # the server reads the cache this process writes
+    result = seed_scale_run()            # the server reads the cache this process writes
     browser, url = app
     page = browser.new_page(viewport={"width": 1400, "height": 2600})
     for width in (1400, 1000):

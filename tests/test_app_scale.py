@@ -2,40 +2,26 @@
 ``python -m imagenet categories`` from the app's cache and shows its estimates, each with
 the direction of its bound, the caveats, the curve and the photos before and after."""
 
-import json
-
 from streamlit.testing.v1 import AppTest
 
-from imagenet import categories_cmd
-from store import cache_dir
-from test_app import APP, FAST, _ok
-
-
-def _seed_run() -> dict:
-    """A run of the tiny test network where the app looks for runs."""
-    out = cache_dir("fullscale", "tiny-linf")
-    argv = ["--model", "imagenet_tiny:build", "--images", "4", "--val", "4", "--eps", "4,16",
-            "--pgd-steps", "5", "--pgd-restarts", "1", "--passes", "1", "--out", str(out),
-            "--quiet"]
-    assert categories_cmd.main(argv) == 0
-    return json.loads((out / "categories.json").read_text())
+from helpers import APP, FAST, assert_app_ok, seed_scale_run
 
 
 def test_the_page_shows_a_runs_estimates_with_their_bounds():
-    result = _seed_run()
+    result = seed_scale_run()
     at = AppTest.from_file(APP, default_timeout=300)
     at.query_params.update(FAST)
     at.run()
     at._page_hash = [h for h, info in at._registered_pages.items()
                      if info.get("url_pathname") == "scale"][0]
     at.run()
-    _ok(at)
+    assert_app_ok(at)
     assert at.selectbox(key="scale_run").value == "tiny-linf"
     # Lite0 has no run in this session's cache: the page offers to measure it
     assert [b.label for b in at.button if b.key == "scale_compute"]
     for eps_index, eps in ((1, 16.0), (0, 4.0)):
         at.select_slider(key="scale_eps").set_value(eps).run()
-        _ok(at)
+        assert_app_ok(at)
         row = result["curve"][eps_index]
         table = at.dataframe[0].value
         shown = dict(zip(table["fraction"], table["estimate"]))

@@ -55,7 +55,7 @@ def test_training_records_log_spaced_snapshots_and_shows_the_last(trained_page):
 
 def test_timeline_numbers_are_the_snapshots_exact_fractions(trained_page):
     from app_pages import cached
-    from toymodels import TrainConfig, get_task, train
+    from toymodels import get_task, train
 
     runs = cached.timeline_runs()
     (task_key, config, snapshots, stop_at), run = next(iter(runs.items()))

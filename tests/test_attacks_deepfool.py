@@ -7,8 +7,9 @@ import pytest
 from attacks.deepfool import candidate_classes, deepfool
 from attacks.fooling import predict
 from attacks.norms import lp_norm
-from test_attacks_tasks import (TRACES, linear_distances, linear_model, mlp_task,  # noqa: F401
-                                normal_points, perturbed, strict_dtype_promotion)
+from attack_tasks import TRACES, linear_distances, linear_model, mlp_task, normal_points, perturbed
+
+pytestmark = pytest.mark.usefixtures("strict_dtype_promotion")
 
 
 @pytest.mark.parametrize("norm", ["2", "inf"])

@@ -8,8 +8,9 @@ import pytest
 from attacks.fgsm import fgsm
 from attacks.fooling import ce_loss, margin_loss, predict
 from attacks.norms import lp_norm
-from test_attacks_tasks import (TRACES, linear_model, mlp_task, normal_points,  # noqa: F401
-                                perturbed, strict_dtype_promotion)
+from attack_tasks import TRACES, linear_model, mlp_task, normal_points, perturbed
+
+pytestmark = pytest.mark.usefixtures("strict_dtype_promotion")
 
 
 @pytest.mark.parametrize("norm", ["2", "inf"])

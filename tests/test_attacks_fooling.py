@@ -7,8 +7,9 @@ from jax.tree_util import Partial
 
 from attacks.fooling import (as_logits_fn, ce_loss, fooling_rate, margin_loss, predict,
                              reference_labels)
-from test_attacks_tasks import (TRACES, linear_model, normal_points,  # noqa: F401
-                                strict_dtype_promotion)
+from attack_tasks import TRACES, linear_model, normal_points
+
+pytestmark = pytest.mark.usefixtures("strict_dtype_promotion")
 
 
 def threshold(x):

@@ -12,7 +12,9 @@ import pytest
 
 import attacks
 from attacks.fooling import margin_loss
-from test_attacks_tasks import conv_model, images, strict_dtype_promotion  # noqa: F401
+from attack_tasks import conv_model, images
+
+pytestmark = pytest.mark.usefixtures("strict_dtype_promotion")
 
 EPS = {"2": 0.5, "inf": 0.03}
 

@@ -9,7 +9,8 @@ import pytest
 
 from attacks.norms import (dual_norm, lp_norm, parse_norm, project, sample_ball, sample_sphere,
                            steepest_direction)
-from test_attacks_tasks import strict_dtype_promotion  # noqa: F401  (autouse fixture)
+
+pytestmark = pytest.mark.usefixtures("strict_dtype_promotion")
 
 
 @pytest.mark.parametrize("name,expected", [

@@ -8,7 +8,8 @@ import re
 import pytest
 
 import attacks
-from test_attacks_tasks import strict_dtype_promotion  # noqa: F401
+
+pytestmark = pytest.mark.usefixtures("strict_dtype_promotion")
 
 # every module of the package, read from its folder, so a new one cannot be left out
 # (attacks.passes was, while it was a hand-written list)

@@ -9,8 +9,9 @@ from attacks.fgsm import fgsm
 from attacks.fooling import fooling_rate, margin_loss, predict
 from attacks.norms import lp_norm
 from attacks.pgd import pgd
-from test_attacks_tasks import (TRACES, linear_distances, linear_model, mlp_task,  # noqa: F401
-                                normal_points, perturbed, strict_dtype_promotion)
+from attack_tasks import TRACES, linear_distances, linear_model, mlp_task, normal_points, perturbed
+
+pytestmark = pytest.mark.usefixtures("strict_dtype_promotion")
 
 CONFIG = dict(steps=10, restarts=2)   # one compilation per norm for the MLP tests
 

@@ -10,7 +10,9 @@ import pytest
 from attacks.fooling import fooling_rate
 from attacks.norms import lp_norm
 from attacks.random import random_perturbation
-from test_attacks_tasks import images, ring_task, strict_dtype_promotion  # noqa: F401
+from attack_tasks import images, ring_task
+
+pytestmark = pytest.mark.usefixtures("strict_dtype_promotion")
 
 
 def test_random_perturbations_lie_on_the_sphere():

@@ -9,8 +9,9 @@ from attacks.fooling import fooling_rate
 from attacks.norms import lp_norm
 from attacks.random import random_perturbation
 from attacks.sgd_universal import sgd_universal, sgd_universal_step
-from test_attacks_tasks import (TRACES, bands_task, mlp_task, perturbed,  # noqa: F401
-                                strict_dtype_promotion, task_optimum)
+from attack_tasks import TRACES, bands_task, mlp_task, perturbed, task_optimum
+
+pytestmark = pytest.mark.usefixtures("strict_dtype_promotion")
 
 
 @pytest.mark.parametrize("norm", ["2", "inf"])

@@ -9,8 +9,9 @@ from attacks.fooling import fooling_rate
 from attacks.norms import lp_norm
 from attacks.random import random_perturbation
 from attacks.universal import universal_perturbation, universal_update
-from test_attacks_tasks import (TASKS, TRACES, bands_task, mlp_task, perturbed,  # noqa: F401
-                                ring_task, strict_dtype_promotion, task_optimum)
+from attack_tasks import TASKS, TRACES, bands_task, mlp_task, perturbed, ring_task, task_optimum
+
+pytestmark = pytest.mark.usefixtures("strict_dtype_promotion")
 
 
 @pytest.mark.parametrize("norm", ["2", "inf"])

@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from categories.cli import main
-from test_docs import assert_documented
+from helpers import assert_documented
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -81,3 +81,26 @@ def test_module_entry_point_reports_bad_input_without_traceback():
     p = subprocess.run([sys.executable, "-m", "categories", "certify", "--norm", "l7"],
                        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert p.returncode == 2 and p.stderr.count("\n") == 1 and "Traceback" not in p.stderr
+
+
+@pytest.mark.parametrize("command, flag, value", [
+    ("report", "--eps", "abc"), ("report", "--tau", "x"), ("report", "--seed", "1.5"),
+    ("report", "--points", "-3"), ("report", "--max-rows", "many"),
+    ("certify", "--levels", "21"), ("retrain", "--rounds", "x"), ("retrain", "--steps", "0"),
+    ("retrain", "--tau", "0"), ("transfer", "--steps", "ten"), ("crossings", "--eps", "inf"),
+])
+def test_a_bad_number_exits_2_with_one_line_naming_its_flag(capsys, command, flag, value):
+    # checked as the arguments are parsed: before any data set is looked up
+    assert main([command, "--preset", "nosuch", flag, value]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {flag} ") and repr(value) in err and err.count("\n") == 1, err
+
+
+def test_numeric_flags_arrive_as_numbers():
+    from categories.cli import build_parser
+
+    args = build_parser().parse_args(["retrain", "--eps", "0.25"])
+    assert (args.norm, args.eps, args.seed, args.points, args.max_rows) == ("2", 0.25, 0, 1000, 20000)
+    assert (args.tau, args.rounds, args.steps) == (0.8, 3, 200)
+    assert build_parser().parse_args(["transfer"]).steps is None
+    assert build_parser().parse_args(["certify", "--levels", "0"]).levels == 0

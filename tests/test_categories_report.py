@@ -11,7 +11,7 @@ import pytest
 
 from categories import verdict
 from categories.cli import main
-from test_docs import assert_documented
+from helpers import assert_documented
 from categories.report import report_task
 from toymodels import PRESETS
 

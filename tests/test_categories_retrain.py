@@ -8,7 +8,7 @@ import pytest
 
 from categories import verdict
 from categories.cli import main
-from test_docs import assert_documented
+from helpers import assert_documented
 from categories.exact2d import exact_fractions
 from categories.retrain import retrain, retrain_report
 from toymodels import make_setting

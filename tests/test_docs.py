@@ -6,7 +6,8 @@ import re
 import jax
 import pytest
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
+from helpers import ROOT, assert_documented, documented_keys
+
 PAGES = ["docs/api.md"]
 
 
@@ -28,33 +29,6 @@ def test_every_snippet_of_the_page_runs(page, capsys):
             except Exception as e:  # noqa: BLE001 - name the snippet that failed
                 raise AssertionError(f"{page}, snippet {i + 1} failed: {e!r}\n{block}") from e
     assert capsys.readouterr().out.count("\n") >= len(blocks) - 2
-
-
-def documented_keys(command: str) -> tuple[set[str], set[str]]:
-    """``(required, optional)`` keys of ``command``'s ``--json`` per task, as
-    ``docs/cli.md`` lists them: the backticked names in its table's first column
-    (several per row allowed); a row whose type says "(optional)" is optional."""
-    text = (ROOT / "docs/cli.md").read_text()
-    section = re.search(rf"^## `{re.escape(command)}`\n(.*?)(?=^## |\Z)", text, re.S | re.M)
-    assert section, f"docs/cli.md has no section for {command}"
-    required, optional = set(), set()
-    for line in section.group(1).splitlines():
-        cells = [c.strip() for c in line.strip().strip("|").split("|")]
-        if not line.startswith("| `") or len(cells) < 3:
-            continue  # not a row of keys (the header, its rule, prose)
-        names = set(re.findall(r"`([^`]+)`", cells[0]))
-        (optional if "(optional)" in cells[1] else required).update(names)
-    return required, optional
-
-
-def assert_documented(command: str, output: dict, *, keyed_by_task: bool = True) -> None:
-    """The JSON has exactly the documented keys (optional ones may be missing): every
-    task's value for the categories commands, the object itself otherwise."""
-    required, optional = documented_keys(command)
-    for task, value in (output.items() if keyed_by_task else [("-", output)]):
-        keys = set(value)
-        assert required <= keys, f"{command} {task}: documented but missing {required - keys}"
-        assert keys <= required | optional, f"{command} {task}: undocumented {keys - required - optional}"
 
 
 def test_the_key_reader_reads_the_tables():

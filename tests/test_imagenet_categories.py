@@ -16,7 +16,7 @@ from categories import verdict
 from imagenet import build_splits, categories_cmd
 from imagenet.fractions import Estimate, FractionSettings, verdict_with_caveats
 from imagenet_tiny import build
-from test_docs import assert_documented
+from helpers import assert_documented
 
 FAST = ["--pgd-steps", "5", "--pgd-restarts", "1", "--passes", "2", "--quiet"]
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import attacks
-from test_docs import assert_documented
+from helpers import assert_documented
 from imagenet import data, normals
 from imagenet_tiny import tiny_classifier, write_bad_files, write_folder
 

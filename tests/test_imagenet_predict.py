@@ -12,7 +12,7 @@ import torch
 from PIL import Image
 
 from efficientnet_reference import SIGMAS, U32, reference_net, rounded_logits
-from test_docs import assert_documented
+from helpers import assert_documented
 from imagenet import predict
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

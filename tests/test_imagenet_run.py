@@ -17,7 +17,7 @@ import pytest
 from PIL import Image
 
 import attacks
-from test_docs import assert_documented
+from helpers import assert_documented
 from imagenet import artifacts, data, run, steps
 from imagenet.checkpoint import CHECKPOINT
 from imagenet.loop import run_universal

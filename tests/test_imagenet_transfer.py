@@ -94,7 +94,7 @@ def test_transfer_json_has_the_documented_keys(source_run, tmp_path, monkeypatch
     import re
 
     from imagenet import models
-    from test_docs import ROOT, assert_documented
+    from helpers import ROOT, assert_documented
 
     out, _, _ = source_run
     monkeypatch.setattr(models, "load_model", lambda name, cache_dir=None: tiny_classifier(0))

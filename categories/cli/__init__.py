@@ -1,7 +1,8 @@
 """``python -m categories``: the command line of the four categories.
 
 Subcommands live in their own modules; each provides ``add_arguments(parser)`` and
-``run(args) -> int``. Bad input gets one line on stderr and exit code 2.
+``run(args)``, which prints its results. Bad input gets one line on stderr and exit code 2
+(:func:`store.run_main`): numbers are checked as they are parsed (:func:`flag_type`).
 
 Example:
     python -m categories report --preset pancakes --norm inf --json
@@ -13,8 +14,11 @@ import argparse
 import importlib
 import json
 import sys
+from typing import Any, Callable
 
-from store import OneLineParser, UsageError
+from attacks import parse_norm
+from categories.checks import check_eps, check_seed
+from store import OneLineParser, UsageError, run_main
 
 # name -> module providing add_arguments(parser) and run(args)
 SUBCOMMANDS = {name: f"categories.cli.{name}" for name in
@@ -26,14 +30,15 @@ def add_common_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--preset", default="all",
                    help="a preset or classic set, a comma-separated list, or 'all' (the four presets)")
     p.add_argument("--csv", help="a CSV of x,y,label rows to use instead of --preset")
-    p.add_argument("--max-rows", default="20000",
+    # toymodels' MAX_ROWS_LIMIT: a million rows fit in memory; larger files are refused as they stream
+    p.add_argument("--max-rows", default="20000", type=whole("max-rows", 1, 1_000_000),
                    help="refuse CSVs with more rows (at most 1000000, which fits in memory)")
-    p.add_argument("--norm", default="2", help="2 or inf")
-    p.add_argument("--eps", default=None,
+    p.add_argument("--norm", default="2", type=flag_type("norm", parse_norm), help="2 or inf")
+    p.add_argument("--eps", default=None, type=flag_type("eps", check_eps),
                    help="the radius (default: each task's own, 0.15 for the presets)")
-    p.add_argument("--seed", default="0",
+    p.add_argument("--seed", default="0", type=flag_type("seed", check_seed),
                    help="the one seed: model training, the sample of D and every attack")
-    p.add_argument("--points", default="1000",
+    p.add_argument("--points", default="1000", type=whole("points"),
                    help="size of the sample of D (CSV data sets use all their rows)")
     p.add_argument("--json", action="store_true", help="print one JSON object keyed by task")
     p.add_argument("--quiet", action="store_true",
@@ -51,6 +56,48 @@ def whole_number(value, flag: str, lo: int = 1, hi: int | None = None) -> int:
     if v < lo or (hi is not None and v > hi):
         raise ValueError(f"--{flag} must be a whole number {span}, got {value!r}")
     return v
+
+
+def flag_type(flag: str, check: Callable[[str], Any]) -> Callable[[str], Any]:
+    """An argparse ``type=`` for ``--flag``: ``check(text)``, whose ValueError becomes a
+    :class:`store.UsageError` whose line starts with ``--flag``.
+
+    Why not argparse's own ``ArgumentTypeError``: argparse would put ``argument --flag:``
+    before a message that already names the flag (``--points must be a whole number
+    ...``). argparse lets any other exception through, so the one line stays the check's,
+    and a bad number stops the command before any model is trained.
+
+    Example:
+        >>> flag_type("eps", check_eps)("0.1")
+        0.1
+        >>> try:
+        ...     flag_type("eps", check_eps)("abc")
+        ... except UsageError as e:
+        ...     print(e)
+        --eps must be a positive number, got 'abc'
+    """
+    def convert(text: str):
+        try:
+            return check(text)
+        except ValueError as err:
+            raise UsageError(_naming(flag, str(err))) from None
+
+    convert.__name__ = flag
+    return convert
+
+
+def _naming(flag: str, message: str) -> str:
+    """``message`` starting with ``--flag``: the checks call it ``eps``, ``the seed``, or
+    already ``--points``; any other message gets ``--flag:`` before it."""
+    for start in (f"--{flag} ", f"the {flag} ", f"{flag} "):
+        if message.startswith(start):
+            return f"--{flag} {message[len(start):]}"
+    return f"--{flag}: {message}"
+
+
+def whole(flag: str, lo: int = 1, hi: int | None = None) -> Callable[[str], int]:
+    """An argparse ``type=`` for a count: :func:`whole_number` in ``[lo, hi]``."""
+    return flag_type(flag, lambda text: whole_number(text, flag, lo, hi))
 
 
 def name_width(names, at_least: int = 10) -> int:
@@ -105,38 +152,18 @@ def tasks_of(args) -> list:
     from toymodels import PRESETS, get_task, load_csv
 
     if args.csv:
-        # toymodels' MAX_ROWS_LIMIT: a million rows fit in memory; larger files are refused as they stream
-        max_rows = whole_number(args.max_rows, "max-rows", 1, 1_000_000)
         import os
         # the user's own model lives in the CSV's coordinates: its points are not rescaled
-        return [load_csv(args.csv, name=os.path.basename(args.csv), max_rows=max_rows,
+        return [load_csv(args.csv, name=os.path.basename(args.csv), max_rows=args.max_rows,
                          rescale=getattr(args, "model", None) is None)]
     names = list(PRESETS) if args.preset == "all" else [s.strip() for s in args.preset.split(",")]
     return [get_task(n) for n in names]
 
 
-def seed_of(args) -> int:
-    """``--seed`` by :func:`categories.check_seed`, the app's rule too (one-line ValueError)."""
-    from categories import check_seed
-
-    try:
-        return check_seed(args.seed)
-    except ValueError as e:
-        raise ValueError(f"--{e}".replace("--the seed", "--seed")) from None
-
-
 def parsed_options(args) -> tuple[str, float | None, int, int]:
-    """``(norm, eps or None, seed, points)`` from a geometry subcommand's arguments.
-
-    Raises:
-      ValueError: one line naming the bad option.
-    """
-    from attacks import parse_norm
-    from categories import check_eps
-
-    norm = parse_norm(args.norm)
-    eps = None if args.eps is None else check_eps(args.eps)
-    return norm, eps, seed_of(args), whole_number(args.points, "points")
+    """``(norm, eps or None, seed, points)``: the options every subcommand passes on, each
+    already checked by its argparse ``type=`` (:func:`flag_type`)."""
+    return args.norm, args.eps, args.seed, args.points
 
 
 def emit(results: dict, args, table) -> None:
@@ -160,13 +187,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    """Parses the arguments and runs one subcommand; returns the exit code."""
-    try:
-        args = build_parser().parse_args(argv)
-        return args._run(args)
-    except (UsageError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+    """Parses the arguments and runs one subcommand; returns the exit code (0, 2 or 130)."""
+    return run_main(argv, build_parser().parse_args, lambda args: args._run(args),
+                    lambda args, _: None)

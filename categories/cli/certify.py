@@ -3,13 +3,12 @@ attack values."""
 
 from __future__ import annotations
 
-from categories.cli import (add_common_arguments, emit, measure_each, name_width, parsed_options,
-                            whole_number)
+from categories.cli import add_common_arguments, emit, measure_each, name_width, parsed_options, whole
 
 
 def add_arguments(p) -> None:
     add_common_arguments(p)
-    p.add_argument("--levels", default="14",
+    p.add_argument("--levels", default="14", type=whole("levels", 0, 20),
                    help="rounds of splitting a point's undecided boxes in four, 0 to 20")
     p.add_argument("--no-attack", action="store_true", help="skip the attack upper bound")
 
@@ -29,13 +28,11 @@ def format_table(results: dict) -> str:
     return "\n".join(lines)
 
 
-def run(args) -> int:
+def run(args) -> None:
     from categories import certify_report
 
     norm, eps, seed, points = parsed_options(args)
-    levels = whole_number(args.levels, "levels", 0, 20)
     results = measure_each(args, lambda t, progress: certify_report(
         t, norm=norm, eps=eps, seed=seed, n_points=points, attack=not args.no_attack,
-        max_levels=levels, progress=progress))
+        max_levels=args.levels, progress=progress))
     emit(results, args, format_table)
-    return 0

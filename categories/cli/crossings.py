@@ -23,7 +23,7 @@ def format_table(results: dict) -> str:
     return "\n".join(lines)
 
 
-def run(args) -> int:
+def run(args) -> None:
     from categories import crossings_report
 
     norm, eps, seed, points = parsed_options(args)
@@ -36,4 +36,3 @@ def run(args) -> int:
         return r
 
     emit(measure_each(args, measure), args, format_table)
-    return 0

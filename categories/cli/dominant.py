@@ -20,11 +20,10 @@ def format_table(results: dict) -> str:
     return "\n".join(lines)
 
 
-def run(args) -> int:
+def run(args) -> None:
     from categories import dominant_report
 
     norm, eps, seed, points = parsed_options(args)
     results = measure_each(args, lambda t, progress: dominant_report(
         t, norm=norm, eps=eps, seed=seed, n_points=points, progress=progress))
     emit(results, args, format_table)
-    return 0

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
-from categories.cli import (add_common_arguments, emit, measure_each, name_width, parsed_options,
-                            whole_number)
+from categories import check_tau
+from categories.cli import (add_common_arguments, emit, flag_type, measure_each, name_width,
+                            parsed_options, whole)
 
 
 def add_arguments(p) -> None:
     add_common_arguments(p)
     p.add_argument("--method", default="pgd", choices=("random", "pgd", "universal"),
                    help="the perturbations trained on")
-    p.add_argument("--tau", default="0.8", help="the 'almost all' share, in (0, 1]")
-    p.add_argument("--rounds", default="3", help="perturbation recomputations, 1 to 20")
-    p.add_argument("--steps", default="200", help="Adam steps per round, 1 to 20000")
+    p.add_argument("--tau", default="0.8", type=flag_type("tau", check_tau),
+                   help="the 'almost all' share, in (0, 1]")
+    p.add_argument("--rounds", default="3", type=whole("rounds", 1, 20),
+                   help="perturbation recomputations, 1 to 20")
+    p.add_argument("--steps", default="200", type=whole("steps", 1, 20000),
+                   help="Adam steps per round, 1 to 20000")
 
 
 def format_table(results: dict) -> str:
@@ -48,15 +52,11 @@ def why_unchanged(name: str, r: dict) -> str:
             f"{moved:.3f}; try more --rounds or --steps, or another --method.")
 
 
-def run(args) -> int:
-    from categories import check_tau, retrain_report
+def run(args) -> None:
+    from categories import retrain_report
 
     norm, eps, seed, points = parsed_options(args)
-    tau = check_tau(args.tau)
-    rounds = whole_number(args.rounds, "rounds", 1, 20)
-    steps = whole_number(args.steps, "steps", 1, 20000)
     results = measure_each(args, lambda t, progress: retrain_report(
-        t, method=args.method, norm=norm, eps=eps, seed=seed, n_points=points, tau=tau,
-        rounds=rounds, steps=steps, progress=progress))
+        t, method=args.method, norm=norm, eps=eps, seed=seed, n_points=points, tau=args.tau,
+        rounds=args.rounds, steps=args.steps, progress=progress))
     emit(results, args, format_table)
-    return 0

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from categories.cli import add_common_arguments, emit, measure_each, parsed_options, whole_number
+from categories.cli import add_common_arguments, emit, measure_each, parsed_options, whole
 
 
 def add_arguments(p) -> None:
@@ -11,7 +11,7 @@ def add_arguments(p) -> None:
                    help="universal perturbations: exact 2D optimum or the attack")
     p.add_argument("--family", default="mixed", choices=("mixed", "seeds"),
                    help="mixed: another seed, half the width, tanh; seeds: four seeds")
-    p.add_argument("--steps", default=None,
+    p.add_argument("--steps", default=None, type=whole("steps"),
                    help="training steps of every model of the family (default: the preset's)")
 
 
@@ -28,13 +28,11 @@ def format_table(results: dict) -> str:
     return "\n".join(lines).rstrip()
 
 
-def run(args) -> int:
+def run(args) -> None:
     from categories import default_family, transfer_report
 
     norm, eps, seed, points = parsed_options(args)
-    steps = None if args.steps is None else whole_number(args.steps, "steps")
     results = measure_each(args, lambda t, progress: transfer_report(
         t, norm=norm, eps=eps, seed=seed, n_points=points, method=args.method,
-        configs=default_family(t.name, seed, steps=steps, kind=args.family), progress=progress))
+        configs=default_family(t.name, seed, steps=args.steps, kind=args.family), progress=progress))
     emit(results, args, format_table)
-    return 0
