@@ -39,8 +39,11 @@ def page() -> None:
     st.image(figure_png(draw_overview(list(panels), columns=2), dpi=100), width="stretch")
     st.html(preset_legend(max(task.num_classes for task in PRESETS.values())))
     show_caveat(rows)
-    st.dataframe(pd.DataFrame(list(rows)), hide_index=True, column_config={
-        k: st.column_config.NumberColumn(format="%.3f") for k in KEYS + ("clean accuracy",)})
+    # a static table wraps its cells: a data grid hid the last columns at 1000 px
+    shown = pd.DataFrame(list(rows))
+    for k in KEYS + ("clean accuracy",):
+        shown[k] = [f"{v:.3f}" for v in shown[k]]
+    st.table(shown.set_index("preset"))
 
 
 def show_caveat(rows) -> None:

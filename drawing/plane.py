@@ -351,6 +351,8 @@ def draw_overview(panels: Sequence[Mapping], size: float = 3.6,
     columns = n if columns is None else columns
     rows = -(-n // columns)
     fig = Figure(figsize=(size * columns, size * 1.22 * rows), layout="constrained")
+    if rows > 1:      # room between a row's subtitles and the next row's titles
+        fig.get_layout_engine().set(h_pad=0.3)
     axes = fig.subplots(rows, columns, squeeze=False).ravel()
     for ax in axes[n:]:
         ax.set_axis_off()

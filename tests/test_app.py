@@ -262,9 +262,12 @@ def test_overview_draws_the_four_presets_with_their_verdicts():
     at = _app().run()
     _open(at, "presets").run()
     assert_app_ok(at)
-    table = at.dataframe[0].value
+    table = at.table[0].value.reset_index()
     assert list(table["preset"]) == ["margins", "wrinkles", "pancakes", "bubbles"]
     assert list(table["built for"]) == [1, 2, 3, 4]
+    for k in KEYS + ("clean accuracy",):                       # shown to 3 places
+        assert all(len(v.split(".")[1]) == 3 for v in table[k])
+        table[k] = table[k].astype(float)
     assert (table["random"] <= table["universal"] + 1e-3).all()
     low = []
     for _, row in table.iterrows():                            # the verdict of its fractions
@@ -619,3 +622,21 @@ def test_drawing_on_a_data_sets_points_erases_adds_and_undoes():
     at.button(key="draw_undo").click().run()
     assert_app_ok(at)
     assert at.session_state["drawn_points"] == points            # and so is the drawing
+
+
+@pytest.mark.parametrize("section", ["How to read this page", "Probe a point", "Attacks vs exact",
+                                     "Downloads"])
+def test_no_tab_shows_a_literal_none_or_nan(section):
+    """Every text, metric and table cell of the explore page, each tab open in turn, with a
+    probed point and your delta: a missing value is said in words, never "None" or "nan"."""
+    import re
+
+    at = _app(dataset="pancakes", section=section, probe="0.3,0.1", delta="0.05,0.1").run()
+    assert_app_ok(at)
+    texts = [e.value for kind in ("markdown", "caption", "info", "warning", "latex", "title",
+                                  "subheader") for e in getattr(at, kind)]
+    texts += [f"{m.label} {m.value} {m.delta or ''}" for m in at.metric]
+    for frame in [t.value for t in at.table] + [d.value for d in at.dataframe]:
+        texts += [str(v) for v in frame.reset_index().to_numpy().ravel()]
+    bad = [t for t in texts if re.search(r"\b(None|nan|NaN)\b", str(t))]
+    assert not bad, bad

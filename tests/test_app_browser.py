@@ -341,3 +341,21 @@ def test_a_learner_builds_category_4_with_the_bubble_stamp_in_a_few_actions(app,
     wait_page_complete(page, timeout=300)
     assert _title(page).startswith("margins: category 1"), _title(page)
     assert "dataset=margins" in _query(page) and errors_on(page) == []
+
+
+@needs_browser
+@pytest.mark.parametrize("path", ["presets", "geometry", "lesson"])
+def test_the_other_pages_show_nothing_clipped_at_1000_and_1400_px(app, tmp_path, path):
+    """The presets (the four panels and their table), the geometry page's first tab and the
+    lesson's first step, at the two widths a laptop gives the app."""
+    browser, url = app
+    page = browser.new_page(viewport={"width": 1000, "height": 2400})
+    for width in (1000, 1400):
+        page.set_viewport_size({"width": width, "height": 2400})
+        page.goto(f"{url}/{path}?steps=200&width=32&depth=2")
+        wait_idle(page, timeout=600)
+        page.wait_for_timeout(800)
+        page.screenshot(path=str(tmp_path / f"{path}-{width}.png"))
+        assert page.evaluate(CLIPPED) == [], (path, width)
+        assert errors_on(page) == []
+    page.close()
