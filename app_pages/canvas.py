@@ -17,6 +17,7 @@ from drawing import CANVAS_BOUNDS, draw_canvas
 from toymodels import TASK_NAMES
 from app_pages import cached
 from app_pages.pictures import clickable
+from app_pages.session import drawn_points as drawing_now, last_good
 from app_pages.sidebar import state_now
 from app_pages.urlstate import DRAWN, MAX_DRAWN
 from app_pages.view import MIN_DRAWN, named_task
@@ -62,12 +63,6 @@ def _disc(rng, centre, inner: float, outer: float, count: int, cls: int, in_d: i
     xs = np.clip(centre[0] + r * np.cos(a), x0, x1)
     ys = np.clip(centre[1] + r * np.sin(a), y0, y1)
     return [(round(float(u), 3), round(float(v), 3), int(cls), in_d) for u, v in zip(xs, ys)]
-
-
-def drawing_now() -> list[tuple]:
-    """The drawn points as ``(x, y, class, in_d)`` (a point without ``in_d`` is of D)."""
-    return [(*p[:3], int(p[3]) if len(p) > 3 else 1)
-            for p in st.session_state.get("drawn_points") or []]
 
 
 def apply_canvas_click(x: float, y: float) -> None:
@@ -208,7 +203,7 @@ def _tools(classes: int) -> None:
 
 
 def _start_controls() -> None:
-    last = st.session_state.get("_last_good", (None,))[0]
+    last = last_good("")[0]
     st.selectbox("start from the points of", TASK_NAMES, key="draw_from",
                  index=TASK_NAMES.index(last) if last in TASK_NAMES else 0,
                  help="a preset or classic set whose sample of D the button below puts "

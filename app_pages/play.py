@@ -29,6 +29,7 @@ from drawing import (CANVAS_BOUNDS, FRACTION_COLORS, draw_delta_pad, pad_bounds,
 from app_pages import cached
 from app_pages.canvas import CANVAS_CLICK, apply_canvas_click
 from app_pages.pictures import clickable, layered
+from app_pages.session import request_eps, set_probe
 from app_pages.sidebar import state_now
 from app_pages.urlstate import EPS_MAX, EPS_STEP, PROBE_LIMIT
 from app_pages.view import current_task
@@ -77,7 +78,7 @@ def take_clicks() -> None:
     state = state_now()
     point = clicked_point(PLANE_CLICK)
     if point is not None and max(abs(point[0]), abs(point[1])) <= PROBE_LIMIT:
-        session["probe_x"], session["probe_y"] = _snapped(point, state)
+        set_probe(*_snapped(point, state))
     point = clicked_point(PAD_CLICK)
     if point is not None:
         session["delta"] = project_to_ball(point, state.norm, state.eps)
@@ -243,7 +244,7 @@ def _toggle_sweep() -> None:
     session["_sweeping"] = True
     session.pop("_sweep_rerun", None)
     if float(session.get("eps", 0.0)) >= EPS_MAX - 1e-9:    # from the start again
-        session["_eps_next"] = EPS_STEP
+        request_eps(EPS_STEP)
 
 
 def _sweep_tick() -> None:
@@ -266,7 +267,7 @@ def _sweep_tick() -> None:
     nxt = min(EPS_MAX, round(round((now + step) / EPS_STEP) * EPS_STEP, 4))
     if nxt >= EPS_MAX - 1e-9:
         session["_sweeping"] = False
-    session["_eps_next"] = nxt
+    request_eps(nxt)
     st.rerun(scope="app")
 
 

@@ -17,6 +17,7 @@ from app_pages import cached
 from app_pages.downloads import perturbations_npz
 from app_pages.estimates import attack_rows
 from app_pages.pictures import Plane, plane_png
+from app_pages.session import set_probe
 from app_pages.texts import norm_name
 from app_pages.view import View
 
@@ -35,8 +36,7 @@ class Curves(NamedTuple):
 def _set_probe_from_click() -> None:
     selection = st.session_state["probe_chart"]["selection"].get("click") or []
     if selection:
-        st.session_state["probe_x"] = float(selection[0]["x"])
-        st.session_state["probe_y"] = float(selection[0]["y"])
+        set_probe(selection[0]["x"], selection[0]["y"])
 
 
 def show_probe(view: View, plane: Plane) -> None:

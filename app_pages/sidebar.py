@@ -11,6 +11,7 @@ import dataclasses
 import streamlit as st
 
 from toymodels import ACTIVATIONS, PRESETS, TASK_NAMES
+from app_pages.session import drawn_points, load_drawing, set_probe, take_eps_request
 from app_pages.urlstate import (BATCH_SIZES, DEPTHS, EPS_MAX, EPS_STEP, FIELDS, LEARNING_RATES,
                                 NOISES, OVERLAYS, POINTS, STEPS, UPLOAD, DRAWN, WEIGHT_DECAYS,
                                 WIDTHS, ViewState, state_from_query, state_to_query)
@@ -56,12 +57,12 @@ def _apply_query(query: dict, *, named_only: bool) -> None:
             continue          # the link says nothing of it: the widget keeps its value
         if name == "drawn":   # not a widget: the canvas's points
             if "drawn" in query or "drawn_points" not in st.session_state:
-                st.session_state["drawn_points"] = list(state.drawn)
+                load_drawing(state.drawn)
             continue
         value = getattr(state, name)
         st.session_state[name] = list(value) if name == "overlays" else value
     if state.probe is not None:
-        st.session_state["probe_x"], st.session_state["probe_y"] = state.probe
+        set_probe(*state.probe)
     st.session_state["_url_warnings"] = warnings
 
 
@@ -91,7 +92,7 @@ def state_now() -> ViewState:
     delta = session.get("delta")
     delta = (float(delta[0]), float(delta[1])) if delta is not None else None
     hide = tuple(session.get("hide") or ())
-    drawn = tuple((*p[:3], int(p[3]) if len(p) > 3 else 1) for p in session.get("drawn_points") or ())
+    drawn = tuple(drawn_points())
     return dataclasses.replace(DEFAULT, **values, overlays=overlays, probe=probe, delta=delta,
                                hide=hide, drawn=drawn)
 
@@ -112,8 +113,9 @@ def write_url(state: ViewState) -> None:
 def sidebar() -> ViewState:
     """Draws the controls (URL values on first run) and returns the state they set."""
     _init_from_url()
-    if "_eps_next" in st.session_state:        # a frame of the eps sweep (app_pages.play)
-        st.session_state["eps"] = st.session_state.pop("_eps_next")
+    asked = take_eps_request()                 # a frame of the eps sweep (app_pages.play)
+    if asked is not None:
+        st.session_state["eps"] = asked
     bar = st.sidebar
     bar.header("Data set D")
     bar.selectbox("dataset", TASK_NAMES + (UPLOAD, DRAWN), key="dataset", format_func=dataset_label,

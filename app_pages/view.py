@@ -20,6 +20,7 @@ from categories import Profile
 from toymodels import DataError, Model, Task, TrainingDiverged, get_task, task_variant
 from app_pages import cached
 from app_pages.reading import Reading, profile_path
+from app_pages.session import drawn_points, last_good, set_last_good
 from app_pages.sidebar import DEFAULT, state_now
 from app_pages.urlstate import DRAWN, UPLOAD, ViewState
 
@@ -44,11 +45,11 @@ def current_task(state: ViewState) -> tuple[str, Task]:
     The fallback is the last data set that worked in this session, an uploaded CSV
     included (else ``pancakes``).
     """
-    fallback_key, fallback = st.session_state.get("_last_good", (DEFAULT.dataset, None))
+    fallback_key, fallback = last_good(DEFAULT.dataset)
     if state.dataset == DRAWN:
         return drawn_task(fallback_key, fallback)
     if state.dataset != UPLOAD:
-        st.session_state["_last_good"] = (state.dataset, None)
+        set_last_good(state.dataset)
         return named_task(state.dataset, state)
     if fallback is None:
         fallback_key, fallback = named_task(fallback_key, state)
@@ -68,7 +69,7 @@ def current_task(state: ViewState) -> tuple[str, Task]:
         st.error(f"{upload.name}: {e}")
         st.info(f"Showing {fallback.name} until the CSV is fixed.")
         return fallback_key, fallback
-    st.session_state["_last_good"] = (f"csv:{digest}", task)
+    set_last_good(f"csv:{digest}", task)
     return f"csv:{digest}", task
 
 
@@ -99,8 +100,7 @@ def drawn_task(fallback_key: str, fallback) -> tuple[str, Task]:
     where they were drawn; until two classes have :data:`MIN_DRAWN` points each (D and
     the regions drawn around it together, as the model trains on both) and D has one,
     the fallback."""
-    points = [(*p[:3], int(p[3]) if len(p) > 3 else 1)
-              for p in st.session_state.get("drawn_points") or []]
+    points = drawn_points()
     labels = [p[2] for p in points]
     counts = {c: labels.count(c) for c in set(labels)}
     if len([n for n in counts.values() if n >= MIN_DRAWN]) < 2 or not any(p[3] for p in points):

@@ -263,3 +263,34 @@ def test_the_random_game_and_the_download_draw_their_own_deltas_at_200_points():
     assert not np.allclose(game, download)
     # and the cache still answers a repeated draw with the same array
     assert cached.random_deltas("model", "2", 0.1, key, 200) is download
+
+
+def test_every_session_key_the_pages_use_is_declared_once_with_its_owner():
+    """app_pages.session declares the session state: each literal key the pages read or
+    write (``st.session_state[...]``, ``.get``/``.pop``/``.setdefault``, ``session[...]``,
+    a widget's ``key=``) is a ViewState field (the sidebar's widgets) or declared there, and
+    only its owner writes it by subscript."""
+    import pathlib
+    import re
+
+    from app_pages.session import KEYS
+    from app_pages.urlstate import FIELDS
+
+    root = pathlib.Path(__file__).resolve().parents[1] / "app_pages"
+    used = re.compile(r"""(?:session_state|session)(?:\.(?:get|pop|setdefault))?\(?\[?\s*["']([A-Za-z_0-9]+)["']"""
+                      r"""|\bkey\s*=\s*["']([A-Za-z_0-9]+)["']""")
+    written = re.compile(r"""(?:session_state|session)\[\s*["']([A-Za-z_0-9]+)["']\s*\]\s*(?:,[^=\n]*)?=(?!=)""")
+    undeclared, foreign = set(), set()
+    for path in sorted(root.glob("*.py")):
+        source, module = path.read_text(), f"app_pages.{path.stem}"
+        for match in used.finditer(source):
+            key = match.group(1) or match.group(2)
+            if key not in KEYS and key not in FIELDS:
+                undeclared.add((module, key))
+        for match in written.finditer(source):
+            key = match.group(1)
+            if key in KEYS and KEYS[key].owner != module and module != "app_pages.session":
+                foreign.add((module, key))
+    assert not undeclared, sorted(undeclared)
+    assert not foreign, sorted(foreign)      # others go through app_pages.session's accessors
+    assert len({k.lower() for k in KEYS}) == len(KEYS)
