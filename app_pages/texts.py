@@ -112,17 +112,17 @@ def norm_name(norm: str) -> str:
     return "l2" if norm == "2" else "l∞"
 
 
-# Page-wide style of the explore page: metric values, verdict names and formulas shrink
-# with the window instead of being cut ("0....", "universal perturbati...").
 # why the ladder's four numbers always come in this order (shown under the ladder)
 CHAIN_WHY = (
     "Why random ≤ universal ≤ pointwise, always: a delta drawn at random is one delta, and "
-    "the best single delta flips at least as much of D as the average one does; every point "
-    "the best delta flips has a delta of its own within eps (that one), so it counts in "
+    "the best single delta flips at least as much of D as the average one does; a point "
+    "flipped by the best delta has a delta of its own within eps (that one), so it counts in "
     "pointwise too. And robust = 1 − pointwise: a point is robust exactly when no delta in "
     "B_eps flips it. So the verdict is the first rung from the top that reaches tau.")
 
 
+# Page-wide style of the explore page: metric values, verdict names and formulas shrink
+# with the window instead of being cut ("0....", "universal perturbati...").
 PAGE_CSS = """<style>
 [data-testid="stMetricValue"] > div { font-size: clamp(1.1rem, 2.3vw, 2.25rem); }
 [data-testid="stMetricLabel"] p { font-size: clamp(0.65rem, 1.05vw, 0.875rem); }
