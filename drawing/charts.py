@@ -244,11 +244,17 @@ def _verdict_marks(steps: np.ndarray, verdicts) -> list[dict]:
         return []
     rows = [{"step": int(s), "verdict": f"category {v}"}
             for i, (s, v) in enumerate(zip(steps, verdicts)) if i == 0 or v != verdicts[i - 1]]
-    data = {"values": rows}
+    # every change gets its rule; a label only where it clears the one before on the log
+    # axis (a run that flickers near its end would write them over each other)
+    span = max(np.log(steps[-1]) - np.log(steps[0]), 1e-9)
+    named = []
+    for row in rows:
+        if not named or np.log(row["step"]) - np.log(named[-1]["step"]) >= 0.18 * span:
+            named.append(row)
     at = {"x": {"field": "step", "type": "quantitative"}}
-    return [{"data": data, "mark": {"type": "rule", "strokeDash": [1, 3], "color": "#9E9E9E"},
-             "encoding": at},
-            *_halo_text(data, {**at, "y": {"value": 8}, "text": {"field": "verdict"}},
+    return [{"data": {"values": rows},
+             "mark": {"type": "rule", "strokeDash": [1, 3], "color": "#9E9E9E"}, "encoding": at},
+            *_halo_text({"values": named}, {**at, "y": {"value": 8}, "text": {"field": "verdict"}},
                         align="left", dx=3, fontSize=11, fontWeight="bold", color="#212121")]
 
 
@@ -306,7 +312,7 @@ def timeline_spec(steps, fractions: Mapping[str, np.ndarray], *, tau: float, ste
         # inside a narrow chart
         late = np.log(settled) > (np.log(steps[0]) + np.log(steps[-1])) / 2
         layers += _halo_text(mark, {"x": {"field": "step", "type": "quantitative"},
-                                    "y": {"value": 26}, "text": {"field": "label"}},
+                                    "y": {"value": 40}, "text": {"field": "label"}},
                              align="right" if late else "left", dx=-3 if late else 3,
                              color="#444444")
     layers += _verdict_marks(steps, verdicts)

@@ -323,3 +323,18 @@ def test_the_pads_best_label_stays_inside_the_figure_at_every_corner(corner):
     assert len(text) == 1
     box, frame = text[0].get_window_extent(), fig.bbox
     assert frame.x0 <= box.x0 and box.x1 <= frame.x1 and frame.y0 <= box.y0 and box.y1 <= frame.y1
+
+
+def test_the_timelines_verdict_labels_do_not_crowd_where_it_flickers():
+    steps = np.array([1, 2, 3, 5, 8, 13, 22, 36, 60, 100, 120, 140, 160, 180, 200])
+    verdicts = (1, 1, 1, 1, "1-2", 1, "1-2", "1-2", 2, 1, 2, 1, 2, 1, 2)
+    fractions = {k: np.linspace(0, 1, len(steps)) for k in ("robust", "pointwise", "universal", "random")}
+    spec = C.timeline_spec(steps, fractions, tau=0.8, step=5, verdicts=verdicts)
+    rules = [layer["data"]["values"] for layer in spec["layer"]
+             if layer["mark"]["type"] == "rule" and layer["data"].get("values", [{}])
+             and "verdict" in layer["data"]["values"][0]][0]
+    labels = [layer["data"]["values"] for layer in spec["layer"]
+              if layer["mark"]["type"] == "text" and layer["encoding"]["text"] == {"field": "verdict"}][0]
+    assert len(rules) == 1 + sum(a != b for a, b in zip(verdicts, verdicts[1:]))   # every change
+    logs = np.log([row["step"] for row in labels])
+    assert labels[0]["step"] == 1 and (np.diff(logs) >= 0.18 * np.log(200) - 1e-12).all()
