@@ -179,8 +179,9 @@ def show_plane(view: View, yours) -> None:
     clickable(cached.picture(base + (state.probe,), draw), PLANE_CLICK, task.bounds)
     st.caption(f"The plane at eps = {state.eps:g} ({norm_name(state.norm)}): regions of f "
                "tinted by class, decision boundaries black, D dark and H lighter in D's true "
-               "class colours. Click any point to probe it: its ball B_eps, its minimal "
-               "perturbation and rho (details in the tab \"Probe a point\")."
+               "class colours. Click any point to probe it: its ball B_eps (dashed: the "
+               "other norm's ball of the same eps), its minimal perturbation and rho "
+               "(details in the tab \"Probe a point\")."
                + (f" {LINF_ARROWS}" if state.norm == "inf" else ""))
     st.html(legend_html(legend_entries(
         task.num_classes, minimal="arrows" in overlays, universal="universal" in overlays,

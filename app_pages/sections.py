@@ -71,7 +71,8 @@ def _other_norm_words(view: View, probed) -> str:
     far = scan_profile(view.model.logits_fn, point, np.array([probed.label]), norm=other,
                        eps_max=PROBE_REACH).rho[0]
     far = f"{float(far):.4f}" if np.isfinite(far) else f"> {PROBE_REACH}"
-    return (f"In {norm_name(other)} the nearest boundary is {far} away. The l∞ ball of radius "
+    return (f"In {norm_name(other)} (its ball of the same eps dashed on the picture) the "
+            f"nearest boundary is {far} away. The l∞ ball of radius "
             "eps is a square around the l2 disc of the same radius: its corners reach "
             "√2 times farther, so rho in l∞ is at most rho in l2, and at least 1/√2 of it "
             "(equal when the way out runs along an axis). So a preset can change category "

@@ -261,6 +261,12 @@ def _draw_probe_marks(ax, probe, eps, norm):
         b = _ball(p, eps, norm)
         b.set(facecolor=(1, 1, 0.6, 0.35), edgecolor="k", linewidth=1.3, zorder=8)
         ax.add_patch(b)
+        # the other norm's ball of the same eps, dashed: the square reaches past the disc
+        # at its corners, so a boundary can be within eps in l-inf and not in l2
+        other = _ball(p, eps, "2" if str(norm) == "inf" else "inf")
+        other.set(facecolor="none", edgecolor="#424242", linestyle="--", linewidth=1.0,
+                  zorder=8)
+        ax.add_patch(other)
     for name, (delta, _, _) in (probe.get("segments") or {}).items():
         d = np.asarray(delta)
         ax.plot([p[0], p[0] + d[0]], [p[1], p[1] + d[1]], color="k",

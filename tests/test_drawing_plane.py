@@ -135,6 +135,12 @@ def test_the_probes_arrow_takes_the_legends_colour_of_its_rho_against_eps(rho, c
     fig = P.draw_plane(regions, PLANE, num_classes=2, eps=0.15, probe=probe, legend=False)
     arrows = [c for c in fig.axes[0].collections if type(c).__name__ == "Quiver"]
     assert len(arrows) == 1
+    # both norms' balls of radius eps over the point: the norm's filled, the other dashed
+    balls = {type(b).__name__: b for b in fig.axes[0].patches if type(b).__name__ in
+             ("Circle", "Rectangle") and b.get_zorder() == 8}
+    assert set(balls) == {"Circle", "Rectangle"}
+    assert balls["Circle"].get_radius() == 0.15 and balls["Rectangle"].get_width() == 0.3
+    assert balls["Rectangle"].get_linestyle() == "--" and balls["Circle"].get_fill()
     np.testing.assert_allclose(arrows[0].get_facecolor()[0], matplotlib.colors.to_rgba(colour))
 
 
