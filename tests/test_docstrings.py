@@ -4,6 +4,7 @@ promotion; the whole benchmark runs of ``bench.run``, ``bench.gpu`` and
 ``bench.imagenet_bench`` are run by the benchmark tests."""
 
 import doctest
+import os
 import importlib
 import pathlib
 
@@ -49,5 +50,20 @@ def test_docstring_examples_run(module):
 
         if not available():
             pytest.skip(f"native kernel: {unavailable_reason()}")
-    result = doctest.testmod(importlib.import_module(module), raise_on_error=False)
+    # an example may set an environment variable (store.cache's sets ROBUSTNESS_CACHE):
+    # restored after it, or every later test of the worker writes to the example's folder
+    before = dict(os.environ)
+    try:
+        result = doctest.testmod(importlib.import_module(module), raise_on_error=False)
+    finally:
+        os.environ.clear()
+        os.environ.update(before)
     assert result.failed == 0 and (result.attempted > 0 or module in SKIPPED_ONLY)
+
+
+def test_an_example_that_sets_the_cache_folder_leaves_the_tests_own():
+    """The store.cache example points ROBUSTNESS_CACHE at /tmp/rg-cache; after it, the
+    tests still write to their session's own temporary folder."""
+    own = os.environ["ROBUSTNESS_CACHE"]
+    test_docstring_examples_run("store.cache")
+    assert os.environ["ROBUSTNESS_CACHE"] == own != "/tmp/rg-cache"
