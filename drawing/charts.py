@@ -65,12 +65,6 @@ def curves_spec(radii, curves: Mapping[str, np.ndarray], *, tau: float, eps: flo
       A Vega-Lite specification.
     """
     r = np.concatenate([[0.0], np.asarray(radii, float)])
-    exact = []
-    for name in ORDER:
-        start = 1.0 if name == "robust" else 0.0
-        values = np.concatenate([[start], np.asarray(curves[name], float)])
-        exact += [{"eps": round(float(e), 5), "fraction": round(float(v), 5), "curve": name}
-                  for e, v in zip(r, values)]
     x = {"field": "eps", "type": "quantitative", "title": f"eps (l{'∞' if norm == 'inf' else '2'} norm)",
          "scale": {"domain": [0, float(r[-1])], "nice": False}}
     # no y title: Streamlit's frame cut its edge; the app's caption says what y is
@@ -84,40 +78,8 @@ def curves_spec(radii, curves: Mapping[str, np.ndarray], *, tau: float, eps: flo
     tip = [{"field": "curve", "type": "nominal"},
            {"field": "eps", "type": "quantitative", "format": ".3f"},
            {"field": "fraction", "type": "quantitative", "format": ".3f"}]
-    # pointwise drawn first and wider, so it shows around universal where they are equal
-    bands = []
-    if brackets is not None:
-        bv, bb = brackets
-        band = [{"eps": round(float(e), 5), "lo": round(float(lo), 5), "hi": round(float(hi), 5),
-                 "curve": name} for name in ORDER for e, (lo, hi) in zip(bv, bb[name])]
-        bands = [{"data": {"values": band},
-                  "mark": {"type": "area", "opacity": 0.28, "line": False},
-                  "encoding": {"x": x, "y": {"field": "lo", "type": "quantitative", "title": None,
-                                             "scale": {"domain": [0, 1]}},
-                               "y2": {"field": "hi"}, "color": color,
-                               "tooltip": [{"field": "curve", "type": "nominal"},
-                                           {"field": "eps", "type": "quantitative", "format": ".3f"},
-                                           {"field": "lo", "type": "quantitative", "format": ".4f"},
-                                           {"field": "hi", "type": "quantitative", "format": ".4f"}]}},
-                 {"data": {"values": band},
-                  "mark": {"type": "tick", "thickness": 2, "size": 9},
-                  "encoding": {"x": x, "y": {"field": "hi", "type": "quantitative"},
-                               "color": color}}]
-    under = [p for p in exact if p["curve"] == "pointwise"]
-    over = [p for p in exact if p["curve"] != "pointwise"]
-    layers = bands + [{"data": {"values": under}, "mark": {"type": "line", "strokeWidth": 6},
-               "encoding": {"x": x, "y": y, "color": color, "tooltip": tip}},
-              {"data": {"values": over}, "mark": {"type": "line", "strokeWidth": 2.5},
-               "encoding": {"x": x, "y": y, "color": color, "tooltip": tip}}]
-    if estimates is not None:
-        ev, est = estimates
-        dashed = [{"eps": round(float(e), 5), "fraction": round(float(v), 5), "curve": name}
-                  for name in ORDER for e, v in zip(np.asarray(ev, float),
-                                                    np.asarray(est[name], float))]
-        layers.append({"data": {"values": dashed},
-                       "mark": {"type": "line", "strokeDash": [6, 4], "point": True,
-                                "strokeWidth": 1.6},
-                       "encoding": {"x": x, "y": y, "color": color, "tooltip": tip}})
+    layers = (_bracket_bands(brackets, x, color) + _exact_lines(r, curves, x, y, color, tip)
+              + _estimate_lines(estimates, x, y, color, tip))
     rule, datasets = _moving([{"tau": float(tau), "eps": float(eps), "tau_label": f"tau = {tau:g}",
                                "eps_label": f"eps = {eps:g}"}], marks)
     layers += [
@@ -126,19 +88,7 @@ def curves_spec(radii, curves: Mapping[str, np.ndarray], *, tau: float, eps: flo
         {"data": rule, "mark": {"type": "rule", "color": "#333333", "strokeWidth": 1.5},
          "encoding": {"x": {"field": "eps", "type": "quantitative"}}},
     ]
-    if changes:
-        # dotted verticals, their labels in rows at the top (one row each, cycling over
-        # four: a climb up the ladder has four changes, and located changes can lie a few
-        # thousandths apart), so neighbouring labels neither collide nor sit on the curves
-        ch = {"values": [{"eps": float(e), "label": f"{a} → {b}", "row": 12 + 14 * (i % 4)}
-                         for i, (e, a, b) in enumerate(changes)]}
-        layers.append({"data": ch, "mark": {"type": "rule", "strokeDash": [2, 3],
-                                            "color": "#666666"},
-                       "encoding": {"x": {"field": "eps", "type": "quantitative"}}})
-        layers += _halo_text(ch, {"x": {"field": "eps", "type": "quantitative"},
-                                  "y": {"field": "row", "type": "quantitative", "scale": None},
-                                  "text": {"field": "label"}},
-                             align="left", dx=3, color="#444444")
+    layers += _change_marks(changes)
     # the tau and eps labels on a white halo, so no rule crosses their letters
     layers += _halo_text(rule, {"x": {"value": 0}, "y": {"field": "tau",
                                                          "type": "quantitative"},
@@ -150,6 +100,76 @@ def curves_spec(radii, curves: Mapping[str, np.ndarray], *, tau: float, eps: flo
                          align="left", dx=4, dy=-8, color="#333333")
     spec = {"$schema": SCHEMA, "height": height, "layer": layers}
     return {**spec, "datasets": datasets} if datasets else spec
+
+
+def _exact_lines(r, curves, x, y, color, tip) -> list[dict]:
+    """The exact curves from eps = 0 (robust starts at 1, the others at 0): layers of
+    :func:`curves_spec`; pointwise drawn first and wider, so it shows around universal
+    where they are equal."""
+    exact = []
+    for name in ORDER:
+        start = 1.0 if name == "robust" else 0.0
+        values = np.concatenate([[start], np.asarray(curves[name], float)])
+        exact += [{"eps": round(float(e), 5), "fraction": round(float(v), 5), "curve": name}
+                  for e, v in zip(r, values)]
+    under = [p for p in exact if p["curve"] == "pointwise"]
+    over = [p for p in exact if p["curve"] != "pointwise"]
+    return [{"data": {"values": under}, "mark": {"type": "line", "strokeWidth": 6},
+             "encoding": {"x": x, "y": y, "color": color, "tooltip": tip}},
+            {"data": {"values": over}, "mark": {"type": "line", "strokeWidth": 2.5},
+             "encoding": {"x": x, "y": y, "color": color, "tooltip": tip}}]
+
+
+def _bracket_bands(brackets, x, color) -> list[dict]:
+    """Certified brackets as translucent bands with a tick at each hi (layers of
+    :func:`curves_spec`, under the curves), or none."""
+    if brackets is None:
+        return []
+    bv, bb = brackets
+    band = [{"eps": round(float(e), 5), "lo": round(float(lo), 5), "hi": round(float(hi), 5),
+             "curve": name} for name in ORDER for e, (lo, hi) in zip(bv, bb[name])]
+    return [{"data": {"values": band},
+             "mark": {"type": "area", "opacity": 0.28, "line": False},
+             "encoding": {"x": x, "y": {"field": "lo", "type": "quantitative", "title": None,
+                                        "scale": {"domain": [0, 1]}},
+                          "y2": {"field": "hi"}, "color": color,
+                          "tooltip": [{"field": "curve", "type": "nominal"},
+                                      {"field": "eps", "type": "quantitative", "format": ".3f"},
+                                      {"field": "lo", "type": "quantitative", "format": ".4f"},
+                                      {"field": "hi", "type": "quantitative", "format": ".4f"}]}},
+            {"data": {"values": band},
+             "mark": {"type": "tick", "thickness": 2, "size": 9},
+             "encoding": {"x": x, "y": {"field": "hi", "type": "quantitative"},
+                          "color": color}}]
+
+
+def _estimate_lines(estimates, x, y, color, tip) -> list[dict]:
+    """The attack estimates as dashed lines with points (a layer of :func:`curves_spec`)."""
+    if estimates is None:
+        return []
+    ev, est = estimates
+    dashed = [{"eps": round(float(e), 5), "fraction": round(float(v), 5), "curve": name}
+              for name in ORDER for e, v in zip(np.asarray(ev, float), np.asarray(est[name], float))]
+    return [{"data": {"values": dashed},
+             "mark": {"type": "line", "strokeDash": [6, 4], "point": True, "strokeWidth": 1.6},
+             "encoding": {"x": x, "y": y, "color": color, "tooltip": tip}}]
+
+
+def _change_marks(changes) -> list[dict]:
+    """Where the verdict changes: dotted verticals, their labels in rows at the top (one
+    row each, cycling over four: a climb up the ladder has four changes, and located
+    changes can lie a few thousandths apart), so neighbouring labels neither collide nor
+    sit on the curves. Layers of :func:`curves_spec`."""
+    if not changes:
+        return []
+    ch = {"values": [{"eps": float(e), "label": f"{a} → {b}", "row": 12 + 14 * (i % 4)}
+                     for i, (e, a, b) in enumerate(changes)]}
+    return [{"data": ch, "mark": {"type": "rule", "strokeDash": [2, 3], "color": "#666666"},
+             "encoding": {"x": {"field": "eps", "type": "quantitative"}}},
+            *_halo_text(ch, {"x": {"field": "eps", "type": "quantitative"},
+                             "y": {"field": "row", "type": "quantitative", "scale": None},
+                             "text": {"field": "label"}},
+                        align="left", dx=3, color="#444444")]
 
 
 def _halo_text(data, encoding, *, color, **mark) -> list[dict]:
@@ -237,6 +257,22 @@ def _shaded(steps: np.ndarray, flags, label: str) -> list[dict]:
                         align="left", dx=3, fontSize=10, color="#616161")]
 
 
+def _settled_marks(steps: np.ndarray, settled: int | None) -> list[dict]:
+    """The step the model falls into its final category: a dotted line and its label,
+    written towards the middle of the log axis, so that a late step's label stays inside
+    a narrow chart (layers of :func:`timeline_spec`)."""
+    if settled is None:
+        return []
+    mark = {"values": [{"step": int(settled), "label": f"in its category from step {int(settled)}"}]}
+    late = np.log(settled) > (np.log(steps[0]) + np.log(steps[-1])) / 2
+    return [{"data": mark, "mark": {"type": "rule", "strokeDash": [2, 3], "color": "#666666"},
+             "encoding": {"x": {"field": "step", "type": "quantitative"}}},
+            *_halo_text(mark, {"x": {"field": "step", "type": "quantitative"},
+                               "y": {"value": 40}, "text": {"field": "label"}},
+                        align="right" if late else "left", dx=-3 if late else 3,
+                        color="#444444")]
+
+
 def _verdict_marks(steps: np.ndarray, verdicts) -> list[dict]:
     """The verdict at the first snapshot and at each change, written at the top of the
     timeline with a dotted line at its step: layers of :func:`timeline_spec`."""
@@ -304,17 +340,7 @@ def timeline_spec(steps, fractions: Mapping[str, np.ndarray], *, tau: float, ste
         {"data": now, "mark": {"type": "rule", "color": "#333333", "strokeWidth": 1.5},
          "encoding": {"x": {"field": "step", "type": "quantitative"}}},
     ]
-    if settled is not None:
-        mark = {"values": [{"step": int(settled), "label": f"in its category from step {int(settled)}"}]}
-        layers.append({"data": mark, "mark": {"type": "rule", "strokeDash": [2, 3], "color": "#666666"},
-                       "encoding": {"x": {"field": "step", "type": "quantitative"}}})
-        # written towards the middle (of the log axis), so that a late step's label stays
-        # inside a narrow chart
-        late = np.log(settled) > (np.log(steps[0]) + np.log(steps[-1])) / 2
-        layers += _halo_text(mark, {"x": {"field": "step", "type": "quantitative"},
-                                    "y": {"value": 40}, "text": {"field": "label"}},
-                             align="right" if late else "left", dx=-3 if late else 3,
-                             color="#444444")
+    layers += _settled_marks(steps, settled)
     layers += _verdict_marks(steps, verdicts)
     layers += _halo_text(now, {"x": {"value": 0}, "y": {"field": "tau", "type": "quantitative"},
                                  "text": {"field": "tau_label"}}, align="left", dx=4, dy=-8,
