@@ -175,8 +175,12 @@ def check_model(path: Path, meta: dict, model_spec: str | None) -> None:
     """Refuse a checkpoint recorded with another ``--model`` than ``model_spec`` (None, or none recorded: no check)."""
     recorded = meta.get("model_spec")
     if model_spec is not None and recorded is not None and recorded != model_spec:
+        # the recorded spec is whatever the file says: written as typed only when it is
+        # one printable word, so the error stays one line
+        plain = str(recorded).isprintable() and len(str(recorded).split()) == 1
+        again = f"--model {recorded}" if plain else "that --model"
         raise ArgumentError(f"{path} is a checkpoint of the model {recorded!r}, not {model_spec!r}; "
-                            f"resume with --model {recorded} or choose another --out")
+                            f"resume with {again} or choose another --out")
 
 
 def load_checkpoint(path: Path, key_data: np.ndarray, tag: str, resolution: int | None = None,

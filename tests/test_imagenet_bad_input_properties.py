@@ -264,3 +264,20 @@ def test_the_range_checks_alone_refuse_or_resume_without_another_exception(stopp
     assert all(0 <= r <= 1 for r in rates), (field, rates)
     assert metrics["images_used"] + sum(metrics["skipped"].values()) <= 10 and metrics["passes"] >= 1
     assert metrics["perturbation_norm"]["linf"] <= RUN_CONFIG.eps + 1e-5
+
+
+@pytest.mark.parametrize("recorded", ["\n", "a b", "tab\there", "mod:fn"])
+def test_a_checkpoints_recorded_model_is_refused_in_one_line(recorded):
+    """Hypothesis found a checkpoint whose recorded --model was a newline: the refusal
+    wrote it raw in its advice and broke the one-line rule."""
+    from pathlib import Path
+
+    from imagenet.checkpoint import check_model
+    from imagenet.runconfig import ArgumentError
+
+    with pytest.raises(ArgumentError) as err:
+        check_model(Path("/tmp/run/checkpoint.npz"), {"model_spec": recorded}, "tiny-test")
+    message = str(err.value)
+    assert "\n" not in message and "\t" not in message
+    assert message.endswith(f"resume with --model {recorded} or choose another --out"
+                            if recorded == "mod:fn" else "resume with that --model or choose another --out")
