@@ -177,6 +177,7 @@ def show_plane(view: View, yours) -> None:
                                           layer="marks")) if marks else None, 90)
 
     clickable(cached.picture(base + (state.probe,), draw), PLANE_CLICK, task.bounds)
+    st.session_state["_plane_points"] = view.x     # what a click snaps to (play._snapped)
     st.caption(f"The plane at eps = {state.eps:g} ({norm_name(state.norm)}): regions of f "
                "tinted by class, decision boundaries black, D dark and H lighter in D's true "
                "class colours. Click any point to probe it: its ball B_eps (dashed: the "

@@ -32,7 +32,6 @@ from app_pages.pictures import clickable, layered
 from app_pages.session import request_eps, set_probe
 from app_pages.sidebar import state_now
 from app_pages.urlstate import EPS_MAX, EPS_STEP, PROBE_LIMIT
-from app_pages.view import current_task
 
 PLANE_CLICK, PAD_CLICK = "plane_click", "pad_click"
 NUDGE_FRACTIONS = (20, 10, 5, 2)   # a nudge moves your delta by eps / this (chosen on the pad)
@@ -61,12 +60,12 @@ def clicked_point(key: str) -> tuple[float, float] | None:
     return pixel_to_point(click["x"], click["y"], click["width"], click["height"], *where)
 
 
-def _snapped(point, state) -> tuple[float, float]:
-    """The click itself, or with *snap to D* on, the nearest point of the sample of D."""
-    if not st.session_state.get("snap_to_d"):
+def _snapped(point) -> tuple[float, float]:
+    """The click itself, or with *snap to D* on, the nearest point of D the clicked plane
+    shows (kept in the session when the plane is drawn)."""
+    x = st.session_state.get("_plane_points")
+    if not st.session_state.get("snap_to_d") or x is None or not len(x):
         return point
-    task_key, task = current_task(state)
-    x, _, _ = cached.sample(task_key, state.seed, task, state.points)
     nearest = x[int(np.argmin(np.hypot(*(np.asarray(x) - point).T)))]
     return round(float(nearest[0]), 4), round(float(nearest[1]), 4)
 
@@ -78,7 +77,7 @@ def take_clicks() -> None:
     state = state_now()
     point = clicked_point(PLANE_CLICK)
     if point is not None and max(abs(point[0]), abs(point[1])) <= PROBE_LIMIT:
-        set_probe(*_snapped(point, state))
+        set_probe(*_snapped(point))
     point = clicked_point(PAD_CLICK)
     if point is not None:
         session["delta"] = project_to_ball(point, state.norm, state.eps)

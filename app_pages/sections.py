@@ -64,12 +64,11 @@ def show_probe(view: View, plane: Plane) -> None:
 
 def _other_norm_words(view: View, probed) -> str:
     """The same point's distance in the other norm, and why the two differ."""
-    from categories import scan_profile
-
-    other = "inf" if view.state.norm == "2" else "2"
-    point = np.asarray(probed.point, np.float32).reshape(1, 2)
-    far = scan_profile(view.model.logits_fn, point, np.array([probed.label]), norm=other,
-                       eps_max=PROBE_REACH).rho[0]
+    state = view.state
+    other = "inf" if state.norm == "2" else "2"
+    # the plane's own cached probe, in the other norm (only its rho is read here)
+    far = cached.probe(view.model_key, other, state.eps, state.probe, view.model.logits_fn,
+                       view.reading.universal_delta, view.key).rho
     far = f"{float(far):.4f}" if np.isfinite(far) else f"> {PROBE_REACH}"
     return (f"In {norm_name(other)} (its ball of the same eps dashed on the picture) the "
             f"nearest boundary is {far} away. The l∞ ball of radius "

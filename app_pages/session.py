@@ -67,7 +67,8 @@ KEYS: dict[str, Key] = {
             _canvas_click_map="the canvas picture's pixel -> point map",
             draw_undo="undo", draw_clear="clear", draw_on_preset="draw on these points",
             draw_from_preset="start from these points"),
-    **_keys("app_pages.explore", categories="the category cards' container (CSS)"),
+    **_keys("app_pages.explore", categories="the category cards' container (CSS)",
+            _plane_points="the points of D the plane shows: what a click snaps to"),
     **_keys("app_pages.sections", probe_chart="the probe tab's clickable chart"),
     **_keys("app_pages.lesson", lesson_step="the lesson's step (segmented control)",
             lesson_back="previous step", lesson_next="next step"),
@@ -117,6 +118,5 @@ def load_drawing(points) -> None:
 
 
 def drawn_points() -> list[tuple]:
-    """The drawing as ``(x, y, class, in_d)`` (a point without ``in_d`` is of D)."""
-    return [(*p[:3], int(p[3]) if len(p) > 3 else 1)
-            for p in st.session_state.get("drawn_points") or []]
+    """The drawing as ``(x, y, class, in_d)``."""
+    return list(st.session_state.get("drawn_points") or [])

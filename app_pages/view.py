@@ -22,7 +22,7 @@ from app_pages import cached
 from app_pages.reading import Reading, profile_path
 from app_pages.session import drawn_points, last_good, set_last_good
 from app_pages.sidebar import DEFAULT, state_now
-from app_pages.urlstate import DRAWN, UPLOAD, ViewState
+from app_pages.urlstate import DRAWN, UPLOAD, ViewState, drawn_text
 
 
 class View(NamedTuple):
@@ -110,8 +110,7 @@ def drawn_task(fallback_key: str, fallback) -> tuple[str, Task]:
         st.info(f"Draw at least {MIN_DRAWN} points in each of two classes on the canvas above "
                 f"(now {now}); showing {fallback.name} meanwhile.")
         return fallback_key, fallback
-    data = "".join(f"{x},{y},{c},{d};" for x, y, c, d in points).encode()
-    digest = hashlib.sha256(data).hexdigest()[:16]
+    digest = hashlib.sha256(drawn_text(points).encode()).hexdigest()[:16]
     return f"drawn:{digest}", cached.drawn_task(digest, tuple(points))
 
 

@@ -345,6 +345,38 @@ def test_a_click_on_the_plane_probes_that_point_and_links_it():
     assert "rho(I) = " in " ".join(m.value for m in at.markdown)
 
 
+def test_with_snap_on_a_click_probes_the_nearest_point_of_d_and_the_other_norm_is_given():
+    from app_pages import cached
+    from drawing import pixel_to_point
+    from toymodels import get_task
+
+    at = _app(dataset="pancakes").run()
+    at.toggle(key="snap_to_d").set_value(True).run()
+    box, bounds = at.session_state["_plane_click_map"]
+    _click(at, "plane_click", 0.75, 0.25, stamp=1)
+    at.session_state["section"] = "Probe a point"
+    at.run()
+    assert_app_ok(at)
+    x, _, _ = cached.sample("pancakes", 0, get_task("pancakes"), 1000)
+    clicked = np.array(pixel_to_point(450, 150, 600, 600, box, bounds))
+    nearest = x[np.argmin(np.hypot(*(x - clicked).T))]
+    probe = [float(v) for v in at.query_params["probe"].split(",")]
+    assert probe == pytest.approx(nearest, abs=1e-4) != pytest.approx(clicked, abs=1e-3)
+    # the probe tab gives the point's distance in l-inf too: the l-inf ball of radius r
+    # holds the l2 ball of r and lies in the l2 ball of sqrt(2) r, so
+    # rho_2 / sqrt(2) <= rho_inf <= rho_2, up to the display's 4 decimals (5e-5 each) and
+    # the scan's fan of rays (an angle step of 2 pi / 64 / 7 overestimates rho by at most
+    # rho (1 - cos(pi / 448)) < 3e-5 rho): 1e-3 holds with room on any CPU
+    import re
+
+    words = " ".join(c.value for c in at.caption)
+    far = re.search(r"In l∞ \(its ball of the same eps dashed on the picture\) the nearest "
+                    r"boundary is ([0-9.]+) away", words)
+    near = re.search(r"rho\(I\) = \*\*([0-9.]+)\*\*", " ".join(m.value for m in at.markdown))
+    rho_inf, rho_2 = float(far.group(1)), float(near.group(1))
+    assert rho_2 / 2 ** 0.5 - 1e-3 <= rho_inf <= rho_2 + 1e-3
+
+
 def test_the_delta_pad_scores_your_delta_nudges_and_reveals_the_best():
     at = _app(dataset="pancakes").run()
     assert_app_ok(at)
