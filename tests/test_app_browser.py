@@ -259,17 +259,19 @@ def test_the_stated_verdict_changes_are_where_the_ladder_changes(app, tmp_path):
     page.close()
 
 
-def _wait_scale_page(page, timeout: float = 120.0) -> None:
-    """Until the full-scale page shows its verdict and its script has stopped running."""
+def _wait_scale_page(page, photos: int, timeout: float = 120.0) -> None:
+    """Until the full-scale page shows its verdict, all `photos` images are loaded and its
+    script has stopped running (the images can arrive after the table and the verdict)."""
     end = time.monotonic() + timeout
     while time.monotonic() < end:
-        if page.evaluate("""() => !!document.querySelector(
+        if page.evaluate("""(photos) => !!document.querySelector(
                 '[data-test-script-state="notRunning"]')
                 && !!document.querySelector('[data-testid="stDataFrame"]')
                 && [...document.querySelectorAll('[data-testid="stMarkdownContainer"]')]
                    .some(e => e.innerText.startsWith('Verdict of the estimates'))
+                && document.querySelectorAll('[data-testid="stImage"] img').length >= photos
                 && [...document.querySelectorAll('[data-testid="stImage"] img')]
-                   .every(i => i.complete && i.naturalWidth > 0)"""):
+                   .every(i => i.complete && i.naturalWidth > 0)""", photos):
             return
         time.sleep(0.2)
     raise TimeoutError("the full-scale page did not show its verdict")
@@ -288,12 +290,13 @@ def test_the_full_scale_page_shows_a_run_and_nothing_is_clipped(app, tmp_path):
     for width in (1400, 1000):
         page.set_viewport_size({"width": width, "height": 2600})
         page.goto(url + "/scale")
-        _wait_scale_page(page)
+        photos = 1 + 1 + 2 * 4           # curve, perturbation, 4 photos before and after
+        _wait_scale_page(page, photos)
         assert errors_on(page) == []
         assert page.locator('[data-testid="stDataFrame"]').count() == 1
         verdict = result["curve"][-1]["verdict"]
         assert page.get_by_text(f"Verdict of the estimates: category {verdict}").count() == 1
-        assert page.locator('[data-testid="stImage"] img').count() == 1 + 1 + 2 * 4
+        assert page.locator('[data-testid="stImage"] img').count() == photos
         page.wait_for_timeout(500)
         page.screenshot(path=str(tmp_path / f"scale-{width}.png"), full_page=True)
         assert page.evaluate(CLIPPED) == [], ("scale", width)
