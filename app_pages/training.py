@@ -32,17 +32,7 @@ def page() -> None:
         "fractions step by step: you see *when* the model falls into its category.")
     task_key, task = current_task(state)
     config = state.config()
-    left, right = st.columns([2, 3])
-    snapshots = left.select_slider("snapshots", SNAPSHOT_CHOICES, value=DEFAULT_SNAPSHOTS, key="tl_snapshots",
-                                   help="how many times training stops to record the model")
-    stop_at = left.select_slider(
-        "stop when the accuracy on D reaches", STOP_CHOICES, value=None, key="tl_stop",
-        format_func=lambda v: "never (all steps)" if v is None else f"{v:g}",
-        help="a stop condition: training ends at the first snapshot whose accuracy on a fresh "
-             "sample of D reaches it")
-    right.caption(f"Model: {model_words(config)}, {config.steps} steps, learning rate {config.learning_rate:g}, batch "
-                  f"{config.batch_size}, weight decay {config.weight_decay:g}, seed {config.seed} "
-                  "(change them in the sidebar).")
+    left, snapshots, stop_at = _controls(config)
     run_key = (task_key, config, snapshots, stop_at)
     live = None
     if left.button("Train and watch", type="primary", key="tl_train"):
@@ -80,6 +70,26 @@ def page() -> None:
     show_caveat(timeline)
     st.fragment(_player, run_every=PLAY_EVERY if st.session_state.get("tl_playing") else None)(
         run, timeline)
+
+
+def _controls(config):
+    """The snapshot count and the stop condition, with the model's settings beside them.
+
+    Returns:
+      (the left column, for the train button; snapshots; the accuracy to stop at or None).
+    """
+    left, right = st.columns([2, 3])
+    snapshots = left.select_slider("snapshots", SNAPSHOT_CHOICES, value=DEFAULT_SNAPSHOTS, key="tl_snapshots",
+                                   help="how many times training stops to record the model")
+    stop_at = left.select_slider(
+        "stop when the accuracy on D reaches", STOP_CHOICES, value=None, key="tl_stop",
+        format_func=lambda v: "never (all steps)" if v is None else f"{v:g}",
+        help="a stop condition: training ends at the first snapshot whose accuracy on a fresh "
+             "sample of D reaches it")
+    right.caption(f"Model: {model_words(config)}, {config.steps} steps, learning rate {config.learning_rate:g}, batch "
+                  f"{config.batch_size}, weight decay {config.weight_decay:g}, seed {config.seed} "
+                  "(change them in the sidebar).")
+    return left, snapshots, stop_at
 
 
 def show_caveat(timeline) -> None:

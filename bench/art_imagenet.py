@@ -32,6 +32,23 @@ from bench.peers import _seed_globals
 DEFECT_SNIPPET = "f_batch[np.arange(len(f_batch)), labels_indices]"
 
 
+def _pass_end(frame, x, attack_type) -> dict | None:
+    """The locals of the ``UniversalPerturbation.generate`` that called predict on ``x`` at
+    the end of a pass, or None when this predict is not that call.
+
+    ``generate`` ends each pass with ``predict(x_adv, batch_size=1)`` through ART's
+    input-checking wrapper of predict, so the caller is at most three frames up.
+    """
+    for _ in range(3):
+        if frame is None:
+            return None
+        caller = frame.f_locals
+        if isinstance(caller.get("self"), attack_type):
+            return caller if x is caller.get("x_adv") else None
+        frame = frame.f_back
+    return None
+
+
 def classifier(net: torch.nn.Module, shape: tuple[int, ...], num_classes: int, *, recording: bool = False):
     """ART's ``PyTorchClassifier`` of ``net`` on ``[0, 1]`` inputs of ``shape`` (channels first).
 
@@ -67,20 +84,11 @@ def classifier(net: torch.nn.Module, shape: tuple[int, ...], num_classes: int, *
             now = time.perf_counter()
             self.torch_s += now - t0
             self.forwards += len(x)
-            # UniversalPerturbation.generate ends each pass with predict(x_adv, batch_size=1),
-            # through ART's input-checking wrapper of predict
-            frame = sys._getframe(1)
-            for _ in range(3):
-                caller = frame.f_locals
-                if isinstance(caller.get("self"), UniversalPerturbation):
-                    if x is caller.get("x_adv"):
-                        own = float(np.mean(np.argmax(out, axis=1) != caller["y_index"]))
-                        self.passes.append({"noise": np.array(caller["noise"][0]),
-                                            "s": now - self.start, "own_rate": own})
-                    break
-                frame = frame.f_back
-                if frame is None:
-                    break
+            caller = _pass_end(sys._getframe(1), x, UniversalPerturbation)
+            if caller is not None:
+                own = float(np.mean(np.argmax(out, axis=1) != caller["y_index"]))
+                self.passes.append({"noise": np.array(caller["noise"][0]),
+                                    "s": now - self.start, "own_rate": own})
             return out
 
         def class_gradient(self, x, label=None, training_mode=False, **kwargs):

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import collections
 import concurrent.futures
+import functools
 import os
 from typing import Callable, Iterator, NamedTuple, Sequence
 
@@ -249,45 +250,58 @@ def iter_batches(
       Batch per global batch, from ``start_batch`` to the end.
     """
     order = np.arange(len(items)) if order is None else np.asarray(order)
-    n_batches = -(-len(order) // batch)
+    n_batches, local = -(-len(order) // batch), _local_rows(batch, padded, rows)
+    pool = concurrent.futures.ThreadPoolExecutor(
+        max_workers=workers or min(16, os.cpu_count() or 1), thread_name_prefix="decode")
+    load = functools.partial(_load_or_reason, resolution=resolution, preprocess=preprocess,
+                             min_side=min_side)
+
+    def submit(k: int) -> tuple[int, list, list]:
+        picked = [None if pos is None else items[order[pos]]
+                  for pos in _positions(k, batch, local, len(order))]
+        return (k, [None if item is None else pool.submit(load, item) for item in picked],
+                [UNKNOWN if item is None else item.label for item in picked])
+
+    try:
+        pending = collections.deque(map(submit, range(start_batch, min(start_batch + prefetch + 1, n_batches))))
+        while pending:
+            k, futures, labels = pending.popleft()
+            if k + len(pending) + 1 < n_batches:
+                pending.append(submit(k + len(pending) + 1))
+            yield _assemble(futures, labels, resolution, k * batch)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _local_rows(batch: int, padded: int | None, rows: slice) -> range:
+    """The rows of each padded batch this host decodes."""
     padded = batch if padded is None else padded
     if padded < batch:
         raise ValueError(f"padded ({padded}) must be at least batch ({batch})")
-    local = range(padded)[rows]
-    workers = workers or min(16, os.cpu_count() or 1)
+    return range(padded)[rows]
 
-    pool = concurrent.futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="decode")
-    try:
-        def submit(k: int):
-            futures = []
-            for r in local:
-                pos = k * batch + r
-                futures.append(None if r >= batch or pos >= len(order) else
-                               pool.submit(_load_or_reason, items[order[pos]], resolution, preprocess, min_side))
-            return k, futures
 
-        pending = collections.deque(submit(k) for k in range(start_batch, min(start_batch + prefetch + 1, n_batches)))
-        next_k = start_batch + len(pending)
-        while pending:
-            k, futures = pending.popleft()
-            if next_k < n_batches:
-                pending.append(submit(next_k))
-                next_k += 1
-            x = np.zeros((len(local), resolution, resolution, 3), np.float32)
-            labels = np.full(len(local), UNKNOWN, np.int32)
-            mask = np.zeros(len(local), bool)
-            reasons = np.zeros(len(local), np.int32)
-            for j, (r, future) in enumerate(zip(local, futures)):
-                if future is None:
-                    continue
-                image, reason = future.result()
-                if reason is not None:
-                    reasons[j] = SKIP_REASONS.index(reason) + 1
-                    continue
-                x[j], mask[j], labels[j] = image, True, items[order[k * batch + r]].label
-            yield Batch(x, labels, mask, reasons, k * batch)
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+def _positions(k: int, batch: int, local: range, n: int) -> list[int | None]:
+    """Batch k's rows `local` as positions in the order; None for a masked row (padding
+    past `batch` rows, or past the last of the n items)."""
+    return [k * batch + r if r < batch and k * batch + r < n else None for r in local]
+
+
+def _assemble(futures: list, labels: list[int], resolution: int, first: int) -> Batch:
+    """One batch from its rows' decoding futures (None: a masked row) and their labels."""
+    x = np.zeros((len(futures), resolution, resolution, 3), np.float32)
+    out_labels = np.full(len(futures), UNKNOWN, np.int32)
+    mask = np.zeros(len(futures), bool)
+    reasons = np.zeros(len(futures), np.int32)
+    for j, future in enumerate(futures):
+        if future is None:
+            continue
+        image, reason = future.result()
+        if reason is not None:
+            reasons[j] = SKIP_REASONS.index(reason) + 1
+            continue
+        x[j], mask[j], out_labels[j] = image, True, labels[j]
+    return Batch(x, out_labels, mask, reasons, first)
 
 
 def skipped_counts(counts: Sequence[int]) -> dict[str, int]:

@@ -49,6 +49,34 @@ APP = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 
 FAST = {"steps": "100", "width": "32", "depth": "2"}   # few training steps, through the URL
 
 
+# AppTest.switch_page finds file pages only; the app's pages are functions given to
+# st.navigation. These three are the one place that reads AppTest's private page fields.
+def app_pages(at) -> list[tuple[str, str]]:
+    """(url path, title) of each page ``st.navigation`` registered in ``at``'s last run."""
+    return [(info["url_pathname"], info["page_name"]) for info in at._registered_pages.values()]
+
+
+def open_page(at, url_path: str):
+    """Switches ``at`` (after a first run) to the page served at ``/url_path``; not run yet."""
+    hashes = [h for h, info in at._registered_pages.items()
+              if info.get("url_pathname") == url_path]
+    if len(hashes) != 1:
+        raise ValueError(f"no page at /{url_path}: {app_pages(at)}")
+    at._page_hash = hashes[0]
+    return at
+
+
+def follow_link(at, link):
+    """Follows an ``st.page_link`` inside the session, as a click does: its page, its query;
+    returns ``at`` after the run."""
+    from urllib.parse import parse_qsl
+
+    at.query_params.clear()
+    at.query_params.update(dict(parse_qsl(link.proto.query_string)))
+    at._page_hash = link.proto.page_script_hash
+    return at.run()
+
+
 def assert_app_ok(at) -> None:
     """The last run of an ``AppTest`` raised nothing and showed no ``st.error``."""
     assert not at.exception, [e.value for e in at.exception]

@@ -14,21 +14,7 @@ from streamlit.testing.v1 import AppTest
 from categories import FORMULAS, KEYS, verdict
 from toymodels import PRESETS, TASK_NAMES
 
-from helpers import APP, FAST, assert_app_ok
-
-
-def _open(at: AppTest, url_path: str) -> AppTest:
-    """Switches ``at`` to the page the router serves at ``/url_path`` (after a first run).
-
-    ``AppTest.switch_page`` finds file pages only; the app's pages are functions, so this
-    picks the page's hash from the pages ``st.navigation`` registered in the last run.
-    """
-    hashes = [h for h, info in at._registered_pages.items()
-              if info.get("url_pathname") == url_path]
-    if len(hashes) != 1:
-        raise ValueError(f"no page at /{url_path}: {list(at._registered_pages.values())}")
-    at._page_hash = hashes[0]
-    return at
+from helpers import APP, FAST, app_pages, assert_app_ok, open_page
 
 
 def _app(**query) -> AppTest:
@@ -247,11 +233,11 @@ def test_attack_table_and_downloads():
 def test_the_router_serves_the_six_pages_at_their_urls():
     at = _app().run()
     assert_app_ok(at)
-    pages = [(info["url_pathname"], info["page_name"]) for info in at._registered_pages.values()]
+    pages = app_pages(at)
     assert pages == [("", "Explore a model"), ("lesson", "A lesson in nine steps"),
                      ("presets", "The four presets"), ("train", "Watch it train"),
                      ("geometry", "Geometry of the boundaries"), ("scale", "At full scale")]
-    _open(at, "geometry").run()
+    open_page(at, "geometry").run()
     assert_app_ok(at)
     assert at.title[0].value == "Geometry of the boundaries"
     assert at.query_params["dataset"] == "pancakes"           # the sidebar and the URL
@@ -260,7 +246,7 @@ def test_the_router_serves_the_six_pages_at_their_urls():
 
 def test_overview_draws_the_four_presets_with_their_verdicts():
     at = _app().run()
-    _open(at, "presets").run()
+    open_page(at, "presets").run()
     assert_app_ok(at)
     table = at.table[0].value.reset_index()
     assert list(table["preset"]) == ["margins", "wrinkles", "pancakes", "bubbles"]

@@ -17,7 +17,7 @@ import time
 import numpy as np
 import pytest
 
-from bench.app_timing import (CHROMIUM, CLICKABLE, change_eps, click_image, click_probe,
+from bench.app_driver import (CHROMIUM, CLICKABLE, change_eps, click_image, click_probe,
                               eps_slider, errors_on, frame_caption, launch_chromium, serve_app,
                               time_timeline_frames, wait_healthy, wait_idle, wait_page_complete,
                               wait_timeline)

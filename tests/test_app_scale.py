@@ -4,7 +4,7 @@ the direction of its bound, the caveats, the curve and the photos before and aft
 
 from streamlit.testing.v1 import AppTest
 
-from helpers import APP, FAST, assert_app_ok, seed_scale_run
+from helpers import APP, FAST, assert_app_ok, open_page, seed_scale_run
 
 
 def test_the_page_shows_a_runs_estimates_with_their_bounds():
@@ -12,9 +12,7 @@ def test_the_page_shows_a_runs_estimates_with_their_bounds():
     at = AppTest.from_file(APP, default_timeout=300)
     at.query_params.update(FAST)
     at.run()
-    at._page_hash = [h for h, info in at._registered_pages.items()
-                     if info.get("url_pathname") == "scale"][0]
-    at.run()
+    open_page(at, "scale").run()
     assert_app_ok(at)
     assert at.selectbox(key="scale_run").value == "tiny-linf"
     # Lite0 has no run in this session's cache: the page offers to measure it

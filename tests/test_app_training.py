@@ -1,8 +1,6 @@
 """The training page (``/train``) under AppTest: train live, then play and scrub the
 timeline; the timeline's numbers are the exact fractions of the snapshots."""
 
-import os
-
 import jax
 import numpy as np
 import pytest
@@ -10,23 +8,16 @@ from streamlit.testing.v1 import AppTest
 
 from categories import KEYS, exact_fractions, verdict
 
-APP = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "app.py")
-FAST = {"steps": "100", "width": "32", "depth": "2", "dataset": "pancakes"}
+from helpers import APP, FAST as FAST_MODEL, assert_app_ok as _ok, follow_link, open_page
+
+FAST = {**FAST_MODEL, "dataset": "pancakes"}
 
 
 def _train_page(**query) -> AppTest:
     at = AppTest.from_file(APP, default_timeout=300)
     at.query_params.update({**FAST, **{k: str(v) for k, v in query.items()}})
     at.run()
-    hashes = [h for h, info in at._registered_pages.items() if info.get("url_pathname") == "train"]
-    assert len(hashes) == 1
-    at._page_hash = hashes[0]
-    return at.run()
-
-
-def _ok(at):
-    assert not at.exception, [e.value for e in at.exception]
-    assert not at.error, [e.value for e in at.error]
+    return open_page(at, "train").run()
 
 
 @pytest.fixture(scope="module")
@@ -133,9 +124,7 @@ def _lesson(**query) -> AppTest:
     at = AppTest.from_file(APP, default_timeout=300)
     at.query_params.update({**FAST, **{k: str(v) for k, v in query.items()}})
     at.run()
-    at._page_hash = [h for h, info in at._registered_pages.items()
-                     if info.get("url_pathname") == "lesson"][0]
-    return at.run()
+    return open_page(at, "lesson").run()
 
 
 def test_the_lesson_walks_the_essay_with_one_thing_to_try_per_step():
@@ -173,16 +162,6 @@ def test_the_lesson_walks_the_essay_with_one_thing_to_try_per_step():
                          "6. Category 4: all perturbations are adversarial"]
 
 
-def _follow(at: AppTest, link) -> AppTest:
-    """Follows an ``st.page_link`` inside the session, as a click does: its page, its query."""
-    from urllib.parse import parse_qsl
-
-    at.query_params.clear()
-    at.query_params.update(dict(parse_qsl(link.proto.query_string)))
-    at._page_hash = link.proto.page_script_hash
-    return at.run()
-
-
 @pytest.mark.parametrize("step", [2, 3, 5])
 def test_the_lesson_links_open_their_own_preset_in_the_same_session(step):
     """Steps 3, 4 and 6 (categories 1, 2 and 4) link to margins, wrinkles and bubbles: the
@@ -194,7 +173,7 @@ def test_the_lesson_links_open_their_own_preset_in_the_same_session(step):
     at.run()
     _ok(at)
     assert at.session_state["dataset"] == "pancakes"
-    _follow(at, at.get("page_link")[0])
+    follow_link(at, at.get("page_link")[0])
     _ok(at)
     assert at.session_state["dataset"] == STEPS[step].preset
     assert at.title[0].value.startswith(f"{STEPS[step].preset}: category ")
