@@ -110,6 +110,53 @@ def _yellow_near(png: bytes, fx: float, fy: float, radius: int = 20) -> int:
     return int(((near[..., 0] > 230) & (near[..., 1] > 230) & (near[..., 2] < 60)).sum())
 
 
+def _explore_not_clipped(page, tmp_path) -> None:
+    """The explore page as it stands, reloaded at 1400 and 1000 px: nothing clipped and the
+    eight formulas at a readable size."""
+    # a taller window: the whole page at once
+    link = page.evaluate("() => location.href")
+    for width in (1400, 1000):
+        # a fresh load at each width: the clickable pictures size their frames
+        # when their image loads
+        page.set_viewport_size({"width": width, "height": 3000})
+        page.goto(link)
+        wait_page_complete(page, timeout=120)
+        page.wait_for_timeout(800)
+        page.screenshot(path=str(tmp_path / f"app-{width}.png"))
+        assert page.evaluate(CLIPPED) == [], width
+        # and nothing collapsed: the eight formulas are drawn at a readable size
+        assert page.evaluate("""() => [...document.querySelectorAll(
+            '.katex-display .katex-html')].filter(e =>
+            e.getBoundingClientRect().width > 100
+            && parseFloat(getComputedStyle(e).fontSize) >= 9).length""") == 8, width
+
+
+def _train_scrub_and_play(page, url: str, query: str, tmp_path, steps: int) -> list[float]:
+    """Trains live (``query`` asks for ``steps`` steps), scrubs the timeline two frames back,
+    plays it to the last frame, and checks the page at 1400 and 1000 px; returns the timed
+    frames."""
+    frames = time_timeline_frames(page, url, query, 2)
+    caption = frame_caption(page)
+    assert caption.startswith("step ") and errors_on(page) == []
+    step = int(caption.split()[1].rstrip(":"))
+    assert step < steps                                  # two frames back
+    page.get_by_role("button", name="▶ Play").click()
+    end = time.monotonic() + 60
+    while time.monotonic() < end and not frame_caption(page).startswith(f"step {steps}:"):
+        time.sleep(0.2)
+    assert frame_caption(page).startswith(f"step {steps}:")  # played to the last frame
+    wait_idle(page)
+    link = page.evaluate("() => location.href")
+    for width in (1400, 1000):
+        page.set_viewport_size({"width": width, "height": 2000})
+        page.goto(link)
+        wait_timeline(page)           # the recorded run is kept: shown at once
+        page.wait_for_timeout(500)
+        page.screenshot(path=str(tmp_path / f"train-{width}.png"))
+        assert page.evaluate(CLIPPED) == [], ("train", width)
+    return frames
+
+
 @needs_browser
 def test_page_loads_eps_changes_clicks_play_and_nothing_is_clipped(app, tmp_path):
     browser, url = app
@@ -145,47 +192,13 @@ def test_page_loads_eps_changes_clicks_play_and_nothing_is_clipped(app, tmp_path
     assert "delta=" in _query(page)
     assert page.get_by_text("the best delta flips").count() == 1
     assert errors_on(page) == []
-    # nothing clipped, at both widths (taller window: the whole page at once)
-    link = page.evaluate("() => location.href")
-    for width in (1400, 1000):
-        # a fresh load at each width: the clickable pictures size their frames
-        # when their image loads
-        page.set_viewport_size({"width": width, "height": 3000})
-        page.goto(link)
-        wait_page_complete(page, timeout=120)
-        page.wait_for_timeout(800)
-        page.screenshot(path=str(tmp_path / f"app-{width}.png"))
-        assert page.evaluate(CLIPPED) == [], width
-        # and nothing collapsed: the eight formulas are drawn at a readable size
-        assert page.evaluate("""() => [...document.querySelectorAll(
-            '.katex-display .katex-html')].filter(e =>
-            e.getBoundingClientRect().width > 100
-            && parseFloat(getComputedStyle(e).fontSize) >= 9).length""") == 8, width
+    _explore_not_clipped(page, tmp_path)
     # the probe tab's own chart still probes too
     page.set_viewport_size({"width": 1400, "height": 1400})
     click_probe(page, 0.7, 0.3)
     assert page.get_by_text("rho(I) = ").count() == 1
     assert errors_on(page) == []
-    # watch it train: train live, scrub the timeline back, then play it
-    frames = time_timeline_frames(page, url, query[1:], 2)
-    caption = frame_caption(page)
-    assert caption.startswith("step ") and errors_on(page) == []
-    step = int(caption.split()[1].rstrip(":"))
-    assert step < 200                                    # two frames back
-    page.get_by_role("button", name="▶ Play").click()
-    end = time.monotonic() + 60
-    while time.monotonic() < end and not frame_caption(page).startswith("step 200:"):
-        time.sleep(0.2)
-    assert frame_caption(page).startswith("step 200:")  # played to the last frame
-    wait_idle(page)
-    link = page.evaluate("() => location.href")
-    for width in (1400, 1000):
-        page.set_viewport_size({"width": width, "height": 2000})
-        page.goto(link)
-        wait_timeline(page)           # the recorded run is kept: shown at once
-        page.wait_for_timeout(500)
-        page.screenshot(path=str(tmp_path / f"train-{width}.png"))
-        assert page.evaluate(CLIPPED) == [], ("train", width)
+    frames = _train_scrub_and_play(page, url, query[1:], tmp_path, steps=200)
     print(f"screenshot: {shot} (eps change {seconds:.2f} s, first probe click "
           f"{probe_s:.2f} s, next {again_s:.2f} s, delta pad {pad_s:.2f} s, "
           f"timeline frames {', '.join(f'{t:.2f}' for t in frames)} s)")
