@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from categories import exact_at, scan_profile
-from drawing import Overlays, PlaneSpec, Points, Regions, Style
+from drawing import Layer, Overlays, PlaneSpec, Points, Regions, Style
 from drawing import charts as C
 from drawing import legend as L
 from drawing import pad as D
@@ -352,3 +352,26 @@ def test_the_timelines_verdict_labels_do_not_crowd_where_it_flickers():
     assert len(rules) == 1 + sum(a != b for a, b in zip(verdicts, verdicts[1:]))   # every change
     logs = np.log([row["step"] for row in labels])
     assert labels[0]["step"] == 1 and (np.diff(logs) >= 0.18 * np.log(200) - 1e-12).all()
+
+
+def test_the_marks_layer_over_the_base_layer_is_the_whole_plane():
+    """``Layer.MARKS`` (your delta's arrow, the probe) over ``Layer.BASE`` gives
+    ``Layer.ALL``, at the same axes box; a layer named by a string is refused."""
+    regions = np.zeros((60, 60), np.int32)
+    regions[30:] = 1
+    x = np.array([[0.1, 0.2], [0.3, -0.2], [-0.4, 0.5]])
+    spec = PlaneSpec(Regions(regions, PLANE, 2), Points(x, np.array([0, 1, 1])),
+                     probe={"point": (-0.5, -0.5), "rho": 0.1, "r": (0.0, 0.1)},
+                     yours=(np.array([0.0, 0.3]), np.array([False, True, False])), eps=0.1,
+                     style=Style(legend=False, size=3.0))
+    whole, base, marks = (P.draw_plane(spec, layer=layer) for layer in Layer)
+    assert D.axes_box(whole) == D.axes_box(base) == D.axes_box(marks)
+    texts = [[t.get_text() for t in fig.axes[0].texts if t.get_text()]
+             for fig in (whole, base, marks)]
+    assert texts == [["  your delta"], [], ["  your delta"]]
+    rgb, top = D.figure_rgb(whole, 80).astype(int), D.over(D.figure_rgb(base, 80),
+                                                          D.figure_rgba(marks, 80))
+    assert (D.figure_rgb(base, 80) != rgb).any()                 # the marks are visible
+    assert np.abs(top.astype(int) - rgb).mean() < 0.1 and np.abs(top.astype(int) - rgb).max() <= 4
+    with pytest.raises(TypeError, match="drawing.Layer"):
+        P.draw_plane(spec, layer="base")
