@@ -18,10 +18,10 @@ import numpy as np
 import streamlit as st
 
 from categories import FORMULAS, NAMES, Rung, accuracy_caveat, ladder
-from drawing import curves_spec, legend_entries, legend_html
+from drawing import Layer, Style, curves_spec, draw_plane, legend_entries, legend_html
 from app_pages import cached
 from app_pages.canvas import show_canvas, start_button
-from app_pages.pictures import clickable, layered, plane_of, plane_png
+from app_pages.pictures import clickable, layered, plane_of, plane_spec
 from app_pages.play import (PLANE_CLICK, show_pad, show_random_game, show_sweep,
                             sweep_frame_shown, take_clicks, yours_of)
 from app_pages.reading import curves_with, profile_path
@@ -170,11 +170,10 @@ def show_plane(view: View, yours) -> None:
 
     def draw():
         plane = plane_of(view, yours)
+        spec = plane_spec(view, plane, Style(legend=False))
         marks = plane.probed is not None or plane.yours is not None
-        return layered(base, lambda: plane_png(view, plane, dpi=None, legend=False,
-                                                layer="base"),
-                       (lambda: plane_png(view, plane, dpi=None, legend=False,
-                                          layer="marks")) if marks else None, 90)
+        return layered(base, lambda: draw_plane(spec, layer=Layer.BASE),
+                       (lambda: draw_plane(spec, layer=Layer.MARKS)) if marks else None, 90)
 
     clickable(cached.picture(base + (state.probe,), draw), PLANE_CLICK, task.bounds)
     st.session_state["_plane_points"] = view.x     # what a click snaps to (play._snapped)

@@ -155,9 +155,9 @@ def _show_panels(step: Step) -> None:
         read = state if steps is None else dataclasses.replace(state, steps=steps)
         with st.spinner(f"Training the model on {name}..."):
             panel, _ = preset_panel(dataclasses.replace(read, dataset=name), name, PRESETS[name])
-        verdict = panel["title"].split(": ", 1)[1]
+        verdict = panel.style.title.split(": ", 1)[1]
         if any(s for _, s in step.panels):       # the same preset twice: the steps tell
-            panel["title"] = f"{name}, {read.steps} steps: {verdict}"
+            panel = panel.with_style(title=f"{name}, {read.steps} steps: {verdict}")
         panels.append(panel)
     st.image(figure_png(draw_overview(panels, size=3.6), dpi=100), width=760)
     st.caption(f"At eps = {state.eps:g}. {step.why}")

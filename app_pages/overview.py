@@ -3,12 +3,14 @@ sidebar's model trained on each preset, each read at the sidebar's eps and tau."
 
 from __future__ import annotations
 
+import dataclasses
+
 import pandas as pd
 import streamlit as st
 
 from categories import KEYS, NAMES, TRUSTED_ACCURACY, accuracy_caveat, ladder
-from drawing import (draw_overview, figure_png, h_mask, legend_entries, legend_html,
-                     overlay_layers)
+from drawing import (PlaneSpec, Points, Regions, Style, draw_overview, figure_png, h_mask,
+                     legend_entries, legend_html, overlay_layers)
 from toymodels import PRESETS, task_variant
 from app_pages import cached
 from app_pages.reading import profile_path
@@ -68,8 +70,8 @@ def preset_legend(num_classes: int) -> str:
                                    'I + universal delta where it does not flip I.</div>')
 
 
-def preset_panel(state: ViewState, name: str, task) -> tuple[dict, dict]:
-    """One preset read at the state's eps: its panel (keyword arguments of a plane in
+def preset_panel(state: ViewState, name: str, task) -> tuple[PlaneSpec, dict]:
+    """One preset read at the state's eps: its panel (a plane of
     :func:`drawing.draw_overview`) and its row of the table."""
     config = state.config()
     task = task_variant(task, points=state.points, noise=state.noise)   # the sidebar's D
@@ -84,21 +86,21 @@ def preset_panel(state: ViewState, name: str, task) -> tuple[dict, dict]:
     support = cached.support(task.name, task)
     _, verdict = ladder(reading.fractions, state.tau)
     caveat = accuracy_caveat(reading.clean_accuracy)
-    layers = overlay_layers(model.logits_fn, x, pred, profile, reading, OVERLAYS,
-                            norm=state.norm, eps=state.eps, key=key, n_arrows=N_ARROWS)
-    start, r, within = layers["minimal"]     # only the arrows that reach a boundary in eps
-    layers["minimal"] = (start[within], r[within], within[within])
-    if reading.fractions["universal"] <= 0:  # a delta that fools nothing: no arrow, no rings
-        layers["universal"] = None
-    panel = dict(
-        regions=regions, bounds=task.bounds, num_classes=task.num_classes,
-        support=support.label, h=h_mask(support, state.norm, state.eps), near=support.near,
-        x=x, y=y, pred=pred, eps=state.eps, norm=state.norm,
-        boundaries=cached.boundaries(model_key, regions, task.bounds),
-        title=f"{task.expected}. {name}: verdict {verdict}\n{NAMES[verdict]}"
-              + (f"\n{caveat}" if caveat else ""),
-        subtitle="\n".join("   ".join(f"{k} {reading.fractions[k]:.2f}" for k in pair)
-                           for pair in (KEYS[:2], KEYS[2:])), **layers)
+    overlays = overlay_layers(model.logits_fn, x, pred, profile, reading, OVERLAYS,
+                              norm=state.norm, eps=state.eps, key=key, n_arrows=N_ARROWS)
+    start, r, within = overlays.minimal     # only the arrows that reach a boundary in eps
+    fools = reading.fractions["universal"] > 0   # a delta that fools nothing: no arrow, no rings
+    overlays = dataclasses.replace(overlays, minimal=(start[within], r[within], within[within]),
+                                   universal=overlays.universal if fools else None)
+    ground = Regions(regions, task.bounds, task.num_classes, support=support.label,
+                     h=h_mask(support, state.norm, state.eps), near=support.near,
+                     boundaries=cached.boundaries(model_key, regions, task.bounds))
+    style = Style(title=f"{task.expected}. {name}: verdict {verdict}\n{NAMES[verdict]}"
+                        + (f"\n{caveat}" if caveat else ""),
+                  subtitle="\n".join("   ".join(f"{k} {reading.fractions[k]:.2f}" for k in pair)
+                                     for pair in (KEYS[:2], KEYS[2:])))
+    panel = PlaneSpec(ground, Points(x, y, pred), overlays, eps=state.eps, norm=state.norm,
+                      style=style)
     row = {"preset": name, "built for": task.expected,
            "verdict": str(verdict) + (f" ({caveat})" if caveat else ""),
            **{k: reading.fractions[k] for k in KEYS},

@@ -3,7 +3,8 @@ PNG bytes, and what the plane is drawn from.
 
 A picture is drawn once per everything it is drawn from (:func:`app_pages.cached.picture`),
 and in two layers where a click changes only marks above the rest (the probe, your
-delta: ``layer=`` of :func:`drawing.draw_plane` and :func:`drawing.draw_delta_pad`), so
+delta: :class:`drawing.Layer` of :func:`drawing.draw_plane`, ``layer=`` of
+:func:`drawing.draw_delta_pad`), so
 a click renders its marks alone over the base drawn before, and a view seen before (an
 eps, a probe, a delta) sends bytes without rendering a figure at all.
 """
@@ -19,8 +20,8 @@ import numpy as np
 import streamlit as st
 import streamlit.components.v1 as components
 
-from drawing import (SupportMap, axes_box, draw_plane, figure_png, figure_rgb, figure_rgba,
-                     h_mask, over, overlay_layers)
+from drawing import (Overlays, PlaneSpec, Points, Regions, Style, SupportMap, axes_box,
+                     figure_rgb, figure_rgba, h_mask, over, overlay_layers)
 from app_pages import cached
 from app_pages.view import View
 
@@ -29,7 +30,7 @@ class Plane(NamedTuple):
 
     regions: np.ndarray
     support: SupportMap
-    layers: dict        # the overlays' arrays, keyword arguments of draw_plane
+    overlays: Overlays  # the overlays' arrays
     probed: object | None  # the drawing.Probe of the probed point
     yours: tuple | None   # (your delta, flipped bool[n], share) from the delta pad
 
@@ -57,8 +58,8 @@ def picture_of(fig, dpi: int = 90) -> tuple[bytes, tuple]:
 
 
 def layered(base_key: tuple, base, marks, dpi: int) -> tuple[bytes, tuple]:
-    """``(PNG bytes, axes box)`` of a picture drawn in two layers (the ``layer=`` of
-    :func:`drawing.draw_plane` and :func:`drawing.draw_delta_pad`): the base, rendered
+    """``(PNG bytes, axes box)`` of a picture drawn in two layers (:class:`drawing.Layer`
+    of :func:`drawing.draw_plane`, ``layer=`` of :func:`drawing.draw_delta_pad`): the base, rendered
     once per ``base_key`` (:func:`app_pages.cached.picture`), and the marks above it (a
     probe, your delta), rendered alone and composited over it (``marks``: a function
     giving their figure, or None for none), so a click renders only its marks."""
@@ -83,30 +84,29 @@ def clickable(fig, key: str, bounds, *, dpi: int = 90, width: str = "stretch") -
 
 
 
-def plane_png(view: View, plane: Plane, *, dpi: int | None, fast: bool = False, **style) -> bytes:
-    """The plane of the view as PNG bytes: regions, boundaries, D and H, the points, the
-    overlays, the probed point and your delta; ``style``: draw_plane's ``legend``/``title``
-    (``dpi=None``: the Figure itself)."""
+def plane_spec(view: View, plane: Plane, style: Style = Style()) -> PlaneSpec:
+    """The plane of the view, for :func:`drawing.draw_plane`: regions, boundaries, D and
+    H, the points, the overlays, the probed point and your delta, shown in ``style``."""
     state, task = view.state, view.task
-    figure = draw_plane(
-        plane.regions, task.bounds, num_classes=task.num_classes, support=plane.support.label,
-        h=h_mask(plane.support, state.norm, state.eps), near=plane.support.near, x=view.x,
-        y=view.y, pred=view.pred, eps=state.eps, norm=state.norm,
-        boundaries=cached.boundaries(view.model_key, plane.regions, task.bounds),
-        probe=plane.probed._asdict() if plane.probed else None,
-        yours=plane.yours[:2] if plane.yours else None, **style, **plane.layers)
-    return figure if dpi is None else figure_png(figure, dpi=dpi, fast=fast)
+    regions = Regions(plane.regions, task.bounds, task.num_classes,
+                      support=plane.support.label, near=plane.support.near,
+                      h=h_mask(plane.support, state.norm, state.eps),
+                      boundaries=cached.boundaries(view.model_key, plane.regions, task.bounds))
+    return PlaneSpec(regions, Points(view.x, view.y, view.pred), plane.overlays,
+                     probe=plane.probed._asdict() if plane.probed else None,
+                     yours=plane.yours[:2] if plane.yours else None, eps=state.eps,
+                     norm=state.norm, style=style)
 
 
 def plane_of(view: View, yours) -> Plane:
     """What the plane is drawn from: regions, D's support, the overlays, the probe."""
     state, task = view.state, view.task
-    layers = overlay_layers(view.model.logits_fn, view.x, view.pred, view.profile,
-                            view.reading, state.overlays, norm=state.norm, eps=state.eps,
-                            key=view.key)
+    overlays = overlay_layers(view.model.logits_fn, view.x, view.pred, view.profile,
+                              view.reading, state.overlays, norm=state.norm, eps=state.eps,
+                              key=view.key)
     probed = None
     if state.probe is not None:
         probed = cached.probe(view.model_key, state.norm, state.eps, state.probe,
                               view.model.logits_fn, view.reading.universal_delta, view.key)
     return Plane(cached.regions(view.model_key, view.model.logits_fn, task.bounds),
-                 cached.support(view.task_key, task), layers, probed, yours)
+                 cached.support(view.task_key, task), overlays, probed, yours)

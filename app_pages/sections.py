@@ -11,12 +11,13 @@ import pandas as pd
 import streamlit as st
 
 from categories import KEYS, ladder
-from drawing import PROBE_REACH, draw_curves, draw_plane, figure_png, subset
+from drawing import (PROBE_REACH, PlaneSpec, Regions, Style, draw_curves, draw_plane, figure_png,
+                     subset)
 from toymodels import model_bytes
 from app_pages import cached
 from app_pages.downloads import perturbations_npz
 from app_pages.estimates import attack_rows
-from app_pages.pictures import Plane, plane_png
+from app_pages.pictures import Plane, plane_spec
 from app_pages.session import set_probe
 from app_pages.texts import norm_name
 from app_pages.view import View
@@ -83,10 +84,11 @@ def show_probed_point(view: View, probed) -> None:
     window_regions, window_bounds = cached.probe_magnified(
         view.model_key, state.norm, state.eps, state.probe, view.model.logits_fn, probed)
     picture, words = st.columns([1, 1], gap="medium")
-    picture.image(figure_png(draw_plane(
-        window_regions, window_bounds, num_classes=view.task.num_classes,
-        probe=probed._asdict(), eps=state.eps, norm=state.norm, legend=False, size=4.0,
-        title=f"around ({probed.point[0]:.3f}, {probed.point[1]:.3f})"), dpi=100), width=360)
+    window = PlaneSpec(Regions(window_regions, window_bounds, view.task.num_classes),
+                       probe=probed._asdict(), eps=state.eps, norm=state.norm, style=Style(
+                           legend=False, size=4.0,
+                           title=f"around ({probed.point[0]:.3f}, {probed.point[1]:.3f})"))
+    picture.image(figure_png(draw_plane(window), dpi=100), width=360)
     rho = f"{probed.rho:.4f}" if np.isfinite(probed.rho) else f"> {PROBE_REACH}"
     inside = "inside" if np.isfinite(probed.rho) and probed.rho <= state.eps else "outside"
     words.markdown(f"f(I) = class **{probed.label}**; rho(I) = **{rho}** (the nearest boundary "
@@ -166,8 +168,8 @@ def show_downloads(view: View, plane: Plane, curves: Curves, verdict) -> None:
     plane_column, curves_column, deltas_column, model_column = st.columns(4)
     plane_column.download_button(
         "the plane (PNG)",
-        plane_png(view, plane, dpi=150,
-                  title=f"{task.name}: category {verdict} at eps = {state.eps:g}"),
+        figure_png(draw_plane(plane_spec(view, plane, Style(
+            title=f"{task.name}: category {verdict} at eps = {state.eps:g}"))), dpi=150),
         file_name=f"{task.name}-eps{state.eps:g}.png", mime="image/png")
     curves_column.download_button("the curves (PNG)", figure_png(draw_curves(
         curves.radii, curves.curves, tau=state.tau, eps=state.eps, norm=state.norm,

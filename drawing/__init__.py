@@ -4,6 +4,8 @@ app, the command line and the tests draw the same pictures.
 
 - :mod:`drawing.plane`: the plane (regions, D, H, overlays), its legend, the curves over
   eps, the four presets side by side, PNG bytes of a figure;
+- :mod:`drawing.plane_spec`: what one plane shows and how (:class:`PlaneSpec` and its
+  parts), and which :class:`Layer` of it to draw;
 - :mod:`drawing.legend`: the plane's legend (matplotlib handles and HTML) and colours;
 - :mod:`drawing.pad`: pictures one clicks on (pixel to plane point) and the delta pad;
 - :mod:`drawing.planeview`: the arrays the plane is drawn from (regions over a grid,
@@ -15,9 +17,9 @@ app, the command line and the tests draw the same pictures.
 
 Example:
     >>> import numpy as np
-    >>> from drawing import draw_plane
-    >>> regions = np.zeros((50, 50), np.int32); regions[:, 25:] = 1
-    >>> len(draw_plane(regions, ((-1, 1), (-1, 1)), num_classes=2).axes)
+    >>> from drawing import PlaneSpec, Regions, draw_plane
+    >>> labels = np.zeros((50, 50), np.int32); labels[:, 25:] = 1
+    >>> len(draw_plane(PlaneSpec(Regions(labels, ((-1, 1), (-1, 1)), num_classes=2))).axes)
     1
 """
 
@@ -30,6 +32,7 @@ from drawing.pad import (CANVAS_BOUNDS, axes_box, draw_canvas, draw_delta_pad, f
                          figure_rgba, over, pad_bounds, pixel_to_point, project_to_ball)
 from drawing.plane import (CLASS_COLORS, FOOLED, FRACTION_COLORS, KEPT, class_rgb, draw_curves,
                            draw_legend, draw_overview, draw_plane, figure_png, plane_rgb)
+from drawing.plane_spec import Layer, Overlays, PlaneSpec, Points, Regions, Style
 from drawing.planeview import (GRID_RES, PROBE_REACH, Probe, SupportMap, boundary_lines, h_mask,
                                labels_of, overlay_layers, probe, probe_window, random_deltas,
                                region_image, subset, support_map)
@@ -42,6 +45,7 @@ __all__ = [
     "CANVAS_BOUNDS", "draw_canvas",
     "CLASS_COLORS", "FOOLED", "FRACTION_COLORS", "KEPT", "class_rgb", "draw_curves", "draw_legend",
     "draw_overview", "draw_plane", "figure_png", "plane_rgb",
+    "Layer", "Overlays", "PlaneSpec", "Points", "Regions", "Style",
     "YOURS", "legend_entries", "legend_html",
     "axes_box", "draw_delta_pad", "figure_rgb", "figure_rgba", "over", "pad_bounds", "pixel_to_point", "project_to_ball",
     "GRID_RES", "PROBE_REACH", "Probe", "SupportMap", "boundary_lines", "h_mask", "labels_of",

@@ -11,8 +11,8 @@ another colour reaching into H shows where the model fails near D.
 
 Example:
     >>> import numpy as np
-    >>> regions = np.zeros((50, 50), np.int32); regions[:, 25:] = 1
-    >>> fig = draw_plane(regions, ((-1, 1), (-1, 1)), num_classes=2)
+    >>> labels = np.zeros((50, 50), np.int32); labels[:, 25:] = 1
+    >>> fig = draw_plane(PlaneSpec(Regions(labels, ((-1, 1), (-1, 1)), num_classes=2)))
     >>> len(figure_png(fig)) > 1000
     True
 """
@@ -32,6 +32,7 @@ from matplotlib.patches import Circle, Rectangle
 from drawing.legend import (CLASS_COLORS, D_TINT, FOOLED, H_TINT, KEPT, RANDOM_FLIPS,
                             RANDOM_KEEPS, REGION_TINT, YOURS, class_rgb, legend_entries,
                             legend_handles, tint as _tint)
+from drawing.plane_spec import Layer, PlaneSpec, Regions, Style
 
 # one colour per fraction, on every page and in every download
 FRACTION_COLORS = {"robust": "#2E7D32", "pointwise": "#EF6C00", "universal": "#C62828",
@@ -78,95 +79,134 @@ def _arrows(ax, start, delta, color, width=0.004, zorder=5, **kw):
                   scale_units="xy", scale=1, width=width, color=color, zorder=zorder, **kw)
 
 
-def draw_plane(regions, bounds, *, num_classes: int, support=None, h=None, near=None,
-               x=None, y=None, pred=None, minimal=None, balls=None, universal=None,
-               random=None, probe=None, yours=None, eps: float | None = None, norm: str = "2",
-               title: str | None = None, ax=None, legend: bool = True,
-               size: float = 6.4, point_size: float | None = None,
-               boundaries: Sequence[np.ndarray] | None = None, layer: str = "all") -> Figure:
+def draw_plane(spec: PlaneSpec, *, layer: Layer = Layer.ALL, ax=None) -> Figure:
     """Draws the plane: regions, boundaries, D, H, the points and the chosen overlays.
 
     Args:
-      regions: ``i32[res, res]`` labels of the grid over ``bounds`` (row = y).
-      bounds: ``((x0, x1), (y0, y1))``.
-      num_classes: number of classes.
-      support, h, near: D and H on the grid (see :func:`plane_rgb`).
-      x: ``f[n, 2]`` points of D; y: ``i[n]`` true labels; pred: ``i[n]`` f(x) (points
-        with ``pred != y`` are crossed).
-      minimal: ``(start f[k, 2], r f[k, 2], within bool[k])``: minimal perturbations as
-        arrows, dark red where ``rho <= eps``.
-      balls: ``f[k, 2]`` centres of eps-balls (discs for l2, squares for linf).
-      universal: ``(delta f[2], fooled bool[n])``: one arrow from D's centroid and the
-        moved points ``x + delta`` (hollow, red edge where fooled).
-      random: ``(start f[k, 2], delta f[k, 2], flipped bool[k])``: random deltas on S_eps.
-      yours: ``(delta f[2], flipped bool[n])``: *your delta* of the delta pad, drawn
-        like ``universal`` in its own colour.
-      probe: ``{"point", "rho", "r"}`` (and optional ``"segments"``): a star, its
-        eps-ball and its minimal perturbation.
-      eps, norm: the radius and norm of the balls.
-      title: the axes' title. ax: draw into this Axes (else a new Figure).
-      legend: add a legend below the plane. size: the figure's width in inches.
-      point_size: marker area of D's points (default from n).
-      boundaries: precomputed boundary polylines (``f[m, 2]`` each, e.g. from
-        :func:`drawing.boundary_lines`); contoured from ``regions`` if None.
-      layer: ``"all"``; ``"base"``: all but the marks drawn above everything else (your
-        delta's arrow and the probe); ``"marks"``: only those, on a transparent figure
-        with the axes at the same place, so that ``"marks"`` over ``"base"``
-        (:func:`drawing.over`) is ``"all"``, and a new probe redraws only its marks.
+      spec: what the plane shows and how (:class:`drawing.PlaneSpec`).
+      layer: which part to draw (:class:`drawing.Layer`): ``ALL``, the ``BASE`` under
+        the marks (your delta's arrow, the probe) or the ``MARKS`` alone, transparent,
+        the axes at the same place.
+      ax: draw into this Axes (else a new Figure, sized by ``spec.style``).
 
     Returns:
       The ``Figure``.
+
+    Example:
+      >>> import numpy as np
+      >>> labels = np.zeros((50, 50), np.int32); labels[:, 25:] = 1
+      >>> spec = PlaneSpec(Regions(labels, ((-1, 1), (-1, 1)), num_classes=2),
+      ...                  style=Style(title="two halves", legend=False))
+      >>> draw_plane(spec).axes[0].get_title()
+      'two halves'
     """
-    if layer not in ("all", "base", "marks"):
-        raise ValueError(f"layer must be 'all', 'base' or 'marks', not {layer!r}")
-    marks_only, with_marks = layer == "marks", layer != "base"
-    entries = _entries(num_classes, minimal, universal, random, probe, yours)
-    bottom = 0.2 + -(-len(entries) // LEGEND_COLUMNS) * LEGEND_ROW if legend else 0.0
-    if ax is None:
-        # fixed margins (no layout engine): the plane fills the figure, the title and the
-        # legend get fixed bands; this keeps a redraw cheap
-        top = 0.4 if title else 0.0
-        height = size + top + bottom
-        fig = Figure(figsize=(size, height))
-        ax = fig.add_axes((0.004, bottom / height, 0.992, size / height * 0.996))
-    else:
-        fig = ax.figure
-    (x0, x1), (y0, y1) = bounds
-    if marks_only:
-        _marks(fig, ax, x, yours, probe, eps, norm, bounds)
+    if not isinstance(layer, Layer):
+        raise TypeError(f"layer must be a drawing.Layer, not {layer!r}")
+    style, entries = spec.style, _entries(spec)
+    bottom = 0.2 + -(-len(entries) // LEGEND_COLUMNS) * LEGEND_ROW if style.legend else 0.0
+    fig, ax = _canvas(style, bottom) if ax is None else (ax.figure, ax)
+    if layer is Layer.MARKS:
+        fig.patch.set_alpha(0.0)
+        ax.set_axis_off()
+        _top_marks(ax, spec)
+        _limits(ax, spec.regions.bounds)
         return fig
-    regions = np.asarray(regions)
-    img = plane_rgb(regions, num_classes, support=support, h=h, near=near)
+    _ground(ax, spec.regions)
+    _points(ax, spec)
+    _overlays(ax, spec)
+    if spec.overlays.universal is not None and spec.points is not None:
+        _delta_arrow(ax, np.asarray(spec.points.x).mean(0),
+                     np.asarray(spec.overlays.universal[0]), "k", "delta")
+    if layer is Layer.ALL:
+        _top_marks(ax, spec)
+    _limits(ax, spec.regions.bounds)
+    _frame(fig, ax, style, entries, bottom)
+    return fig
+
+
+def _limits(ax, bounds) -> None:
+    (x0, x1), (y0, y1) = bounds
+    ax.set_xlim(x0, x1)
+    ax.set_ylim(y0, y1)
+    ax.set_aspect("equal")
+
+
+def _frame(fig, ax, style: Style, entries, bottom: float) -> None:
+    """No ticks; the title over the plane, the subtitle under it, the legend in the
+    figure's band of ``bottom`` inches under the plane."""
+    ax.set_xticks([])
+    ax.set_yticks([])
+    if style.title:
+        ax.set_title(style.title, fontsize=11)
+    if style.subtitle:
+        ax.set_xlabel(style.subtitle, fontsize=9)
+    if style.legend:
+        # the band under the plane is sized to the legend's rows, anchored at its top
+        fig.legend(handles=legend_handles(entries), loc="upper center",
+                   bbox_to_anchor=(0.5, (bottom - 0.08) / fig.get_figheight()),
+                   ncol=LEGEND_COLUMNS, fontsize=LEGEND_FONT, frameon=False,
+                   handlelength=1.6, columnspacing=1.2, borderaxespad=0)
+
+
+def _canvas(style: Style, bottom: float):
+    """A new figure and its axes. Fixed margins (no layout engine): the plane fills the
+    figure, the title and the legend (``bottom`` inches) get fixed bands; this keeps a
+    redraw cheap."""
+    top = 0.4 if style.title else 0.0
+    height = style.size + top + bottom
+    fig = Figure(figsize=(style.size, height))
+    ax = fig.add_axes((0.004, bottom / height, 0.992, style.size / height * 0.996))
+    return fig, ax
+
+
+def _ground(ax, regions: Regions) -> None:
+    """The regions tinted, D and H shaded, and the decision boundaries in black."""
+    labels = np.asarray(regions.labels)
+    (x0, x1), (y0, y1) = regions.bounds
+    img = plane_rgb(labels, regions.num_classes, support=regions.support, h=regions.h,
+                    near=regions.near)
     ax.imshow(img, origin="lower", extent=(x0, x1, y0, y1), interpolation="nearest",
               zorder=0)
-    if boundaries is None:
-        res = regions.shape[0]
-        gx = x0 + (np.arange(res) + 0.5) * (x1 - x0) / res
-        gy = y0 + (np.arange(res) + 0.5) * (y1 - y0) / res
-        present = np.unique(regions)
-        for c in present[:-1] if len(present) == 2 else present if len(present) > 2 else ():
-            ax.contour(gx, gy, (regions == c).astype(np.float32), levels=[0.5], colors="k",
-                       linewidths=1.1, zorder=2)
-    else:
-        ax.add_collection(LineCollection(boundaries, colors="k", linewidths=1.1, zorder=2))
-    rgb = class_rgb(num_classes)
-    for moved_by, color in ((universal, FOOLED), (yours, YOURS)):
-        if moved_by is not None and x is not None:
+    if regions.boundaries is not None:
+        ax.add_collection(LineCollection(regions.boundaries, colors="k", linewidths=1.1,
+                                         zorder=2))
+        return
+    res = labels.shape[0]
+    gx = x0 + (np.arange(res) + 0.5) * (x1 - x0) / res
+    gy = y0 + (np.arange(res) + 0.5) * (y1 - y0) / res
+    present = np.unique(labels)
+    for c in present[:-1] if len(present) == 2 else present if len(present) > 2 else ():
+        ax.contour(gx, gy, (labels == c).astype(np.float32), levels=[0.5], colors="k",
+                   linewidths=1.1, zorder=2)
+
+
+def _points(ax, spec: PlaneSpec) -> None:
+    """D's points in their true colours, crossed where misclassified, under them the
+    points moved by the universal delta and by yours."""
+    if spec.points is None:
+        return
+    x, y, pred = np.asarray(spec.points.x), spec.points.y, spec.points.pred
+    for moved_by, color in ((spec.overlays.universal, FOOLED), (spec.yours, YOURS)):
+        if moved_by is not None:
             _moved(ax, x, moved_by, color)
-    if x is not None:
-        x = np.asarray(x)
-        ps = point_size if point_size is not None else max(2.0, min(10.0, 6000 / max(len(x), 1)))
-        colors = rgb[np.asarray(y)] if y is not None else "k"
-        ax.scatter(x[:, 0], x[:, 1], s=ps, c=colors, edgecolors="k", linewidths=0.25, zorder=4)
-        if pred is not None and y is not None:
-            wrong = np.asarray(pred) != np.asarray(y)
-            if wrong.any():
-                ax.scatter(x[wrong, 0], x[wrong, 1], s=3 * ps + 8, marker="x", c="k",
-                           linewidths=0.8, zorder=4)
-    if balls is not None and eps is not None and len(balls):
-        ax.add_collection(PatchCollection([_ball(c, eps, norm) for c in np.asarray(balls)],
-                                          facecolor=(1, 1, 1, 0.12), edgecolor="#222222",
-                                          linewidths=0.7, zorder=5))
+    ps = spec.style.point_size
+    ps = ps if ps is not None else max(2.0, min(10.0, 6000 / max(len(x), 1)))
+    colors = class_rgb(spec.regions.num_classes)[np.asarray(y)] if y is not None else "k"
+    ax.scatter(x[:, 0], x[:, 1], s=ps, c=colors, edgecolors="k", linewidths=0.25, zorder=4)
+    if pred is not None and y is not None:
+        wrong = np.asarray(pred) != np.asarray(y)
+        if wrong.any():
+            ax.scatter(x[wrong, 0], x[wrong, 1], s=3 * ps + 8, marker="x", c="k",
+                       linewidths=0.8, zorder=4)
+
+
+def _overlays(ax, spec: PlaneSpec) -> None:
+    """The eps-balls, the minimal perturbations and the random deltas."""
+    balls, minimal, random = spec.overlays.balls, spec.overlays.minimal, spec.overlays.random
+    if balls is not None and spec.eps is not None and len(balls):
+        ax.add_collection(PatchCollection(
+            [_ball(c, spec.eps, spec.norm) for c in np.asarray(balls)],
+            facecolor=(1, 1, 1, 0.12), edgecolor="#222222", linewidths=0.7, zorder=5))
     if minimal is not None:
         start, r, within = (np.asarray(a) for a in minimal)
         within = within.astype(bool)
@@ -177,47 +217,23 @@ def draw_plane(regions, bounds, *, num_classes: int, support=None, h=None, near=
         flipped = flipped.astype(bool)
         _arrows(ax, start[~flipped], d[~flipped], RANDOM_KEEPS, width=0.003)
         _arrows(ax, start[flipped], d[flipped], RANDOM_FLIPS, width=0.003)
-    for moved_by, color, name in ((universal, "k", "delta"),
-                                  (yours if with_marks else None, YOURS, "your delta")):
-        if moved_by is not None and x is not None:
-            _delta_arrow(ax, np.asarray(x).mean(0), np.asarray(moved_by[0]), color, name)
-    if probe is not None and with_marks:
-        _draw_probe_marks(ax, probe, eps, norm)
-    ax.set_xlim(x0, x1)
-    ax.set_ylim(y0, y1)
-    ax.set_aspect("equal")
-    ax.set_xticks([])
-    ax.set_yticks([])
-    if title:
-        ax.set_title(title, fontsize=11)
-    if legend:
-        # the band under the plane is sized to the legend's rows, anchored at its top
-        fig.legend(handles=legend_handles(entries), loc="upper center",
-                   bbox_to_anchor=(0.5, (bottom - 0.08) / fig.get_figheight()),
-                   ncol=LEGEND_COLUMNS, fontsize=LEGEND_FONT, frameon=False,
-                   handlelength=1.6, columnspacing=1.2, borderaxespad=0)
-    return fig
 
 
-def _marks(fig, ax, x, yours, probe, eps, norm, bounds):
-    """The ``"marks"`` layer of :func:`draw_plane`: your delta's arrow and the probe, on a
-    transparent figure whose axes (limits, aspect, place) are those of the plane."""
-    fig.patch.set_alpha(0.0)
-    ax.set_axis_off()
-    if yours is not None and x is not None:
-        _delta_arrow(ax, np.asarray(x).mean(0), np.asarray(yours[0]), YOURS, "your delta")
-    if probe is not None:
-        _draw_probe_marks(ax, probe, eps, norm)
-    (x0, x1), (y0, y1) = bounds
-    ax.set_xlim(x0, x1)
-    ax.set_ylim(y0, y1)
-    ax.set_aspect("equal")
+def _top_marks(ax, spec: PlaneSpec) -> None:
+    """The marks above everything else (:attr:`Layer.MARKS`): your delta's arrow from
+    D's centroid and the probed point."""
+    if spec.yours is not None and spec.points is not None:
+        _delta_arrow(ax, np.asarray(spec.points.x).mean(0), np.asarray(spec.yours[0]),
+                     YOURS, "your delta")
+    if spec.probe is not None:
+        _draw_probe_marks(ax, spec.probe, spec.eps, spec.norm)
 
 
-def _entries(num_classes, minimal, universal, random, probe, yours):
-    return legend_entries(num_classes, minimal=minimal is not None,
-                          universal=universal is not None, random=random is not None,
-                          probe=probe is not None, yours=yours is not None)
+def _entries(spec: PlaneSpec):
+    o = spec.overlays
+    return legend_entries(spec.regions.num_classes, minimal=o.minimal is not None,
+                          universal=o.universal is not None, random=o.random is not None,
+                          probe=spec.probe is not None, yours=spec.yours is not None)
 
 
 def _moved(ax, x, moved_by, color):
@@ -340,14 +356,14 @@ def draw_curves(radii, curves: Mapping[str, np.ndarray], *, tau: float, eps: flo
     return fig
 
 
-def draw_overview(panels: Sequence[Mapping], size: float = 3.6,
+def draw_overview(panels: Sequence[PlaneSpec], size: float = 3.6,
                   columns: int | None = None) -> Figure:
     """Several planes side by side, the way the essay draws its four pictures.
 
     Args:
-      panels: one mapping per plane with the keyword arguments of :func:`draw_plane`
-        (``regions``, ``bounds``, ``num_classes``, ...), a ``title`` and an optional
-        ``subtitle`` written under the plane.
+      panels: one :class:`drawing.PlaneSpec` per plane, its style's ``title`` over it and
+        ``subtitle`` under it (its legend and point size are the overview's: none, 3).
+      size: each plane's width in inches.
       columns: planes a row (None: all in one row).
 
     Returns:
@@ -363,10 +379,7 @@ def draw_overview(panels: Sequence[Mapping], size: float = 3.6,
     for ax in axes[n:]:
         ax.set_axis_off()
     for ax, panel in zip(axes, panels):
-        kw = {k: v for k, v in panel.items() if k != "subtitle"}
-        draw_plane(ax=ax, legend=False, point_size=3, **kw)
-        if panel.get("subtitle"):
-            ax.set_xlabel(panel["subtitle"], fontsize=9)
+        draw_plane(panel.with_style(legend=False, point_size=3), ax=ax)
     return fig
 
 

@@ -23,6 +23,7 @@ import numpy as np
 
 from attacks import lp_norm, parse_norm, sample_sphere
 from categories import Profile, scan_profile
+from drawing.plane_spec import Overlays
 from toymodels import classify_grid, plane_grid
 
 GRID_RES = 300         # the plane image's resolution
@@ -120,8 +121,8 @@ def random_deltas(key, n: int, norm, eps: float) -> np.ndarray:
 
 def overlay_layers(logits_fn, x, pred, profile: Profile, reading, overlays, *,
                    norm, eps: float, key, n_arrows: int = 150, n_balls: int = 12,
-                   n_random: int = 40) -> dict:
-    """The overlays' arrays, as keyword arguments of :func:`drawing.plane.draw_plane`.
+                   n_random: int = 40) -> Overlays:
+    """The overlays' arrays, for a :class:`drawing.PlaneSpec`.
 
     Args:
       reading: the reading at eps (``app_pages.reading.Reading``: its universal delta and
@@ -130,8 +131,9 @@ def overlay_layers(logits_fn, x, pred, profile: Profile, reading, overlays, *,
       n_arrows, n_balls, n_random: how many evenly spread points carry each overlay.
 
     Returns:
-      ``{"minimal": (start, r, within), "balls": centres, "universal": (delta, fooled),
-      "random": (start, delta, flipped)}``, only the overlays asked for.
+      :class:`drawing.Overlays` with ``minimal = (start, r, within)``, ``balls =
+      centres``, ``universal = (delta, fooled)``, ``random = (start, delta, flipped)``;
+      None for the overlays not asked for.
     """
     x = np.asarray(x)
     out = {}
@@ -148,7 +150,7 @@ def overlay_layers(logits_fn, x, pred, profile: Profile, reading, overlays, *,
         idx = subset(len(x), n_random)
         d = random_deltas(key, len(x), norm, eps)[idx]
         out["random"] = (x[idx], d, labels_of(logits_fn, x[idx] + d) != np.asarray(pred)[idx])
-    return out
+    return Overlays(**out)
 
 
 @jax.jit

@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 from categories import exact_at, scan_profile
+from drawing import Layer, Overlays, PlaneSpec, Points, Regions, Style
 from drawing import charts as C
 from drawing import legend as L
 from drawing import pad as D
@@ -87,8 +88,9 @@ def test_plane_rgb_shades_regions_h_and_d_in_that_order():
 
 def test_draw_plane_paints_each_region_in_its_class_colour():
     regions = V.region_image(HALF, PLANE, res=60)
-    fig = P.draw_plane(regions, PLANE, num_classes=2, legend=False, size=3.0,
-                       boundaries=V.boundary_lines(regions, PLANE))
+    fig = P.draw_plane(PlaneSpec(Regions(regions, PLANE, 2,
+                                         boundaries=V.boundary_lines(regions, PLANE)),
+                                 style=Style(legend=False, size=3.0)))
     png = matplotlib.image.imread(io.BytesIO(P.figure_png(fig, dpi=100)), format="png")
     assert png.shape[:2] == (300, 300)
     rgb = P.class_rgb(2)
@@ -106,20 +108,24 @@ def test_draw_plane_with_every_overlay_and_the_overview():
     overlays = ("arrows", "balls", "universal", "random")
     layers = V.overlay_layers(HALF, x, pred, prof, rd, overlays, norm="2", eps=0.15,
                               key=key, n_arrows=50, n_balls=5, n_random=20)
-    assert set(layers) == {"minimal", "balls", "universal", "random"}
-    start, r, within = layers["minimal"]
+    assert all(getattr(layers, k) is not None for k in ("minimal", "balls", "universal",
+                                                          "random"))
+    start, r, within = layers.minimal
     np.testing.assert_allclose(np.abs(r[:, 1]), np.abs(start[:, 1]), atol=1e-3)  # to y = 0
     np.testing.assert_array_equal(within, np.abs(start[:, 1]) <= 0.15)
-    assert len(layers["balls"]) == 5 and layers["random"][1].shape == (20, 2)
+    assert len(layers.balls) == 5 and layers.random[1].shape == (20, 2)
+    assert V.overlay_layers(HALF, x, pred, prof, rd, ("balls",), norm="2", eps=0.15,
+                            key=key).minimal is None
     regions = V.region_image(HALF, PLANE, res=80)
-    fig = P.draw_plane(regions, PLANE, num_classes=2, x=x, y=y, pred=pred, eps=0.15,
-                       norm="inf", title="t", probe={"point": np.zeros(2), "rho": 0.0,
-                                                     "r": np.zeros(2)}, **layers)
+    fig = P.draw_plane(PlaneSpec(Regions(regions, PLANE, 2), Points(x, y, pred), layers,
+                                 probe={"point": np.zeros(2), "rho": 0.0, "r": np.zeros(2)},
+                                 eps=0.15, norm="inf", style=Style(title="t")))
     assert fig.axes[0].get_title() == "t" and len(fig.legends) == 1
-    over = P.draw_overview([dict(regions=regions, bounds=PLANE, num_classes=2, x=x, y=y,
-                                 title=f"panel {i}", subtitle="s") for i in range(4)])
+    over = P.draw_overview([PlaneSpec(Regions(regions, PLANE, 2), Points(x, y), style=Style(
+        title=f"panel {i}", subtitle="s")) for i in range(4)])
     assert [a.get_title() for a in over.axes] == [f"panel {i}" for i in range(4)]
-    grid = P.draw_overview([dict(regions=regions, bounds=PLANE, num_classes=2, title=f"p{i}")
+    assert [a.get_xlabel() for a in over.axes] == ["s"] * 4 and not over.legends
+    grid = P.draw_overview([PlaneSpec(Regions(regions, PLANE, 2), style=Style(title=f"p{i}"))
                             for i in range(3)], columns=2)
     boxes = [a.get_position() for a in grid.axes]
     assert len(grid.axes) == 4 and not grid.axes[3].axison         # two by two, one left blank
@@ -132,7 +138,8 @@ def test_the_probes_arrow_takes_the_legends_colour_of_its_rho_against_eps(rho, c
     """The legend says red: rho <= eps, grey: rho > eps; the probe's arrow follows it."""
     regions = V.region_image(HALF, PLANE, res=40)
     probe = {"point": np.array([0.0, rho]), "rho": rho, "r": np.array([0.0, -rho])}
-    fig = P.draw_plane(regions, PLANE, num_classes=2, eps=0.15, probe=probe, legend=False)
+    fig = P.draw_plane(PlaneSpec(Regions(regions, PLANE, 2), probe=probe, eps=0.15,
+                                 style=Style(legend=False)))
     arrows = [c for c in fig.axes[0].collections if type(c).__name__ == "Quiver"]
     assert len(arrows) == 1
     # both norms' balls of radius eps over the point: the norm's filled, the other dashed
@@ -195,8 +202,8 @@ def test_curves_and_probe_specs_are_valid_vega_lite():
 def test_a_pixel_of_the_drawn_plane_maps_back_to_its_point(legend, title):
     regions = np.zeros((60, 60), np.int32)
     target = np.array([[0.37, -0.61]])
-    fig = P.draw_plane(regions, PLANE, num_classes=2, x=target, y=np.array([1]),
-                       point_size=30, legend=legend, title=title)
+    fig = P.draw_plane(PlaneSpec(Regions(regions, PLANE, 2), Points(target, np.array([1])),
+                                 style=Style(point_size=30, legend=legend, title=title)))
     box = D.axes_box(fig)
     rgb = D.figure_rgb(fig, dpi=90)
     height, width = rgb.shape[:2]
@@ -223,13 +230,14 @@ def test_a_pixel_of_the_drawn_plane_maps_back_to_its_point(legend, title):
 def test_the_downloaded_plane_legend_lies_inside_the_figure_and_is_readable():
     regions = np.zeros((60, 60), np.int32)
     x = np.array([[0.1, 0.2], [0.3, -0.2]])
-    fig = P.draw_plane(regions, PLANE, num_classes=3, x=x, y=np.array([0, 1]),
-                       minimal=(x, x * 0.1, np.array([True, False])), universal=(
-                           np.array([0.1, 0.0]), np.array([True, False])),
-                       random=(x, x * 0.1, np.array([True, False])), probe={
-                           "point": (0.0, 0.0), "rho": 0.1, "r": (0.1, 0.0)},
-                       yours=(np.array([0.0, 0.1]), np.array([False, True])), eps=0.1,
-                       title="all overlays")
+    overlays = Overlays(minimal=(x, x * 0.1, np.array([True, False])),
+                        universal=(np.array([0.1, 0.0]), np.array([True, False])),
+                        random=(x, x * 0.1, np.array([True, False])))
+    fig = P.draw_plane(PlaneSpec(
+        Regions(regions, PLANE, 3), Points(x, np.array([0, 1])), overlays,
+        probe={"point": (0.0, 0.0), "rho": 0.1, "r": (0.1, 0.0)},
+        yours=(np.array([0.0, 0.1]), np.array([False, True])), eps=0.1,
+        style=Style(title="all overlays")))
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     renderer = FigureCanvasAgg(fig).get_renderer()
     legend = fig.legends[0]
@@ -344,3 +352,26 @@ def test_the_timelines_verdict_labels_do_not_crowd_where_it_flickers():
     assert len(rules) == 1 + sum(a != b for a, b in zip(verdicts, verdicts[1:]))   # every change
     logs = np.log([row["step"] for row in labels])
     assert labels[0]["step"] == 1 and (np.diff(logs) >= 0.18 * np.log(200) - 1e-12).all()
+
+
+def test_the_marks_layer_over_the_base_layer_is_the_whole_plane():
+    """``Layer.MARKS`` (your delta's arrow, the probe) over ``Layer.BASE`` gives
+    ``Layer.ALL``, at the same axes box; a layer named by a string is refused."""
+    regions = np.zeros((60, 60), np.int32)
+    regions[30:] = 1
+    x = np.array([[0.1, 0.2], [0.3, -0.2], [-0.4, 0.5]])
+    spec = PlaneSpec(Regions(regions, PLANE, 2), Points(x, np.array([0, 1, 1])),
+                     probe={"point": (-0.5, -0.5), "rho": 0.1, "r": (0.0, 0.1)},
+                     yours=(np.array([0.0, 0.3]), np.array([False, True, False])), eps=0.1,
+                     style=Style(legend=False, size=3.0))
+    whole, base, marks = (P.draw_plane(spec, layer=layer) for layer in Layer)
+    assert D.axes_box(whole) == D.axes_box(base) == D.axes_box(marks)
+    texts = [[t.get_text() for t in fig.axes[0].texts if t.get_text()]
+             for fig in (whole, base, marks)]
+    assert texts == [["  your delta"], [], ["  your delta"]]
+    rgb, top = D.figure_rgb(whole, 80).astype(int), D.over(D.figure_rgb(base, 80),
+                                                          D.figure_rgba(marks, 80))
+    assert (D.figure_rgb(base, 80) != rgb).any()                 # the marks are visible
+    assert np.abs(top.astype(int) - rgb).mean() < 0.1 and np.abs(top.astype(int) - rgb).max() <= 4
+    with pytest.raises(TypeError, match="drawing.Layer"):
+        P.draw_plane(spec, layer="base")
