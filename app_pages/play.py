@@ -24,7 +24,7 @@ import jax
 import numpy as np
 import streamlit as st
 
-from drawing import (CANVAS_BOUNDS, FRACTION_COLORS, draw_delta_pad, pad_bounds, pixel_to_point,
+from drawing import (CANVAS_BOUNDS, FRACTION_COLORS, Layer, draw_delta_pad, pad_bounds, pixel_to_point,
                      project_to_ball)
 from app_pages import cached
 from app_pages.canvas import CANVAS_CLICK, apply_canvas_click
@@ -144,9 +144,9 @@ def show_pad(view, yours) -> None:
     base = ("pad", state.norm, state.eps, shown, share)
     picture = cached.picture(base + (delta,), lambda: layered(
         base, lambda: draw_delta_pad(state.norm, state.eps, best=shown, best_share=share,
-                                     layer="base"),
+                                     layer=Layer.BASE),
         None if delta is None else lambda: draw_delta_pad(state.norm, state.eps, delta=delta,
-                                                          layer="marks"), 110))
+                                                          layer=Layer.MARKS), 110))
     clickable(picture, PAD_CLICK, pad_bounds(state.eps))
     st.markdown(score_line(None if yours is None else yours[2], best))
     fraction = st.session_state.get("nudge_fraction") or NUDGE_FRACTIONS[0]

@@ -22,6 +22,7 @@ from matplotlib.patches import Circle, Rectangle
 
 from attacks import parse_norm
 from drawing.legend import YOURS
+from drawing.plane_spec import Layer
 
 PAD_MARGIN = 1.3       # the pad shows [-PAD_MARGIN * eps, PAD_MARGIN * eps]^2
 
@@ -96,7 +97,7 @@ def pad_bounds(eps: float) -> tuple[tuple[float, float], tuple[float, float]]:
 
 
 def draw_delta_pad(norm, eps: float, *, delta=None, best=None, size: float = 3.2,
-                   best_share: float | None = None, layer: str = "all") -> Figure:
+                   best_share: float | None = None, layer: Layer = Layer.ALL) -> Figure:
     """The delta pad: ``B_eps`` (a disc in l2, a square in linf) to scale, with ticks in
     units of delta, *your delta* (an arrow from 0) and, once revealed, the best delta.
 
@@ -106,19 +107,19 @@ def draw_delta_pad(norm, eps: float, *, delta=None, best=None, size: float = 3.2
       best: the best (universal) delta to reveal, or None.
       size: the figure's side in inches.
       best_share: the best delta's share of D, written beside it.
-      layer: ``"all"``; ``"base"``: all but your delta; ``"marks"``: your delta alone, on
-        a transparent figure with the axes at the same place (``"marks"`` over
-        ``"base"``, :func:`over`, is ``"all"``: your delta is drawn above the rest).
+      layer: ``Layer.ALL``; ``Layer.BASE``: all but your delta; ``Layer.MARKS``: your
+        delta alone, on a transparent figure with the axes at the same place (``MARKS``
+        over ``BASE``, :func:`over`, is ``ALL``: your delta is drawn above the rest).
 
     Returns:
       The ``Figure`` (its axes' box: :func:`axes_box`).
     """
-    if layer not in ("all", "base", "marks"):
-        raise ValueError(f"layer must be 'all', 'base' or 'marks', not {layer!r}")
+    if not isinstance(layer, Layer):
+        raise TypeError(f"layer must be a drawing.Layer (ALL, BASE or MARKS), not {layer!r}")
     fig = Figure(figsize=(size, size))
     ax = fig.add_axes((0.2, 0.14, 0.76, 0.76))
     (r0, r1), _ = pad_bounds(eps)
-    if layer == "marks":
+    if layer is Layer.MARKS:
         fig.patch.set_alpha(0.0)
         ax.set_axis_off()
         _your_delta(ax, delta)
@@ -126,7 +127,7 @@ def draw_delta_pad(norm, eps: float, *, delta=None, best=None, size: float = 3.2
         ax.set_ylim(r0, r1)
         ax.set_aspect("equal")
         return fig
-    if layer == "base":
+    if layer is Layer.BASE:
         delta = None
     ball = (Rectangle((-eps, -eps), 2 * eps, 2 * eps) if parse_norm(norm) == "inf"
             else Circle((0, 0), eps))

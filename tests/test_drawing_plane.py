@@ -375,3 +375,19 @@ def test_the_marks_layer_over_the_base_layer_is_the_whole_plane():
     assert np.abs(top.astype(int) - rgb).mean() < 0.1 and np.abs(top.astype(int) - rgb).max() <= 4
     with pytest.raises(TypeError, match="drawing.Layer"):
         P.draw_plane(spec, layer="base")
+
+
+@pytest.mark.parametrize("norm", ["2", "inf"])
+def test_the_pads_marks_layer_over_its_base_layer_is_the_whole_pad(norm):
+    """The delta pad's layers as the plane's: your delta (``Layer.MARKS``) over the ball,
+    ticks and best delta (``Layer.BASE``) gives ``Layer.ALL``; a string layer is refused."""
+    eps, delta = 0.2, (0.12, -0.05)
+    whole, base, marks = (D.draw_delta_pad(norm, eps, delta=delta, best=(0.1, 0.1),
+                                           best_share=0.5, layer=layer) for layer in Layer)
+    assert D.axes_box(whole) == D.axes_box(base) == D.axes_box(marks)
+    rgb = D.figure_rgb(whole, 80).astype(int)
+    top = D.over(D.figure_rgb(base, 80), D.figure_rgba(marks, 80)).astype(int)
+    assert (D.figure_rgb(base, 80) != rgb).any()                 # your delta is visible
+    assert np.abs(top - rgb).mean() < 0.1 and np.abs(top - rgb).max() <= 4
+    with pytest.raises(TypeError, match="drawing.Layer"):
+        D.draw_delta_pad(norm, eps, layer="marks")
