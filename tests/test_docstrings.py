@@ -32,7 +32,7 @@ MODULES = _modules_with_examples()
 # modules whose only examples are marked +SKIP (a trained model or real photos: minutes)
 SKIPPED_ONLY = {"toymodels.setting", "categories.certify", "categories.report",
                 "categories.retrain", "categories.transfer", "imagenet.fractions",
-                "bench.certified_bench"}
+                "bench.certified_bench", "bench.imagenet_art"}
 
 
 def test_the_modules_with_examples_are_found():
