@@ -59,9 +59,9 @@ def step_function(config: RunConfig, dp: sharding.DataParallel):
     """
     jitted = steps.compiled_steps(dp)
     if config.method == "deepfool":
-        step = functools.partial(jitted["compact"], batch=config.batch, **_deepfool_options(config))
+        step = functools.partial(jitted.compact, batch=config.batch, **_deepfool_options(config))
         return step, np.float32(config.eps), (np.float32(config.overshoot), np.float32(config.push))
-    step = functools.partial(jitted["sgd"], norm=config.norm, loss=config.loss)
+    step = functools.partial(jitted.sgd, norm=config.norm, loss=config.loss)
     return step, np.float32(config.eps), (np.float32(config.eps / 4 if config.step_size is None
                                                       else config.step_size),)
 
@@ -166,12 +166,12 @@ def _attack_batch(r: _Run, step, eps, extra, v, x, mask, codes, index):
         return v, 0, 0, steps.reason_counts(codes)
     known = r.labels.known(index)
     if r.config.method == "deepfool":
-        v, r.pending, fooled, valid, skipped, clean = step(r.logits_fn, v, r.pending, x, mask, codes,
-                                                           r.labels.indices(index), eps, *extra, known=known)
+        out = step(r.logits_fn, v, r.pending, x, mask, codes, r.labels.indices(index), eps, *extra, known=known)
     else:
-        v, fooled, valid, skipped, clean = step(r.logits_fn, v, x, mask, codes, eps, *extra, known=known)
-    r.labels.update(index, clean)
-    return v, fooled, valid, skipped
+        out = step(r.logits_fn, v, x, mask, codes, eps, *extra, known=known)
+    r.pending = out.pending if r.config.method == "deepfool" else r.pending
+    r.labels.update(index, out.clean)
+    return out.v, out.fooled, out.valid, out.skipped
 
 
 def _restore_pending(r: _Run, state: RunState) -> steps.Pending:
@@ -200,7 +200,7 @@ def _end_pass(r: _Run, eps, extra, v):
     """Algorithm 1's update on the images still pending at the end of a pass."""
     if r.config.method != "deepfool":
         return v
-    flush = steps.compiled_steps(r.dp)["flush"]
+    flush = steps.compiled_steps(r.dp).flush
     v, r.pending = flush(r.logits_fn, v, r.pending, eps, *extra, **_deepfool_options(r.config))
     return v
 
