@@ -23,7 +23,6 @@ scale), perturbation.png (scaled for visibility), checkpoint.npz.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import os
 import sys
 import time
@@ -37,6 +36,7 @@ import numpy as np
 from imagenet import artifacts, data, sharding, steps
 from imagenet.checkpoint import (CHECKPOINT, Bounds, RunState, fingerprint, open_state, remove_own_temporaries,
                                  save_checkpoint)
+from imagenet.methods import Method, method_for
 from imagenet.runconfig import ArgumentError, RunConfig
 from imagenet.classifier import num_classes
 from imagenet.runlock import run_lock
@@ -48,26 +48,6 @@ from store import write_json
 def pass_order(key: jax.Array, pass_index: int, n: int) -> np.ndarray:
     """The order of the training images in pass ``pass_index``: a permutation of n."""
     return np.asarray(jax.random.permutation(jax.random.fold_in(key, pass_index), n))
-
-
-def step_function(config: RunConfig, dp: sharding.DataParallel):
-    """(step, eps, extra): the jitted update with its static options bound, and its traced scalars.
-
-    For ``deepfool`` the step is :func:`imagenet.steps.compact_step` and ``extra`` is
-    ``(overshoot, push)``; for ``sgd`` it is :func:`imagenet.steps.sgd_step` and ``extra`` is
-    ``(step length,)`` (default ``eps / 4``).
-    """
-    jitted = steps.compiled_steps(dp)
-    if config.method == "deepfool":
-        step = functools.partial(jitted.compact, batch=config.batch, **_deepfool_options(config))
-        return step, np.float32(config.eps), (np.float32(config.overshoot), np.float32(config.push))
-    step = functools.partial(jitted.sgd, norm=config.norm, loss=config.loss)
-    return step, np.float32(config.eps), (np.float32(config.eps / 4 if config.step_size is None
-                                                      else config.step_size),)
-
-
-def _deepfool_options(config: RunConfig) -> dict:
-    return dict(norm=config.norm, top_k=config.top_k, max_iter=config.max_iter)
 
 
 class Throughput:
@@ -142,6 +122,7 @@ class _Run:
     k_order: jax.Array
     checkpoint_every: int
     model_spec: str
+    method: Method
     bar: object = None
     timer: Throughput = dataclasses.field(default_factory=Throughput)
     labels: LabelCache | None = None
@@ -156,7 +137,7 @@ class _Run:
         save_checkpoint(self.ckpt, state, self.key_data, self.tag, self.model_spec)
 
 
-def _attack_batch(r: _Run, step, eps, extra, v, x, mask, codes, index):
+def _attack_batch(r: _Run, v, x, mask, codes, index):
     """One update of ``v`` on a batch: (v, fooled, valid, skip counts).
 
     A batch with nothing decoded (single process) would leave ``v`` as it is, so its
@@ -164,12 +145,8 @@ def _attack_batch(r: _Run, step, eps, extra, v, x, mask, codes, index):
     """
     if jax.process_count() == 1 and not np.any(sharding.fetch(mask)):
         return v, 0, 0, steps.reason_counts(codes)
-    known = r.labels.known(index)
-    if r.config.method == "deepfool":
-        out = step(r.logits_fn, v, r.pending, x, mask, codes, r.labels.indices(index), eps, *extra, known=known)
-    else:
-        out = step(r.logits_fn, v, x, mask, codes, eps, *extra, known=known)
-    r.pending = out.pending if r.config.method == "deepfool" else r.pending
+    out = r.method.step(r.logits_fn, v, r.pending, x, mask, codes, r.labels.indices(index), r.labels.known(index))
+    r.pending = out.pending
     r.labels.update(index, out.clean)
     return out.v, out.fooled, out.valid, out.skipped
 
@@ -196,12 +173,9 @@ def _keep_pending(r: _Run, state: RunState) -> None:
     state.pending_labels = [int(i) for i in labels[waiting]]
 
 
-def _end_pass(r: _Run, eps, extra, v):
-    """Algorithm 1's update on the images still pending at the end of a pass."""
-    if r.config.method != "deepfool":
-        return v
-    flush = steps.compiled_steps(r.dp).flush
-    v, r.pending = flush(r.logits_fn, v, r.pending, eps, *extra, **_deepfool_options(r.config))
+def _end_pass(r: _Run, v):
+    """The method's update on the images still waiting at the end of a pass."""
+    v, r.pending = r.method.flush(r.logits_fn, v, r.pending)
     return v
 
 
@@ -221,18 +195,17 @@ def _show_progress(bar, state: RunState, fooled, valid: int) -> None:
 
 def train_pass(r: _Run, state: RunState, v: jax.Array, stop_after: int | None) -> jax.Array | None:
     """Update v over the rest of the current pass, checkpointing; None if stopped by ``stop_after``."""
-    step, eps, extra = step_function(r.config, r.dp)
     batch, n_train = r.config.batch, len(r.splits.train)
     n_batches = data.count_batches(n_train, batch)
     order = pass_order(r.k_order, state.pass_index, n_train)
     r.timer.start_pass()
     if r.labels is None:
         r.labels = LabelCache(n_train, r.config, r.dp)
-    if r.config.method == "deepfool" and (r.pending is None or state.batch_index == 0):
+    if r.method.waits and (r.pending is None or state.batch_index == 0):
         r.pending = _restore_pending(r, state)
     for x, mask, _, codes in r.batches(r.splits.train, order=order, start_batch=state.batch_index):
         index = order[state.batch_index * batch:(state.batch_index + 1) * batch]
-        v, fooled, valid, skipped = _attack_batch(r, step, eps, extra, v, x, mask, codes, index)
+        v, fooled, valid, skipped = _attack_batch(r, v, x, mask, codes, index)
         valid = int(sharding.fetch(valid))
         r.timer.step_done(state, valid)
         _count_batch(state, valid, skipped)
@@ -248,7 +221,7 @@ def train_pass(r: _Run, state: RunState, v: jax.Array, stop_after: int | None) -
     if state.pass_index == 0 and state.images_used == 0:
         raise data.DataError(f"no readable image among the {n_train} training files "
                              f"(skipped: {data.skipped_counts(state.skipped)})")
-    v = _end_pass(r, eps, extra, v)
+    v = _end_pass(r, v)
     state.v = sharding.fetch(v)
     _keep_pending(r, state)
     state.phase, state.batch_index = "evaluate", 0
@@ -338,8 +311,9 @@ def run_universal(
     model_spec = classifier.name if model_spec is None else model_spec
     splits = _own_labels(splits, classifier, label_classes)
     tag = fingerprint(model_spec, classifier.resolution, config, splits)
-    r = _Run(classifier, None, splits, config, dp or sharding.make_data_parallel(), preprocess, workers,
-             out / CHECKPOINT, key_data, tag, k_order, checkpoint_every, model_spec)
+    dp = dp or sharding.make_data_parallel()
+    r = _Run(classifier, None, splits, config, dp, preprocess, workers, out / CHECKPOINT, key_data, tag, k_order,
+             checkpoint_every, model_spec, method_for(config, dp))
     with run_lock(out):  # one run at a time in out, from its checkpoint's check to its last write
         return _run_locked(r, resume, progress, stop_after, class_names)
 
