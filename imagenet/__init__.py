@@ -30,6 +30,7 @@ The modules, one concept each:
 - runlock: one run at a time in an ``--out`` (an flock held for the whole run);
 - runmetrics: what a finished run reports (``metrics.json``);
 - steps: the jitted, masked, data-parallel steps;
+- methods: the per-batch update of a run's ``--method``, chosen once (:class:`methods.Method`);
 - sharding: data parallelism over every device, on one host or several;
 - loop: the passes of a run (:func:`run_universal`);
 - artifacts: the perturbation's files;

@@ -52,9 +52,13 @@ _OWN_LEFTOVER = re.compile(rf"^(?:{_STAGED}|\.(?:{_OWN})\.[A-Za-z0-9_]{{8}}\.tmp
 _ENTRIES = {"__meta__.npy", "v.npy", "best_v.npy", "key.npy"}
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(frozen=True)
 class RunState:
-    """Where a run is; everything a checkpoint holds."""
+    """Where a run is; everything a checkpoint holds.
+
+    Frozen: a pass returns the next state (``dataclasses.replace``), so a state already
+    written to a checkpoint is never changed after it.
+    """
 
     v: np.ndarray
     best_v: np.ndarray
@@ -261,7 +265,9 @@ def open_state(out: Path, config: RunConfig, resolution: int, key_data: np.ndarr
     state = load_checkpoint(ckpt, key_data, tag, resolution, model_spec, bounds)
     finished = state.pass_index >= config.passes or (state.history and state.best_rate >= config.target)
     if state.phase == "done" and not finished:
-        state.phase = "train"  # resumed with more --passes (or a higher --target): go on
-    elif state.phase == "train" and state.pass_index >= config.passes:
-        state.phase = "done"  # resumed with fewer --passes: keep the best of the finished passes
+        # resumed with more --passes (or a higher --target): go on
+        return dataclasses.replace(state, phase="train")
+    if state.phase == "train" and state.pass_index >= config.passes:
+        # resumed with fewer --passes: keep the best of the finished passes
+        return dataclasses.replace(state, phase="done")
     return state

@@ -23,12 +23,11 @@ scale), perturbation.png (scaled for visibility), checkpoint.npz.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import os
 import sys
 import time
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, NamedTuple, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -37,6 +36,7 @@ import numpy as np
 from imagenet import artifacts, data, sharding, steps
 from imagenet.checkpoint import (CHECKPOINT, Bounds, RunState, fingerprint, open_state, remove_own_temporaries,
                                  save_checkpoint)
+from imagenet.methods import Method, method_for
 from imagenet.runconfig import ArgumentError, RunConfig
 from imagenet.classifier import num_classes
 from imagenet.runlock import run_lock
@@ -50,84 +50,61 @@ def pass_order(key: jax.Array, pass_index: int, n: int) -> np.ndarray:
     return np.asarray(jax.random.permutation(jax.random.fold_in(key, pass_index), n))
 
 
-def step_function(config: RunConfig, dp: sharding.DataParallel):
-    """(step, eps, extra): the jitted update with its static options bound, and its traced scalars.
-
-    For ``deepfool`` the step is :func:`imagenet.steps.compact_step` and ``extra`` is
-    ``(overshoot, push)``; for ``sgd`` it is :func:`imagenet.steps.sgd_step` and ``extra`` is
-    ``(step length,)`` (default ``eps / 4``).
-    """
-    jitted = steps.compiled_steps(dp)
-    if config.method == "deepfool":
-        step = functools.partial(jitted["compact"], batch=config.batch, **_deepfool_options(config))
-        return step, np.float32(config.eps), (np.float32(config.overshoot), np.float32(config.push))
-    step = functools.partial(jitted["sgd"], norm=config.norm, loss=config.loss)
-    return step, np.float32(config.eps), (np.float32(config.eps / 4 if config.step_size is None
-                                                      else config.step_size),)
-
-
-def _deepfool_options(config: RunConfig) -> dict:
-    return dict(norm=config.norm, top_k=config.top_k, max_iter=config.max_iter)
-
-
-class Throughput:
+class Throughput(NamedTuple):
     """Images attacked per second: the time between step completions, decoding included.
 
     The first step of an invocation compiles, so the interval before it is left out.
     """
 
-    def __init__(self):
-        self.steps = 0
-        self.last: float | None = None
+    steps: int = 0              # the invocation's steps so far
+    last: float | None = None   # when the last step ended (None: no interval is being timed)
 
-    def start_pass(self) -> None:
+    def start_pass(self) -> Throughput:
         """Start timing a pass: its first step counts from now, unless no step has run yet."""
-        self.last = time.perf_counter() if self.steps else None
+        return self._replace(last=time.perf_counter() if self.steps else None)
 
-    def step_done(self, state: RunState, images: int) -> None:
-        """Add the interval since the last step (and its ``images``) to ``state``'s totals."""
+    def step_done(self, state: RunState, images: int) -> tuple[Throughput, RunState]:
+        """A step has ended: this clock, and ``state`` with the interval (and its ``images``) added."""
         now = time.perf_counter()
         if self.last is not None:
-            state.attack_images += images
-            state.attack_seconds += now - self.last
-        self.last = now
-        self.steps += 1
+            state = dataclasses.replace(state, attack_images=state.attack_images + images,
+                                        attack_seconds=state.attack_seconds + (now - self.last))
+        return Throughput(self.steps + 1, now), state
 
 
-class LabelCache:
-    """The clean label of each training image found so far (-1: not yet), by item index.
+class BatchRows(NamedTuple):
+    """How a batch's per-item values go to the devices: padded to the layout's batch, this process's rows."""
 
-    Clean labels found in one pass spare later passes their clean forward pass.
-    """
+    size: int       # the padded batch size
+    rows: slice     # the rows this process supplies
+    dp: sharding.DataParallel
 
-    def __init__(self, n: int, config: RunConfig, dp: sharding.DataParallel):
-        self.labels = np.full(n, -1, np.int32)
-        self.padded_size = sharding.padded_batch_size(config.batch, dp)
-        self.rows = sharding.local_rows(self.padded_size, dp)
-        self.dp = dp
+    @classmethod
+    def of(cls, batch: int, dp: sharding.DataParallel) -> BatchRows:
+        """The rows of batches of ``batch`` items on ``dp``."""
+        size = sharding.padded_batch_size(batch, dp)
+        return cls(size, sharding.local_rows(size, dp), dp)
 
-    def padded(self, values: np.ndarray) -> jax.Array:
-        """A batch's per-item ``values`` (i32[<= padded]), padded with -1, as this process's rows of a global array."""
-        out = np.full(self.padded_size, -1, np.int32)
+    def put(self, values: np.ndarray) -> jax.Array:
+        """A batch's per-item ``values`` (i32[<= size]), padded with -1, as this process's rows of a global array."""
+        out = np.full(self.size, -1, np.int32)
         out[:len(values)] = values
         return sharding.put_batch(self.dp, out[self.rows])
 
-    def known(self, index: np.ndarray) -> jax.Array:
-        """The labels of the batch's items (``index``), padded, as this process's rows of a global array."""
-        return self.padded(self.labels[index])
 
-    def indices(self, index: np.ndarray) -> jax.Array:
-        """The batch's item indices (``index``), padded with -1, as this process's rows of a global array."""
-        return self.padded(index)
+class Carry(NamedTuple):
+    """What one invocation carries from batch to batch: the checkpointed state and what only memory holds."""
 
-    def update(self, index: np.ndarray, clean: jax.Array) -> None:
-        """Keep the step's clean labels (i32[padded], replicated) of the batch's items."""
-        self.labels[index] = sharding.fetch(clean)[:len(index)]
+    state: RunState
+    v: jax.Array                        # the current perturbation, replicated (state.v: its copy at checkpoints)
+    pending: steps.Pending | None       # the method's images waiting for a full batch (None: none restored yet)
+    labels: np.ndarray                  # i32[training images], each one's clean label once found (-1: not yet)
+    clock: Throughput
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(frozen=True)
 class _Run:
-    """What the phases of one run share (built by run_universal)."""
+    """What the phases of one run share, unchanged by them (built by run_universal)."""
 
     classifier: object
     logits_fn: object  # replicated on dp
@@ -142,10 +119,9 @@ class _Run:
     k_order: jax.Array
     checkpoint_every: int
     model_spec: str
-    bar: object = None
-    timer: Throughput = dataclasses.field(default_factory=Throughput)
-    labels: LabelCache | None = None
-    pending: steps.Pending | None = None  # Algorithm 1's images waiting for a full batch
+    method: Method
+    rows: BatchRows
+    bar: object = None  # the progress bar it writes to
     started: float = dataclasses.field(default_factory=time.perf_counter)  # the invocation's start
 
     def batches(self, items, **kwargs):
@@ -156,61 +132,51 @@ class _Run:
         save_checkpoint(self.ckpt, state, self.key_data, self.tag, self.model_spec)
 
 
-def _attack_batch(r: _Run, step, eps, extra, v, x, mask, codes, index):
-    """One update of ``v`` on a batch: (v, fooled, valid, skip counts).
+def _attack_batch(r: _Run, c: Carry, x, mask, codes, index: np.ndarray) -> tuple[Carry, steps.StepOut]:
+    """One update of ``v`` on a batch of the items ``index``: the carry after it and the step's output.
 
     A batch with nothing decoded (single process) would leave ``v`` as it is, so its
-    step is skipped.
+    step is skipped. Clean labels found here spare later passes their clean forward pass.
     """
     if jax.process_count() == 1 and not np.any(sharding.fetch(mask)):
-        return v, 0, 0, steps.reason_counts(codes)
-    known = r.labels.known(index)
-    if r.config.method == "deepfool":
-        v, r.pending, fooled, valid, skipped, clean = step(r.logits_fn, v, r.pending, x, mask, codes,
-                                                           r.labels.indices(index), eps, *extra, known=known)
-    else:
-        v, fooled, valid, skipped, clean = step(r.logits_fn, v, x, mask, codes, eps, *extra, known=known)
-    r.labels.update(index, clean)
-    return v, fooled, valid, skipped
+        return c, steps.StepOut(c.v, c.pending, 0, 0, steps.reason_counts(codes), None)
+    out = r.method.step(r.logits_fn, c.v, c.pending, x, mask, codes, r.rows.put(index), r.rows.put(c.labels[index]))
+    labels = c.labels.copy()
+    labels[index] = sharding.fetch(out.clean)[:len(index)]
+    return c._replace(v=out.v, pending=out.pending, labels=labels), out
 
 
 def _restore_pending(r: _Run, state: RunState) -> steps.Pending:
     """The pending images of ``state`` (a checkpoint's item indices), decoded again in their order."""
-    shape = (r.labels.padded_size, r.classifier.resolution, r.classifier.resolution, 3)
+    shape = (r.rows.size, r.classifier.resolution, r.classifier.resolution, 3)
     if not state.pending_items:
         return sharding.put_replicated(r.dp, steps.empty_pending(shape))
     order = np.asarray(state.pending_items)
     x, mask, _, _ = next(r.batches(r.splits.train, order=order))
-    items = jnp.where(mask, r.labels.indices(order), -1)
-    return steps.Pending(x, items, r.labels.padded(np.asarray(state.pending_labels, np.int32)))
+    items = jnp.where(mask, r.rows.put(order), -1)
+    return steps.Pending(x, items, r.rows.put(np.asarray(state.pending_labels, np.int32)))
 
 
-def _keep_pending(r: _Run, state: RunState) -> None:
-    """Write the pending images' item indices and labels into ``state`` (for its checkpoint)."""
-    if r.pending is None:
-        state.pending_items, state.pending_labels = [], []
-        return
-    items, labels = sharding.fetch(r.pending.items), sharding.fetch(r.pending.labels)
-    waiting = items >= 0
-    state.pending_items = [int(i) for i in items[waiting]]
-    state.pending_labels = [int(i) for i in labels[waiting]]
+def _checkpoint(r: _Run, c: Carry, **changes) -> Carry:
+    """Write the checkpoint of ``c``: its state with ``changes``, ``v`` and the pending images'
+    item indices and labels (none without pending); ``c`` with that state."""
+    items, labels = [], []
+    if c.pending is not None:
+        rows, row_labels = sharding.fetch(c.pending.items), sharding.fetch(c.pending.labels)
+        waiting = rows >= 0
+        items, labels = [int(i) for i in rows[waiting]], [int(i) for i in row_labels[waiting]]
+    state = dataclasses.replace(c.state, v=sharding.fetch(c.v), pending_items=items, pending_labels=labels,
+                                **changes)
+    r.save(state)
+    return c._replace(state=state)
 
 
-def _end_pass(r: _Run, eps, extra, v):
-    """Algorithm 1's update on the images still pending at the end of a pass."""
-    if r.config.method != "deepfool":
-        return v
-    flush = steps.compiled_steps(r.dp)["flush"]
-    v, r.pending = flush(r.logits_fn, v, r.pending, eps, *extra, **_deepfool_options(r.config))
-    return v
-
-
-def _count_batch(state: RunState, valid: int, skipped) -> None:
-    """Advance the batch index; in the first pass, count the images used and the files skipped."""
-    state.batch_index += 1
-    if state.pass_index == 0:
-        state.skipped = [a + int(b) for a, b in zip(state.skipped, sharding.fetch(skipped))]
-        state.images_used += valid
+def _count_batch(state: RunState, valid: int, skipped) -> RunState:
+    """``state`` a batch on; in the first pass, with the batch's images used and files skipped counted."""
+    if state.pass_index > 0:
+        return dataclasses.replace(state, batch_index=state.batch_index + 1)
+    return dataclasses.replace(state, batch_index=state.batch_index + 1, images_used=state.images_used + valid,
+                               skipped=[a + int(b) for a, b in zip(state.skipped, sharding.fetch(skipped))])
 
 
 def _show_progress(bar, state: RunState, fooled, valid: int) -> None:
@@ -219,57 +185,69 @@ def _show_progress(bar, state: RunState, fooled, valid: int) -> None:
         bar.update(1)
 
 
-def train_pass(r: _Run, state: RunState, v: jax.Array, stop_after: int | None) -> jax.Array | None:
-    """Update v over the rest of the current pass, checkpointing; None if stopped by ``stop_after``."""
-    step, eps, extra = step_function(r.config, r.dp)
+def train_pass(r: _Run, c: Carry, stop_after: int | None) -> Carry | None:
+    """Update v over the rest of the current pass, checkpointing.
+
+    Args:
+      r: the run.
+      c: where it is (phase ``train``).
+      stop_after: stop once the invocation has made this many steps (None: never).
+
+    Returns:
+      Where it is after the pass (phase ``evaluate``, checkpointed), or None if stopped by ``stop_after``.
+
+    Raises:
+      data.DataError: the first pass found no readable training image.
+    """
     batch, n_train = r.config.batch, len(r.splits.train)
     n_batches = data.count_batches(n_train, batch)
-    order = pass_order(r.k_order, state.pass_index, n_train)
-    r.timer.start_pass()
-    if r.labels is None:
-        r.labels = LabelCache(n_train, r.config, r.dp)
-    if r.config.method == "deepfool" and (r.pending is None or state.batch_index == 0):
-        r.pending = _restore_pending(r, state)
-    for x, mask, _, codes in r.batches(r.splits.train, order=order, start_batch=state.batch_index):
-        index = order[state.batch_index * batch:(state.batch_index + 1) * batch]
-        v, fooled, valid, skipped = _attack_batch(r, step, eps, extra, v, x, mask, codes, index)
-        valid = int(sharding.fetch(valid))
-        r.timer.step_done(state, valid)
-        _count_batch(state, valid, skipped)
-        _show_progress(r.bar, state, fooled, valid)
-        if stop_after is not None and r.timer.steps >= stop_after:
+    order = pass_order(r.k_order, c.state.pass_index, n_train)
+    c = c._replace(clock=c.clock.start_pass())
+    if r.method.waits and (c.pending is None or c.state.batch_index == 0):
+        c = c._replace(pending=_restore_pending(r, c.state))
+    for x, mask, _, codes in r.batches(r.splits.train, order=order, start_batch=c.state.batch_index):
+        index = order[c.state.batch_index * batch:(c.state.batch_index + 1) * batch]
+        c, out = _attack_batch(r, c, x, mask, codes, index)
+        valid = int(sharding.fetch(out.valid))
+        clock, state = c.clock.step_done(c.state, valid)
+        c = c._replace(clock=clock, state=_count_batch(state, valid, out.skipped))
+        _show_progress(r.bar, c.state, out.fooled, valid)
+        if stop_after is not None and c.clock.steps >= stop_after:
             return None
         # no checkpoint before the data has given one usable image: a run on unreadable files
         # stops without leaving a run behind in --out
+        state = c.state
         if state.batch_index % r.checkpoint_every == 0 and state.batch_index < n_batches and state.images_used:
-            state.v = sharding.fetch(v)
-            _keep_pending(r, state)
-            r.save(state)
-    if state.pass_index == 0 and state.images_used == 0:
+            c = _checkpoint(r, c)
+    if c.state.pass_index == 0 and c.state.images_used == 0:
         raise data.DataError(f"no readable image among the {n_train} training files "
-                             f"(skipped: {data.skipped_counts(state.skipped)})")
-    v = _end_pass(r, eps, extra, v)
-    state.v = sharding.fetch(v)
-    _keep_pending(r, state)
-    state.phase, state.batch_index = "evaluate", 0
-    r.save(state)
-    return v
+                             f"(skipped: {data.skipped_counts(c.state.skipped)})")
+    v, pending = r.method.flush(r.logits_fn, c.v, c.pending)
+    return _checkpoint(r, c._replace(v=v, pending=pending), phase="evaluate", batch_index=0)
 
 
-def evaluate_pass(r: _Run, state: RunState) -> None:
-    """Fooling rate of the pass's v on all training images; keep the best; decide whether to go on."""
+def evaluate_pass(r: _Run, state: RunState) -> RunState:
+    """Fooling rate of the pass's v on all training images; keep the best; decide whether to go on.
+
+    Args:
+      r: the run.
+      state: where it is (phase ``evaluate``).
+
+    Returns:
+      The state after the pass (phase ``train`` or ``done``), checkpointed.
+    """
     counts = steps.evaluate_items(r.logits_fn, state.v, r.splits.train, r.config.batch, r.classifier.resolution,
                                   r.dp, r.preprocess, r.workers)
     rate = float(counts["fooled"]) / max(int(counts["valid"]), 1)
-    state.history.append(rate)
-    state.correct, state.labelled = int(counts["correct"]), int(counts["labelled"])
+    best = {}
     if rate > state.best_rate or state.pass_index == 0:
-        state.best_rate, state.best_v = rate, state.v
-        state.best_hist = [int(c) for c in counts["hist"]]
-    state.pass_index += 1
+        best = dict(best_rate=rate, best_v=state.v, best_hist=[int(c) for c in counts["hist"]])
+    state = dataclasses.replace(state, history=[*state.history, rate], correct=int(counts["correct"]),
+                                labelled=int(counts["labelled"]), pass_index=state.pass_index + 1, **best)
     done = state.best_rate >= r.config.target or state.pass_index >= r.config.passes
-    state.phase = "done" if done else "train"
+    state = dataclasses.replace(state, phase="done" if done else "train")
     r.save(state)
+    return state
 
 
 def _progress_bar(r: _Run, state: RunState):
@@ -338,8 +316,9 @@ def run_universal(
     model_spec = classifier.name if model_spec is None else model_spec
     splits = _own_labels(splits, classifier, label_classes)
     tag = fingerprint(model_spec, classifier.resolution, config, splits)
-    r = _Run(classifier, None, splits, config, dp or sharding.make_data_parallel(), preprocess, workers,
-             out / CHECKPOINT, key_data, tag, k_order, checkpoint_every, model_spec)
+    dp = dp or sharding.make_data_parallel()
+    r = _Run(classifier, None, splits, config, dp, preprocess, workers, out / CHECKPOINT, key_data, tag, k_order,
+             checkpoint_every, model_spec, method_for(config, dp), BatchRows.of(config.batch, dp))
     with run_lock(out):  # one run at a time in out, from its checkpoint's check to its last write
         return _run_locked(r, resume, progress, stop_after, class_names)
 
@@ -368,24 +347,24 @@ def _run_locked(r: _Run, resume: bool, progress: bool, stop_after: int | None, c
     state = open_state(out, config, classifier.resolution, r.key_data, r.tag, resume=resume,
                        model_spec=r.model_spec, bounds=bounds)
     remove_own_temporaries(out)  # only once the run may go on, and only its own names
-    r.logits_fn = sharding.put_replicated(r.dp, classifier.logits_fn)
-    if progress and jax.process_index() == 0:
-        r.bar = _progress_bar(r, state)
-    v = sharding.put_replicated(r.dp, jnp.asarray(state.v))
+    bar = _progress_bar(r, state) if progress and jax.process_index() == 0 else None
+    r = dataclasses.replace(r, logits_fn=sharding.put_replicated(r.dp, classifier.logits_fn), bar=bar)
+    c = Carry(state, sharding.put_replicated(r.dp, jnp.asarray(state.v)), None,
+              np.full(len(r.splits.train), -1, np.int32), Throughput())
     try:
-        while state.phase != "done":
-            if state.phase == "train":
-                v = train_pass(r, state, v, stop_after)
-                if v is None:
+        while c.state.phase != "done":
+            if c.state.phase == "train":
+                c = train_pass(r, c, stop_after)
+                if c is None:
                     return None
-            if state.phase == "evaluate":
-                evaluate_pass(r, state)
+            if c.state.phase == "evaluate":
+                c = c._replace(state=evaluate_pass(r, c.state))
     finally:
         if r.bar is not None:
             r.bar.close()
 
-    result = run_metrics(r, state, class_names, r.started)
+    result = run_metrics(r, c.state, class_names, r.started)
     if jax.process_index() == 0:
-        artifacts.save_perturbation(out, state.best_v)
+        artifacts.save_perturbation(out, c.state.best_v)
         write_json(out / "metrics.json", result)
     return result

@@ -9,7 +9,7 @@ one device, on all devices of a host and across hosts (see imagenet.sharding).
 from __future__ import annotations
 
 import functools
-from typing import NamedTuple, Sequence
+from typing import Callable, NamedTuple, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -57,6 +57,20 @@ def empty_pending(shape, dtype=jnp.float32) -> Pending:
                    jnp.full(shape[:1], -1, jnp.int32))
 
 
+class StepOut(NamedTuple):
+    """What a training step returns, the same fields for every method (replicated).
+
+    A method that keeps no images waiting (``sgd``) returns ``pending`` None.
+    """
+
+    v: jax.Array                # f32[res, res, 3], the updated perturbation
+    pending: Pending | None     # the images waiting for a full batch after this one
+    fooled: jax.Array           # i32, images of the batch fooled by the old v
+    valid: jax.Array            # i32, usable images in the batch
+    skipped: jax.Array          # i32[len(data.SKIP_REASONS) + 1], the batch's rows per reason code
+    clean: jax.Array            # i32[P], clean labels (-1 on masked rows), kept for the next passes
+
+
 def _pending_update(logits_fn, v, pending: Pending, eps, overshoot, push, *, norm, top_k, max_iter):
     """Algorithm 1's update of ``v`` on the pending rows (the empty ones masked)."""
     return attacks.universal_update(logits_fn, v, pending.x, pending.labels, norm=norm, eps=eps, top_k=top_k,
@@ -85,8 +99,7 @@ def compact_step(logits_fn, v, pending: Pending, x, mask, codes, items, eps, ove
       known: i32[P] clean labels from an earlier pass (-1: unknown), or None.
 
     Returns:
-      (new v, new pending, i32 images of the batch fooled by the old v, i32 images in
-      the batch, i32[6] skip counts, i32[P] clean labels (-1 on masked rows)).
+      A :class:`StepOut`: the new v and pending, the counts of the batch, its clean labels.
     """
     clean = clean_labels(logits_fn, x, mask, known)
     fooled = mask & (attacks.predict(logits_fn, x + v) != clean)
@@ -104,7 +117,7 @@ def compact_step(logits_fn, v, pending: Pending, x, mask, codes, items, eps, ove
                                max_iter=max_iter), rest
 
     v, pending = lax.cond(jnp.sum(both.items >= 0) >= batch, update, lambda: (v, head))
-    return v, pending, jnp.sum(fooled), jnp.sum(mask), reason_counts(codes), clean
+    return StepOut(v, pending, jnp.sum(fooled), jnp.sum(mask), reason_counts(codes), clean)
 
 
 def flush_step(logits_fn, v, pending: Pending, eps, overshoot, push, *, norm, top_k, max_iter):
@@ -124,8 +137,7 @@ def sgd_step(logits_fn, v, x, mask, codes, eps, step_size, *, norm, loss, known=
     """One masked ascent step on the batch's mean attack loss (as attacks.sgd_universal_step).
 
     Returns:
-      (new v, i32 images of the batch fooled by the old v, i32 images in the batch,
-      i32[6] skip counts, i32[b] clean labels (-1 on masked rows)).
+      A :class:`StepOut` whose ``pending`` is None (no image waits between ascent steps).
     """
     clean = clean_labels(logits_fn, x, mask, known)
     weight = mask.astype(x.dtype)
@@ -138,7 +150,7 @@ def sgd_step(logits_fn, v, x, mask, codes, eps, step_size, *, norm, loss, known=
     (_, logits), g = jax.value_and_grad(objective, has_aux=True)(v)
     fooled = jnp.sum(mask & (jnp.argmax(logits, axis=-1) != clean))
     v = attacks.project((v + step_size * attacks.steepest_direction(g[None], norm)[0])[None], norm, eps)[0]
-    return v, fooled, jnp.sum(mask), reason_counts(codes), clean
+    return StepOut(v, None, fooled, jnp.sum(mask), reason_counts(codes), clean)
 
 
 def evaluate_batch(logits_fn, v, x, mask, labels, codes):
@@ -162,16 +174,28 @@ def evaluate_batch(logits_fn, v, x, mask, labels, codes):
     }
 
 
+class Jitted(NamedTuple):
+    """The steps jitted for one layout (:func:`compiled_steps`)."""
+
+    compact: Callable   # compact_step
+    flush: Callable     # flush_step
+    sgd: Callable       # sgd_step
+    evaluate: Callable  # evaluate_batch
+
+
 @functools.cache
-def compiled_steps(dp: sharding.DataParallel):
-    """The steps jitted for ``dp``: outputs replicated, inputs as placed."""
+def compiled_steps(dp: sharding.DataParallel) -> Jitted:
+    """The steps jitted for ``dp``: outputs replicated, inputs as placed.
+
+    Cached per layout, so every run and resume in a process reuses the compiled programs.
+    """
     out = dp.replicated
-    return {
-        "compact": jax.jit(compact_step, static_argnames=("norm", "top_k", "max_iter", "batch"), out_shardings=out),
-        "flush": jax.jit(flush_step, static_argnames=("norm", "top_k", "max_iter"), out_shardings=out),
-        "sgd": jax.jit(sgd_step, static_argnames=("norm", "loss"), out_shardings=out),
-        "evaluate": jax.jit(evaluate_batch, out_shardings=out),
-    }
+    return Jitted(
+        compact=jax.jit(compact_step, static_argnames=("norm", "top_k", "max_iter", "batch"), out_shardings=out),
+        flush=jax.jit(flush_step, static_argnames=("norm", "top_k", "max_iter"), out_shardings=out),
+        sgd=jax.jit(sgd_step, static_argnames=("norm", "loss"), out_shardings=out),
+        evaluate=jax.jit(evaluate_batch, out_shardings=out),
+    )
 
 
 def device_batches(items, batch, resolution, dp, preprocess, workers, order=None, start_batch=0):
@@ -188,7 +212,7 @@ def evaluate_items(logits_fn, v, items, batch, resolution, dp, preprocess, worke
 
     ``logits_fn`` should already be replicated on ``dp`` (sharding.put_replicated).
     """
-    evaluate = compiled_steps(dp)["evaluate"]
+    evaluate = compiled_steps(dp).evaluate
     v = sharding.put_replicated(dp, jnp.asarray(v))
     total = None
     for x, mask, labels, codes in device_batches(items, batch, resolution, dp, preprocess, workers):
