@@ -130,7 +130,6 @@ def test_masked_rows_change_nothing(classifier):
     np.testing.assert_array_equal(again[1].items, pending.items)
     # the next batches fill the pending ones up: one update on the first full batch, oldest first
     k = int(unfooled.sum())
-    later = [pending]
     v_full, rest = v0, pending
     arrivals = 0
     while True:
