@@ -167,3 +167,19 @@ def test_each_package_names_its_public_surface(package):
 def test_no_module_over_400_lines(name):
     lines = len(MODULES[name].read_text().splitlines())
     assert lines <= 400, f"{MODULES[name].relative_to(ROOT)} has {lines} lines"
+
+
+def _long_functions(path: pathlib.Path, limit: int = 60) -> list[str]:
+    tree = ast.parse(path.read_text(), filename=str(path))
+    return [f"{path.relative_to(ROOT)}:{node.lineno} {node.name} has "
+            f"{node.end_lineno - node.lineno + 1} lines"
+            for node in ast.walk(tree)
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+            and node.end_lineno - node.lineno + 1 > limit]
+
+
+def test_no_function_over_60_lines():
+    """Functions of at most 60 lines, docstring included (the guide's Style), in the
+    packages and in the tests: a longer one is split where its story has parts."""
+    paths = list(MODULES.values()) + sorted((ROOT / "tests").glob("*.py"))
+    assert [line for path in paths for line in _long_functions(path)] == []
