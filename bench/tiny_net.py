@@ -2,8 +2,8 @@
 
 Built the way ``imagenet.load_model`` builds EfficientNet-Lite: an NNX model (two
 stride-2 3x3 convs, global pooling, a linear head) split once and applied as a
-``jax.tree_util.Partial`` of a module-level function, pixels in [0, 255]. The same net
-as the test suite's ``tests/imagenet_tiny.py``, which this package cannot import.
+``jax.tree_util.Partial`` of a module-level function, pixels in [0, 255]. The test
+suite's ``tests/imagenet_tiny.py`` uses this net too (with NNX-initialised weights).
 
 Example:
     >>> c = tiny_classifier()

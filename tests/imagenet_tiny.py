@@ -1,7 +1,7 @@
 """Test helpers for the ImageNet pipeline: a tiny real Flax conv net and image folders.
 
-The net is a real NNX model (two strided convs, global pooling, a linear head)
-used the way imagenet.load_model uses EfficientNet: split once, applied as a
+The net is bench.tiny_net's real NNX model (two strided convs, global pooling, a linear
+head) used the way imagenet.load_model uses EfficientNet: split once, applied as a
 ``jax.tree_util.Partial`` of a module-level function, pixels in [0, 255].
 It keeps the runner's tests to seconds; one smoke test uses the real lite0.
 """
@@ -9,43 +9,20 @@ It keeps the runner's tests to seconds; one smoke test uses the real lite0.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable, NamedTuple
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 from jax.tree_util import Partial
 from PIL import Image
 
-RESOLUTION = 32
-CLASSES = 10
-
-
-class TinyNet(nnx.Module):
-    def __init__(self, rngs: nnx.Rngs):
-        self.conv1 = nnx.Conv(3, 8, (3, 3), strides=2, rngs=rngs)
-        self.conv2 = nnx.Conv(8, 16, (3, 3), strides=2, rngs=rngs)
-        self.head = nnx.Linear(16, CLASSES, rngs=rngs)
-
-    def __call__(self, x):
-        x = (x - 127.0) / 128.0
-        x = jax.nn.relu(self.conv1(x))
-        x = jax.nn.relu(self.conv2(x))
-        return self.head(jnp.mean(x, axis=(1, 2)))
-
-
-def apply_tiny(graphdef, state, x):
-    return nnx.merge(graphdef, state)(x)
-
-
-class TinyClassifier(NamedTuple):
-    name: str
-    resolution: int
-    logits_fn: Callable
+# the net itself is bench's (bench/tiny_net.py); the tests draw its weights with NNX's
+# own initialisers (the runs the tests pin down were measured with these weights) and
+# name it "tiny-test"
+from bench.tiny_net import CLASSES, RESOLUTION, TinyClassifier, TinyNet, apply_tiny  # noqa: F401
 
 
 def tiny_classifier(seed: int = 0) -> TinyClassifier:
+    """The tiny net with NNX-initialised weights of ``seed``, named ``tiny-test``."""
     graphdef, state = nnx.split(TinyNet(nnx.Rngs(seed)))
     return TinyClassifier("tiny-test", RESOLUTION, Partial(apply_tiny, graphdef, state))
 
