@@ -61,8 +61,11 @@ def _time_to_rate_note(s: Scope) -> str:
     text += (f"{fmt_time(uap['median_s'])} at {passes(uap['passes'])}, 1 restart (medians, "
              "not paired)")
     if t["speedup"] < 1000 and uap["passes"] == 1:
-        text += ("; ours cannot stop before the end of one pass, so ART's time to its pass "
-                 f"{art['passes']} over ours to one bounds the ratio")
+        b = s.entry["uap_at_art_passes"].get("batch_size", 16)
+        text += (f"; both reach it within {passes(art['passes'])} and ours cannot stop before "
+                 f"the end of one ({-(-points(s) // b)} sequential mini-batch updates of {b} "
+                 f"points, each followed by the fooling rate of all {points(s)}): ART's "
+                 f"pass{'es' if art['passes'] > 1 else ''} over our one bound the ratio")
     return text
 
 
