@@ -25,28 +25,11 @@ import time
 import numpy as np
 import torch
 
-from bench.peers import _seed_globals
+from bench.peers import _seed_globals, art_pass_end
 
 # ART 1.20.1, art/attacks/evasion/deepfool.py, the line after labels_indices is computed:
 # the label's logit is taken at the label's position in the top-k set, not at the label
 DEFECT_SNIPPET = "f_batch[np.arange(len(f_batch)), labels_indices]"
-
-
-def _pass_end(frame, x, attack_type) -> dict | None:
-    """The locals of the ``UniversalPerturbation.generate`` that called predict on ``x`` at
-    the end of a pass, or None when this predict is not that call.
-
-    ``generate`` ends each pass with ``predict(x_adv, batch_size=1)`` through ART's
-    input-checking wrapper of predict, so the caller is at most three frames up.
-    """
-    for _ in range(3):
-        if frame is None:
-            return None
-        caller = frame.f_locals
-        if isinstance(caller.get("self"), attack_type):
-            return caller if x is caller.get("x_adv") else None
-        frame = frame.f_back
-    return None
 
 
 def classifier(net: torch.nn.Module, shape: tuple[int, ...], num_classes: int, *, recording: bool = False):
@@ -84,7 +67,7 @@ def classifier(net: torch.nn.Module, shape: tuple[int, ...], num_classes: int, *
             now = time.perf_counter()
             self.torch_s += now - t0
             self.forwards += len(x)
-            caller = _pass_end(sys._getframe(1), x, UniversalPerturbation)
+            caller = art_pass_end(sys._getframe(1), x, UniversalPerturbation)
             if caller is not None:
                 own = float(np.mean(np.argmax(out, axis=1) != caller["y_index"]))
                 self.passes.append({"noise": np.array(caller["noise"][0]),

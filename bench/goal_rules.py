@@ -113,6 +113,11 @@ def timing_note(entry: dict, budget: str) -> str:
     return f"{spread}; {budget} run" if budget != "full" else spread
 
 
+def measured(s: Scope) -> bool:
+    """Whether a stage ran (ART and the app are optional: a skipped stage says why instead)."""
+    return s.entry.get("status") == "measured"
+
+
 def points(s: Scope) -> int:
     """How many points the toy task has (goal names and notes quote it)."""
     return s.results["task"]["points"]

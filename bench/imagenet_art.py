@@ -37,6 +37,7 @@ from typing import Callable, NamedTuple
 import numpy as np
 
 from bench import peers
+from bench.measure import first_reaching
 
 MODEL = "efficientnet-lite0"
 EPS = 10.0          # linf, pixel units on [0, 255]
@@ -123,11 +124,6 @@ def project_run(classifier, splits, method: str, *, passes: int, target: float, 
     return {"history": m["fooling_rate_history"], "fooling_rate": m["fooling_rate"], "v": v,
             "wall_s": wall, "images_per_s": m["attack_images_per_second"],
             "heldout_reported": m["fooling_rate_heldout"], "push": getattr(config, "push", None)}
-
-
-def first_reaching(history, target: float) -> int | None:
-    """The 1-based pass after which ``history`` first reaches ``target`` (``None``: never)."""
-    return next((k + 1 for k, r in enumerate(history) if r >= target - 1e-9), None)
 
 
 def padded(history, passes: int) -> list:

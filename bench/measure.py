@@ -137,3 +137,27 @@ def time_pair(fn_a: Callable[[], Any], fn_b: Callable[[], Any], *, repeats: int 
 def scaled(t: Timing, factor: float) -> Timing:
     """``t`` with every time multiplied by ``factor`` (work timed on a slice of the whole)."""
     return t._replace(median=t.median * factor, low=t.low * factor, high=t.high * factor)
+
+
+def first_reaching(history, target: float) -> int | None:
+    """The 1-based pass after which ``history`` first reaches ``target`` (``None``: never)."""
+    return next((k + 1 for k, r in enumerate(history) if r >= target - 1e-9), None)
+
+
+def time_to_rate(seconds, rates, target: float) -> tuple[int, float] | None:
+    """When a run, pass by pass, first reaches a rate (a later pass may fall below it again).
+
+    Args:
+      seconds: the time at the end of each pass, from the run's start.
+      rates: the rate after each pass.
+      target: the rate to reach.
+
+    Returns:
+      ``(passes, seconds at the end of the first pass reaching target)``, or ``None``.
+
+    Example:
+        >>> time_to_rate([1.5, 3.0, 4.5], [0.1, 0.3, 0.2], 0.25)
+        (2, 3.0)
+    """
+    k = first_reaching(rates, target)
+    return None if k is None else (k, seconds[k - 1])

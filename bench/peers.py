@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import importlib.util
 import random
+import sys
+import time
 from typing import Callable
 
 import numpy as np
@@ -60,13 +62,50 @@ def _art_norm(norm: str):
     return np.inf if norm == "inf" else 2
 
 
+def art_pass_end(frame, x, attack_type) -> dict | None:
+    """The locals of the ``UniversalPerturbation.generate`` that called predict on ``x`` at
+    the end of a pass, or None when this predict is not that call.
+
+    ``generate`` ends each pass with ``predict(x_adv, batch_size=1)`` through ART's
+    input-checking wrapper of predict, so the caller is at most three frames up.
+    """
+    for _ in range(3):
+        if frame is None:
+            return None
+        caller = frame.f_locals
+        if isinstance(caller.get("self"), attack_type):
+            return caller if x is caller.get("x_adv") else None
+        frame = frame.f_back
+    return None
+
+
+def _record_passes(classifier, start: float, attack_type) -> list:
+    """Makes ``classifier`` note ``(seconds since start, noise f32[2])`` at the end of each
+    pass of an ``attack_type.generate`` (from its end-of-pass predict); returns the list."""
+    passes, predict = [], type(classifier).predict.__get__(classifier)
+
+    def recording(x, *args, **kwargs):
+        out = predict(x, *args, **kwargs)
+        caller = art_pass_end(sys._getframe(1), x, attack_type)
+        if caller is not None:
+            passes.append((time.perf_counter() - start,
+                           np.asarray(caller["noise"], np.float32).reshape(2)))
+        return out
+
+    classifier.predict = recording
+    return passes
+
+
 def art_universal(net: torch.nn.Module, x: np.ndarray, y: np.ndarray, *, norm: str, eps: float,
                   num_classes: int, passes: int, overshoot: float, deepfool_iter: int,
-                  top_k: int, seed: int) -> Callable[[], np.ndarray]:
+                  top_k: int, seed: int, marks: list | None = None) -> Callable[[], np.ndarray]:
     """ART's ``UniversalPerturbation`` (Algorithm 1, DeepFool inner step), ready to time.
 
     It runs exactly ``passes`` passes over ``x`` (``delta=0``: no early stop short of
     fooling every point), like the project's ``universal_perturbation(max_passes=passes)``.
+    With ``marks``, each run appends the list of its passes' ends, ``(seconds since the
+    run's start, noise f32[2])``, seen from ART's end-of-pass predict (a frame lookup per
+    predict call: microseconds against ART's seconds a pass).
 
     Returns:
       A function of no arguments returning the perturbation ``f32[2]``.
@@ -78,12 +117,15 @@ def art_universal(net: torch.nn.Module, x: np.ndarray, y: np.ndarray, *, norm: s
     xs = np.asarray(x, np.float32)
 
     def run():
+        start = time.perf_counter()
         _seed_globals(seed)
         attack = UniversalPerturbation(
             classifier, attacker="deepfool",
             attacker_params={"max_iter": deepfool_iter, "epsilon": overshoot,
                              "nb_grads": top_k, "verbose": False},
             delta=0.0, max_iter=passes, eps=eps, norm=_art_norm(norm), verbose=False)
+        if marks is not None:
+            marks.append(_record_passes(classifier, start, UniversalPerturbation))
         attack.generate(xs, y=onehot)
         return np.asarray(attack.noise, np.float32).reshape(2)
 

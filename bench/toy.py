@@ -6,7 +6,8 @@ For each setting, on the same weights and the same 1000 points:
   lattice of ``B_eps`` evaluated by the torch copy of the MLP at the exact search's
   final resolution;
 - universal: ``attacks.universal_perturbation`` against ART's ``UniversalPerturbation``
-  with the same passes and DeepFool settings, both scored against the exact optimum;
+  with the same passes and DeepFool settings, both scored against the exact optimum; and
+  each one's time to ART's final fooling rate (:func:`time_to_art_rate`);
 - per-point: ``attacks.pgd`` against torchattacks' and ART's PGD at the same budget
   (steps, step size, one random start), plus the project's PGD with restarts and the
   margin loss, scored against the exact per-point ceiling (``pointwise``).
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import statistics
 from typing import NamedTuple
 
 import jax
@@ -32,7 +34,8 @@ from bench import peers
 from bench.exact_grid import (exact_evaluations, exact_resolution, lattice, run_exact,
                               torch_grid_search)
 from bench.machine import mlp_flops
-from bench.measure import Timing, scaled, time_call, time_pair
+from bench.measure import (Timing, block, first_reaching, scaled, time_call, time_pair,
+                           time_to_rate)
 from bench.task import Setting, SharedTask
 from bench.torch_mlp import to_torch
 
@@ -122,7 +125,7 @@ def compare_universal(shared: SharedTask, setting: Setting, net, budget: ToyBudg
     quality a user gets by default.
 
     Returns:
-      ``{"uap", "uap_single", "uap_at_art_passes", "art_uap", "pairs"}``.
+      ``{"uap", "uap_single", "uap_at_art_passes", "art_uap", "time_to_art_rate", "pairs"}``.
     """
     f, x, y = shared.logits_fn, shared.x, shared.y
     key = jax.random.fold_in(shared.key, 1)
@@ -147,7 +150,7 @@ def compare_universal(shared: SharedTask, setting: Setting, net, budget: ToyBudg
                                             repeats=budget.repeats), budget.uap_passes, 1)
     if not peers.installed("art"):
         out["uap_at_art_passes"] = out["uap_single"]
-        out["art_uap"] = _missing("art")
+        out["art_uap"] = out["time_to_art_rate"] = _missing("art")
         return out
     xs, ys = np.asarray(x), np.asarray(y)
     common = dict(norm=setting.norm, eps=setting.eps, num_classes=int(f(x[:1]).shape[-1]),
@@ -155,14 +158,90 @@ def compare_universal(shared: SharedTask, setting: Setting, net, budget: ToyBudg
                   top_k=DEEPFOOL["top_k"], seed=seed)
     for _ in range(budget.slow_warmup):  # a short warm-up: torch's and ART's first calls
         peers.art_universal(net, xs[:20], ys[:20], passes=1, **common)()
+    marks = []  # each timed ART run's passes: (seconds since its start, noise)
     pair = time_pair(ours(budget.art_passes, 1),
-                     peers.art_universal(net, xs, ys, passes=budget.art_passes, **common),
+                     peers.art_universal(net, xs, ys, passes=budget.art_passes, marks=marks,
+                                         **common),
                      repeats=budget.slow_repeats, inner_a=budget.repeats, warmup_b=0)
     out["uap_at_art_passes"] = entry(pair.a, budget.art_passes, 1)
     out.setdefault("uap_single", out["uap_at_art_passes"])
     out["art_uap"] = entry(pair.b, budget.art_passes, 1) | {"batch_size": 1}
     out["pairs"]["uap_vs_art_speedup"] = pair.speedup()
+    out["time_to_art_rate"] = time_to_art_rate(shared, lambda k: ours(k, 1), marks,
+                                               out["art_uap"]["fooling"], budget)
     return out
+
+
+def _art_to_rate(shared: SharedTask, records: list, target: float) -> dict:
+    """ART's time to ``target`` in each timed run: the end of its first pass reaching it.
+
+    Args:
+      shared: the task (each pass's noise is scored by :func:`fooled_share`).
+      records: per timed ART run, ``(seconds since its start, noise)`` for each pass.
+      target: ART's final fooling rate.
+
+    Returns:
+      A timing entry over the runs, with ``passes`` (to the target, last run), ``of_passes``
+      and ``fooling_by_pass`` (last run); a ``status`` where no pass was recorded.
+    """
+    if not records or not all(records):
+        return {"status": "passes not recorded"}
+    hits = []
+    for record in records:
+        rates = [fooled_share(shared.logits_fn, shared.x, shared.y, v) for _, v in record]
+        # its last pass gives its final noise: a run that never reaches target (only if
+        # runs differ) counts its whole time
+        hits.append(time_to_rate([s for s, _ in record], rates, target)
+                    or (len(record), record[-1][0]))
+    secs = [s for _, s in hits]
+    t = Timing(statistics.median(secs), min(secs), max(secs), len(secs))
+    return _entry(t, passes=hits[-1][0], of_passes=len(records[-1]), fooling_by_pass=rates)
+
+
+def _uap_to_rate(shared: SharedTask, run_at, target: float, most: int, repeats: int) -> dict:
+    """The project's time to ``target``: the fewest passes (1, 2, ...) whose run reaches it,
+    timed at that budget after a warm-up (median of ``repeats``).
+
+    Args:
+      run_at: ``passes -> call`` of ``universal_perturbation`` (one order, as ART follows).
+      most: the most passes tried.
+
+    Returns:
+      A timing entry with ``passes``, ``fooling`` and ``fooling_at_passes`` (the rate of
+      each budget tried: separate runs, not one run's history); a ``status`` if not reached.
+    """
+    f, x, y = shared.logits_fn, shared.x, shared.y
+    rates = []
+    for k in range(1, most + 1):
+        rates.append(fooled_share(f, x, y, block(run_at(k)())))
+        if first_reaching(rates[-1:], target):
+            t = time_call(run_at(k), warmup=1, repeats=repeats)
+            return _entry(t, passes=k, restarts=1, fooling=fooled_share(f, x, y, t.value),
+                          fooling_at_passes=rates)
+    return {"status": f"not reached in {most} passes", "fooling_at_passes": rates}
+
+
+def time_to_art_rate(shared: SharedTask, run_at, records: list, target: float,
+                     budget: ToyBudget) -> dict:
+    """Each side's time to ART's final fooling rate (not the same number of passes).
+
+    Args:
+      shared: the task.
+      run_at: ``passes -> call`` of the project's algorithm with one restart.
+      records: the timed ART runs' passes (:func:`bench.peers.art_universal`'s ``marks``).
+      target: ART's final fooling rate, as :func:`fooled_share` scores it.
+      budget: its ``repeats`` time the project's run; the most passes it may take are
+        ``max(uap_passes, art_passes)``.
+
+    Returns:
+      ``{"rate", "art", "uap", "speedup"}``: ART's time over the project's (``None`` when
+      either side has a ``status`` instead of a time).
+    """
+    art = _art_to_rate(shared, records, target)
+    uap = None if art.get("status") else _uap_to_rate(
+        shared, run_at, target, max(budget.uap_passes, budget.art_passes), budget.repeats)
+    speedup = None if uap is None or uap.get("status") else art["median_s"] / uap["median_s"]
+    return {"rate": target, "art": art, "uap": uap, "speedup": speedup}
 
 
 def compare_pgd(shared: SharedTask, setting: Setting, net, budget: ToyBudget,
@@ -241,7 +320,7 @@ def compare_setting(shared: SharedTask, setting: Setting, budget: ToyBudget, *,
 
     Returns:
       ``{method: figures}``, ``"ratio_ranges"`` and ``"ratios"``: ``uap_vs_art_speedup``,
-      ``uap_over_exact``, ``uap_single_over_exact``,
+      ``uap_vs_art_time_to_rate_speedup`` (not paired: two medians), ``uap_over_exact``, ``uap_single_over_exact``,
       ``art_uap_over_exact``, ``exact_vs_torch_grid_speedup``,
       ``pgd_vs_torchattacks_time_ratio``, ``pgd_vs_art_time_ratio``,
       ``pgd_over_exact_pointwise``, ``pgd_restarts_over_exact_pointwise``,
@@ -265,6 +344,7 @@ def compare_setting(shared: SharedTask, setting: Setting, budget: ToyBudget, *,
 
     out["ratios"] = {
         "uap_vs_art_speedup": median("uap_vs_art_speedup"),
+        "uap_vs_art_time_to_rate_speedup": out["time_to_art_rate"].get("speedup"),
         "uap_over_exact": over("uap", "universal"),
         "uap_single_over_exact": over("uap_single", "universal"),
         "art_uap_over_exact": over("art_uap", "universal"),

@@ -83,6 +83,11 @@ def test_smoke_run_reports_every_headline_figure(smoke_json):
                 assert s[key]["median_s"] > 0
             else:
                 assert s[key]["status"] == "not installed"
+        if peers.installed("art"):  # ART's passes were seen inside its timed runs
+            t, art = s["time_to_art_rate"], s["art_uap"]
+            assert t["rate"] == art["fooling"] and t["art"]["of_passes"] == art["passes"]
+            assert t["art"]["fooling_by_pass"][-1] == art["fooling"]
+            assert 0 < t["art"]["median_s"] <= art["max_s"]
     assert r["hot_paths"]["grid"]["gflops"] > 0
     assert {g["goal"] for g in r["goals"]} >= {
         "universal algorithm reaches the exact optimum (default)",
@@ -149,3 +154,38 @@ def test_smoke_run_times_the_certified_brackets(smoke_json):
     goals = {g["goal"] for g in r["goals"]}
     assert "certified universal optimum of 40 points, warm" in goals
     assert any(g.startswith("certified curve over") for g in goals)
+
+
+def test_time_to_rate_is_the_end_of_the_first_pass_reaching_it():
+    from bench.measure import time_to_rate
+
+    seconds, rates = [1.8, 3.6, 5.4, 7.2], [0.10, 0.25, 0.17, 0.25]  # ART oscillates
+    assert time_to_rate(seconds, rates, 0.25) == (2, 3.6)   # not its last pass reaching it
+    assert time_to_rate(seconds, rates, 0.17) == (2, 3.6)
+    assert time_to_rate(seconds, rates, 0.05) == (1, 1.8)
+    assert time_to_rate(seconds, rates, 0.3) is None
+
+
+def _time_to_rate_goal(speedup, missing=False):
+    from bench.goal_rules import Scope, evaluate
+    from bench.goals import SETTING_RULES
+
+    art = {"median_s": 3.6, "passes": 2, "of_passes": 10, "runs": 3}
+    uap = {"median_s": 3.6 / speedup if speedup else None, "passes": 1}
+    figure = ({"status": "not installed"} if missing else
+              {"rate": 0.25, "art": art, "uap": uap, "speedup": speedup})
+    entry = {"time_to_art_rate": figure, "ratios": {"uap_vs_art_time_to_rate_speedup": speedup},
+             "uap_at_art_passes": {"batch_size": 16}}
+    rule = [r for r in SETTING_RULES if "final fooling rate" in str(r.goal)]
+    return evaluate(tuple(rule), Scope({"task": {"points": 1000}}, "linf 0.1", entry))[0]
+
+
+def test_the_time_to_rate_goal_is_1000x_and_a_miss_names_its_bound():
+    met = _time_to_rate_goal(1500.0)
+    assert met.met is True and met.target == ">= 1000" and "bounds" not in met.note
+    assert "ART 3.6 s (end of its pass 2" in met.note and "at 1 pass" in met.note
+    missed = _time_to_rate_goal(400.0)
+    assert missed.met is False and "within 2 passes and ours cannot stop" in missed.note
+    assert "(63 sequential mini-batch updates of 16 points" in missed.note
+    gone = _time_to_rate_goal(None, missing=True)
+    assert gone.met is None and gone.note == "ART not installed"
