@@ -40,6 +40,19 @@ def check_seed(seed) -> int:
     return seed
 
 
+def check_chunk(chunk, batch: int) -> int | None:
+    """``--chunk`` checked against ``--batch`` (already at least 1): None where it is one update per batch.
+
+    >>> check_chunk(4, 8), check_chunk(8, 8), check_chunk(None, 8)
+    (4, None, None)
+    """
+    if chunk is None:
+        return None
+    if isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 1 or batch % chunk:
+        raise ArgumentError(f"--chunk must be a whole number from 1 to --batch {batch} that divides it, got {chunk}")
+    return None if chunk == batch else chunk
+
+
 @dataclasses.dataclass(frozen=True)
 class RunConfig:
     """Everything that determines the perturbation (and so must match on --resume).
@@ -55,6 +68,9 @@ class RunConfig:
       top_k, overshoot, max_iter: DeepFool's.
       push: Algorithm 1's own overshoot: each unfooled image's DeepFool perturbation is
         added to v lengthened by (1 + push), so the image stays fooled after later updates.
+      chunk: Algorithm 1's images per sequential sub-update inside a batch's update (each
+        piece sees the v left by the previous one; a divisor of batch); None (or batch): one
+        update per batch. Normalised to None when it equals batch.
       step_size: sgd step length in the norm (None: eps / 4).
       loss: sgd loss, "margin" or "ce".
     """
@@ -70,6 +86,7 @@ class RunConfig:
     overshoot: float = 0.02
     max_iter: int = 10
     push: float = PUSH
+    chunk: int | None = None
     step_size: float | None = None
     loss: str = "margin"
 
@@ -92,9 +109,10 @@ class RunConfig:
             raise ArgumentError(f"--target must be in (0, 1], got {self.target}")
         if not (isinstance(self.push, (int, float)) and math.isfinite(self.push) and self.push >= 0):
             raise ArgumentError(f"--push must be a number >= 0 (0: DeepFool's step as it is), got {self.push}")
+        chunk = check_chunk(self.chunk, self.batch)
         if self.step_size is not None and not self.step_size > 0:
             raise ArgumentError(f"--step-size must be positive, got {self.step_size}")
         if self.loss not in LOSSES:
             raise ArgumentError(f"loss must be margin or ce, got {self.loss!r}")
-        return dataclasses.replace(self, norm=norm, eps=float(self.eps), push=float(self.push))
+        return dataclasses.replace(self, norm=norm, eps=float(self.eps), push=float(self.push), chunk=chunk)
 

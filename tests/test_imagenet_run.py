@@ -154,10 +154,12 @@ def test_masked_rows_change_nothing(classifier):
                                            known=clean)[0], v)
 
 
-def test_resume_with_images_pending_is_bit_identical(image_folder, classifier, tmp_path):
-    """A run stopped while unfooled images wait for a full batch decodes them again on resume: same v, bit for bit."""
+@pytest.mark.parametrize("chunk", [None, 1])
+def test_resume_with_images_pending_is_bit_identical(image_folder, classifier, tmp_path, chunk):
+    """A run stopped while unfooled images wait for a full batch decodes them again on resume: same v, bit for bit
+    (one update per batch, and one per image: ``--chunk 1``)."""
     splits = build_splits(str(image_folder), 12, 2, seed=1)
-    config = RunConfig(eps=10.0, batch=3, passes=2, target=1.0, seed=1, push=0.5)
+    config = RunConfig(eps=10.0, batch=3, passes=2, target=1.0, seed=1, push=0.5, chunk=chunk)
     whole = run_universal(classifier, splits, config, tmp_path / "whole", progress=False, checkpoint_every=1)
     stopped_with_pending = 0
     for stop in range(2, 9):  # stopped before step `stop` is saved: the checkpoint is after step stop - 1
