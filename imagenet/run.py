@@ -32,7 +32,7 @@ from imagenet.images import REASON_TEXT
 from imagenet.loop import run_universal
 from imagenet.outputs import output_folder
 from imagenet.registry import MODEL_HELP, choose_model
-from imagenet.runconfig import PAPER_EPS, PUSH, ArgumentError, RunConfig
+from imagenet.runconfig import CHUNK, PAPER_EPS, PUSH, ArgumentError, RunConfig
 from imagenet.runlock import run_lock
 from imagenet.splits import build_splits
 from store import OneLineParser, run_main
@@ -63,8 +63,9 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
                    help=f"Algorithm 1's own overshoot: each DeepFool step enters v lengthened by 1+push, so the "
                         f"image stays fooled after later updates (default {PUSH})")
     p.add_argument("--chunk", type=int, default=None,
-                   help="Algorithm 1's images per sequential sub-update inside a batch's update, each seeing the "
-                        "v left by the previous one (a divisor of --batch; default: --batch, one update per batch)")
+                   help=f"Algorithm 1's images per sequential sub-update inside a batch's update, each seeing the "
+                        f"v left by the previous one (a divisor of --batch; --batch: one update per batch; default "
+                        f"{CHUNK}, or the largest divisor of --batch below it)")
     p.add_argument("--step-size", type=float, default=None, help="sgd step length (default: eps/4)")
     p.add_argument("--out", default=None, help="output folder (default: runs/<model>-<method>-<norm>)")
     p.add_argument("--resume", action="store_true", help="continue the run checkpointed in --out")

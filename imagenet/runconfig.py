@@ -26,6 +26,7 @@ METHODS = ("deepfool", "sgd")
 LOSSES = ("margin", "ce")
 PAPER_EPS = {"inf": 10.0, "2": 2000.0}  # the paper's budgets in pixel scale [0, 255]
 PUSH = 2.0  # Algorithm 1's inner-step overshoot on ImageNet, chosen by measurement (docs/imagenet.md)
+CHUNK = 4  # Algorithm 1's images per sequential sub-update by default, chosen by measurement (docs/imagenet.md)
 SEED_MAX = 2**31 - 1  # the categories command line's and the app's range too
 
 
@@ -40,17 +41,18 @@ def check_seed(seed) -> int:
     return seed
 
 
-def check_chunk(chunk, batch: int) -> int | None:
-    """``--chunk`` checked against ``--batch`` (already at least 1): None where it is one update per batch.
+def check_chunk(chunk, batch: int) -> int:
+    """``--chunk`` checked against ``--batch`` (already at least 1); None: the default, :data:`CHUNK` or
+    the largest divisor of ``batch`` below it (``batch`` itself is one update per batch).
 
-    >>> check_chunk(4, 8), check_chunk(8, 8), check_chunk(None, 8)
-    (4, None, None)
+    >>> check_chunk(2, 8), check_chunk(None, 8), check_chunk(None, 6), check_chunk(None, 3), check_chunk(None, 5)
+    (2, 4, 3, 3, 1)
     """
     if chunk is None:
-        return None
+        return max(d for d in range(1, min(CHUNK, batch) + 1) if batch % d == 0)
     if isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 1 or batch % chunk:
         raise ArgumentError(f"--chunk must be a whole number from 1 to --batch {batch} that divides it, got {chunk}")
-    return None if chunk == batch else chunk
+    return chunk
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,8 +71,9 @@ class RunConfig:
       push: Algorithm 1's own overshoot: each unfooled image's DeepFool perturbation is
         added to v lengthened by (1 + push), so the image stays fooled after later updates.
       chunk: Algorithm 1's images per sequential sub-update inside a batch's update (each
-        piece sees the v left by the previous one; a divisor of batch); None (or batch): one
-        update per batch. Normalised to None when it equals batch.
+        piece sees the v left by the previous one; a divisor of batch; batch: one update per
+        batch, as before --chunk); None: :data:`CHUNK` (4) or the largest divisor of batch
+        below it, resolved by :meth:`validated`.
       step_size: sgd step length in the norm (None: eps / 4).
       loss: sgd loss, "margin" or "ce".
     """

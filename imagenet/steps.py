@@ -79,11 +79,13 @@ def _pending_update(logits_fn, v, pending: Pending, eps, overshoot, push, *, nor
     pieces, only the first ``batch`` rows are used (the waiting images come first; the rows
     past ``batch`` are empty), so the pieces are the same on any number of devices.
     """
-    if chunk is not None and chunk != batch:
+    if chunk is None or chunk == batch:
+        chunk = None  # one update on all the rows, as before --chunk
+    else:
         pending = jax.tree.map(lambda a: a[:batch], pending)
     return attacks.universal_update(logits_fn, v, pending.x, pending.labels, norm=norm, eps=eps, top_k=top_k,
                                     overshoot=overshoot, max_iter=max_iter, push=push,
-                                    mask=pending.items >= 0, chunk=None if chunk == batch else chunk)
+                                    mask=pending.items >= 0, chunk=chunk)
 
 
 def compact_step(logits_fn, v, pending: Pending, x, mask, codes, items, eps, overshoot, push, *, norm, top_k,

@@ -1,6 +1,7 @@
 """Algorithm 1's sequential sub-updates inside a batch (``--chunk``): checked, the old step when it is the
 batch, padding skipped piece by piece, and checkpoints from before ``--chunk`` still theirs."""
 
+import dataclasses
 import functools
 
 import jax
@@ -10,7 +11,7 @@ import pytest
 
 import attacks
 from imagenet import run, steps
-from imagenet.checkpoint import fingerprint
+from imagenet.checkpoint import CHECKPOINT, fingerprint
 from imagenet.folders import Item
 from imagenet.runconfig import ArgumentError, RunConfig
 from imagenet.splits import Splits
@@ -34,29 +35,57 @@ def test_a_bad_chunk_is_one_line_naming_the_flag(chunk):
                                             r"got ") as err:
         RunConfig(batch=8, chunk=chunk).validated()
     assert "\n" not in str(err.value)
-    assert RunConfig(batch=8, chunk=4).validated().chunk == 4
-    assert RunConfig(batch=8, chunk=8).validated().chunk is None  # the batch: one update, as before --chunk
+    assert RunConfig(batch=8, chunk=2).validated().chunk == 2
+    assert RunConfig(batch=8, chunk=8).validated().chunk == 8  # the batch: one update, as before --chunk
+
+
+@pytest.mark.parametrize("batch, chunk", [(8, 4), (16, 4), (6, 3), (3, 3), (5, 1), (1, 1)])
+def test_the_default_chunk_is_four_or_the_largest_divisor_of_the_batch_below(batch, chunk):
+    assert RunConfig(batch=batch).validated().chunk == chunk
 
 
 def test_the_command_line_takes_chunk():
-    config = run.config_from_args(run.parse_args(["--batch", "6", "--chunk", "3"]))
-    assert (config.batch, config.chunk) == (6, 3)
+    config = run.config_from_args(run.parse_args(["--batch", "6", "--chunk", "2"]))
+    assert (config.batch, config.chunk) == (6, 2)
+    assert run.config_from_args(run.parse_args([])).chunk == 4  # batch 8
     with pytest.raises(ArgumentError, match="^--chunk"):
         run.config_from_args(run.parse_args(["--batch", "6", "--chunk", "4"]))
 
 
 def test_one_update_per_batch_keeps_the_fingerprint_of_checkpoints_from_before_chunk():
-    """The hashes were computed by the runner before --chunk existed: its checkpoints still resume."""
+    """The hashes were computed by the runner before --chunk existed: --chunk = --batch has them (and the
+    default where it is the batch: batch 3); the default chunk of batch 8 (4) is another run."""
     splits = Splits([Item("a.jpg", 1), Item("b.png", -1)], [Item("c.jpg", 2)], "folder")
-    before = {RunConfig(batch=8): "cfccab901546cb9f023c0c1b3294db2b6e20a77651776ef2e595b4d64e8d2df1",
-              RunConfig(eps=10.0, batch=3, seed=1, push=0.5, method="sgd", norm="2"):
-                  "ce4134f431330976e0b10c4dbaec58140565efad692ed6e875104656eb6ef5e8"}
+    lite, sgd3 = RunConfig(batch=8), RunConfig(eps=10.0, batch=3, seed=1, push=0.5, method="sgd", norm="2")
+    before = {lite: "cfccab901546cb9f023c0c1b3294db2b6e20a77651776ef2e595b4d64e8d2df1",
+              sgd3: "ce4134f431330976e0b10c4dbaec58140565efad692ed6e875104656eb6ef5e8"}
     for config, tag in before.items():
-        for chunk in (None, config.batch):
-            same = RunConfig(**{**config.__dict__, "chunk": chunk}).validated()
-            assert fingerprint("efficientnet-lite0", 224, same, splits) == tag
-    pieces = RunConfig(batch=8, chunk=4).validated()
-    assert fingerprint("efficientnet-lite0", 224, pieces, splits) != before[RunConfig(batch=8)]
+        whole = dataclasses.replace(config, chunk=config.batch)
+        assert fingerprint("efficientnet-lite0", 224, whole, splits) == tag
+    assert fingerprint("efficientnet-lite0", 224, sgd3, splits) == before[sgd3]
+    assert fingerprint("efficientnet-lite0", 224, lite, splits) != before[lite]
+
+
+def test_a_checkpoint_of_one_update_per_batch_resumes_as_one_without_chunk(tmp_path):
+    """A run with --chunk = --batch (every run from before --chunk) resumed without --chunk goes on as it
+    began, bit for bit; resumed with another --chunk it is another run's."""
+    from imagenet import build_splits, run_universal
+    from imagenet_tiny import write_folder
+
+    splits = build_splits(str(write_folder(tmp_path / "set", 18)), 16, 2, seed=2)
+    whole = RunConfig(eps=10.0, batch=8, chunk=8, passes=2, target=1.0, seed=2, push=0.5)
+    classifier = tiny_classifier()
+    reference = run_universal(classifier, splits, whole, tmp_path / "ref", progress=False)
+    assert run_universal(classifier, splits, whole, tmp_path / "cut", progress=False, checkpoint_every=1,
+                         stop_after=2) is None
+    assert (tmp_path / "cut" / CHECKPOINT).exists()  # after the first batch
+    with pytest.raises(ArgumentError, match="other settings"):
+        run_universal(classifier, splits, dataclasses.replace(whole, chunk=2), tmp_path / "cut", resume=True,
+                      progress=False)
+    resumed = run_universal(classifier, splits, dataclasses.replace(whole, chunk=None), tmp_path / "cut",
+                            resume=True, progress=False)
+    assert resumed["config"]["chunk"] == 8 and resumed["fooling_rate_history"] == reference["fooling_rate_history"]
+    assert (tmp_path / "cut" / "perturbation.npy").read_bytes() == (tmp_path / "ref" / "perturbation.npy").read_bytes()
 
 
 def _pending(x, labels, rows):
