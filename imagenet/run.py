@@ -65,7 +65,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     p.add_argument("--chunk", type=int, default=None,
                    help=f"Algorithm 1's images per sequential sub-update inside a batch's update, each seeing the "
                         f"v left by the previous one (a divisor of --batch; --batch: one update per batch; default "
-                        f"{CHUNK}, or the largest divisor of --batch below it)")
+                        f"{CHUNK}, or the largest divisor of --batch below it: 1 for an odd --batch)")
     p.add_argument("--step-size", type=float, default=None, help="sgd step length (default: eps/4)")
     p.add_argument("--out", default=None, help="output folder (default: runs/<model>-<method>-<norm>)")
     p.add_argument("--resume", action="store_true", help="continue the run checkpointed in --out")

@@ -26,7 +26,7 @@ METHODS = ("deepfool", "sgd")
 LOSSES = ("margin", "ce")
 PAPER_EPS = {"inf": 10.0, "2": 2000.0}  # the paper's budgets in pixel scale [0, 255]
 PUSH = 2.0  # Algorithm 1's inner-step overshoot on ImageNet, chosen by measurement (docs/imagenet.md)
-CHUNK = 4  # Algorithm 1's images per sequential sub-update by default, chosen by measurement (docs/imagenet.md)
+CHUNK = 2  # Algorithm 1's images per sequential sub-update by default, chosen by measurement (docs/imagenet.md)
 SEED_MAX = 2**31 - 1  # the categories command line's and the app's range too
 
 
@@ -45,8 +45,8 @@ def check_chunk(chunk, batch: int) -> int:
     """``--chunk`` checked against ``--batch`` (already at least 1); None: the default, :data:`CHUNK` or
     the largest divisor of ``batch`` below it (``batch`` itself is one update per batch).
 
-    >>> check_chunk(2, 8), check_chunk(None, 8), check_chunk(None, 6), check_chunk(None, 3), check_chunk(None, 5)
-    (2, 4, 3, 3, 1)
+    >>> check_chunk(4, 8), check_chunk(None, 8), check_chunk(None, 6), check_chunk(None, 3), check_chunk(None, 1)
+    (4, 2, 2, 1, 1)
     """
     if chunk is None:
         return max(d for d in range(1, min(CHUNK, batch) + 1) if batch % d == 0)
@@ -72,8 +72,8 @@ class RunConfig:
         added to v lengthened by (1 + push), so the image stays fooled after later updates.
       chunk: Algorithm 1's images per sequential sub-update inside a batch's update (each
         piece sees the v left by the previous one; a divisor of batch; batch: one update per
-        batch, as before --chunk); None: :data:`CHUNK` (4) or the largest divisor of batch
-        below it, resolved by :meth:`validated`.
+        batch, as before --chunk); None: :data:`CHUNK` (2), or 1 for an odd batch, resolved by
+        :meth:`validated`.
       step_size: sgd step length in the norm (None: eps / 4).
       loss: sgd loss, "margin" or "ce".
     """

@@ -157,7 +157,7 @@ def test_masked_rows_change_nothing(classifier):
 @pytest.mark.parametrize("batch, chunk", [(3, 3), (3, 1), (6, None)])
 def test_resume_with_images_pending_is_bit_identical(image_folder, classifier, tmp_path, batch, chunk):
     """A run stopped while unfooled images wait for a full batch decodes them again on resume: same v, bit for bit
-    (one update per batch, one per image: ``--chunk 1``, and the default chunk: 3 of batch 6)."""
+    (one update per batch, one per image: ``--chunk 1``, and the default chunk: 2 of batch 6)."""
     splits = build_splits(str(image_folder), 12, 2, seed=1)
     config = RunConfig(eps=10.0, batch=batch, passes=2, target=1.0, seed=1, push=0.5, chunk=chunk)
     whole = run_universal(classifier, splits, config, tmp_path / "whole", progress=False, checkpoint_every=1)
