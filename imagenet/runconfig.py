@@ -73,7 +73,7 @@ class RunConfig:
       chunk: Algorithm 1's images per sequential sub-update inside a batch's update (each
         piece sees the v left by the previous one; a divisor of batch; batch: one update per
         batch, as before --chunk); None: :data:`CHUNK` (2), or 1 for an odd batch, resolved by
-        :meth:`validated`.
+        :meth:`validated` (for sgd, always batch).
       step_size: sgd step length in the norm (None: eps / 4).
       loss: sgd loss, "margin" or "ce".
     """
@@ -113,6 +113,8 @@ class RunConfig:
         if not (isinstance(self.push, (int, float)) and math.isfinite(self.push) and self.push >= 0):
             raise ArgumentError(f"--push must be a number >= 0 (0: DeepFool's step as it is), got {self.push}")
         chunk = check_chunk(self.chunk, self.batch)
+        if self.method != "deepfool":
+            chunk = self.batch  # no pieces in an ascent step: an sgd run's settings stay as before --chunk
         if self.step_size is not None and not self.step_size > 0:
             raise ArgumentError(f"--step-size must be positive, got {self.step_size}")
         if self.loss not in LOSSES:

@@ -53,8 +53,8 @@ def test_the_command_line_takes_chunk():
 
 
 def test_one_update_per_batch_keeps_the_fingerprint_of_checkpoints_from_before_chunk():
-    """The hashes were computed by the runner before --chunk existed: --chunk = --batch has them; the
-    default chunk (2 of batch 8, 1 of batch 3) is another run."""
+    """The hashes were computed by the runner before --chunk existed: --chunk = --batch has them, and sgd
+    (no pieces) whatever its --chunk; Algorithm 1's default chunk (2 of batch 8) is another run."""
     splits = Splits([Item("a.jpg", 1), Item("b.png", -1)], [Item("c.jpg", 2)], "folder")
     lite, sgd3 = RunConfig(batch=8), RunConfig(eps=10.0, batch=3, seed=1, push=0.5, method="sgd", norm="2")
     before = {lite: "cfccab901546cb9f023c0c1b3294db2b6e20a77651776ef2e595b4d64e8d2df1",
@@ -62,7 +62,9 @@ def test_one_update_per_batch_keeps_the_fingerprint_of_checkpoints_from_before_c
     for config, tag in before.items():
         whole = dataclasses.replace(config, chunk=config.batch)
         assert fingerprint("efficientnet-lite0", 224, whole, splits) == tag
-        assert fingerprint("efficientnet-lite0", 224, config, splits) != tag
+    for chunk in (None, 1):
+        assert fingerprint("efficientnet-lite0", 224, dataclasses.replace(sgd3, chunk=chunk), splits) == before[sgd3]
+    assert fingerprint("efficientnet-lite0", 224, lite, splits) != before[lite]
 
 
 def test_a_checkpoint_of_one_update_per_batch_resumes_as_one_without_chunk(tmp_path):
