@@ -72,6 +72,12 @@ def _update(logits_fn, v, x, labels, valid, eps, overshoot, reach, push, *, norm
 
     def piece(v, batch):
         xs, ys, ok = batch
+        if pieces == 1:
+            return step(v, xs, ys, ok)
+        # a piece of padding only (a partial batch in pieces) costs no forward pass
+        return jax.lax.cond(jnp.any(ok), step, lambda v, xs, ys, ok: (v, ok), v, xs, ys, ok)
+
+    def step(v, xs, ys, ok):
         moved = xs + v
         logits = logits_fn(moved)
         unfooled = jnp.argmax(logits, axis=-1).astype(jnp.int32) == ys

@@ -82,10 +82,15 @@ class RunState:
 def fingerprint(model: str, resolution: int, config: RunConfig, splits: Splits) -> str:
     """A hash of what determines the perturbation; a checkpoint only resumes a matching run.
 
-    ``passes`` and ``target`` only say when to stop, so they may change on resume.
+    ``passes`` and ``target`` only say when to stop, so they may change on resume. A
+    ``chunk`` of one update per batch is left out: a checkpoint written before ``--chunk``
+    has the fingerprint of ``--chunk`` = ``--batch``.
     """
     items = [list(i) for i in splits.train] + ["|"] + [list(i) for i in splits.val]
+    config = config.validated()
     settings = dataclasses.asdict(dataclasses.replace(config, passes=1, target=1.0))
+    if settings["chunk"] == config.batch:
+        del settings["chunk"]  # one update per batch: the fingerprint of a run from before --chunk
     return content_digest(json.dumps([model, resolution, settings, items], sort_keys=True))
 
 

@@ -34,8 +34,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from imagenet import artifacts, data, sharding, steps
-from imagenet.checkpoint import (CHECKPOINT, Bounds, RunState, fingerprint, open_state, remove_own_temporaries,
-                                 save_checkpoint)
+from imagenet.checkpoint import (CHECKPOINT, Bounds, RunState, fingerprint, open_state, read_checkpoint,
+                                 remove_own_temporaries, save_checkpoint)
 from imagenet.methods import Method, method_for
 from imagenet.runconfig import ArgumentError, RunConfig
 from imagenet.classifier import num_classes
@@ -306,6 +306,7 @@ def run_universal(
         is damaged; another run holds ``out`` (:class:`imagenet.runlock.FolderBusy`).
       data.DataError: no readable training image (no checkpoint is left behind then).
     """
+    default_chunk = config.chunk is None  # a checkpoint from before --chunk may then resume as it was
     config = config.validated()
     if checkpoint_every < 1:
         raise ArgumentError(f"--checkpoint-every must be at least 1, got {checkpoint_every}")
@@ -320,7 +321,21 @@ def run_universal(
     r = _Run(classifier, None, splits, config, dp, preprocess, workers, out / CHECKPOINT, key_data, tag, k_order,
              checkpoint_every, model_spec, method_for(config, dp), BatchRows.of(config.batch, dp))
     with run_lock(out):  # one run at a time in out, from its checkpoint's check to its last write
+        if resume and default_chunk:
+            r = _one_update_if_checkpointed(r)
         return _run_locked(r, resume, progress, stop_after, class_names)
+
+
+def _one_update_if_checkpointed(r: _Run) -> _Run:
+    """``r`` with one update per batch (``chunk = batch``) if its checkpoint was written so, every
+    checkpoint from before ``--chunk`` included: a run that did not ask for a chunk resumes as it began."""
+    whole = dataclasses.replace(r.config, chunk=r.config.batch)
+    if whole == r.config or not r.ckpt.exists():
+        return r
+    tag = fingerprint(r.model_spec, r.classifier.resolution, whole, r.splits)
+    if read_checkpoint(r.ckpt)[1].get("fingerprint") != tag:
+        return r
+    return dataclasses.replace(r, config=whole, tag=tag, method=method_for(whole, r.dp))
 
 
 def _own_labels(splits: Splits, classifier, label_classes: int | None) -> Splits:

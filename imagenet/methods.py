@@ -61,7 +61,8 @@ def method_for(config: RunConfig, dp: sharding.DataParallel) -> Method:
 def _deepfool(jitted: steps.Jitted, config: RunConfig, eps: np.float32) -> Method:
     options = dict(norm=config.norm, top_k=config.top_k, max_iter=config.max_iter)
     extra = (np.float32(config.overshoot), np.float32(config.push))
-    compact = functools.partial(jitted.compact, batch=config.batch, **options)
+    options.update(batch=config.batch, chunk=config.chunk)  # chunk None: one update per batch
+    compact = functools.partial(jitted.compact, **options)
 
     def step(logits_fn, v, pending, x, mask, codes, items, known):
         return compact(logits_fn, v, pending, x, mask, codes, items, eps, *extra, known=known)

@@ -32,7 +32,7 @@ from imagenet.images import REASON_TEXT
 from imagenet.loop import run_universal
 from imagenet.outputs import output_folder
 from imagenet.registry import MODEL_HELP, choose_model
-from imagenet.runconfig import PAPER_EPS, PUSH, ArgumentError, RunConfig
+from imagenet.runconfig import CHUNK, PAPER_EPS, PUSH, ArgumentError, RunConfig
 from imagenet.runlock import run_lock
 from imagenet.splits import build_splits
 from store import OneLineParser, run_main
@@ -62,6 +62,10 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     p.add_argument("--push", type=float, default=PUSH,
                    help=f"Algorithm 1's own overshoot: each DeepFool step enters v lengthened by 1+push, so the "
                         f"image stays fooled after later updates (default {PUSH})")
+    p.add_argument("--chunk", type=int, default=None,
+                   help=f"Algorithm 1's images per sequential sub-update inside a batch's update, each seeing the "
+                        f"v left by the previous one (a divisor of --batch; --batch: one update per batch; default "
+                        f"{CHUNK}, or the largest divisor of --batch below it: 1 for an odd --batch)")
     p.add_argument("--step-size", type=float, default=None, help="sgd step length (default: eps/4)")
     p.add_argument("--out", default=None, help="output folder (default: runs/<model>-<method>-<norm>)")
     p.add_argument("--resume", action="store_true", help="continue the run checkpointed in --out")
@@ -85,7 +89,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
     eps = PAPER_EPS[norm] if args.eps is None else args.eps
     return RunConfig(norm=norm, eps=eps, method=args.method, batch=args.batch, seed=args.seed,
                      passes=args.passes, target=args.target, top_k=args.top_k, overshoot=args.overshoot,
-                     max_iter=args.max_iter, push=args.push, step_size=args.step_size).validated()
+                     max_iter=args.max_iter, push=args.push, chunk=args.chunk, step_size=args.step_size).validated()
 
 
 def run_command(args: argparse.Namespace) -> dict:

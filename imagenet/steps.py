@@ -71,15 +71,25 @@ class StepOut(NamedTuple):
     clean: jax.Array            # i32[P], clean labels (-1 on masked rows), kept for the next passes
 
 
-def _pending_update(logits_fn, v, pending: Pending, eps, overshoot, push, *, norm, top_k, max_iter):
-    """Algorithm 1's update of ``v`` on the pending rows (the empty ones masked)."""
+def _pending_update(logits_fn, v, pending: Pending, eps, overshoot, push, *, norm, top_k, max_iter, batch,
+                    chunk=None):
+    """Algorithm 1's update of ``v`` on the pending rows (the empty ones masked).
+
+    ``chunk`` (a divisor of ``batch``; None: ``batch``) images per sequential sub-update. In
+    pieces, only the first ``batch`` rows are used (the waiting images come first; the rows
+    past ``batch`` are empty), so the pieces are the same on any number of devices.
+    """
+    if chunk is None or chunk == batch:
+        chunk = None  # one update on all the rows, as before --chunk
+    else:
+        pending = jax.tree.map(lambda a: a[:batch], pending)
     return attacks.universal_update(logits_fn, v, pending.x, pending.labels, norm=norm, eps=eps, top_k=top_k,
                                     overshoot=overshoot, max_iter=max_iter, push=push,
-                                    mask=pending.items >= 0)
+                                    mask=pending.items >= 0, chunk=chunk)
 
 
 def compact_step(logits_fn, v, pending: Pending, x, mask, codes, items, eps, overshoot, push, *, norm, top_k,
-                 max_iter, batch, known=None):
+                 max_iter, batch, chunk=None, known=None):
     """One batch of Algorithm 1 in which only the unfooled images pay for DeepFool.
 
     A forward pass of ``x + v`` finds the batch's images that ``v`` already fools
@@ -96,7 +106,8 @@ def compact_step(logits_fn, v, pending: Pending, x, mask, codes, items, eps, ove
       (at most ``batch - 1``); x: f32[P, res, res, 3]; mask: bool[P]; codes: i32[P]
       skip reasons; items: i32[P] the rows' training item indices (-1 for padding);
       eps, overshoot, push: traced scalars; batch: images per update (static, <= P);
-      known: i32[P] clean labels from an earlier pass (-1: unknown), or None.
+      chunk: images per sequential sub-update inside an update (static, divides ``batch``;
+      None: ``batch``, one update); known: i32[P] clean labels from an earlier pass (-1: unknown), or None.
 
     Returns:
       A :class:`StepOut`: the new v and pending, the counts of the batch, its clean labels.
@@ -114,21 +125,25 @@ def compact_step(logits_fn, v, pending: Pending, x, mask, codes, items, eps, ove
         first = head._replace(items=jnp.where(jnp.arange(rows) < batch, head.items, -1))
         rest = jax.tree.map(lambda a: a[batch:batch + rows], both)
         return _pending_update(logits_fn, v, first, eps, overshoot, push, norm=norm, top_k=top_k,
-                               max_iter=max_iter), rest
+                               max_iter=max_iter, batch=batch, chunk=chunk), rest
 
     v, pending = lax.cond(jnp.sum(both.items >= 0) >= batch, update, lambda: (v, head))
     return StepOut(v, pending, jnp.sum(fooled), jnp.sum(mask), reason_counts(codes), clean)
 
 
-def flush_step(logits_fn, v, pending: Pending, eps, overshoot, push, *, norm, top_k, max_iter):
+def flush_step(logits_fn, v, pending: Pending, eps, overshoot, push, *, norm, top_k, max_iter, batch=None,
+               chunk=None):
     """The end of a pass: the update on the images still pending (a partial batch), if any.
+
+    ``batch`` and ``chunk`` as in :func:`compact_step` (the pending rows are fewer than
+    ``batch``, so in pieces the trailing ones hold only empty rows and are skipped).
 
     Returns:
       (new v, an empty Pending).
     """
     v = lax.cond(jnp.any(pending.items >= 0),
                  lambda: _pending_update(logits_fn, v, pending, eps, overshoot, push, norm=norm, top_k=top_k,
-                                         max_iter=max_iter),
+                                         max_iter=max_iter, batch=batch, chunk=chunk),
                  lambda: v)
     return v, empty_pending(pending.x.shape, pending.x.dtype)
 
@@ -191,8 +206,9 @@ def compiled_steps(dp: sharding.DataParallel) -> Jitted:
     """
     out = dp.replicated
     return Jitted(
-        compact=jax.jit(compact_step, static_argnames=("norm", "top_k", "max_iter", "batch"), out_shardings=out),
-        flush=jax.jit(flush_step, static_argnames=("norm", "top_k", "max_iter"), out_shardings=out),
+        compact=jax.jit(compact_step, static_argnames=("norm", "top_k", "max_iter", "batch", "chunk"),
+                        out_shardings=out),
+        flush=jax.jit(flush_step, static_argnames=("norm", "top_k", "max_iter", "batch", "chunk"), out_shardings=out),
         sgd=jax.jit(sgd_step, static_argnames=("norm", "loss"), out_shardings=out),
         evaluate=jax.jit(evaluate_batch, out_shardings=out),
     )

@@ -154,19 +154,21 @@ def test_masked_rows_change_nothing(classifier):
                                            known=clean)[0], v)
 
 
-def test_resume_with_images_pending_is_bit_identical(image_folder, classifier, tmp_path):
-    """A run stopped while unfooled images wait for a full batch decodes them again on resume: same v, bit for bit."""
+@pytest.mark.parametrize("batch, chunk", [(3, 3), (3, 1), (6, None)])
+def test_resume_with_images_pending_is_bit_identical(image_folder, classifier, tmp_path, batch, chunk):
+    """A run stopped while unfooled images wait for a full batch decodes them again on resume: same v, bit for bit
+    (one update per batch, one per image: ``--chunk 1``, and the default chunk: 2 of batch 6)."""
     splits = build_splits(str(image_folder), 12, 2, seed=1)
-    config = RunConfig(eps=10.0, batch=3, passes=2, target=1.0, seed=1, push=0.5)
+    config = RunConfig(eps=10.0, batch=batch, passes=2, target=1.0, seed=1, push=0.5, chunk=chunk)
     whole = run_universal(classifier, splits, config, tmp_path / "whole", progress=False, checkpoint_every=1)
     stopped_with_pending = 0
-    for stop in range(2, 9):  # stopped before step `stop` is saved: the checkpoint is after step stop - 1
+    for stop in range(2, 2 * 12 // batch + 1):  # stopped before step `stop` is saved: the checkpoint is after step stop - 1
         out = tmp_path / f"stop{stop}"
         assert run_universal(classifier, splits, config, out, progress=False, checkpoint_every=1,
                              stop_after=stop) is None
         _, meta = load_npz(out / CHECKPOINT)
         stopped_with_pending += bool(meta["pending_items"])
-        assert len(meta["pending_items"]) == len(meta["pending_labels"]) < 3
+        assert len(meta["pending_items"]) == len(meta["pending_labels"]) < batch
         resumed = run_universal(classifier, splits, config, out, resume=True, progress=False, checkpoint_every=1)
         assert resumed["fooling_rate_history"] == whole["fooling_rate_history"]
         assert np.load(out / "perturbation.npy").tobytes() == np.load(tmp_path / "whole" / "perturbation.npy").tobytes()

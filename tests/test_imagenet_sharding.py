@@ -30,6 +30,8 @@ report = {"devices": len(jax.devices()), "padded": sharding.padded_batch_size(6,
           "shards": sorted({tuple(s.data.shape) for s in x.addressable_shards})}
 splits = build_splits(data_dir, 17, 4, seed=1)
 configs = {"deepfool-linf": RunConfig(norm="inf", eps=10.0, method="deepfool", batch=6, passes=2, target=1.0),
+           "deepfool-whole": RunConfig(norm="inf", eps=10.0, method="deepfool", batch=6, chunk=6, passes=2,
+                                       target=1.0),
            "sgd-l2": RunConfig(norm="2", eps=600.0, method="sgd", batch=6, passes=2, target=1.0)}
 for name, config in configs.items():
     for label, dp in (("4", dp4), ("1", dp1)):
@@ -50,7 +52,8 @@ def test_four_devices_match_one(tmp_path):
     report = json.loads(proc.stdout.strip().splitlines()[-1])
     assert report["devices"] == 4 and report["padded"] == 8  # batch 6 padded to 8: masked rows on two devices
     assert report["shards"] == [[2, 32, 32, 3]]  # each device holds a quarter of the batch
-    for name in ("deepfool-linf", "sgd-l2"):
+    # deepfool-linf: the default chunk, pieces of 2 of the 6 rows (not of the 8); whole: one update on all 8
+    for name in ("deepfool-linf", "deepfool-whole", "sgd-l2"):
         four, one = report[f"{name}-4"], report[f"{name}-1"]
         assert (four["devices"], one["devices"]) == (4, 1)
         assert four["skipped"] == one["skipped"] and sum(four["skipped"].values()) > 0
