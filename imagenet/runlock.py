@@ -31,6 +31,7 @@ import contextlib
 import fcntl
 import os
 import threading
+import time
 from pathlib import Path
 
 import jax
@@ -60,6 +61,20 @@ def _same_file(fd: int, path: Path) -> bool:
     return (here.st_dev, here.st_ino) == (there.st_dev, there.st_ino)
 
 
+def _holder_pid(fd: int, wait_s: float = 1.0) -> str:
+    """The pid the holder wrote in the lock file ("" if none came within ``wait_s``).
+
+    The holder writes its pid just after it takes the lock, so a run refused in between
+    reads an empty file: it reads again for a moment rather than name no one.
+    """
+    deadline = time.monotonic() + wait_s
+    while True:
+        holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+        if holder or time.monotonic() >= deadline:
+            return holder
+        time.sleep(0.01)
+
+
 def _acquire(out: Path) -> int:
     """Lock ``out/LOCK`` and write this process's pid in it; the open descriptor holds the lock.
 
@@ -73,7 +88,7 @@ def _acquire(out: Path) -> int:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+            holder = _holder_pid(fd)
             os.close(fd)
             raise _busy(out, holder) from None
         except OSError as err:

@@ -374,3 +374,30 @@ def test_a_value_edited_within_its_range_is_caught_by_the_digest(stopped, tmp_pa
     save_npz(tmp_path / CHECKPOINT, arrays, without)
     resumed = run_universal(tiny_classifier(), splits, config, tmp_path, resume=True, progress=False)
     assert resumed["passes"] == 2 and "digest" in load_npz(tmp_path / CHECKPOINT)[1]
+
+
+def test_a_run_refused_before_the_holder_wrote_its_pid_still_names_it(tmp_path):
+    """The holder writes its pid just after it takes the lock; a run refused in between
+    waits a moment for the pid instead of saying "pid unknown" (two runs started at once)."""
+    import fcntl
+    import threading
+
+    from imagenet.runlock import run_lock
+
+    out = tmp_path / "out"
+    out.mkdir()
+    fd = os.open(out / LOCK, os.O_RDWR | os.O_CREAT, 0o644)   # another open file: another holder
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    try:
+        late = threading.Timer(0.2, lambda: os.pwrite(fd, b"4242\n", 0))
+        late.start()
+        with pytest.raises(FolderBusy, match=r"\(pid 4242, holding"):
+            with run_lock(out):
+                pass
+        late.join()
+        os.ftruncate(fd, 0)                                   # a holder that never writes
+        with pytest.raises(FolderBusy, match=r"\(pid unknown, holding"):
+            with run_lock(out):
+                pass
+    finally:
+        os.close(fd)
