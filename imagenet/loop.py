@@ -312,18 +312,24 @@ def run_universal(
         raise ArgumentError(f"--checkpoint-every must be at least 1, got {checkpoint_every}")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    r = _context(classifier, splits, config, out, dp or sharding.make_data_parallel(), preprocess,
+                 workers, checkpoint_every, model_spec, label_classes)
+    with run_lock(out):  # one run at a time in out, from its checkpoint's check to its last write
+        if resume and default_chunk:
+            r = _one_update_if_checkpointed(r)
+        return _run_locked(r, resume, progress, stop_after, class_names)
+
+
+def _context(classifier, splits, config, out, dp, preprocess, workers, checkpoint_every,
+             model_spec, label_classes) -> _Run:
+    """The run's unchanging context: its key, its own labels, its fingerprint, its method."""
     k_order = jax.random.split(jax.random.key(config.seed), 2)[1]
     key_data = np.asarray(jax.random.key_data(k_order))
     model_spec = classifier.name if model_spec is None else model_spec
     splits = _own_labels(splits, classifier, label_classes)
     tag = fingerprint(model_spec, classifier.resolution, config, splits)
-    dp = dp or sharding.make_data_parallel()
-    r = _Run(classifier, None, splits, config, dp, preprocess, workers, out / CHECKPOINT, key_data, tag, k_order,
-             checkpoint_every, model_spec, method_for(config, dp), BatchRows.of(config.batch, dp))
-    with run_lock(out):  # one run at a time in out, from its checkpoint's check to its last write
-        if resume and default_chunk:
-            r = _one_update_if_checkpointed(r)
-        return _run_locked(r, resume, progress, stop_after, class_names)
+    return _Run(classifier, None, splits, config, dp, preprocess, workers, out / CHECKPOINT, key_data, tag,
+                k_order, checkpoint_every, model_spec, method_for(config, dp), BatchRows.of(config.batch, dp))
 
 
 def _one_update_if_checkpointed(r: _Run) -> _Run:
