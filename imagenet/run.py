@@ -20,6 +20,7 @@ code 2.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 from typing import Sequence
 
@@ -109,7 +110,10 @@ def run_command(args: argparse.Namespace) -> dict:
         check_out_folder(folder, args.resume, choice.spec)
         splits = build_splits(args.data, args.images, args.val, config.seed)
         classifier, classes = load_chosen(choice, cache_dir=args.cache_dir)
-        return run_universal(classifier, splits, config, out, resume=args.resume,
+        # without --chunk the run chooses it, so a checkpoint of one update per batch (every
+        # run from before --chunk) resumes as it began
+        chosen = config if args.chunk is not None else dataclasses.replace(config, chunk=None)
+        return run_universal(classifier, splits, chosen, out, resume=args.resume,
                              class_names=label_names(classifier, classes), checkpoint_every=args.checkpoint_every,
                              workers=args.workers, progress=not args.no_progress, model_spec=choice.spec,
                              label_classes=NUM_CLASSES) | {"out": out}

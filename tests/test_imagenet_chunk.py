@@ -137,3 +137,25 @@ def test_pieces_are_sequential_and_skip_empty_rows(batch6, chunk):
         alone = attacks.universal_update(f, alone, x[group], labels[group], eps=10.0, push=2.0, top_k=5, norm="inf")
     np.testing.assert_allclose(flushed, alone, atol=1e-5)
     assert (np.asarray(empty.items) == -1).all()
+
+
+def test_the_command_line_resumes_a_checkpoint_of_one_update_per_batch_without_chunk(tmp_path):
+    """``imagenet run --resume`` without ``--chunk`` on a checkpoint from before ``--chunk`` (one
+    update per batch) goes on as it began, as run_universal does: the command line must not
+    resolve the default chunk before the run has seen the checkpoint."""
+    from imagenet import build_splits, run_universal
+    from imagenet.classes import NUM_CLASSES
+    from imagenet_tiny import write_folder
+
+    data = str(write_folder(tmp_path / "set", 18))
+    argv = ["--model", "imagenet_tiny:build", "--data", data, "--images", "16", "--val", "2",
+            "--batch", "8", "--passes", "2", "--target", "1.0", "--seed", "2", "--push", "0.5",
+            "--no-progress"]
+    assert run.main([*argv, "--chunk", "8", "--out", str(tmp_path / "ref")]) == 0
+    whole = run.config_from_args(run.parse_args([*argv, "--chunk", "8"]))
+    assert run_universal(tiny_classifier(), build_splits(data, 16, 2, 2), whole, tmp_path / "cut",
+                         progress=False, checkpoint_every=1, stop_after=2,
+                         model_spec="imagenet_tiny:build", label_classes=NUM_CLASSES) is None
+    assert run.main([*argv, "--resume", "--out", str(tmp_path / "cut")]) == 0
+    assert ((tmp_path / "cut" / "perturbation.npy").read_bytes()
+            == (tmp_path / "ref" / "perturbation.npy").read_bytes())
