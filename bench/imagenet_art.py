@@ -106,8 +106,10 @@ def rate(logits_fn, pixels: np.ndarray, v: np.ndarray) -> float:
     return float(fooling_rate(logits_fn, pixels, v))
 
 
-def project_run(classifier, splits, method: str, *, passes: int, target: float, seed: int) -> dict:
-    """One ``imagenet.run_universal`` (linf, eps 10, RunConfig's defaults otherwise), timed.
+def project_run(classifier, splits, method: str, *, passes: int, target: float, seed: int,
+                **settings) -> dict:
+    """One ``imagenet.run_universal`` (linf, eps 10, ``settings`` such as ``batch`` and
+    ``chunk``, RunConfig's defaults otherwise), timed.
 
     Returns:
       ``{"history", "fooling_rate" (best v, training), "v" (f32[res, res, 3]), "wall_s",
@@ -115,7 +117,8 @@ def project_run(classifier, splits, method: str, *, passes: int, target: float, 
     """
     from imagenet import RunConfig, load_perturbation, run_universal
 
-    config = RunConfig(method=method, norm="inf", eps=EPS, passes=passes, target=target, seed=seed)
+    config = RunConfig(method=method, norm="inf", eps=EPS, passes=passes, target=target, seed=seed,
+                       **settings)
     with tempfile.TemporaryDirectory(prefix="bench-art-") as folder:
         start = time.perf_counter()
         m = run_universal(classifier, splits, config, folder, progress=False)

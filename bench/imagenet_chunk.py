@@ -23,17 +23,17 @@ Example (minutes: it loads Lite0 and runs Algorithm 1 many times, so not run by 
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import sys
-import tempfile
 import time
 from typing import Callable, NamedTuple, Sequence
 
 import numpy as np
 
-from bench.imagenet_art import EPS, MODEL, TARGET, first_reaching
-from store import OneLineParser, write_text
+from bench.imagenet_art import EPS, MODEL, TARGET, _mean, first_reaching, project_run
+from store import OneLineParser, run_main, write_text
 
 
 class ChunkBudget(NamedTuple):
@@ -48,30 +48,20 @@ class ChunkBudget(NamedTuple):
 
 
 def chunk_run(classifier, splits, *, chunk: int, batch: int, passes: int, seed: int) -> dict:
-    """One ``run_universal`` of Algorithm 1 with ``chunk``, timed.
+    """One ``run_universal`` of Algorithm 1 with ``chunk``, timed (:func:`bench.imagenet_art.project_run`).
 
     Returns:
       ``{"chunk", "seed", "history", "first_pass", "passes_to_target", "wall_s",
       "time_to_target_s", "heldout", "linf", "load"}`` (the 1-minute load average after it).
     """
-    from imagenet import RunConfig, run_universal
-
-    config = RunConfig(method="deepfool", norm="inf", eps=EPS, batch=batch, chunk=chunk, passes=passes,
-                       target=TARGET, seed=seed)
-    with tempfile.TemporaryDirectory(prefix="bench-chunk-") as folder:
-        start = time.perf_counter()
-        m = run_universal(classifier, splits, config, folder, progress=False)
-        wall = time.perf_counter() - start
-    history = [float(r) for r in m["fooling_rate_history"]]
+    r = project_run(classifier, splits, "deepfool", passes=passes, target=TARGET, seed=seed, batch=batch,
+                    chunk=chunk)
+    history = [float(h) for h in r["history"]]
     reached = first_reaching(history, TARGET)
     return {"chunk": chunk, "seed": seed, "history": history, "first_pass": history[0],
-            "passes_to_target": reached, "wall_s": wall, "time_to_target_s": wall if reached else None,
-            "heldout": m["fooling_rate_heldout"], "linf": m["perturbation_norm"]["linf"], "load": os.getloadavg()[0]}
-
-
-def _mean(values) -> float | None:
-    values = [v for v in values if v is not None]
-    return float(np.mean(values)) if values else None
+            "passes_to_target": reached, "wall_s": r["wall_s"],
+            "time_to_target_s": r["wall_s"] if reached else None, "heldout": r["heldout_reported"],
+            "linf": float(np.max(np.abs(r["v"]))), "load": os.getloadavg()[0]}
 
 
 def means(runs: Sequence[dict]) -> dict:
@@ -149,10 +139,19 @@ def table(out: dict) -> str:
     return "\n".join(lines)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """The command line: measure, print the table, write the JSON if asked."""
+def _chunks(text: str) -> tuple[int, ...]:
+    """``--chunks``: comma-separated whole numbers."""
+    try:
+        return tuple(int(c) for c in text.split(",") if c.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--chunks takes whole numbers separated by commas, got {text!r}")
+
+
+def parse_args(argv: Sequence[str]):
+    """The command line's arguments, each chunk checked against --batch before Lite0 is loaded."""
     p = OneLineParser(prog="python -m bench.imagenet_chunk", description=__doc__.splitlines()[0])
-    p.add_argument("--chunks", default="8,4,2,1", help="comma-separated chunks, each a divisor of --batch")
+    p.add_argument("--chunks", type=_chunks, default=(8, 4, 2, 1),
+                   help="comma-separated chunks, each a divisor of --batch (default 8,4,2,1)")
     p.add_argument("--seeds", type=int, default=6, help="seeds 0 .. N-1")
     p.add_argument("--images", type=int, default=8, help="training photos")
     p.add_argument("--val", type=int, default=8, help="held-out photos")
@@ -160,13 +159,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--passes", type=int, default=5, help="the pass budget")
     p.add_argument("--json", default=None, help="also write the measurement here")
     args = p.parse_args(argv)
-    budget = ChunkBudget(tuple(int(c) for c in args.chunks.split(",")), args.seeds, args.images, args.val,
-                         args.batch, args.passes)
+    from imagenet import RunConfig
+
+    for chunk in args.chunks:  # the runner's own check: one line naming --chunk
+        RunConfig(batch=args.batch, chunk=chunk).validated()
+    return args
+
+
+def _measure(args) -> dict:
+    budget = ChunkBudget(args.chunks, args.seeds, args.images, args.val, args.batch, args.passes)
     out = measure_chunks(budget, progress=lambda line: print(line, file=sys.stderr, flush=True))
     if args.json:
         write_text(args.json, json.dumps(out, indent=1))
-    print(table(out))
-    return 0
+    return out
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """The command line: measure, print the table, write the JSON if asked (bad input: one line, exit 2)."""
+    return run_main(argv, parse_args, _measure, lambda args, out: table(out))
 
 
 if __name__ == "__main__":

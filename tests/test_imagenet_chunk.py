@@ -159,3 +159,16 @@ def test_the_command_line_resumes_a_checkpoint_of_one_update_per_batch_without_c
     assert run.main([*argv, "--resume", "--out", str(tmp_path / "cut")]) == 0
     assert ((tmp_path / "cut" / "perturbation.npy").read_bytes()
             == (tmp_path / "ref" / "perturbation.npy").read_bytes())
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--chunks", "8,x"], "--chunks takes whole numbers separated by commas, got '8,x'"),
+    (["--chunks", "8,3"], "--chunk must be a whole number from 1 to --batch 8 that divides it, got 3"),
+    (["--batch", "6", "--chunks", "4"], "--batch 6 that divides it, got 4"),
+])
+def test_the_chunk_benchmark_refuses_bad_chunks_in_one_line_before_loading_a_model(argv, message, capsys):
+    from bench import imagenet_chunk
+
+    assert imagenet_chunk.main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1 and err.startswith("error: ")
