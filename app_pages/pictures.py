@@ -3,7 +3,7 @@ PNG bytes, and what the plane is drawn from.
 
 A picture is drawn once per everything it is drawn from (:func:`app_pages.cached.picture`),
 and in two layers where a click changes only marks above the rest (the probe, your
-delta: :class:`drawing.Layer` of :func:`drawing.draw_plane`, ``layer=`` of
+delta: the :class:`drawing.Layer` of :func:`drawing.draw_plane` and
 :func:`drawing.draw_delta_pad`), so
 a click renders its marks alone over the base drawn before, and a view seen before (an
 eps, a probe, a delta) sends bytes without rendering a figure at all.
@@ -58,8 +58,8 @@ def picture_of(fig, dpi: int = 90) -> tuple[bytes, tuple]:
 
 
 def layered(base_key: tuple, base, marks, dpi: int) -> tuple[bytes, tuple]:
-    """``(PNG bytes, axes box)`` of a picture drawn in two layers (:class:`drawing.Layer`
-    of :func:`drawing.draw_plane`, ``layer=`` of :func:`drawing.draw_delta_pad`): the base, rendered
+    """``(PNG bytes, axes box)`` of a picture drawn in two layers (the :class:`drawing.Layer`
+    of :func:`drawing.draw_plane` and :func:`drawing.draw_delta_pad`): the base, rendered
     once per ``base_key`` (:func:`app_pages.cached.picture`), and the marks above it (a
     probe, your delta), rendered alone and composited over it (``marks``: a function
     giving their figure, or None for none), so a click renders only its marks."""

@@ -114,8 +114,7 @@ def draw_delta_pad(norm, eps: float, *, delta=None, best=None, size: float = 3.2
     Returns:
       The ``Figure`` (its axes' box: :func:`axes_box`).
     """
-    if not isinstance(layer, Layer):
-        raise TypeError(f"layer must be a drawing.Layer (ALL, BASE or MARKS), not {layer!r}")
+    Layer.checked(layer)
     fig = Figure(figsize=(size, size))
     ax = fig.add_axes((0.2, 0.14, 0.76, 0.76))
     (r0, r1), _ = pad_bounds(eps)

@@ -100,8 +100,7 @@ def draw_plane(spec: PlaneSpec, *, layer: Layer = Layer.ALL, ax=None) -> Figure:
       >>> draw_plane(spec).axes[0].get_title()
       'two halves'
     """
-    if not isinstance(layer, Layer):
-        raise TypeError(f"layer must be a drawing.Layer, not {layer!r}")
+    Layer.checked(layer)
     style, entries = spec.style, _entries(spec)
     bottom = 0.2 + -(-len(entries) // LEGEND_COLUMNS) * LEGEND_ROW if style.legend else 0.0
     fig, ax = _canvas(style, bottom) if ax is None else (ax.figure, ax)

@@ -43,6 +43,14 @@ class Layer(enum.Enum):
     BASE = "base"
     MARKS = "marks"
 
+    @classmethod
+    def checked(cls, layer) -> Layer:
+        """``layer`` itself; a TypeError for anything but a :class:`Layer` (a string too:
+        the modes are chosen by name, not by text)."""
+        if not isinstance(layer, cls):
+            raise TypeError(f"layer must be a drawing.Layer (ALL, BASE or MARKS), not {layer!r}")
+        return layer
+
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class Regions:
