@@ -30,7 +30,7 @@ import jax.numpy as jnp
 from attacks.fooling import (as_batch, as_labels, as_logits_fn, as_point, attack_loss, check_loss,
                              reference_labels)
 from attacks.norms import parse_norm, project, sample_ball, steepest_direction
-from attacks.passes import best_of_restarts, best_over_passes
+from attacks.passes import RESTARTS, best_of_restarts, best_over_passes
 
 
 def _step(logits_fn, v, x, labels, weight, eps, step_size, clip, *, norm, loss):
@@ -90,7 +90,7 @@ def _sgd_universal(logits_fn, x, labels, eps, key, step_size, clip, target_rate,
         key, k_start = jax.random.split(key)
         v0 = sample_ball(k_start, (1,) + x.shape[1:], norm, eps)[0].astype(x.dtype)
         return best_over_passes(logits_fn, x, labels, v0, key, update, batch_size=batch_size,
-                                max_passes=max_passes, target_rate=target_rate)
+                                max_passes=max_passes, target_rate=target_rate, across=RESTARTS)
 
     return best_of_restarts(run, key, restarts)
 
@@ -114,7 +114,8 @@ def sgd_universal(logits_fn, x, labels=None, *, norm, eps, key, batch_size: int 
             seen is kept, so they do not cost accuracy).
         loss, clip: the clipped loss, as in :func:`sgd_universal_step`. On the 2D test
             tasks the uncapped margin (the default) did as well as any cap tried.
-        target_rate: stop after the pass in which the fooling rate reached it, traced.
+        target_rate: stop after the update at which the fooling rate (of any
+            restart) reached it, traced.
         restarts: independent runs from random starts in B_eps (in parallel), static. The
             ascent gets stuck in local optima; 4 starts lift the mean ratio to the exact 2D
             optimum from about 0.96 to 0.99.

@@ -18,8 +18,9 @@ drag ``v`` around). The second half starts again from the best ``v`` and leaves 
 whose DeepFool perturbation from ``x + v`` is longer than ``focus_reach * eps``: they cannot
 be fooled near ``v``, and their long vectors would otherwise dominate the sum and pull ``v``
 off a narrow optimum. ``restarts`` runs independent orders in parallel (``vmap``) and keeps
-the best. Everything runs in one jitted function: ``lax.while_loop`` over passes,
-``lax.scan`` over mini-batches.
+the best. Everything runs in one jitted function: ``lax.while_loop`` over passes and over
+the mini-batches of a pass (so a run stops at the update that reached ``target_rate``),
+``lax.scan`` over the chunks of a mini-batch.
 
 Choices, measured against the brute-force optimum of 2D tasks (bands, ring, wavy blobs, a
 trained MLP; 3 data sets x 3 keys x l2/linf; ratios are worst cases): summing the DeepFool
@@ -51,7 +52,7 @@ from attacks.deepfool import check_deepfool_args, deepfool_steps
 from attacks.fooling import (as_batch, as_labels, as_logits_fn, as_mask, as_point,
                              reference_labels)
 from attacks.norms import lp_norm, parse_norm, project
-from attacks.passes import best_of_restarts, best_over_passes
+from attacks.passes import RESTARTS, best_of_restarts, best_over_passes
 
 AGGREGATES = ("sum", "mean")
 PUSH = 0.0  # the inner step's own overshoot (see universal_update's ``push``)
@@ -192,7 +193,8 @@ def _universal(logits_fn, x, labels, eps, key, overshoot, target_rate, max_passe
     def run(key):
         return best_over_passes(logits_fn, x, labels, jnp.zeros(x.shape[1:], x.dtype), key,
                                 update, batch_size=batch_size, max_passes=max_passes,
-                                target_rate=target_rate, start_pass=start_pass)
+                                target_rate=target_rate, start_pass=start_pass,
+                                across=RESTARTS)
 
     return best_of_restarts(run, key, restarts)
 
@@ -214,7 +216,8 @@ def universal_perturbation(logits_fn, x, labels=None, *, norm, eps, key, batch_s
         batch_size: points per update (the last mini-batch is padded), static.
         max_passes: most passes over the data; traced (it only bounds a while loop, so a new
             value does not recompile).
-        target_rate: stop after the pass in which the fooling rate reached it, traced.
+        target_rate: stop after the update at which the fooling rate (of any
+            restart) reached it, traced.
         restarts: independent runs with different orders (in parallel), static.
         top_k, overshoot, max_iter: DeepFool's, as in :func:`universal_update`.
         aggregate, chunk: how a mini-batch's DeepFool perturbations combine, as in

@@ -167,8 +167,11 @@ def compare_universal(shared: SharedTask, setting: Setting, net, budget: ToyBudg
     out.setdefault("uap_single", out["uap_at_art_passes"])
     out["art_uap"] = entry(pair.b, budget.art_passes, 1) | {"batch_size": 1}
     out["pairs"]["uap_vs_art_speedup"] = pair.speedup()
-    out["time_to_art_rate"] = time_to_art_rate(shared, lambda k: ours(k, 1), marks,
-                                               out["art_uap"]["fooling"], budget)
+    target = out["art_uap"]["fooling"]
+    # with ART's rate as its target the run stops at the update that reaches it
+    out["time_to_art_rate"] = time_to_art_rate(
+        shared, lambda k: functools.partial(ours(k, 1), target_rate=target), marks, target,
+        budget)
     return out
 
 
@@ -203,7 +206,8 @@ def _uap_to_rate(shared: SharedTask, run_at, target: float, most: int, repeats: 
     timed at that budget after a warm-up (median of ``repeats``).
 
     Args:
-      run_at: ``passes -> call`` of ``universal_perturbation`` (one order, as ART follows).
+      run_at: ``passes -> call`` of ``universal_perturbation`` (one order, as ART follows,
+        and ``target_rate=target``: it stops at the update that reaches it).
       most: the most passes tried.
 
     Returns:
