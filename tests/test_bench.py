@@ -185,7 +185,8 @@ def test_the_time_to_rate_goal_is_1000x_and_a_miss_names_its_bound():
     assert met.met is True and met.target == ">= 1000" and "bounds" not in met.note
     assert "ART 3.6 s (end of its pass 2" in met.note and "at 1 pass" in met.note
     missed = _time_to_rate_goal(400.0)
-    assert missed.met is False and "within 2 passes and ours cannot stop" in missed.note
-    assert "(63 sequential mini-batch updates of 16 points" in missed.note
+    assert missed.met is False and "ours stops at the first update that reaches it" in missed.note
+    assert "(mini-batches of 16 points, each followed by the fooling rate of all 1000)" in missed.note
+    assert "ART's 2 passes against those updates bound the ratio" in missed.note
     gone = _time_to_rate_goal(None, missing=True)
     assert gone.met is None and gone.note == "ART not installed"
