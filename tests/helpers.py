@@ -85,25 +85,13 @@ def assert_app_ok(at) -> None:
 
 def seed_scale_run() -> dict:
     """A run of the tiny test network where the app looks for runs (the *At full scale*
-    page's AppTest and its browser test both read it); returns its categories.json.
-
-    The run is the command line's, in a fresh interpreter: in a test worker that had run
-    hundreds of tests, XLA:CPU once segfaulted compiling this run's programs in-process
-    (as it did for Lite1/Lite2, see test_lite1_lite2_smoke), and a worker that dies takes
-    its whole file down with it."""
-    import subprocess
-    import sys
-
+    page's AppTest and its browser test both read it); returns its categories.json."""
+    from imagenet import categories_cmd
     from store import cache_dir
 
     out = cache_dir("fullscale", "tiny-linf")
     argv = ["--model", "imagenet_tiny:build", "--images", "4", "--val", "4", "--eps", "4,16",
             "--pgd-steps", "5", "--pgd-restarts", "1", "--passes", "1", "--out", str(out),
             "--quiet"]
-    # imagenet_tiny lives in tests/; the cache folder is this session's ($ROBUSTNESS_CACHE)
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
-        [str(ROOT / "tests"), str(ROOT), os.environ.get("PYTHONPATH", "")]))
-    done = subprocess.run([sys.executable, "-m", "imagenet", "categories", *argv], cwd=ROOT,
-                          env=env, capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stderr[-2000:]
+    assert categories_cmd.main(argv) == 0
     return json.loads((out / "categories.json").read_text())
