@@ -168,3 +168,51 @@ def test_art_pass_recorder_matches_shorter_runs():
                           seed=4, delta=0.0)
     np.testing.assert_array_equal(long["passes"][0]["noise"], short["noise"])
     assert np.abs(long["noise"]).max() > 0
+
+
+# --- python -m bench.imagenet_art_seeds: per-seed records, their table, resume ------------
+
+def _seed_record(seed, art_history, art_times, ours_history, ours_s, images=32):
+    from bench.imagenet_art_seeds import TARGET
+    k = first_reaching(art_history, TARGET)
+    reached = first_reaching(ours_history, TARGET) is not None
+    return {"images": images, "seed": seed,
+            "art": {"history": art_history, "times_s": art_times, "heldout": 0.25,
+                    "to_target_s": art_times[k - 1] if k else None},
+            "deepfool": {"history": ours_history, "wall_s": ours_s, "heldout": 0.5,
+                         "to_target_s": ours_s if reached else None},
+            "sgd": {"history": [1.0], "wall_s": 1.0, "heldout": 0.75, "to_target_s": 1.0}}
+
+
+def test_seed_table_says_each_seed_and_the_geometric_mean_of_the_ratios():
+    from bench.imagenet_art_seeds import table
+
+    rows = [_seed_record(1, [0.5, 0.9], [50.0, 80.0], [0.85], 10.0),     # ratio 8
+            _seed_record(0, [0.85], [20.0], [0.9], 10.0),                # ratio 2
+            _seed_record(2, [0.5, 0.6, 0.7], [50.0, 90.0, 120.0], [0.9], 4.0)]  # ART misses
+    lines = table(rows).splitlines()
+    assert lines[2].startswith("| 32 | 0 | 0.850 | 0.900 | 20.0 s (pass 1) | 10.00 s (pass 1) | 2.0x |")
+    assert lines[3].startswith("| 32 | 1 | 0.500 | 0.850 | 80.0 s (pass 2) | 10.00 s (pass 1) | 8.0x |")
+    assert "| not in 3 passes | 4.00 s (pass 1) | - | 0.250, 0.500, 0.750 |" in lines[4]
+    assert lines[-1] == "Geometric mean of the ratios over 2 of 3 seeds: 4.0x"
+
+
+def test_seeds_already_recorded_are_not_run_again(tmp_path):
+    from bench.imagenet_art_seeds import _seeds, measure_seeds
+    from store import write_json
+
+    out = tmp_path / "seeds.json"
+    rows = [_seed_record(0, [0.85], [20.0], [0.9], 10.0), _seed_record(1, [0.85], [9.0], [0.9], 3.0)]
+    write_json(out, rows)
+    # every asked seed is in the file: nothing is loaded or measured, the records come back
+    assert measure_seeds(32, _seeds("0-1"), passes=3, out=str(out)) == rows
+    assert _seeds("0-5") == [0, 1, 2, 3, 4, 5] and _seeds("3,7") == [3, 7]
+
+
+def test_a_bad_seed_list_is_one_line_and_exit_2(capsys, tmp_path):
+    from bench.imagenet_art_seeds import main
+
+    assert main(["--seeds", "a-b", "--out", str(tmp_path / "x.json")]) == 2
+    err = capsys.readouterr().err
+    assert "write seeds as FIRST-LAST or A,B,...: 'a-b'" in err and err.count("\n") == 1
+    assert not (tmp_path / "x.json").exists()
