@@ -9,6 +9,7 @@ reproduces a view; ``?hide=sidebar,nav`` hides the sidebar or the page list (a l
 import streamlit as st
 
 import app_pages
+from store import release_compiled_programs
 
 st.set_page_config(page_title="Robustness categories", page_icon="◐", layout="wide")
 
@@ -31,5 +32,8 @@ app_pages.sidebar()
 if "sidebar" in hidden:
     app_pages.hide_sidebar()
 app_pages.show_url_warnings()
+# The server lives for days and compiles anew for every new size a learner picks: below the
+# kernel's limit of memory mappings, where XLA:CPU would crash (programs reload from disk).
+release_compiled_programs()
 page.run()
 app_pages.write_url(app_pages.state_now())

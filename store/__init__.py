@@ -15,7 +15,7 @@ Example:
 """
 
 from store.atomic import atomic_file, write_bytes, write_json, write_text
-from store.cache import cache_dir, cache_root, enable_compilation_cache
+from store.cache import cache_dir, cache_root, enable_compilation_cache, release_compiled_programs
 from store.cli import DefaultsOnceFormatter, OneLineParser, UsageError, run_main
 from store.digest import config_digest, content_digest
 from store.modelspec import SpecError, call_spec, import_spec, one_line, parse_spec, spec_slug
@@ -23,4 +23,4 @@ from store.npz import load_npz, npz_bytes, save_npz
 
 __all__ = ["DefaultsOnceFormatter", "OneLineParser", "SpecError", "UsageError", "atomic_file", "cache_dir",
            "cache_root", "call_spec", "enable_compilation_cache", "config_digest", "content_digest", "import_spec", "load_npz", "npz_bytes",
-           "one_line", "parse_spec", "run_main", "save_npz", "spec_slug", "write_bytes", "write_json", "write_text"]
+           "one_line", "parse_spec", "release_compiled_programs", "run_main", "save_npz", "spec_slug", "write_bytes", "write_json", "write_text"]

@@ -43,3 +43,48 @@ def enable_compilation_cache() -> str | None:
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
     return folder
+
+
+def _mapping_share() -> float | None:
+    """This process's memory mappings over the kernel's limit (``vm.max_map_count``);
+    None where /proc cannot tell (not Linux)."""
+    try:
+        with open("/proc/sys/vm/max_map_count") as f:
+            limit = int(f.read())
+        with open("/proc/self/maps") as f:
+            count = sum(1 for _ in f)
+    except (OSError, ValueError):
+        return None
+    return count / limit
+
+
+def release_compiled_programs(share: float = 0.5) -> bool:
+    """Drops JAX's compiled programs once this process holds over ``share`` of the
+    kernel's limit of memory mappings; returns whether it did.
+
+    Every program XLA:CPU compiles keeps about six mappings (its machine code) until its
+    cache entry goes, and at the limit (65530 by default) a compilation's ``mmap`` fails
+    and XLA:CPU segfaults. A long-lived process that compiles for ever new shapes (the
+    app's server, a test worker) calls this now and then; later calls compile again, or
+    load from :func:`enable_compilation_cache`'s folder where that is on.
+
+    Args:
+      share: the fraction of ``vm.max_map_count`` above which the programs go.
+
+    Returns:
+      True when the caches were cleared (never where /proc cannot tell).
+
+    Example:
+        >>> release_compiled_programs(share=1.0)
+        False
+    """
+    held = _mapping_share()
+    if held is None or held <= share:
+        return False
+    import gc
+
+    import jax      # only here, as in enable_compilation_cache
+
+    jax.clear_caches()
+    gc.collect()
+    return True

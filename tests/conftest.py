@@ -22,36 +22,16 @@ if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
 
-def _mappings_near_the_limit() -> bool:
-    """True when this process holds over a quarter of the kernel's limit of memory
-    mappings (``vm.max_map_count``, 65530 by default); False where /proc cannot tell."""
-    try:
-        with open("/proc/sys/vm/max_map_count") as f:
-            limit = int(f.read())
-        with open("/proc/self/maps") as f:
-            count = sum(1 for _ in f)
-    except (OSError, ValueError):
-        return False
-    return count > limit // 4
-
-
 @pytest.fixture(autouse=True, scope="module")
 def _release_compiled_programs():
-    """Drops JAX's compiled programs after a test file once the process holds many.
-
-    Every program XLA:CPU compiles keeps about six memory mappings (its machine code)
-    until its cache entry goes; a test worker compiles thousands, and at the kernel's
-    limit a compilation's mmap fails and XLA:CPU segfaults (seen twice on 2026-12-07,
-    with 53,809 of 65,530 mappings in the worker). ``jax.clear_caches()`` unmaps them.
-    """
+    """Drops JAX's compiled programs after a test file once the worker holds over a
+    quarter of the kernel's limit of memory mappings: a worker compiles thousands of
+    programs, about six mappings each, and XLA:CPU segfaults at the limit (seen twice on
+    2026-12-07, with 53,809 of 65,530 mappings in the worker)."""
     yield
-    if _mappings_near_the_limit():
-        import gc
+    from store import release_compiled_programs
 
-        import jax
-
-        jax.clear_caches()
-        gc.collect()
+    release_compiled_programs(share=0.25)
 
 
 @functools.cache
