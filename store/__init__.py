@@ -1,5 +1,7 @@
-"""Files: the one cache directory, atomic ``.npz``/``.json``/bytes writes, content hashes; the
-command lines' one-line errors, and the user's ``--model MODULE:FUNCTION`` imported and called.
+"""Files: the one cache directory (and JAX's compiled programs, kept there and released from
+memory before the kernel's limit of mappings), atomic ``.npz``/``.json``/bytes writes, content
+hashes; the command lines' one-line errors, and the user's ``--model MODULE:FUNCTION``
+imported and called.
 
 The bottom of the project: it imports nothing of the project, and every other package
 writes its files through it, so a reader or a resumed run sees either the old complete

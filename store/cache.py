@@ -2,6 +2,8 @@
 
 Trained plane models live in ``toymodels/``, converted ImageNet weights at the top, the
 compiled native kernel in ``native/``, JAX's compiled programs in ``jax-compilation/``.
+A long-lived process drops its compiled programs from memory with
+:func:`release_compiled_programs` before they exhaust the kernel's memory mappings.
 
 Example:
     >>> import os
