@@ -23,14 +23,14 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import sys
 import time
+from pathlib import Path
 
 from bench import peers
 from bench.imagenet_art import METHODS, MODEL, TARGET, ArtBudget, _seed_run, project_run
 from bench.measure import first_reaching
-from store import OneLineParser, UsageError, run_main
+from store import OneLineParser, UsageError, run_main, write_json
 
 
 def _record(r: dict, images: int) -> dict:
@@ -62,9 +62,8 @@ def measure_seeds(images: int, seeds: list[int], *, passes: int, out: str) -> li
     """
     from bench.torch_lite import lite0_torch
     from imagenet import build_splits, load_model
-    from store import write_json
 
-    rows = json.loads(open(out).read()) if os.path.exists(out) else []
+    rows = json.loads(Path(out).read_text()) if Path(out).exists() else []
     todo = [s for s in seeds if not any(r["seed"] == s and r["images"] == images for r in rows)]
     if not todo:
         return rows
