@@ -14,6 +14,13 @@ import re
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 
+
+def xla_flags(*flags: str) -> str:
+    """``$XLA_FLAGS`` as this process has it (tests/conftest.py's among them) with ``flags``
+    added: what a command a test starts is given, so that it compiles as the tests do."""
+    return " ".join([os.environ.get("XLA_FLAGS", ""), *flags]).strip()
+
+
 # ---------------------------------------------------------------------- docs/cli.md
 
 def documented_keys(command: str) -> tuple[set[str], set[str]]:

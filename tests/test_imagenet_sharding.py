@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from helpers import xla_flags
 from imagenet_tiny import write_bad_files, write_folder
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -44,7 +45,7 @@ print(json.dumps(report))
 def test_four_devices_match_one(tmp_path):
     root = write_folder(tmp_path / "set", 22)
     write_bad_files(root)
-    env = dict(os.environ, XLA_FLAGS=f"{os.environ.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count=4", JAX_PLATFORMS="cpu",
+    env = dict(os.environ, XLA_FLAGS=xla_flags("--xla_force_host_platform_device_count=4"), JAX_PLATFORMS="cpu",
                PYTHONPATH=f"{ROOT}{os.pathsep}{TESTS}")
     proc = subprocess.run([sys.executable, "-c", SCRIPT, str(root), str(tmp_path)], capture_output=True, text=True,
                           env=env, cwd=ROOT, timeout=600)
@@ -100,7 +101,7 @@ def test_two_processes_match_one_device(tmp_path):
     port = _free_port()
     procs = []
     for pid in range(2):
-        env = dict(os.environ, XLA_FLAGS=f"{os.environ.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count=2", JAX_PLATFORMS="cpu",
+        env = dict(os.environ, XLA_FLAGS=xla_flags("--xla_force_host_platform_device_count=2"), JAX_PLATFORMS="cpu",
                    PYTHONPATH=f"{ROOT}{os.pathsep}{TESTS}", IMAGENET_DISTRIBUTED="1",
                    JAX_COORDINATOR_ADDRESS=f"127.0.0.1:{port}", JAX_NUM_PROCESSES="2", JAX_PROCESS_ID=str(pid))
         procs.append(subprocess.Popen([sys.executable, "-c", HOST_SCRIPT, str(root), str(tmp_path / "multi")],

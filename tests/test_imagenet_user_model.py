@@ -25,6 +25,8 @@ from imagenet.splits import build_splits
 from imagenet.transform import load_image, preprocess
 from store import SpecError, call_spec, parse_spec, spec_slug
 
+from helpers import xla_flags
+
 ROOT = Path(__file__).resolve().parents[1]
 
 # the user's module: a real NNX CNN, and builders that go wrong in each way a user's can
@@ -110,7 +112,7 @@ def user_env(folder) -> dict:
     """
     env = dict(os.environ, PYTHONPATH=str(ROOT), JAX_COMPILATION_CACHE_DIR=str(folder / ".jax-cache"),
                JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0", JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0",
-               XLA_FLAGS=f"{os.environ.get('XLA_FLAGS', '')} --xla_backend_optimization_level=0".strip())
+               XLA_FLAGS=xla_flags("--xla_backend_optimization_level=0"))
     return env
 
 
